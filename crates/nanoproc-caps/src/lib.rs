@@ -1,0 +1,667 @@
+//! The capability model of nanoproc, and its one rule: **a child never holds more than
+//! its parent**.
+//!
+//! Two types carry the model:
+//!
+//! * [`GrantRequest`] is what a manifest (or the command line) *asks* for one
+//!   nanoprocess: directories named relative to its parent's view, environment
+//!   variables by name, flags, limits.
+//! * [`Capabilities`] is what a nanoprocess *holds* once a request has been checked
+//!   against its parent: every directory resolved to a host path, every variable to a
+//!   value. The runtime builds a nanoprocess's WASI context from this and nothing else.
+//!
+//! [`Capabilities::for_root`] turns the user's request into the root's capabilities;
+//! [`Capabilities::attenuate`] turns a child's request into the child's capabilities
+//! or into the list of [`Violation`]s that make it exceed its parent. Because a child's
+//! capabilities are always derived from its parent's (never from the host), the
+//! rule holds at every depth by induction; [`Capabilities::within`] states the rule
+//! directly so that it can be re-checked and property-tested.
+//!
+//! This crate does no I/O. Host paths are taken as given (the runtime canonicalises
+//! the root's and opens every derived directory through its ancestor's sandboxed
+//! handle).
+
+pub mod fs;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use fs::{FsRights, GuestPath, GuestPathError};
+
+/// Where a requested directory comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirSource {
+    /// A host directory. Only the root may name one: it is the user's grant.
+    Host(PathBuf),
+    /// A directory inside the parent's own view, named by the parent's guest path.
+    Parent(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirRequest {
+    pub source: DirSource,
+    /// Where the nanoprocess sees the directory.
+    pub guest: String,
+    pub rights: FsRights,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvRequest {
+    /// Pass the variable through from the parent's environment (the host's, for the
+    /// root). The parent must hold it.
+    Inherit(String),
+    /// Set the variable to a value the parent writes itself. A literal is data, not
+    /// authority: it names nothing outside the nanoprocess, so any name may be set.
+    Literal(String, String),
+}
+
+impl EnvRequest {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Inherit(n) | Self::Literal(n, _) => n,
+        }
+    }
+}
+
+/// The capabilities that are simply held or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    Stdin,
+    Stdout,
+    Stderr,
+    WallClock,
+    MonotonicClock,
+    Random,
+    InsecureRandom,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 7] = [
+        Flag::Stdin,
+        Flag::Stdout,
+        Flag::Stderr,
+        Flag::WallClock,
+        Flag::MonotonicClock,
+        Flag::Random,
+        Flag::InsecureRandom,
+    ];
+
+    /// The key that grants it in a manifest.
+    pub fn key(self) -> &'static str {
+        match self {
+            Flag::Stdin => "stdin",
+            Flag::Stdout => "stdout",
+            Flag::Stderr => "stderr",
+            Flag::WallClock => "wall-clock",
+            Flag::MonotonicClock => "monotonic-clock",
+            Flag::Random => "random",
+            Flag::InsecureRandom => "insecure-random",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A set of [`Flag`]s.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(u8);
+
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+
+    pub fn with(mut self, flag: Flag) -> Self {
+        self.0 |= flag.bit();
+        self
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        if on {
+            self.0 |= flag.bit();
+        } else {
+            self.0 &= !flag.bit();
+        }
+    }
+
+    pub fn has(self, flag: Flag) -> bool {
+        self.0 & flag.bit() != 0
+    }
+
+    pub fn is_subset(self, of: Flags) -> bool {
+        self.0 & !of.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
+        Flag::ALL.into_iter().filter(move |f| self.has(*f))
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// What a manifest or the command line asks for one nanoprocess.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantRequest {
+    pub fs: Vec<DirRequest>,
+    pub env: Vec<EnvRequest>,
+    /// Arguments are data the parent passes, like literal environment values.
+    pub args: Vec<String>,
+    pub flags: Flags,
+    /// Network patterns. Nothing can be granted yet: any entry is a violation.
+    pub network: Vec<String>,
+    /// Linear-memory limit in bytes. `None` inherits the parent's limit.
+    pub memory: Option<u64>,
+}
+
+/// Which part of a [`GrantRequest`] a [`Violation`] is about, so that the manifest
+/// layer can point at its line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantItem {
+    Fs(usize),
+    Env(usize),
+    Flag(Flag),
+    Network(usize),
+    Memory,
+}
+
+impl fmt::Display for GrantItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GrantItem::Fs(i) => write!(f, "fs[{i}]"),
+            GrantItem::Env(i) => write!(f, "env[{i}]"),
+            GrantItem::Flag(flag) => write!(f, "{flag}"),
+            GrantItem::Network(i) => write!(f, "network[{i}]"),
+            GrantItem::Memory => f.write_str("memory"),
+        }
+    }
+}
+
+/// A grant that exceeds what the parent holds, or that is malformed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub item: GrantItem,
+    /// The grant as asked, in manifest syntax.
+    pub grant: String,
+    /// Why it is refused.
+    pub reason: String,
+    /// The parent's grant it was compared with, when there was one.
+    pub parent_grant: Option<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "grant {} ({}): {}", self.item, self.grant, self.reason)?;
+        if let Some(p) = &self.parent_grant {
+            write!(f, " (parent holds: {p})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A directory a nanoprocess holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirCap {
+    pub guest: GuestPath,
+    pub host: PathBuf,
+    pub rights: FsRights,
+    /// For a derived directory: the ancestor's guest path it was carved from and the
+    /// components below it. The runtime opens it through that ancestor's handle.
+    pub derived: Option<(GuestPath, Vec<String>)>,
+}
+
+impl fmt::Display for DirCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) = host {}",
+            self.guest,
+            self.rights,
+            self.host.display()
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvSource {
+    Inherited,
+    Literal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvVar {
+    pub value: String,
+    pub source: EnvSource,
+}
+
+/// What one nanoprocess holds. Built only by [`Capabilities::for_root`] and
+/// [`Capabilities::attenuate`]; [`Capabilities::default`] holds nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub dirs: Vec<DirCap>,
+    pub env: BTreeMap<String, EnvVar>,
+    pub args: Vec<String>,
+    pub flags: Flags,
+    /// Linear-memory limit in bytes; `None` is unlimited (only the root can be).
+    pub memory: Option<u64>,
+}
+
+fn describe_dir_request(r: &DirRequest) -> String {
+    match &r.source {
+        DirSource::Host(h) => format!(
+            "host = {:?}, guest = {:?}, rights = {}",
+            h.display().to_string(),
+            r.guest,
+            r.rights
+        ),
+        DirSource::Parent(p) => format!(
+            "from = {:?}, guest = {:?}, rights = {}",
+            p, r.guest, r.rights
+        ),
+    }
+}
+
+fn describe_env_request(r: &EnvRequest) -> String {
+    match r {
+        EnvRequest::Inherit(n) => format!("{n:?}"),
+        EnvRequest::Literal(n, v) => format!("\"{n}={v}\""),
+    }
+}
+
+impl Capabilities {
+    /// The root's capabilities: what the user grants. Host directories are taken as
+    /// given (the caller resolves them); `from` is meaningless at the root.
+    /// `host_env` looks a variable up in the user's environment; a granted variable
+    /// that is not set is simply absent.
+    pub fn for_root(
+        req: &GrantRequest,
+        host_env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Capabilities, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut caps = Capabilities {
+            flags: req.flags,
+            args: req.args.clone(),
+            memory: req.memory,
+            ..Default::default()
+        };
+        for (i, d) in req.fs.iter().enumerate() {
+            let violation = |reason: String| Violation {
+                item: GrantItem::Fs(i),
+                grant: describe_dir_request(d),
+                reason,
+                parent_grant: None,
+            };
+            let guest = match GuestPath::parse(&d.guest) {
+                Ok(g) => g,
+                Err(e) => {
+                    violations.push(violation(format!("guest path: {e}")));
+                    continue;
+                }
+            };
+            match &d.source {
+                DirSource::Host(host) => caps.dirs.push(DirCap {
+                    guest,
+                    host: host.clone(),
+                    rights: d.rights,
+                    derived: None,
+                }),
+                DirSource::Parent(_) => violations.push(violation(
+                    "the root has no parent to take a directory `from`; use `host = ...`".into(),
+                )),
+            }
+        }
+        check_distinct_guests(&caps.dirs, &mut violations);
+        for r in &req.env {
+            let (name, var) = match r {
+                EnvRequest::Inherit(n) => match host_env(n) {
+                    Some(value) => (
+                        n,
+                        EnvVar {
+                            value,
+                            source: EnvSource::Inherited,
+                        },
+                    ),
+                    None => continue,
+                },
+                EnvRequest::Literal(n, v) => (
+                    n,
+                    EnvVar {
+                        value: v.clone(),
+                        source: EnvSource::Literal,
+                    },
+                ),
+            };
+            caps.env.insert(name.clone(), var);
+        }
+        network_violations(req, &mut violations);
+        if violations.is_empty() {
+            Ok(caps)
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// A child's capabilities, carved out of `self` (its parent's) as `req` asks, or
+    /// every way in which `req` exceeds `self`.
+    pub fn attenuate(&self, req: &GrantRequest) -> Result<Capabilities, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut child = Capabilities {
+            args: req.args.clone(),
+            ..Default::default()
+        };
+
+        for (i, d) in req.fs.iter().enumerate() {
+            let violation = |reason: String, parent_grant: Option<String>| Violation {
+                item: GrantItem::Fs(i),
+                grant: describe_dir_request(d),
+                reason,
+                parent_grant,
+            };
+            let guest = match GuestPath::parse(&d.guest) {
+                Ok(g) => g,
+                Err(e) => {
+                    violations.push(violation(format!("guest path: {e}"), None));
+                    continue;
+                }
+            };
+            let from = match &d.source {
+                DirSource::Host(_) => {
+                    violations.push(violation(
+                        "a dependency cannot name host paths; use `from = \"<a guest path of its parent>\"`"
+                            .into(),
+                        None,
+                    ));
+                    continue;
+                }
+                DirSource::Parent(p) => match GuestPath::parse(p) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        violations.push(violation(format!("`from`: {e}"), None));
+                        continue;
+                    }
+                },
+            };
+            // The parent's directory that the parent itself would reach `from` through:
+            // the deepest guest path containing it, as wasi-libc resolves preopens.
+            let Some((parent_dir, rel)) = self
+                .dirs
+                .iter()
+                .filter_map(|p| from.strip_prefix(&p.guest).map(|rel| (p, rel)))
+                .max_by_key(|(p, _)| p.guest.depth())
+            else {
+                let held = if self.dirs.is_empty() {
+                    "no directories".to_string()
+                } else {
+                    self.dirs
+                        .iter()
+                        .map(|d| format!("{} ({})", d.guest, d.rights))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                violations.push(violation(
+                    format!("{from} is not inside any directory the parent holds"),
+                    Some(held),
+                ));
+                continue;
+            };
+            if !parent_dir.rights.contains(d.rights) {
+                violations.push(violation(
+                    format!(
+                        "asks for {} but the parent holds {} only as {}",
+                        d.rights, parent_dir.guest, parent_dir.rights
+                    ),
+                    Some(format!("{} ({})", parent_dir.guest, parent_dir.rights)),
+                ));
+                continue;
+            }
+            let rel: Vec<String> = rel.into_iter().map(str::to_owned).collect();
+            let rel_refs: Vec<&str> = rel.iter().map(String::as_str).collect();
+            // Chains of derivations are flattened to the oldest ancestor the parent
+            // itself opened, so the runtime always opens through one sandboxed handle.
+            let (anchor, full_rel) = match &parent_dir.derived {
+                Some((anchor, above)) => {
+                    let mut all = above.clone();
+                    all.extend(rel.iter().cloned());
+                    (anchor.clone(), all)
+                }
+                None => (parent_dir.guest.clone(), rel.clone()),
+            };
+            child.dirs.push(DirCap {
+                guest,
+                host: fs::host_join(&parent_dir.host, &rel_refs),
+                rights: d.rights,
+                derived: Some((anchor, full_rel)),
+            });
+        }
+        check_distinct_guests(&child.dirs, &mut violations);
+
+        for (i, r) in req.env.iter().enumerate() {
+            match r {
+                EnvRequest::Inherit(name) => match self.env.get(name) {
+                    Some(var) => {
+                        child.env.insert(
+                            name.clone(),
+                            EnvVar {
+                                value: var.value.clone(),
+                                source: EnvSource::Inherited,
+                            },
+                        );
+                    }
+                    None => violations.push(Violation {
+                        item: GrantItem::Env(i),
+                        grant: describe_env_request(r),
+                        reason: format!("the parent does not hold the variable {name}"),
+                        parent_grant: Some(self.env_names()),
+                    }),
+                },
+                EnvRequest::Literal(name, value) => {
+                    child.env.insert(
+                        name.clone(),
+                        EnvVar {
+                            value: value.clone(),
+                            source: EnvSource::Literal,
+                        },
+                    );
+                }
+            }
+        }
+
+        for flag in req.flags.iter() {
+            if self.flags.has(flag) {
+                child.flags.set(flag, true);
+            } else {
+                violations.push(Violation {
+                    item: GrantItem::Flag(flag),
+                    grant: format!("{} = true", flag.key()),
+                    reason: format!("the parent does not hold {flag}"),
+                    parent_grant: Some(format!("{} = false", flag.key())),
+                });
+            }
+        }
+
+        network_violations(req, &mut violations);
+
+        child.memory = match (req.memory, self.memory) {
+            (None, inherited) => inherited,
+            (Some(asked), None) => Some(asked),
+            (Some(asked), Some(limit)) if asked <= limit => Some(asked),
+            (Some(asked), Some(limit)) => {
+                violations.push(Violation {
+                    item: GrantItem::Memory,
+                    grant: format!("memory = {:?}", format_bytes(asked)),
+                    reason: "is more than the parent's own memory limit".into(),
+                    parent_grant: Some(format!("memory = {:?}", format_bytes(limit))),
+                });
+                Some(limit)
+            }
+        };
+
+        if violations.is_empty() {
+            Ok(child)
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// The rule itself: does `self` hold nothing that `parent` does not?
+    ///
+    /// Directories must lie at or below one of the parent's with no more rights;
+    /// inherited variables must be the parent's, with the parent's value; flags must
+    /// be the parent's; the memory limit no larger. Literal variables and arguments
+    /// are data the parent writes and are always within.
+    pub fn within(&self, parent: &Capabilities) -> bool {
+        let dirs = self.dirs.iter().all(|d| {
+            parent
+                .dirs
+                .iter()
+                .any(|p| fs::host_path_within(&d.host, &p.host) && p.rights.contains(d.rights))
+        });
+        let env = self.env.iter().all(|(name, var)| match var.source {
+            EnvSource::Literal => true,
+            EnvSource::Inherited => parent.env.get(name).is_some_and(|p| p.value == var.value),
+        });
+        let memory = match (self.memory, parent.memory) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(mine), Some(theirs)) => mine <= theirs,
+        };
+        dirs && env && memory && self.flags.is_subset(parent.flags)
+    }
+
+    fn env_names(&self) -> String {
+        if self.env.is_empty() {
+            "no variables".into()
+        } else {
+            self.env.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    /// One line per capability family, for `nanoproc check`.
+    pub fn summary_lines(&self) -> Vec<(&'static str, String)> {
+        let none = || "none".to_string();
+        let mut out = Vec::new();
+        out.push((
+            "fs",
+            if self.dirs.is_empty() {
+                none()
+            } else {
+                self.dirs
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ));
+        out.push((
+            "env",
+            if self.env.is_empty() {
+                none()
+            } else {
+                self.env
+                    .iter()
+                    .map(|(n, v)| match v.source {
+                        EnvSource::Inherited => n.clone(),
+                        EnvSource::Literal => format!("{n}={}", v.value),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ));
+        if !self.args.is_empty() {
+            out.push(("args", format!("{:?}", self.args)));
+        }
+        let pick = |flags: &[Flag]| {
+            let held: Vec<&str> = flags
+                .iter()
+                .filter(|f| self.flags.has(**f))
+                .map(|f| f.key())
+                .collect();
+            if held.is_empty() {
+                none()
+            } else {
+                held.join(", ")
+            }
+        };
+        out.push(("stdio", pick(&[Flag::Stdin, Flag::Stdout, Flag::Stderr])));
+        out.push(("clocks", pick(&[Flag::WallClock, Flag::MonotonicClock])));
+        out.push(("random", pick(&[Flag::Random, Flag::InsecureRandom])));
+        out.push(("network", none()));
+        out.push((
+            "memory",
+            self.memory.map_or("unlimited".into(), format_bytes),
+        ));
+        out
+    }
+}
+
+fn check_distinct_guests(dirs: &[DirCap], violations: &mut Vec<Violation>) {
+    for (i, d) in dirs.iter().enumerate() {
+        if dirs[..i].iter().any(|e| e.guest == d.guest) {
+            violations.push(Violation {
+                item: GrantItem::Fs(i),
+                grant: d.guest.to_string(),
+                reason: "the same guest path is granted twice".into(),
+                parent_grant: None,
+            });
+        }
+    }
+}
+
+fn network_violations(req: &GrantRequest, violations: &mut Vec<Violation>) {
+    for (i, pattern) in req.network.iter().enumerate() {
+        violations.push(Violation {
+            item: GrantItem::Network(i),
+            grant: format!("{pattern:?}"),
+            reason: "network access cannot be granted in this version of nanoproc: every nanoprocess is denied the network".into(),
+            parent_grant: None,
+        });
+    }
+}
+
+/// `1048576` → `1 MiB`; exact units only, so the text parses back to the same number.
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} B")
+}
+
+/// Parses `64 MiB`, `64MiB`, `512 KiB`, `1 GiB`, `4096` (bytes). Also accepts the
+/// decimal `KB`/`MB`/`GB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a size such as \"64 MiB\", found {s:?}"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    num.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}

@@ -1,0 +1,258 @@
+//! `nanoproc`: a thin command line over `nanoproc-runtime`.
+
+use clap::{Args, Parser, Subcommand};
+use nanoproc_runtime::caps::{
+    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, parse_bytes,
+};
+use nanoproc_runtime::manifest::ManifestErrors;
+use nanoproc_runtime::{Audit, Plan, RunError, Runtime};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit statuses of nanoproc itself; any other status is the application's own.
+mod status {
+    /// The manifest, a component or a grant was refused before anything ran.
+    pub const REFUSED_AT_CHECK: u8 = 125;
+    /// A nanoprocess could not be started.
+    pub const CANNOT_START: u8 = 126;
+    /// The application trapped (a guest fault, or a refused capability that traps).
+    pub const TRAP: u8 = 134;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "nanoproc",
+    version,
+    about = "Run WebAssembly components as a tree of nanoprocesses, each holding only the capabilities its parent handed it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a manifest without running it: syntax, components, digests, that every
+    /// grant is within its parent's, and that every import is satisfied by a
+    /// matching export. Prints the tree with each nanoprocess's capabilities.
+    Check {
+        /// The manifest (nanoproc.toml).
+        manifest: PathBuf,
+    },
+    /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
+    /// the capabilities given by flags.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A manifest (.toml), or a component or module (.wasm) to run on its own.
+    target: PathBuf,
+    /// Grant a host directory read-write, as GUEST (default: the same path).
+    /// Single component only.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Grant a host directory read-only. Single component only.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir_ro: Vec<String>,
+    /// Grant an environment variable: NAME passes this process's value, NAME=VALUE
+    /// sets one. Single component only.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
+    /// Grant the wall clock. Single component only.
+    #[arg(long)]
+    wall_clock: bool,
+    /// Grant the monotonic clock. Single component only.
+    #[arg(long)]
+    monotonic_clock: bool,
+    /// Grant both clocks. Single component only.
+    #[arg(long)]
+    clocks: bool,
+    /// Grant secure random. Single component only.
+    #[arg(long)]
+    random: bool,
+    /// Grant insecure random. Single component only.
+    #[arg(long)]
+    insecure_random: bool,
+    /// Grant stdin. Single component only.
+    #[arg(long)]
+    stdin: bool,
+    /// Do not grant the terminal's stdout and stderr, which a single component
+    /// otherwise gets (it is the user's own terminal). Single component only.
+    #[arg(long)]
+    no_stdio: bool,
+    /// Limit linear memory, e.g. 64MiB. Single component only.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Arguments for the root (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+impl RunArgs {
+    fn has_grant_flags(&self) -> bool {
+        !self.dir.is_empty()
+            || !self.dir_ro.is_empty()
+            || !self.env.is_empty()
+            || self.wall_clock
+            || self.monotonic_clock
+            || self.clocks
+            || self.random
+            || self.insecure_random
+            || self.stdin
+            || self.no_stdio
+            || self.memory.is_some()
+    }
+
+    fn grants(&self) -> Result<GrantRequest, String> {
+        let mut req = GrantRequest::default();
+        for (spec, rights) in self
+            .dir
+            .iter()
+            .map(|d| (d, FsRights::READ_WRITE))
+            .chain(self.dir_ro.iter().map(|d| (d, FsRights::READ_ONLY)))
+        {
+            let (host, guest) = match spec.split_once("::") {
+                Some((h, g)) => (h.to_string(), g.to_string()),
+                None => (spec.clone(), spec.clone()),
+            };
+            let host_path = Path::new(&host)
+                .canonicalize()
+                .map_err(|e| format!("--dir {spec}: {host}: {e}"))?;
+            let guest = if guest.starts_with('/') {
+                guest
+            } else {
+                // `--dir ./data` is seen by the guest at `/data`, like `wasmtime run --dir`.
+                format!("/{}", guest.trim_start_matches("./"))
+            };
+            req.fs.push(DirRequest {
+                source: DirSource::Host(host_path),
+                guest,
+                rights,
+            });
+        }
+        for e in &self.env {
+            req.env.push(match e.split_once('=') {
+                Some((n, v)) => EnvRequest::Literal(n.into(), v.into()),
+                None => EnvRequest::Inherit(e.clone()),
+            });
+        }
+        let flags = [
+            (Flag::WallClock, self.wall_clock || self.clocks),
+            (Flag::MonotonicClock, self.monotonic_clock || self.clocks),
+            (Flag::Random, self.random),
+            (Flag::InsecureRandom, self.insecure_random),
+            (Flag::Stdin, self.stdin),
+            (Flag::Stdout, !self.no_stdio),
+            (Flag::Stderr, !self.no_stdio),
+        ];
+        for (flag, on) in flags {
+            req.flags.set(flag, on);
+        }
+        if let Some(m) = &self.memory {
+            req.memory = Some(parse_bytes(m).map_err(|e| format!("--memory: {e}"))?);
+        }
+        Ok(req)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nanoproc: cannot set up the WebAssembly engine: {e:#}");
+            return ExitCode::from(status::CANNOT_START);
+        }
+    };
+    match cli.command {
+        Command::Check { manifest } => match runtime.check_manifest(&manifest, &[]) {
+            Ok(plan) => {
+                print!("{}", plan.describe());
+                println!(
+                    "ok: {} nanoprocesses, every grant within its parent's",
+                    plan.nodes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => refused(&errors),
+        },
+        Command::Run(args) => run(&runtime, &args),
+    }
+}
+
+fn refused(errors: &ManifestErrors) -> ExitCode {
+    eprintln!("{errors}");
+    eprintln!(
+        "nanoproc: refused before running ({} error{})",
+        errors.0.len(),
+        if errors.0.len() == 1 { "" } else { "s" }
+    );
+    ExitCode::from(status::REFUSED_AT_CHECK)
+}
+
+fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
+    let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
+    let plan: Result<Plan, ManifestErrors> = if is_manifest {
+        if args.has_grant_flags() {
+            eprintln!(
+                "nanoproc: grant flags apply to a single component; a manifest's grants are in the manifest ({})",
+                args.target.display()
+            );
+            return ExitCode::from(2);
+        }
+        runtime.check_manifest(&args.target, &args.args)
+    } else {
+        match args.grants() {
+            Ok(grants) => runtime.check_component(&args.target, grants, &args.args),
+            Err(e) => {
+                eprintln!("nanoproc: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let plan = match plan {
+        Ok(p) => p,
+        Err(errors) => return refused(&errors),
+    };
+    let audit = Audit::new();
+    let outcome = plan.run(&audit);
+    report_refusals(&audit);
+    match outcome {
+        Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("nanoproc: {e}");
+            ExitCode::from(match e {
+                RunError::Instantiate { .. } => status::CANNOT_START,
+                RunError::Trap { .. } => status::TRAP,
+            })
+        }
+    }
+}
+
+/// The end-of-run account: what each nanoprocess tried and was refused.
+fn report_refusals(audit: &Audit) {
+    let refusals = audit.refusals();
+    if refusals.is_empty() {
+        return;
+    }
+    eprintln!(
+        "nanoproc: {} capability use{} refused:",
+        refusals.len(),
+        if refusals.len() == 1 {
+            " was"
+        } else {
+            "s were"
+        }
+    );
+    for r in refusals {
+        let target = r.target.map(|t| format!(" {t}")).unwrap_or_default();
+        eprintln!(
+            "  {}: {}{target} ({}): {}",
+            r.nanoprocess,
+            r.capability,
+            r.operation,
+            r.reason.unwrap_or_default()
+        );
+    }
+}

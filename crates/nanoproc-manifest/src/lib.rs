@@ -1,0 +1,533 @@
+//! `nanoproc.toml`: the description of an application as a tree of nanoprocesses.
+//!
+//! [`Manifest::load`] reads and validates everything that can be known without
+//! looking inside a component: the syntax (unknown keys are errors), that the root
+//! and every dependency name a declared nanoprocess, that the nanoprocesses form a
+//! tree (one parent each, no cycle, none unreachable), that component files exist
+//! and that digests are well formed. Every error carries its file, line and column.
+//!
+//! ```toml
+//! [app]
+//! root = "app"
+//!
+//! [nanoprocess.app]
+//! component = "build/app.wasm"
+//! grants.fs = [{ host = "./photos", guest = "/photos", rights = "read-write" }]
+//! deps = { "example:gallery/thumbnails" = "thumbnailer" }
+//!
+//! [nanoprocess.thumbnailer]
+//! component = "build/thumbnailer.wasm"
+//! grants.fs = [{ from = "/photos/thumbs", guest = "/out", rights = "read-write" }]
+//! ```
+
+mod error;
+mod raw;
+
+pub use error::{Location, ManifestError, ManifestErrors, Span};
+
+use nanoproc_caps::{
+    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest, parse_bytes,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A validated manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The manifest file as given.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against.
+    pub dir: PathBuf,
+    /// The manifest text; `None` for a manifest made up from command-line flags.
+    source: Option<String>,
+    /// The nanoprocesses, root first, then depth-first in dependency order.
+    pub nodes: Vec<Node>,
+}
+
+/// One nanoprocess of the tree.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The name it is declared under.
+    pub name: String,
+    /// Its path in the tree (`app/thumbnailer`): how every message names it.
+    pub path: String,
+    /// Index of the parent in [`Manifest::nodes`]; `None` for the root.
+    pub parent: Option<usize>,
+    pub component: PathBuf,
+    pub component_span: Span,
+    pub digest: Option<[u8; 32]>,
+    pub digest_span: Option<Span>,
+    pub grants: GrantRequest,
+    pub grant_spans: GrantSpans,
+    /// Which of its imports each child satisfies, in declaration order.
+    pub deps: Vec<Dep>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dep {
+    /// A WIT interface name, e.g. `example:gallery/thumbnails` (a version may follow `@`).
+    pub interface: String,
+    /// Index of the child in [`Manifest::nodes`].
+    pub child: usize,
+    pub span: Span,
+}
+
+/// Where each part of a nanoprocess's grants was written.
+#[derive(Clone, Debug, Default)]
+pub struct GrantSpans {
+    pub whole: Option<Span>,
+    pub fs: Vec<Span>,
+    pub env: Vec<Span>,
+    pub flags: BTreeMap<Flag, Span>,
+    pub network: Vec<Span>,
+    pub memory: Option<Span>,
+}
+
+impl GrantSpans {
+    pub fn span_of(&self, item: &GrantItem) -> Option<Span> {
+        match item {
+            GrantItem::Fs(i) => self.fs.get(*i).cloned(),
+            GrantItem::Env(i) => self.env.get(*i).cloned(),
+            GrantItem::Flag(f) => self.flags.get(f).cloned(),
+            GrantItem::Network(i) => self.network.get(*i).cloned(),
+            GrantItem::Memory => self.memory.clone(),
+        }
+        .or_else(|| self.whole.clone())
+    }
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestErrors> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ManifestErrors(vec![ManifestError::new(
+                None,
+                format!("cannot read manifest {}: {e}", path.display()),
+            )])
+        })?;
+        Self::parse(path, source)
+    }
+
+    /// Validates manifest text as if it had been read from `path`.
+    pub fn parse(path: &Path, source: String) -> Result<Manifest, ManifestErrors> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut cx = Cx {
+            path: path.to_path_buf(),
+            source,
+            errors: Vec::new(),
+        };
+        let raw: raw::RawManifest = match toml::from_str(&cx.source) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let span = e.span();
+                cx.error(span, e.message().trim_end().to_string());
+                return Err(ManifestErrors(cx.errors));
+            }
+        };
+        let nodes = cx.build(raw, &dir);
+        if cx.errors.is_empty() {
+            Ok(Manifest {
+                path: cx.path,
+                dir,
+                source: Some(cx.source),
+                nodes,
+            })
+        } else {
+            Err(ManifestErrors(cx.errors))
+        }
+    }
+
+    pub fn root(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// A manifest of one nanoprocess, for running a component without a manifest:
+    /// the grants come from the command line.
+    pub fn single(component: PathBuf, grants: GrantRequest) -> Manifest {
+        let name = component
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "main".into());
+        Manifest {
+            path: component.clone(),
+            dir: PathBuf::from("."),
+            source: None,
+            nodes: vec![Node {
+                path: name.clone(),
+                name,
+                parent: None,
+                component,
+                component_span: 0..0,
+                digest: None,
+                digest_span: None,
+                grants,
+                grant_spans: GrantSpans::default(),
+                deps: Vec::new(),
+            }],
+        }
+    }
+
+    /// Turns a span into a location in this manifest.
+    pub fn locate(&self, span: &Span) -> Option<Location> {
+        let source = self.source.as_ref()?;
+        Some(Location::from_offset(&self.path, source, span.start))
+    }
+
+    /// An error about a part of this manifest.
+    pub fn error_at(&self, span: Option<&Span>, message: impl Into<String>) -> ManifestError {
+        ManifestError::new(span.and_then(|s| self.locate(s)), message)
+    }
+
+    /// Checks a component's bytes against the digest its node declares.
+    pub fn verify_digest(&self, node: &Node, bytes: &[u8]) -> Result<(), ManifestError> {
+        let Some(expected) = node.digest else {
+            return Ok(());
+        };
+        let actual: [u8; 32] = Sha256::digest(bytes).into();
+        if actual == expected {
+            return Ok(());
+        }
+        Err(self
+            .error_at(
+                node.digest_span.as_ref(),
+                format!(
+                    "{}: component {} does not match its digest: expected sha256:{}, found sha256:{}",
+                    node.path,
+                    node.component.display(),
+                    hex::encode(expected),
+                    hex::encode(actual)
+                ),
+            )
+            .help("rebuild the component you meant, or update `digest` if the change is intended"))
+    }
+}
+
+/// The sha256 of some bytes in the manifest's `digest` syntax.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+struct Cx {
+    path: PathBuf,
+    source: String,
+    errors: Vec<ManifestError>,
+}
+
+impl Cx {
+    fn error(&mut self, span: Option<Span>, message: impl Into<String>) -> &mut ManifestError {
+        let location = span.map(|s| Location::from_offset(&self.path, &self.source, s.start));
+        self.errors.push(ManifestError::new(location, message));
+        self.errors.last_mut().unwrap()
+    }
+
+    fn build(&mut self, raw: raw::RawManifest, dir: &Path) -> Vec<Node> {
+        let root_name = raw.app.get_ref().root.clone();
+        let declared: BTreeMap<String, (Span, raw::RawNanoprocess)> = raw
+            .nanoprocess
+            .into_iter()
+            .map(|(k, v)| {
+                let span = k.span();
+                (k.into_inner(), (span, v.into_inner()))
+            })
+            .collect();
+
+        if !declared.contains_key(root_name.get_ref()) {
+            let known = names(declared.keys());
+            self.error(
+                Some(root_name.span()),
+                format!(
+                    "the root `{}` is not a declared nanoprocess",
+                    root_name.get_ref()
+                ),
+            )
+            .help = Some(format!(
+                "declare it as [nanoprocess.{}], or pick one of: {known}",
+                root_name.get_ref()
+            ));
+            return Vec::new();
+        }
+
+        // Who depends on whom, checked for unknown names and second parents.
+        let mut parent_of: HashMap<String, (String, Span)> = HashMap::new();
+        for (name, (_, decl)) in &declared {
+            for (iface, child) in &decl.deps {
+                let child_name = child.get_ref();
+                if !declared.contains_key(child_name) {
+                    self.error(
+                        Some(child.span()),
+                        format!(
+                            "`{name}` depends on `{child_name}` for {}, but no nanoprocess `{child_name}` is declared",
+                            iface.get_ref()
+                        ),
+                    )
+                    .help = Some(format!("declared nanoprocesses: {}", names(declared.keys())));
+                    continue;
+                }
+                if child_name == &root_name.get_ref()[..] {
+                    self.error(
+                        Some(child.span()),
+                        format!("`{name}` depends on the root `{child_name}`: that is a cycle"),
+                    );
+                    continue;
+                }
+                if let Some((other, _)) = parent_of.get(child_name) {
+                    if other != name {
+                        self.error(
+                            Some(child.span()),
+                            format!(
+                                "`{child_name}` is already a dependency of `{other}`; a nanoprocess has one parent"
+                            ),
+                        )
+                        .help = Some(format!(
+                            "declare a second nanoprocess with the same component for `{name}`; each gets its own instance and grants"
+                        ));
+                        continue;
+                    }
+                }
+                parent_of.insert(child_name.clone(), (name.clone(), child.span()));
+            }
+        }
+
+        // Depth-first from the root. With one parent each, a node met twice on the
+        // way down is a cycle; a node never met is unreachable.
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut on_path: Vec<String> = Vec::new();
+        let mut visited: HashMap<String, usize> = HashMap::new();
+        self.visit(
+            root_name.get_ref(),
+            None,
+            &declared,
+            dir,
+            &mut nodes,
+            &mut on_path,
+            &mut visited,
+        );
+        for (name, (span, _)) in &declared {
+            if !visited.contains_key(name) {
+                self.error(
+                    Some(span.clone()),
+                    format!(
+                        "nanoprocess `{name}` is declared but is not reachable from the root `{}`",
+                        root_name.get_ref()
+                    ),
+                )
+                .help = Some("add it to some nanoprocess's `deps`, or remove it".into());
+            }
+        }
+        nodes
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        name: &str,
+        parent: Option<usize>,
+        declared: &BTreeMap<String, (Span, raw::RawNanoprocess)>,
+        dir: &Path,
+        nodes: &mut Vec<Node>,
+        on_path: &mut Vec<String>,
+        visited: &mut HashMap<String, usize>,
+    ) -> Option<usize> {
+        let (_, decl) = &declared[name];
+        if on_path.iter().any(|n| n == name) {
+            on_path.push(name.to_string());
+            let cycle = on_path.join(" -> ");
+            on_path.pop();
+            self.error(None, format!("dependency cycle: {cycle}"));
+            return None;
+        }
+        if visited.contains_key(name) {
+            return None;
+        }
+        let path = match parent {
+            Some(p) => format!("{}/{name}", nodes[p].path),
+            None => name.to_string(),
+        };
+        let index = nodes.len();
+        visited.insert(name.to_string(), index);
+        let node = self.node(name, path, parent, decl, dir);
+        nodes.push(node);
+
+        on_path.push(name.to_string());
+        let mut deps = Vec::new();
+        for (iface, child) in &decl.deps {
+            if !declared.contains_key(child.get_ref()) {
+                continue; // reported already
+            }
+            if let Some(child_index) = self.visit(
+                child.get_ref(),
+                Some(index),
+                declared,
+                dir,
+                nodes,
+                on_path,
+                visited,
+            ) {
+                deps.push(Dep {
+                    interface: iface.get_ref().clone(),
+                    child: child_index,
+                    span: child.span(),
+                });
+            }
+        }
+        on_path.pop();
+        nodes[index].deps = deps;
+        Some(index)
+    }
+
+    fn node(
+        &mut self,
+        name: &str,
+        path: String,
+        parent: Option<usize>,
+        decl: &raw::RawNanoprocess,
+        dir: &Path,
+    ) -> Node {
+        let component = dir.join(decl.component.get_ref());
+        if !component.is_file() {
+            self.error(
+                Some(decl.component.span()),
+                format!(
+                    "{path}: component file {} does not exist",
+                    component.display()
+                ),
+            )
+            .help = Some(
+                "paths are relative to the manifest's directory; build the component first".into(),
+            );
+        }
+        let digest = decl.digest.as_ref().and_then(|d| {
+            let parsed = d
+                .get_ref()
+                .strip_prefix("sha256:")
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            if parsed.is_none() {
+                self.error(
+                    Some(d.span()),
+                    format!("{path}: a digest is `sha256:` followed by 64 hex digits"),
+                );
+            }
+            parsed
+        });
+        let (grants, grant_spans) = match &decl.grants {
+            Some(g) => self.grants(&path, g),
+            None => (GrantRequest::default(), GrantSpans::default()),
+        };
+        Node {
+            name: name.to_string(),
+            path,
+            parent,
+            component,
+            component_span: decl.component.span(),
+            digest,
+            digest_span: decl.digest.as_ref().map(Spanned::span),
+            grants,
+            grant_spans,
+            deps: Vec::new(),
+        }
+    }
+
+    fn grants(&mut self, path: &str, g: &Spanned<raw::RawGrants>) -> (GrantRequest, GrantSpans) {
+        let mut req = GrantRequest::default();
+        let mut spans = GrantSpans {
+            whole: Some(g.span()),
+            ..Default::default()
+        };
+        let raw = g.get_ref();
+        for d in &raw.fs {
+            let dr = d.get_ref();
+            let Some(rights) = FsRights::parse(dr.rights.get_ref()) else {
+                self.error(
+                    Some(dr.rights.span()),
+                    format!(
+                        "{path}: unknown rights {:?}; expected {}",
+                        dr.rights.get_ref(),
+                        FsRights::ACCEPTED
+                    ),
+                );
+                continue;
+            };
+            let source = match (&dr.host, &dr.from) {
+                (Some(h), None) => DirSource::Host(PathBuf::from(h)),
+                (None, Some(f)) => DirSource::Parent(f.clone()),
+                _ => {
+                    self.error(
+                        Some(d.span()),
+                        format!("{path}: a directory grant has exactly one of `host` (root only) or `from` (a path in the parent's view)"),
+                    );
+                    continue;
+                }
+            };
+            req.fs.push(DirRequest {
+                source,
+                guest: dr.guest.clone(),
+                rights,
+            });
+            spans.fs.push(d.span());
+        }
+        for e in &raw.env {
+            let text = e.get_ref();
+            let request = match text.split_once('=') {
+                Some((n, v)) => EnvRequest::Literal(n.to_string(), v.to_string()),
+                None => EnvRequest::Inherit(text.clone()),
+            };
+            if request.name().is_empty() {
+                self.error(
+                    Some(e.span()),
+                    format!("{path}: an environment grant is `NAME` or `NAME=value`"),
+                );
+                continue;
+            }
+            req.env.push(request);
+            spans.env.push(e.span());
+        }
+        req.args = raw.args.clone();
+        let flags = [
+            (Flag::Stdin, &raw.stdin),
+            (Flag::Stdout, &raw.stdout),
+            (Flag::Stderr, &raw.stderr),
+            (Flag::WallClock, &raw.wall_clock),
+            (Flag::MonotonicClock, &raw.monotonic_clock),
+            (Flag::Random, &raw.random),
+            (Flag::InsecureRandom, &raw.insecure_random),
+        ];
+        for (flag, value) in flags {
+            if let Some(v) = value {
+                req.flags.set(flag, *v.get_ref());
+                spans.flags.insert(flag, v.span());
+            }
+        }
+        for n in &raw.network {
+            req.network.push(n.get_ref().clone());
+            spans.network.push(n.span());
+        }
+        if let Some(m) = &raw.memory {
+            match parse_bytes(m.get_ref()) {
+                Ok(bytes) => {
+                    req.memory = Some(bytes);
+                    spans.memory = Some(m.span());
+                }
+                Err(e) => {
+                    self.error(Some(m.span()), format!("{path}: memory: {e}"));
+                }
+            }
+        }
+        (req, spans)
+    }
+}
+
+fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&str> = keys.map(String::as_str).collect();
+    if all.is_empty() {
+        "(none)".into()
+    } else {
+        all.join(", ")
+    }
+}

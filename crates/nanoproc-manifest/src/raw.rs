@@ -1,0 +1,60 @@
+//! The manifest exactly as written, with spans. Unknown keys are errors: a misspelt
+//! grant must never silently grant nothing (or, worse, be mistaken for something else).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub app: Spanned<RawApp>,
+    #[serde(default)]
+    pub nanoprocess: BTreeMap<Spanned<String>, Spanned<RawNanoprocess>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub root: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNanoprocess {
+    pub component: Spanned<String>,
+    pub digest: Option<Spanned<String>>,
+    pub grants: Option<Spanned<RawGrants>>,
+    #[serde(default)]
+    pub deps: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawGrants {
+    #[serde(default)]
+    pub fs: Vec<Spanned<RawDir>>,
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub stdin: Option<Spanned<bool>>,
+    pub stdout: Option<Spanned<bool>>,
+    pub stderr: Option<Spanned<bool>>,
+    pub wall_clock: Option<Spanned<bool>>,
+    pub monotonic_clock: Option<Spanned<bool>>,
+    pub random: Option<Spanned<bool>>,
+    pub insecure_random: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub network: Vec<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDir {
+    pub host: Option<String>,
+    pub from: Option<String>,
+    pub guest: String,
+    pub rights: Spanned<String>,
+}

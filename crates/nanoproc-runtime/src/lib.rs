@@ -1,0 +1,103 @@
+//! nanoproc's runtime: a tree of WebAssembly components, each in its own store with
+//! its own linear memory and WASI context, each holding only what its parent handed
+//! it.
+//!
+//! ```no_run
+//! use nanoproc_runtime::{Audit, Runtime};
+//!
+//! # fn main() -> wasmtime::Result<()> {
+//! let runtime = Runtime::new()?;
+//! // Everything `nanoproc check` verifies happens here; errors carry file:line:col.
+//! let plan = runtime.check_manifest("examples/gallery/nanoproc.toml", &[])?;
+//! println!("{}", plan.describe());
+//! let audit = Audit::new();
+//! let exit = plan.run(&audit)?;
+//! for refusal in audit.refusals() {
+//!     eprintln!("refused: {refusal}");
+//! }
+//! std::process::exit(exit.code);
+//! # }
+//! ```
+//!
+//! The data flow, module by module: [`nanoproc_manifest`] reads the manifest;
+//! `plan` compiles components, derives each nanoprocess's capabilities with
+//! [`nanoproc_caps`], checks that every import is wired to a matching export and
+//! links one `InstancePre` per component; `run` instantiates the tree bottom-up,
+//! each store's data built by `wasi` from the capabilities alone, and calls the
+//! root; `trampoline` carries every call between nanoprocesses; `wasi::guards`
+//! gate the WASI functions that have no error case; [`Audit`] records refusals.
+
+mod audit;
+mod engine;
+mod error;
+pub mod interfaces;
+mod plan;
+mod run;
+mod state;
+mod trampoline;
+mod wasi;
+
+pub use audit::{Audit, Decision, Event};
+pub use error::{CapabilityRefused, ChildFailed};
+pub use nanoproc_caps as caps;
+pub use nanoproc_manifest as manifest;
+pub use plan::{Plan, PlannedNode};
+pub use run::{Exit, RunError};
+pub use state::NanoState;
+
+use nanoproc_caps::GrantRequest;
+use nanoproc_manifest::{Manifest, ManifestErrors};
+use std::path::Path;
+use wasmtime::Engine;
+
+/// Compiles and checks nanoprocess trees. One `Runtime` (one wasmtime engine) can
+/// check and run any number of them.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+}
+
+impl Runtime {
+    pub fn new() -> wasmtime::Result<Self> {
+        Ok(Self {
+            engine: engine::new_engine()?,
+        })
+    }
+
+    /// Loads a manifest and checks everything that can be known before running.
+    /// `root_args` are appended to the root's arguments; granted environment
+    /// variables of the root are read from this process's environment.
+    pub fn check_manifest(
+        &self,
+        manifest: impl AsRef<Path>,
+        root_args: &[String],
+    ) -> Result<Plan, ManifestErrors> {
+        let manifest = Manifest::load(manifest)?;
+        self.check(&manifest, root_args, &|name| std::env::var(name).ok())
+    }
+
+    /// Checks an already loaded manifest, with an explicit environment for the root.
+    pub fn check(
+        &self,
+        manifest: &Manifest,
+        root_args: &[String],
+        host_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Plan, ManifestErrors> {
+        plan::plan(&self.engine, manifest, root_args, host_env)
+    }
+
+    /// One component (or WASI preview 1 module) run on its own, holding `grants`.
+    pub fn check_component(
+        &self,
+        component: impl AsRef<Path>,
+        grants: GrantRequest,
+        args: &[String],
+    ) -> Result<Plan, ManifestErrors> {
+        let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
+        self.check(&manifest, args, &|name| std::env::var(name).ok())
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}

@@ -1,0 +1,613 @@
+//! From a manifest to a checked, linked tree: everything `nanoproc check` verifies,
+//! and everything `run` needs prepared before the first instance exists.
+//!
+//! The stages, each reporting every error it finds before the next one runs:
+//!
+//! 1. [`Manifest::load`]: syntax, names, tree shape, files, digest syntax.
+//! 2. Components: read, digest-checked, compiled once per file (a WASI preview 1
+//!    core module is adapted into a component first).
+//! 3. Capabilities, top-down: the root's from the user's grants, each child's carved
+//!    out of its parent's by [`Capabilities::attenuate`].
+//! 4. Wiring: every import of every nanoprocess is a WASI interface nanoproc provides
+//!    or a dependency whose export has the same type; every dependency names an
+//!    import.
+//! 5. Linking: one `Linker` and `InstancePre` per component file, with a trampoline
+//!    for every function of every dependency import.
+
+use crate::interfaces::{self, FuncSig};
+use crate::state::NanoState;
+use crate::trampoline::{Route, forward};
+use crate::wasi::guards;
+use nanoproc_caps::{Capabilities, DirSource, GrantRequest, format_bytes};
+use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+/// A component file, compiled and classified.
+pub(crate) struct Compiled {
+    pub component: Component,
+    /// Imports that are not WASI: each must be satisfied by a dependency. Their order
+    /// is the order of the "slots" the trampolines and [`NanoState::routes`] use.
+    pub dep_imports: Vec<DepImport>,
+    /// Imports that are neither provided WASI nor instances: reported per node.
+    pub import_problems: Vec<String>,
+    /// The name of its `wasi:cli/run` export, if it is a command.
+    pub run_export: Option<String>,
+    /// Filled once the component's own imports are known to be well formed.
+    pub pre: Option<InstancePre<NanoState>>,
+    pub was_core_module: bool,
+}
+
+pub(crate) struct DepImport {
+    pub name: String,
+    /// The functions of the interface, or why it cannot cross a boundary.
+    pub funcs: Result<Vec<FuncSig>, String>,
+}
+
+/// One nanoprocess of a checked tree.
+pub struct PlannedNode {
+    pub name: String,
+    /// Its path in the tree: how every message names it.
+    pub path: Arc<str>,
+    pub parent: Option<usize>,
+    /// What it holds.
+    pub caps: Capabilities,
+    pub component_path: PathBuf,
+    pub(crate) compiled: Arc<Compiled>,
+    /// For each dependency slot of its component: the index (in the plan) of the child
+    /// that serves it.
+    pub(crate) slot_child: Vec<usize>,
+    /// Its distinct children, in the order they are instantiated.
+    pub children: Vec<usize>,
+    /// For a child: the parent's slots it serves, with the export that serves each.
+    pub(crate) serves: Vec<(usize, String)>,
+}
+
+/// A checked tree, ready to run any number of times.
+pub struct Plan {
+    pub(crate) engine: Engine,
+    pub nodes: Vec<PlannedNode>,
+}
+
+/// Checks a manifest (already parsed) and prepares it to run.
+pub(crate) fn plan(
+    engine: &Engine,
+    manifest: &Manifest,
+    root_args: &[String],
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ManifestErrors> {
+    let mut errors: Vec<ManifestError> = Vec::new();
+
+    // 2. Components, once per file.
+    let mut by_file: HashMap<PathBuf, Option<Arc<Compiled>>> = HashMap::new();
+    let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
+    for node in &manifest.nodes {
+        let bytes = match std::fs::read(&node.component) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(manifest.error_at(
+                    Some(&node.component_span),
+                    format!(
+                        "{}: cannot read component {}: {e}",
+                        node.path,
+                        node.component.display()
+                    ),
+                ));
+                compiled.push(None);
+                continue;
+            }
+        };
+        if let Err(e) = manifest.verify_digest(node, &bytes) {
+            errors.push(e);
+            compiled.push(None);
+            continue;
+        }
+        let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
+            match compile(engine, &bytes) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    errors.push(
+                        manifest
+                            .error_at(
+                                Some(&node.component_span),
+                                format!(
+                                    "{}: {} is not a component nanoproc can run: {e:#}",
+                                    node.path,
+                                    node.component.display()
+                                ),
+                            )
+                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                    );
+                    None
+                }
+            }
+        });
+        compiled.push(entry.clone());
+    }
+
+    // 3. Capabilities, top-down (nodes are in pre-order: a parent before its children).
+    let mut caps: Vec<Option<Capabilities>> = Vec::with_capacity(manifest.nodes.len());
+    for node in &manifest.nodes {
+        let held = match node.parent {
+            None => root_caps(manifest, node, root_args, host_env, &mut errors),
+            Some(p) => match &caps[p] {
+                None => None, // the parent's own grants are wrong: reported there
+                Some(parent_caps) => match parent_caps.attenuate(&node.grants) {
+                    Ok(c) => Some(c),
+                    Err(violations) => {
+                        let parent = &manifest.nodes[p];
+                        for v in violations {
+                            let mut e = manifest.error_at(
+                                node.grant_spans.span_of(&v.item).as_ref(),
+                                format!(
+                                    "{}: grant {} ({}) exceeds what its parent `{}` holds: {}",
+                                    node.path, v.item, v.grant, parent.path, v.reason
+                                ),
+                            );
+                            if let Some(pg) = v.parent_grant {
+                                e = e.help(format!("`{}` holds: {pg}", parent.path));
+                            }
+                            errors.push(e);
+                        }
+                        None
+                    }
+                },
+            },
+        };
+        caps.push(held);
+    }
+
+    // 4. Wiring.
+    let mut slot_child: Vec<Vec<usize>> = vec![Vec::new(); manifest.nodes.len()];
+    let mut serves: Vec<Vec<(usize, String)>> = vec![Vec::new(); manifest.nodes.len()];
+    for (ix, node) in manifest.nodes.iter().enumerate() {
+        let Some(comp) = &compiled[ix] else { continue };
+        for problem in &comp.import_problems {
+            errors.push(manifest.error_at(
+                Some(&node.component_span),
+                format!("{}: {problem}", node.path),
+            ));
+        }
+        if node.parent.is_none() && comp.run_export.is_none() {
+            errors.push(
+                manifest
+                    .error_at(
+                        Some(&node.component_span),
+                        format!(
+                            "{}: the root must be a command (export wasi:cli/run), but {} is not",
+                            node.path,
+                            node.component.display()
+                        ),
+                    )
+                    .help("build the root as a binary (`fn main`) for wasm32-wasip2"),
+            );
+        }
+        let mut used = vec![false; node.deps.len()];
+        for (slot, import) in comp.dep_imports.iter().enumerate() {
+            let Some(dep_ix) = node
+                .deps
+                .iter()
+                .position(|d| interfaces::names_match(&import.name, &d.interface))
+            else {
+                let children: Vec<&str> = manifest
+                    .nodes
+                    .iter()
+                    .filter(|n| n.parent.is_none())
+                    .map(|n| n.name.as_str())
+                    .collect();
+                let _ = children;
+                errors.push(
+                    manifest
+                        .error_at(
+                            Some(&node.component_span),
+                            format!(
+                                "{}: imports {}, but no dependency provides it",
+                                node.path, import.name
+                            ),
+                        )
+                        .help(format!(
+                            "add `deps = {{ \"{}\" = \"<nanoprocess>\" }}` to [nanoprocess.{}]",
+                            import.name, node.name
+                        )),
+                );
+                continue;
+            };
+            used[dep_ix] = true;
+            let dep = &node.deps[dep_ix];
+            let child = &manifest.nodes[dep.child];
+            slot_child[ix].push(dep.child);
+            let import_funcs = match &import.funcs {
+                Ok(f) => f,
+                Err(why) => {
+                    errors.push(manifest.error_at(
+                        Some(&dep.span),
+                        format!(
+                            "{}: cannot import {} from `{}`: {why}",
+                            node.path, import.name, child.path
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let Some(child_comp) = &compiled[dep.child] else {
+                continue;
+            };
+            match check_export(engine, child_comp, &import.name, import_funcs) {
+                Ok(export_name) => serves[dep.child].push((slot, export_name)),
+                Err(why) => errors.push(manifest.error_at(
+                    Some(&dep.span),
+                    format!(
+                        "{}: its import {} cannot be satisfied by `{}`: {why}",
+                        node.path, import.name, child.path
+                    ),
+                )),
+            }
+        }
+        for (dep, used) in node.deps.iter().zip(used) {
+            if !used {
+                let imports: Vec<&str> = comp.dep_imports.iter().map(|d| d.name.as_str()).collect();
+                errors.push(
+                    manifest
+                        .error_at(
+                            Some(&dep.span),
+                            format!(
+                                "{}: `{}` is given for {}, but {} does not import that interface",
+                                node.path,
+                                manifest.nodes[dep.child].name,
+                                dep.interface,
+                                node.component.display()
+                            ),
+                        )
+                        .help(if imports.is_empty() {
+                            "it imports no interfaces besides WASI".to_string()
+                        } else {
+                            format!("its imports besides WASI: {}", imports.join(", "))
+                        }),
+                );
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(ManifestErrors(errors));
+    }
+
+    // 5. Linking, once per component file.
+    let mut linked: HashMap<*const Compiled, Arc<Compiled>> = HashMap::new();
+    for (ix, node) in manifest.nodes.iter().enumerate() {
+        let comp = compiled[ix].clone().expect("checked above");
+        let key = Arc::as_ptr(&comp);
+        if linked.contains_key(&key) {
+            continue;
+        }
+        match link(engine, &comp) {
+            Ok(pre) => {
+                let mut with_pre = Arc::try_unwrap(comp).unwrap_or_else(|arc| clone_compiled(&arc));
+                with_pre.pre = Some(pre);
+                linked.insert(key, Arc::new(with_pre));
+            }
+            Err(e) => errors.push(manifest.error_at(
+                Some(&node.component_span),
+                format!(
+                    "{}: cannot link {}: {e:#}",
+                    node.path,
+                    node.component.display()
+                ),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ManifestErrors(errors));
+    }
+
+    let nodes = manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(ix, node)| {
+            let key = Arc::as_ptr(compiled[ix].as_ref().unwrap());
+            let mut children: Vec<usize> = Vec::new();
+            for &c in &slot_child[ix] {
+                if !children.contains(&c) {
+                    children.push(c);
+                }
+            }
+            PlannedNode {
+                name: node.name.clone(),
+                path: node.path.as_str().into(),
+                parent: node.parent,
+                caps: caps[ix].clone().expect("checked above"),
+                component_path: node.component.clone(),
+                compiled: linked[&key].clone(),
+                slot_child: slot_child[ix].clone(),
+                children,
+                serves: serves[ix].clone(),
+            }
+        })
+        .collect();
+    Ok(Plan {
+        engine: engine.clone(),
+        nodes,
+    })
+}
+
+// `Compiled` is only shared before linking when two nodes use one file; the second
+// lookup then finds it in `linked`, so this is never reached with a live clone.
+fn clone_compiled(c: &Compiled) -> Compiled {
+    Compiled {
+        component: c.component.clone(),
+        dep_imports: c
+            .dep_imports
+            .iter()
+            .map(|d| DepImport {
+                name: d.name.clone(),
+                funcs: d.funcs.clone(),
+            })
+            .collect(),
+        import_problems: c.import_problems.clone(),
+        run_export: c.run_export.clone(),
+        pre: c.pre.clone(),
+        was_core_module: c.was_core_module,
+    }
+}
+
+fn root_caps(
+    manifest: &Manifest,
+    node: &Node,
+    root_args: &[String],
+    host_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ManifestError>,
+) -> Option<Capabilities> {
+    // The user's grants name host directories relative to the manifest; they are
+    // resolved here, once, so that every derived directory is below a real path.
+    let mut req: GrantRequest = node.grants.clone();
+    let mut ok = true;
+    for (i, d) in req.fs.iter_mut().enumerate() {
+        if let DirSource::Host(h) = &d.source {
+            let joined = manifest.dir.join(h);
+            match joined.canonicalize() {
+                Ok(abs) if abs.is_dir() => d.source = DirSource::Host(abs),
+                Ok(abs) => {
+                    ok = false;
+                    errors.push(manifest.error_at(
+                        node.grant_spans.fs.get(i),
+                        format!(
+                            "{}: grant fs[{i}]: {} is not a directory",
+                            node.path,
+                            abs.display()
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    ok = false;
+                    errors.push(manifest.error_at(
+                        node.grant_spans.fs.get(i),
+                        format!(
+                            "{}: grant fs[{i}]: host directory {}: {e}",
+                            node.path,
+                            joined.display()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    req.args.extend(root_args.iter().cloned());
+    match Capabilities::for_root(&req, host_env) {
+        Ok(c) if ok => Some(c),
+        Ok(_) => None,
+        Err(violations) => {
+            for v in violations {
+                errors.push(manifest.error_at(
+                    node.grant_spans.span_of(&v.item).as_ref(),
+                    format!(
+                        "{}: grant {} ({}): {}",
+                        node.path, v.item, v.grant, v.reason
+                    ),
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Compiles a component, or adapts and compiles a WASI preview 1 core module.
+fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
+    let is_core = wasmparser_is_core(bytes);
+    let component = if is_core {
+        let adapted = wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|e| {
+                e.adapter(
+                    "wasi_snapshot_preview1",
+                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+                )
+            })
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| wasmtime::format_err!("adapting the WASI preview 1 module: {e:#}"))?;
+        Component::new(engine, &adapted)?
+    } else {
+        Component::new(engine, bytes)?
+    };
+    let ty = component.component_type();
+    let mut dep_imports = Vec::new();
+    let mut import_problems = Vec::new();
+    for (name, ext) in ty.imports(engine) {
+        match ext.ty {
+            ComponentItem::ComponentInstance(inst) if interfaces::is_provided_wasi(name) => {
+                let _ = inst;
+            }
+            ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems.push(format!(
+                "imports {name}, a WASI interface nanoproc does not provide (it provides wasi:io, cli, clocks, filesystem, random and sockets 0.2)"
+            )),
+            ComponentItem::ComponentInstance(inst) => dep_imports.push(DepImport {
+                name: name.to_string(),
+                funcs: interfaces::instance_funcs(engine, &inst),
+            }),
+            _ => import_problems.push(format!(
+                "imports `{name}`, which is not an interface; nanoproc links interfaces only"
+            )),
+        }
+    }
+    let run_export = ty
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| interfaces::names_match(name, "wasi:cli/run") && name.contains("@0.2."))
+        .map(str::to_string);
+    Ok(Compiled {
+        component,
+        dep_imports,
+        import_problems,
+        run_export,
+        pre: None,
+        was_core_module: is_core,
+    })
+}
+
+fn wasmparser_is_core(bytes: &[u8]) -> bool {
+    // A core module's preamble is `\0asm` followed by version 1 and layer 0; a
+    // component's uses layer 1.
+    bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// Finds the child's export for `import_name` and checks it function by function.
+fn check_export(
+    engine: &Engine,
+    child: &Compiled,
+    import_name: &str,
+    wanted: &[FuncSig],
+) -> Result<String, String> {
+    let ty = child.component.component_type();
+    let (export_name, export) = ty
+        .exports(engine)
+        .find(|(name, _)| {
+            interfaces::names_match(name, import_name) || interfaces::names_match(import_name, name)
+        })
+        .ok_or_else(|| {
+            let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+            format!(
+                "it does not export {import_name} (it exports: {})",
+                if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                }
+            )
+        })?;
+    let ComponentItem::ComponentInstance(inst) = export.ty else {
+        return Err(format!("its export {export_name} is not an interface"));
+    };
+    let have = interfaces::instance_funcs(engine, &inst)?;
+    let mut problems = Vec::new();
+    for w in wanted {
+        match have.iter().find(|h| h.name == w.name) {
+            None => problems.push(format!(
+                "function `{}` is missing (expected {})",
+                w.name,
+                interfaces::wit_func(&w.ty)
+            )),
+            Some(h) if !interfaces::funcs_equal(&w.ty, &h.ty) => problems.push(format!(
+                "function `{}` has the wrong type: the import expects {}, the export is {}",
+                w.name,
+                interfaces::wit_func(&w.ty),
+                interfaces::wit_func(&h.ty)
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(export_name.to_string())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// One linker per component: wasmtime-wasi, our capability guards over it, and a
+/// trampoline for every function of every dependency import.
+fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoState>> {
+    let mut linker: Linker<NanoState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    guards::add_to_linker(&mut linker)?;
+    for (slot, import) in comp.dep_imports.iter().enumerate() {
+        let funcs = import
+            .funcs
+            .as_ref()
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
+        let mut instance = linker.instance(&import.name)?;
+        for (index, f) in funcs.iter().enumerate() {
+            let route = Route {
+                slot,
+                func: index,
+                name: format!("{}#{}", import.name, f.name),
+                string_error: interfaces::has_string_error(&f.ty),
+            };
+            instance.func_new(&f.name, move |cx, _ty, params, results| {
+                forward(cx, &route, params, results)
+            })?;
+        }
+    }
+    Ok(linker.instantiate_pre(&comp.component)?)
+}
+
+impl Plan {
+    /// The tree with each nanoprocess's effective capabilities, as `check` prints it.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        self.describe_node(0, "", true, &mut out);
+        out
+    }
+
+    fn describe_node(&self, ix: usize, prefix: &str, last: bool, out: &mut String) {
+        let node = &self.nodes[ix];
+        let (branch, child_prefix) = match node.parent {
+            None => (String::new(), String::new()),
+            Some(_) if last => (format!("{prefix}└─ "), format!("{prefix}   ")),
+            Some(_) => (format!("{prefix}├─ "), format!("{prefix}│  ")),
+        };
+        let kind = if node.compiled.was_core_module {
+            " (WASI preview 1 module, adapted)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{branch}{}  [{}{kind}]\n",
+            node.path,
+            display_path(&node.component_path)
+        ));
+        let detail_prefix = if node.children.is_empty() {
+            format!("{child_prefix}    ")
+        } else {
+            format!("{child_prefix}│   ")
+        };
+        for (family, text) in node.caps.summary_lines() {
+            out.push_str(&format!("{detail_prefix}{family:<8}{text}\n"));
+        }
+        for &(slot, ref export) in &node.serves {
+            let parent = &self.nodes[node.parent.unwrap()];
+            let _ = slot;
+            out.push_str(&format!(
+                "{detail_prefix}serves  {export} to {}\n",
+                parent.path
+            ));
+        }
+        for (i, &c) in node.children.iter().enumerate() {
+            self.describe_node(c, &child_prefix, i + 1 == node.children.len(), out);
+        }
+    }
+
+    /// The root's memory limit, for messages.
+    pub fn root_memory(&self) -> String {
+        self.nodes[0]
+            .caps
+            .memory
+            .map_or("unlimited".into(), format_bytes)
+    }
+}
+
+fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}

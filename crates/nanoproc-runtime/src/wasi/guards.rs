@@ -1,0 +1,267 @@
+//! Capability guards over wasmtime-wasi's own host implementations.
+//!
+//! For each interface whose functions have no error case (`wasi:random`,
+//! `wasi:clocks`, getting stdin/stdout), a guard implements the same generated host
+//! trait as wasmtime-wasi, asks the [`Gate`] first and then delegates to
+//! wasmtime-wasi's implementation. A refused call traps with a
+//! [`crate::CapabilityRefused`] that names the nanoprocess and the capability: a
+//! silent zero or a fake clock would let a dependency believe it had what it was
+//! denied.
+//!
+//! The guards are registered with wasmtime-wasi's generated `add_to_linker` after its
+//! own, over the linker's own interface names (`@0.2.12`), with shadowing allowed.
+//! Registering under a guest's older version name would install an empty instance
+//! that hides the real one.
+//!
+//! Not guarded here: `wasi:random/insecure-seed` (language runtimes need it to seed
+//! hash tables; it is a per-instance constant and reveals nothing), the environment
+//! and arguments (a nanoprocess's context only ever contains what it was granted),
+//! stderr (captured when not granted, for diagnosing panics), the filesystem (a
+//! nanoprocess's context only has the preopens it was granted) and socket addresses
+//! (refused by the address check installed in [`super::build_state`]). Name lookup
+//! has an error case but no hook in wasmtime-wasi, so it is guarded here and refused
+//! with `access-denied`.
+
+use crate::audit::{Decision, Event};
+use crate::state::{Gate, NanoState};
+use nanoproc_caps::Flag;
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::SocketError;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
+use wasmtime_wasi::p2::bindings::sockets::network;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
+use wasmtime_wasi::p2::bindings::{cli, clocks, random};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable};
+use wasmtime_wasi::random::{WasiRandomCtx, WasiRandomView};
+use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
+
+/// A wasmtime-wasi view together with the gate that decides whether to use it.
+pub(crate) struct Guarded<'a, V> {
+    inner: V,
+    gate: &'a Gate,
+}
+
+struct GuardedRandom;
+impl HasData for GuardedRandom {
+    type Data<'a> = Guarded<'a, &'a mut WasiRandomCtx>;
+}
+
+struct GuardedClocks;
+impl HasData for GuardedClocks {
+    type Data<'a> = Guarded<'a, WasiClocksCtxView<'a>>;
+}
+
+struct GuardedCli;
+impl HasData for GuardedCli {
+    type Data<'a> = Guarded<'a, WasiCliCtxView<'a>>;
+}
+
+struct GuardedSockets;
+impl HasData for GuardedSockets {
+    type Data<'a> = Guarded<'a, WasiSocketsCtxView<'a>>;
+}
+
+fn sockets_view(s: &mut NanoState) -> Guarded<'_, WasiSocketsCtxView<'_>> {
+    Guarded {
+        inner: s.wasi.sockets(),
+        gate: &s.gate,
+    }
+}
+
+fn random_view(s: &mut NanoState) -> Guarded<'_, &mut WasiRandomCtx> {
+    Guarded {
+        inner: s.wasi.random(),
+        gate: &s.gate,
+    }
+}
+
+fn clocks_view(s: &mut NanoState) -> Guarded<'_, WasiClocksCtxView<'_>> {
+    Guarded {
+        inner: s.wasi.clocks(),
+        gate: &s.gate,
+    }
+}
+
+fn cli_view(s: &mut NanoState) -> Guarded<'_, WasiCliCtxView<'_>> {
+    Guarded {
+        inner: s.wasi.cli(),
+        gate: &s.gate,
+    }
+}
+
+/// Shadows the ungated interfaces that `wasmtime_wasi::p2::add_to_linker_sync` added.
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    random::random::add_to_linker::<NanoState, GuardedRandom>(linker, random_view)?;
+    random::insecure::add_to_linker::<NanoState, GuardedRandom>(linker, random_view)?;
+    clocks::wall_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
+    clocks::monotonic_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
+    cli::stdin::add_to_linker::<NanoState, GuardedCli>(linker, cli_view)?;
+    cli::stdout::add_to_linker::<NanoState, GuardedCli>(linker, cli_view)?;
+    ip_name_lookup::add_to_linker::<NanoState, GuardedSockets>(linker, sockets_view)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl random::random::Host for Guarded<'_, &mut WasiRandomCtx> {
+    fn get_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
+        self.gate
+            .check(Flag::Random, "wasi:random/random.get-random-bytes")?;
+        random::random::Host::get_random_bytes(self.inner, len)
+    }
+
+    fn get_random_u64(&mut self) -> wasmtime::Result<u64> {
+        self.gate
+            .check(Flag::Random, "wasi:random/random.get-random-u64")?;
+        random::random::Host::get_random_u64(self.inner)
+    }
+}
+
+impl random::insecure::Host for Guarded<'_, &mut WasiRandomCtx> {
+    fn get_insecure_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
+        self.gate.check(
+            Flag::InsecureRandom,
+            "wasi:random/insecure.get-insecure-random-bytes",
+        )?;
+        random::insecure::Host::get_insecure_random_bytes(self.inner, len)
+    }
+
+    fn get_insecure_random_u64(&mut self) -> wasmtime::Result<u64> {
+        self.gate.check(
+            Flag::InsecureRandom,
+            "wasi:random/insecure.get-insecure-random-u64",
+        )?;
+        random::insecure::Host::get_insecure_random_u64(self.inner)
+    }
+}
+
+impl clocks::wall_clock::Host for Guarded<'_, WasiClocksCtxView<'_>> {
+    fn now(&mut self) -> wasmtime::Result<clocks::wall_clock::Datetime> {
+        self.gate
+            .check(Flag::WallClock, "wasi:clocks/wall-clock.now")?;
+        clocks::wall_clock::Host::now(&mut self.inner)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<clocks::wall_clock::Datetime> {
+        self.gate
+            .check(Flag::WallClock, "wasi:clocks/wall-clock.resolution")?;
+        clocks::wall_clock::Host::resolution(&mut self.inner)
+    }
+}
+
+impl clocks::monotonic_clock::Host for Guarded<'_, WasiClocksCtxView<'_>> {
+    fn now(&mut self) -> wasmtime::Result<clocks::monotonic_clock::Instant> {
+        self.gate
+            .check(Flag::MonotonicClock, "wasi:clocks/monotonic-clock.now")?;
+        clocks::monotonic_clock::Host::now(&mut self.inner)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<clocks::monotonic_clock::Duration> {
+        self.gate.check(
+            Flag::MonotonicClock,
+            "wasi:clocks/monotonic-clock.resolution",
+        )?;
+        clocks::monotonic_clock::Host::resolution(&mut self.inner)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        when: clocks::monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.gate.check(
+            Flag::MonotonicClock,
+            "wasi:clocks/monotonic-clock.subscribe-instant",
+        )?;
+        clocks::monotonic_clock::Host::subscribe_instant(&mut self.inner, when)
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        duration: clocks::monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.gate.check(
+            Flag::MonotonicClock,
+            "wasi:clocks/monotonic-clock.subscribe-duration",
+        )?;
+        clocks::monotonic_clock::Host::subscribe_duration(&mut self.inner, duration)
+    }
+}
+
+impl cli::stdin::Host for Guarded<'_, WasiCliCtxView<'_>> {
+    fn get_stdin(&mut self) -> wasmtime::Result<Resource<DynInputStream>> {
+        self.gate.check(Flag::Stdin, "wasi:cli/stdin.get-stdin")?;
+        cli::stdin::Host::get_stdin(&mut self.inner)
+    }
+}
+
+impl cli::stdout::Host for Guarded<'_, WasiCliCtxView<'_>> {
+    fn get_stdout(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
+        self.gate
+            .check(Flag::Stdout, "wasi:cli/stdout.get-stdout")?;
+        cli::stdout::Host::get_stdout(&mut self.inner)
+    }
+}
+
+impl ip_name_lookup::Host for Guarded<'_, WasiSocketsCtxView<'_>> {
+    fn resolve_addresses(
+        &mut self,
+        _network: Resource<Network>,
+        name: String,
+    ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+        // No nanoprocess holds the network in this version: every lookup is refused
+        // before any resolver is asked.
+        self.gate.audit.record(Event {
+            nanoprocess: self.gate.path.clone(),
+            capability: "network",
+            operation: "wasi:sockets/ip-name-lookup.resolve-addresses",
+            target: Some(name),
+            decision: Decision::Refused,
+            reason: Some("network is not granted".into()),
+        });
+        Err(ErrorCode::AccessDenied.into())
+    }
+}
+
+impl ip_name_lookup::HostResolveAddressStream for Guarded<'_, WasiSocketsCtxView<'_>> {
+    fn resolve_next_address(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> Result<Option<IpAddress>, SocketError> {
+        ip_name_lookup::HostResolveAddressStream::resolve_next_address(&mut self.inner, stream)
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        ip_name_lookup::HostResolveAddressStream::subscribe(&mut self.inner, stream)
+    }
+
+    fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        ip_name_lookup::HostResolveAddressStream::drop(&mut self.inner, stream)
+    }
+}
+
+// The lookup interface's error type lives in `wasi:sockets/network`, so its guard
+// must speak that interface's error conversions too; they change nothing.
+impl network::Host for Guarded<'_, WasiSocketsCtxView<'_>> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        network::Host::convert_error_code(&mut self.inner, error)
+    }
+
+    fn network_error_code(
+        &mut self,
+        err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        network::Host::network_error_code(&mut self.inner, err)
+    }
+}
+
+impl network::HostNetwork for Guarded<'_, WasiSocketsCtxView<'_>> {
+    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.inner, this)
+    }
+}

@@ -1,0 +1,198 @@
+//! A nanoprocess's WASI context, built from its [`Capabilities`] and nothing else.
+//!
+//! Deny by default: a `WasiCtxBuilder` starts with no preopens, no environment and
+//! no arguments; we add exactly what was granted. What cannot be left out of a
+//! context (clocks, random, stdio) is gated per call by [`guards`].
+
+pub(crate) mod guards;
+
+use crate::audit::{Audit, Decision, Event};
+use crate::state::{Gate, NanoState, WasiPart};
+use nanoproc_caps::{Capabilities, DirCap, Flag, FsRights};
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::StoreLimitsBuilder;
+use wasmtime::bail;
+use wasmtime::component::ResourceTable;
+use wasmtime::error::Context;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// How much of a nanoprocess's stderr is kept when stderr is not granted. Enough for
+/// a panic message; a flood is cut off rather than grown without bound.
+const STDERR_CAPTURE: usize = 16 * 1024;
+
+/// Builds the store data of one nanoprocess.
+pub(crate) fn build_state(
+    path: Arc<str>,
+    caps: &Capabilities,
+    argv0: &str,
+    audit: &Audit,
+) -> wasmtime::Result<NanoState> {
+    let mut b = WasiCtxBuilder::new();
+
+    for dir in &caps.dirs {
+        preopen(&mut b, dir).with_context(|| {
+            format!(
+                "nanoprocess `{path}`: cannot open its directory {} (host {})",
+                dir.guest,
+                dir.host.display()
+            )
+        })?;
+    }
+
+    let env: Vec<(&str, &str)> = caps
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.value.as_str()))
+        .collect();
+    b.envs(&env);
+    let mut args = vec![argv0.to_string()];
+    args.extend(caps.args.iter().cloned());
+    b.args(&args);
+
+    if caps.flags.has(Flag::Stdin) {
+        b.inherit_stdin();
+    }
+    if caps.flags.has(Flag::Stdout) {
+        b.inherit_stdout();
+    }
+    let stderr_capture = if caps.flags.has(Flag::Stderr) {
+        b.inherit_stderr();
+        None
+    } else {
+        let pipe = MemoryOutputPipe::new(STDERR_CAPTURE);
+        b.stderr(pipe.clone());
+        Some(pipe)
+    };
+
+    // The network is denied to every nanoprocess in this version. wasmtime-wasi asks
+    // this check before every bind, connect and datagram, so each attempt is refused
+    // before any packet is sent, and recorded.
+    let who = path.clone();
+    let record = audit.clone();
+    b.socket_addr_check(move |addr, usage| {
+        // Before a connect, wasmtime-wasi checks the implicit bind to the wildcard
+        // address and port 0, without a syscall. That bind reaches nothing; letting
+        // it pass means the refusal (and the record) names the address actually
+        // aimed at. Listening, connecting and sending are each checked on their own.
+        let implicit_bind = matches!(usage, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+            && addr.ip().is_unspecified()
+            && addr.port() == 0;
+        if implicit_bind {
+            return Box::pin(async { true });
+        }
+        let operation = match usage {
+            SocketAddrUse::TcpBind => "wasi:sockets/tcp.bind",
+            SocketAddrUse::TcpConnect => "wasi:sockets/tcp.connect",
+            SocketAddrUse::TcpListen => "wasi:sockets/tcp.listen",
+            SocketAddrUse::TcpAccept => "wasi:sockets/tcp.accept",
+            SocketAddrUse::UdpBind => "wasi:sockets/udp.bind",
+            SocketAddrUse::UdpSend => "wasi:sockets/udp.send",
+            SocketAddrUse::UdpReceive => "wasi:sockets/udp.receive",
+        };
+        record.record(Event {
+            nanoprocess: who.clone(),
+            capability: "network",
+            operation,
+            target: Some(addr.to_string()),
+            decision: Decision::Refused,
+            reason: Some("network is not granted".into()),
+        });
+        Box::pin(async { false })
+    });
+    // Sockets may be created so that every attempt to use one reaches the check
+    // above (and is recorded there) instead of failing unrecorded at creation.
+    b.allow_tcp(true);
+    b.allow_udp(true);
+    // Name lookups are refused (and recorded) by `guards`; this is the backstop.
+    b.allow_ip_name_lookup(false);
+
+    let mut limits = StoreLimitsBuilder::new();
+    if let Some(bytes) = caps.memory {
+        limits = limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
+
+    Ok(NanoState {
+        wasi: WasiPart {
+            ctx: b.build(),
+            table: ResourceTable::new(),
+        },
+        gate: Gate {
+            path,
+            flags: caps.flags,
+            audit: audit.clone(),
+        },
+        limits: limits.build(),
+        children: Vec::new(),
+        routes: Vec::new(),
+        stderr_capture,
+    })
+}
+
+fn perms(rights: FsRights) -> FsPerms {
+    if rights.can_modify() {
+        FsPerms::ReadWrite
+    } else {
+        FsPerms::ReadOnly
+    }
+}
+
+fn preopen(b: &mut WasiCtxBuilder, dir: &DirCap) -> wasmtime::Result<()> {
+    let Some((_, rel)) = &dir.derived else {
+        // A root grant: the user named this host directory.
+        if !dir.host.is_dir() {
+            bail!("it does not exist or is not a directory");
+        }
+        b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
+        return Ok(());
+    };
+    // A directory carved out of an ancestor's. Open it *through* the ancestor's
+    // directory with cap-std, which refuses any step (a `..`, an absolute symlink, a
+    // symlink pointing outside) that would leave the ancestor's tree. A lexical join
+    // of host paths would follow such a symlink and hand the child whatever it points
+    // at.
+    let mut anchor = dir.host.clone();
+    for _ in rel {
+        anchor.pop();
+    }
+    let ancestor = cap_std::fs::Dir::open_ambient_dir(&anchor, cap_std::ambient_authority())
+        .with_context(|| format!("opening ancestor directory {}", anchor.display()))?;
+    let opened = if rel.is_empty() {
+        ancestor
+    } else {
+        ancestor.open_dir(rel.join("/")).map_err(|e| {
+            wasmtime::format_err!(
+                "{e} (it must be a directory inside the parent's, reached without leaving it)"
+            )
+        })?
+    };
+    preopen_opened(b, &opened, dir)
+}
+
+/// Hands wasmtime-wasi the directory that cap-std opened, by its file descriptor, so
+/// that what the child gets is exactly what was checked (no second path lookup that
+/// a concurrent rename could redirect).
+#[cfg(target_os = "linux")]
+fn preopen_opened(
+    b: &mut WasiCtxBuilder,
+    opened: &cap_std::fs::Dir,
+    dir: &DirCap,
+) -> wasmtime::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd_path = format!("/proc/self/fd/{}", opened.as_raw_fd());
+    b.preopened_dir(Path::new(&fd_path), dir.guest.as_str(), perms(dir.rights))?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn preopen_opened(
+    b: &mut WasiCtxBuilder,
+    _opened: &cap_std::fs::Dir,
+    dir: &DirCap,
+) -> wasmtime::Result<()> {
+    // Checked through cap-std above; reopened by path (a rename race remains here).
+    b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
+    Ok(())
+}

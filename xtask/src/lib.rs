@@ -1,0 +1,83 @@
+//! Building the guest components the demo and the tests run.
+//!
+//! The guests are a separate Cargo workspace (`guests/`) for `wasm32-wasip2`, built
+//! into `target/guests` so they share nothing with the host build but the lock on
+//! that directory, which also makes concurrent test binaries wait for one build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository root")
+        .to_path_buf()
+}
+
+/// Builds every guest component (once per process) and returns the directory that
+/// holds the `.wasm` files.
+pub fn build_guests() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = repo_root();
+            let target = root.join("target").join("guests");
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(&root)
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join("guests").join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target);
+            // Flags meant for the host build must not leak into the guest build.
+            for var in [
+                "RUSTFLAGS",
+                "CARGO_ENCODED_RUSTFLAGS",
+                "CARGO_BUILD_TARGET",
+                "CARGO_TARGET_DIR",
+                "CARGO_BUILD_RUSTFLAGS",
+            ] {
+                cmd.env_remove(var);
+            }
+            let status = cmd.status().expect("running cargo to build the guest components");
+            assert!(
+                status.success(),
+                "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)"
+            );
+            target.join("wasm32-wasip2").join("release")
+        })
+        .clone()
+}
+
+/// The path of one built guest component, e.g. `guest("probe_leaf")`.
+pub fn guest(name: &str) -> PathBuf {
+    let path = build_guests().join(format!("{name}.wasm"));
+    assert!(path.is_file(), "no guest component {}", path.display());
+    path
+}
+
+/// The demo's components, as its manifest names them.
+pub const DEMO_COMPONENTS: [(&str, &str); 4] = [
+    ("gallery_app", "app.wasm"),
+    ("gallery_thumbnailer", "thumbnailer.wasm"),
+    ("gallery_idgen", "idgen.wasm"),
+    ("gallery_analytics", "analytics.wasm"),
+];
+
+/// Builds the guests, copies the demo's components next to its manifest and returns
+/// the manifest's path.
+pub fn prepare_demo() -> PathBuf {
+    let demo = repo_root().join("examples").join("gallery");
+    let build = demo.join("build");
+    std::fs::create_dir_all(&build).expect("creating examples/gallery/build");
+    for (name, file) in DEMO_COMPONENTS {
+        let from = guest(name);
+        let to = build.join(file);
+        // Copy through a temporary name: a concurrent run never sees half a file.
+        let tmp = build.join(format!(".{file}.{}", std::process::id()));
+        std::fs::copy(&from, &tmp).expect("copying a demo component");
+        std::fs::rename(&tmp, &to).expect("installing a demo component");
+    }
+    demo.join("nanoproc.toml")
+}
