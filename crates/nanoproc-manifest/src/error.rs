@@ -13,8 +13,10 @@ pub struct Location {
 }
 
 impl Location {
+    /// The location of byte `offset` of `source`. An offset past the end is the end;
+    /// one inside a multi-byte character is that character.
     pub fn from_offset(file: &Path, source: &str, offset: usize) -> Location {
-        let offset = offset.min(source.len());
+        let offset = source.floor_char_boundary(offset.min(source.len()));
         let before = &source[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);

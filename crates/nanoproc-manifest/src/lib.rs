@@ -29,7 +29,7 @@ use nanoproc_caps::{
     DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest, parse_bytes,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -253,10 +253,17 @@ impl Cx {
             return Vec::new();
         }
 
-        // Who depends on whom, checked for unknown names and second parents.
+        // Nanoprocesses and their deps in the order they are written, so that errors
+        // and children follow the file (the maps above are sorted by name).
+        let mut order: Vec<&String> = declared.keys().collect();
+        order.sort_by_key(|name| declared[*name].0.start);
+
+        // Who depends on whom, checked for unknown names and second parents. The
+        // first parent written keeps the child; every other claim is an error.
         let mut parent_of: HashMap<String, (String, Span)> = HashMap::new();
-        for (name, (_, decl)) in &declared {
-            for (iface, child) in &decl.deps {
+        for &name in &order {
+            let (_, decl) = &declared[name];
+            for (iface, child) in deps_in_order(decl) {
                 let child_name = child.get_ref();
                 if !declared.contains_key(child_name) {
                     self.error(
@@ -287,31 +294,52 @@ impl Cx {
                         .help = Some(format!(
                             "declare a second nanoprocess with the same component for `{name}`; each gets its own instance and grants"
                         ));
-                        continue;
                     }
+                    continue;
                 }
                 parent_of.insert(child_name.clone(), (name.clone(), child.span()));
             }
         }
 
-        // Depth-first from the root. With one parent each, a node met twice on the
-        // way down is a cycle; a node never met is unreachable.
+        // Depth-first from the root along the accepted parent links only: with one
+        // parent each and none for the root, that walk is a tree and meets no cycle.
         let mut nodes: Vec<Node> = Vec::new();
-        let mut on_path: Vec<String> = Vec::new();
         let mut visited: HashMap<String, usize> = HashMap::new();
         self.visit(
             root_name.get_ref(),
             None,
             &declared,
+            &parent_of,
             dir,
             &mut nodes,
-            &mut on_path,
             &mut visited,
         );
-        for (name, (span, _)) in &declared {
-            if !visited.contains_key(name) {
+
+        // What the walk did not reach hangs below an undeclared parent-less node, or
+        // below a cycle: a chain of parents that comes back to where it started.
+        let mut in_cycle: HashSet<&str> = HashSet::new();
+        for &name in &order {
+            if visited.contains_key(name) || in_cycle.contains(name.as_str()) {
+                continue;
+            }
+            let mut chain: Vec<&str> = vec![name];
+            while let Some((parent, _)) = parent_of.get(*chain.last().unwrap()) {
+                if in_cycle.contains(parent.as_str()) {
+                    break;
+                }
+                if let Some(pos) = chain.iter().position(|n| n == parent) {
+                    let members = &chain[pos..];
+                    in_cycle.extend(members.iter().copied());
+                    self.cycle(members, &declared, &parent_of, root_name.get_ref());
+                    break;
+                }
+                chain.push(parent);
+            }
+        }
+        for &name in &order {
+            if !visited.contains_key(name) && !in_cycle.contains(name.as_str()) {
                 self.error(
-                    Some(span.clone()),
+                    Some(declared[name].0.clone()),
                     format!(
                         "nanoprocess `{name}` is declared but is not reachable from the root `{}`",
                         root_name.get_ref()
@@ -323,28 +351,53 @@ impl Cx {
         nodes
     }
 
+    /// Reports a cycle of dependencies, given its members (each one's parent is also
+    /// a member). It is told from the member written first, and located at the
+    /// dependency that closes it.
+    fn cycle(
+        &mut self,
+        members: &[&str],
+        declared: &BTreeMap<String, (Span, raw::RawNanoprocess)>,
+        parent_of: &HashMap<String, (String, Span)>,
+        root: &str,
+    ) {
+        let start = *members
+            .iter()
+            .min_by_key(|n| declared[**n].0.start)
+            .expect("a cycle has members");
+        // Up the parent links from the start back to it, then read it downwards.
+        let mut up = vec![start];
+        loop {
+            let parent = parent_of[*up.last().unwrap()].0.as_str();
+            if parent == start {
+                break;
+            }
+            up.push(parent);
+        }
+        let mut down: Vec<&str> = vec![start];
+        down.extend(up[1..].iter().rev());
+        down.push(start);
+        self.error(
+            Some(parent_of[start].1.clone()),
+            format!("dependency cycle: {}", down.join(" -> ")),
+        )
+        .help = Some(format!(
+            "a nanoprocess cannot depend on itself, directly or through others; the nanoprocesses form a tree under the root `{root}`"
+        ));
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn visit(
         &mut self,
         name: &str,
         parent: Option<usize>,
         declared: &BTreeMap<String, (Span, raw::RawNanoprocess)>,
+        parent_of: &HashMap<String, (String, Span)>,
         dir: &Path,
         nodes: &mut Vec<Node>,
-        on_path: &mut Vec<String>,
         visited: &mut HashMap<String, usize>,
-    ) -> Option<usize> {
+    ) -> usize {
         let (_, decl) = &declared[name];
-        if on_path.iter().any(|n| n == name) {
-            on_path.push(name.to_string());
-            let cycle = on_path.join(" -> ");
-            on_path.pop();
-            self.error(None, format!("dependency cycle: {cycle}"));
-            return None;
-        }
-        if visited.contains_key(name) {
-            return None;
-        }
         let path = match parent {
             Some(p) => format!("{}/{name}", nodes[p].path),
             None => name.to_string(),
@@ -354,31 +407,33 @@ impl Cx {
         let node = self.node(name, path, parent, decl, dir);
         nodes.push(node);
 
-        on_path.push(name.to_string());
         let mut deps = Vec::new();
-        for (iface, child) in &decl.deps {
-            if !declared.contains_key(child.get_ref()) {
-                continue; // reported already
+        for (iface, child) in deps_in_order(decl) {
+            let child_name = child.get_ref();
+            if parent_of.get(child_name).map(|(p, _)| p.as_str()) != Some(name) {
+                continue; // undeclared, the root, or another's child: reported already
             }
-            if let Some(child_index) = self.visit(
-                child.get_ref(),
-                Some(index),
-                declared,
-                dir,
-                nodes,
-                on_path,
-                visited,
-            ) {
-                deps.push(Dep {
-                    interface: iface.get_ref().clone(),
-                    child: child_index,
-                    span: child.span(),
-                });
-            }
+            // One child may provide several of this node's imports.
+            let child_index = match visited.get(child_name) {
+                Some(&i) => i,
+                None => self.visit(
+                    child_name,
+                    Some(index),
+                    declared,
+                    parent_of,
+                    dir,
+                    nodes,
+                    visited,
+                ),
+            };
+            deps.push(Dep {
+                interface: iface.get_ref().clone(),
+                child: child_index,
+                span: child.span(),
+            });
         }
-        on_path.pop();
         nodes[index].deps = deps;
-        Some(index)
+        index
     }
 
     fn node(
@@ -443,7 +498,9 @@ impl Cx {
         let raw = g.get_ref();
         for d in &raw.fs {
             let dr = d.get_ref();
-            let Some(rights) = FsRights::parse(dr.rights.get_ref()) else {
+            // Both halves are checked, so that an entry wrong twice is reported twice.
+            let rights = FsRights::parse(dr.rights.get_ref());
+            if rights.is_none() {
                 self.error(
                     Some(dr.rights.span()),
                     format!(
@@ -452,18 +509,20 @@ impl Cx {
                         FsRights::ACCEPTED
                     ),
                 );
-                continue;
-            };
+            }
             let source = match (&dr.host, &dr.from) {
-                (Some(h), None) => DirSource::Host(PathBuf::from(h)),
-                (None, Some(f)) => DirSource::Parent(f.clone()),
+                (Some(h), None) => Some(DirSource::Host(PathBuf::from(h))),
+                (None, Some(f)) => Some(DirSource::Parent(f.clone())),
                 _ => {
                     self.error(
                         Some(d.span()),
                         format!("{path}: a directory grant has exactly one of `host` (root only) or `from` (a path in the parent's view)"),
                     );
-                    continue;
+                    None
                 }
+            };
+            let (Some(rights), Some(source)) = (rights, source) else {
+                continue;
             };
             req.fs.push(DirRequest {
                 source,
@@ -523,11 +582,63 @@ impl Cx {
     }
 }
 
+/// A nanoprocess's deps in the order they are written.
+fn deps_in_order(decl: &raw::RawNanoprocess) -> Vec<(&Spanned<String>, &Spanned<String>)> {
+    let mut deps: Vec<_> = decl.deps.iter().collect();
+    deps.sort_by_key(|(iface, _)| iface.span().start);
+    deps
+}
+
 fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
     let all: Vec<&str> = keys.map(String::as_str).collect();
     if all.is_empty() {
         "(none)".into()
     } else {
         all.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans() -> GrantSpans {
+        GrantSpans {
+            whole: Some(0..100),
+            fs: vec![10..20, 20..30],
+            env: vec![30..35, 35..40],
+            flags: BTreeMap::from([(Flag::Random, 40..44), (Flag::Stdout, 50..55)]),
+            network: vec![60..70, 70..75],
+            memory: Some(80..90),
+        }
+    }
+
+    #[test]
+    fn span_of_points_at_the_item() {
+        let s = spans();
+        assert_eq!(s.span_of(&GrantItem::Fs(0)), Some(10..20));
+        assert_eq!(s.span_of(&GrantItem::Fs(1)), Some(20..30));
+        assert_eq!(s.span_of(&GrantItem::Env(0)), Some(30..35));
+        assert_eq!(s.span_of(&GrantItem::Env(1)), Some(35..40));
+        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Random)), Some(40..44));
+        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdout)), Some(50..55));
+        assert_eq!(s.span_of(&GrantItem::Network(0)), Some(60..70));
+        assert_eq!(s.span_of(&GrantItem::Network(1)), Some(70..75));
+        assert_eq!(s.span_of(&GrantItem::Memory), Some(80..90));
+    }
+
+    #[test]
+    fn span_of_falls_back_to_the_whole_grants() {
+        let s = spans();
+        assert_eq!(s.span_of(&GrantItem::Fs(2)), Some(0..100));
+        assert_eq!(s.span_of(&GrantItem::Env(2)), Some(0..100));
+        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdin)), Some(0..100));
+        assert_eq!(s.span_of(&GrantItem::Network(2)), Some(0..100));
+        let no_memory = GrantSpans {
+            memory: None,
+            ..spans()
+        };
+        assert_eq!(no_memory.span_of(&GrantItem::Memory), Some(0..100));
+        assert_eq!(GrantSpans::default().span_of(&GrantItem::Fs(0)), None);
     }
 }

@@ -1,0 +1,1233 @@
+//! `Manifest::load` on manifests written to a temporary directory: the tree it builds
+//! from a valid manifest, and the place and wording of every kind of error.
+
+use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem};
+use nanoproc_manifest::{Location, Manifest, ManifestError, ManifestErrors, digest_of};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// Component files every project has, under `build/`, each with distinct bytes.
+const COMPONENTS: &[&str] = &[
+    "app", "mid", "leaf", "sib", "a", "b", "c", "x", "y", "shared", "zeta", "alpha", "orphan",
+];
+
+/// A manifest written as `nanoproc.toml` next to `build/<name>.wasm` for every name
+/// in [`COMPONENTS`].
+struct Project {
+    dir: TempDir,
+    path: PathBuf,
+    /// The manifest text exactly as written (spans are offsets into it).
+    src: String,
+}
+
+impl Project {
+    /// `src` may start with a newline (for readable raw strings); it is dropped, so
+    /// line 1 is the first line of text.
+    fn new(src: &str) -> Project {
+        let src = src.strip_prefix('\n').unwrap_or(src).to_string();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("build")).unwrap();
+        for name in COMPONENTS {
+            std::fs::write(component_path(dir.path(), name), component_bytes(name)).unwrap();
+        }
+        let path = dir.path().join("nanoproc.toml");
+        std::fs::write(&path, &src).unwrap();
+        Project { dir, path, src }
+    }
+
+    fn load(&self) -> Result<Manifest, ManifestErrors> {
+        Manifest::load(&self.path)
+    }
+
+    fn manifest(&self) -> Manifest {
+        self.load()
+            .unwrap_or_else(|e| panic!("expected a valid manifest, got:\n{e}"))
+    }
+
+    fn errors(&self) -> Vec<ManifestError> {
+        match self.load() {
+            Ok(_) => panic!("expected errors, but the manifest is valid:\n{}", self.src),
+            Err(ManifestErrors(errors)) => {
+                assert!(!errors.is_empty(), "Err with no errors in it");
+                errors
+            }
+        }
+    }
+
+    /// The only error; fails if there are more.
+    fn error(&self) -> ManifestError {
+        let mut errors = self.errors();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected exactly one error, got:\n{errors:#?}"
+        );
+        errors.pop().unwrap()
+    }
+
+    /// Asserts that `err` is at `line`:`column` of this manifest, that the text
+    /// there starts with `token` (so the numbers point at what the test means), and
+    /// that the message contains `message`.
+    #[track_caller]
+    fn assert_at(
+        &self,
+        err: &ManifestError,
+        line: usize,
+        column: usize,
+        token: &str,
+        message: &str,
+    ) {
+        let loc = err
+            .location
+            .as_ref()
+            .unwrap_or_else(|| panic!("error has no location: {err}"));
+        assert_eq!(loc.file, self.path, "wrong file in {err}");
+        assert_eq!(
+            (loc.line, loc.column),
+            (line, column),
+            "wrong place for {err}"
+        );
+        let text = self.src.lines().nth(line - 1).expect("line is in the file");
+        let at: String = text.chars().skip(column - 1).collect();
+        assert!(
+            at.starts_with(token),
+            "{line}:{column} is at {at:?}, expected it to start with {token:?}"
+        );
+        assert!(
+            err.message.contains(message),
+            "message {:?} does not contain {message:?}",
+            err.message
+        );
+    }
+
+    /// The manifest text a span covers.
+    fn text(&self, span: &std::ops::Range<usize>) -> &str {
+        &self.src[span.clone()]
+    }
+}
+
+fn component_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("build").join(format!("{name}.wasm"))
+}
+
+fn component_bytes(name: &str) -> Vec<u8> {
+    format!("\0asm not really a component: {name}").into_bytes()
+}
+
+fn help(err: &ManifestError) -> &str {
+    err.help
+        .as_deref()
+        .unwrap_or_else(|| panic!("error has no help: {err}"))
+}
+
+// ---------------------------------------------------------------------------
+// A valid manifest
+
+const TREE: &str = r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+grants.fs = [
+  { host = "./photos", guest = "/photos", rights = "read-write" },
+  { host = "cfg", guest = "/etc/app", rights = "ro" },
+]
+grants.env = ["HOME", "MODE=fast", "EMPTY="]
+grants.random = true
+grants.wall-clock = true
+grants.stdout = true
+grants.stderr = false
+grants.memory = "64 MiB"
+grants.args = ["--verbose", "two words"]
+deps = { "example:gallery/work" = "mid", "example:gallery/log@0.2.0" = "sib" }
+
+[nanoprocess.sib]
+component = "build/sib.wasm"
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+grants = { fs = [{ from = "/photos/thumbs", guest = "/out", rights = "read-only" }], monotonic-clock = true }
+deps = { "example:gallery/leaf" = "leaf" }
+
+[nanoprocess.leaf]
+component = "build/leaf.wasm"
+"#;
+
+#[test]
+fn valid_tree_is_in_pre_order_with_paths_and_parents() {
+    let p = Project::new(TREE);
+    let m = p.manifest();
+
+    assert_eq!(m.path, p.path);
+    assert_eq!(m.dir, p.dir.path());
+    let shape: Vec<(&str, &str, Option<usize>)> = m
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.path.as_str(), n.parent))
+        .collect();
+    // Children follow the order their deps are written in (`mid` before `sib`), not
+    // the order of interface names or of the tables.
+    assert_eq!(
+        shape,
+        [
+            ("app", "app", None),
+            ("mid", "app/mid", Some(0)),
+            ("leaf", "app/mid/leaf", Some(1)),
+            ("sib", "app/sib", Some(0)),
+        ]
+    );
+    assert_eq!(m.root().name, "app");
+    for n in &m.nodes {
+        assert_eq!(
+            n.component,
+            p.dir.path().join(format!("build/{}.wasm", n.name))
+        );
+        assert_eq!(
+            p.text(&n.component_span),
+            format!("\"build/{}.wasm\"", n.name)
+        );
+        assert_eq!(n.digest, None);
+        assert_eq!(n.digest_span, None);
+    }
+}
+
+#[test]
+fn valid_tree_deps_point_at_children_and_their_lines() {
+    let p = Project::new(TREE);
+    let m = p.manifest();
+
+    let deps = |i: usize| -> Vec<(&str, usize, &str)> {
+        m.nodes[i]
+            .deps
+            .iter()
+            .map(|d| (d.interface.as_str(), d.child, p.text(&d.span)))
+            .collect()
+    };
+    assert_eq!(
+        deps(0),
+        [
+            ("example:gallery/work", 1, "\"mid\""),
+            ("example:gallery/log@0.2.0", 3, "\"sib\""),
+        ]
+    );
+    assert_eq!(deps(1), [("example:gallery/leaf", 2, "\"leaf\"")]);
+    assert!(deps(2).is_empty());
+    assert!(deps(3).is_empty());
+
+    let loc = m.locate(&m.nodes[0].deps[1].span).unwrap();
+    assert_eq!((loc.line, loc.column), (17, 72));
+}
+
+#[test]
+fn valid_tree_grants_are_parsed() {
+    let p = Project::new(TREE);
+    let m = p.manifest();
+
+    let app = &m.nodes[0].grants;
+    assert_eq!(
+        app.fs,
+        [
+            DirRequest {
+                source: DirSource::Host(PathBuf::from("./photos")),
+                guest: "/photos".into(),
+                rights: FsRights::READ_WRITE,
+            },
+            DirRequest {
+                source: DirSource::Host(PathBuf::from("cfg")),
+                guest: "/etc/app".into(),
+                rights: FsRights::READ_ONLY,
+            },
+        ]
+    );
+    assert_eq!(
+        app.env,
+        [
+            EnvRequest::Inherit("HOME".into()),
+            EnvRequest::Literal("MODE".into(), "fast".into()),
+            EnvRequest::Literal("EMPTY".into(), String::new()),
+        ]
+    );
+    let flags: Vec<Flag> = app.flags.iter().collect();
+    assert_eq!(flags, [Flag::Stdout, Flag::WallClock, Flag::Random]);
+    assert_eq!(app.memory, Some(67_108_864));
+    assert_eq!(app.args, ["--verbose", "two words"]);
+    assert!(app.network.is_empty());
+
+    let mid = &m.nodes[1].grants;
+    assert_eq!(
+        mid.fs,
+        [DirRequest {
+            source: DirSource::Parent("/photos/thumbs".into()),
+            guest: "/out".into(),
+            rights: FsRights::READ_ONLY,
+        }]
+    );
+    assert_eq!(mid.flags.iter().collect::<Vec<_>>(), [Flag::MonotonicClock]);
+    assert!(mid.env.is_empty() && mid.args.is_empty());
+    assert_eq!(mid.memory, None);
+
+    // No `grants` at all: nothing requested, and nothing to point at.
+    for leafish in [&m.nodes[2], &m.nodes[3]] {
+        assert_eq!(leafish.grants, Default::default());
+        assert_eq!(leafish.grant_spans.whole, None);
+        assert_eq!(leafish.grant_spans.span_of(&GrantItem::Memory), None);
+    }
+}
+
+#[test]
+fn grant_spans_point_at_each_item() {
+    let p = Project::new(TREE);
+    let m = p.manifest();
+    let spans = &m.nodes[0].grant_spans;
+    let text_of = |item: GrantItem| p.text(&spans.span_of(&item).unwrap()).to_string();
+
+    assert_eq!(
+        text_of(GrantItem::Fs(0)),
+        r#"{ host = "./photos", guest = "/photos", rights = "read-write" }"#
+    );
+    assert_eq!(
+        text_of(GrantItem::Fs(1)),
+        r#"{ host = "cfg", guest = "/etc/app", rights = "ro" }"#
+    );
+    assert_eq!(text_of(GrantItem::Env(0)), r#""HOME""#);
+    assert_eq!(text_of(GrantItem::Env(1)), r#""MODE=fast""#);
+    assert_eq!(text_of(GrantItem::Memory), r#""64 MiB""#);
+    // Each flag's span is its own value: check the lines, since they all read `true`.
+    let line_of = |item: GrantItem| m.locate(&spans.span_of(&item).unwrap()).unwrap().line;
+    assert_eq!(line_of(GrantItem::Flag(Flag::Random)), 11);
+    assert_eq!(line_of(GrantItem::Flag(Flag::WallClock)), 12);
+    assert_eq!(line_of(GrantItem::Flag(Flag::Stdout)), 13);
+    let stderr = spans.span_of(&GrantItem::Flag(Flag::Stderr)).unwrap();
+    assert_eq!(
+        (p.text(&stderr), m.locate(&stderr).unwrap().line),
+        ("false", 14)
+    );
+
+    // What was not written falls back to the whole `grants`.
+    let whole = spans.whole.clone().unwrap();
+    assert_eq!(p.text(&whole), "grants");
+    assert_eq!(m.locate(&whole).unwrap().line, 6);
+    assert_eq!(
+        spans.span_of(&GrantItem::Flag(Flag::Stdin)),
+        Some(whole.clone())
+    );
+    assert_eq!(spans.span_of(&GrantItem::Network(0)), Some(whole.clone()));
+    assert_eq!(spans.span_of(&GrantItem::Env(3)), Some(whole));
+
+    // An inline `grants = { ... }` table is its own whole span.
+    let mid = &m.nodes[1].grant_spans;
+    assert!(
+        p.text(mid.whole.as_ref().unwrap())
+            .starts_with("{ fs = [{ from")
+    );
+    assert_eq!(
+        p.text(&mid.span_of(&GrantItem::Fs(0)).unwrap()),
+        r#"{ from = "/photos/thumbs", guest = "/out", rights = "read-only" }"#
+    );
+    assert_eq!(
+        p.text(&mid.span_of(&GrantItem::Flag(Flag::MonotonicClock)).unwrap()),
+        "true"
+    );
+}
+
+#[test]
+fn grants_as_a_table_and_network_entries() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.app.grants]
+stdin = true
+network = ["example.com:443"]
+"#,
+    );
+    let m = p.manifest();
+    let node = m.root();
+    assert_eq!(node.grants.network, ["example.com:443"]);
+    assert!(node.grants.flags.has(Flag::Stdin));
+    let spans = &node.grant_spans;
+    assert_eq!(
+        p.text(spans.whole.as_ref().unwrap()),
+        "[nanoprocess.app.grants]"
+    );
+    assert_eq!(
+        p.text(&spans.span_of(&GrantItem::Network(0)).unwrap()),
+        r#""example.com:443""#
+    );
+    assert_eq!(
+        m.locate(&spans.span_of(&GrantItem::Flag(Flag::Stdin)).unwrap()),
+        Some(Location {
+            file: p.path.clone(),
+            line: 8,
+            column: 9
+        })
+    );
+}
+
+#[test]
+fn one_child_may_provide_several_imports_of_its_parent() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "example:svc/b" = "b", "example:svc/a" = "b" }
+
+[nanoprocess.b]
+component = "build/b.wasm"
+"#,
+    );
+    let m = p.manifest();
+    assert_eq!(m.nodes.len(), 2);
+    let deps: Vec<(&str, usize)> = m.nodes[0]
+        .deps
+        .iter()
+        .map(|d| (d.interface.as_str(), d.child))
+        .collect();
+    assert_eq!(deps, [("example:svc/b", 1), ("example:svc/a", 1)]);
+}
+
+// ---------------------------------------------------------------------------
+// Unknown keys
+
+#[test]
+fn unknown_top_level_key() {
+    let p = Project::new(
+        r#"
+colour = "red"
+[app]
+root = "app"
+[nanoprocess.app]
+component = "build/app.wasm"
+"#,
+    );
+    let err = p.error();
+    p.assert_at(&err, 1, 1, "colour", "unknown field `colour`");
+    assert!(err.message.contains("`app` or `nanoprocess`"), "{err}");
+}
+
+#[test]
+fn unknown_top_level_table() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+[nanoproces.app]
+component = "build/app.wasm"
+"#,
+    );
+    p.assert_at(
+        &p.error(),
+        3,
+        2,
+        "nanoproces.app",
+        "unknown field `nanoproces`",
+    );
+}
+
+#[test]
+fn unknown_key_in_app() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+name = "gallery"
+[nanoprocess.app]
+component = "build/app.wasm"
+"#,
+    );
+    p.assert_at(
+        &p.error(),
+        3,
+        1,
+        "name",
+        "unknown field `name`, expected `root`",
+    );
+}
+
+#[test]
+fn unknown_key_in_a_nanoprocess() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+dpes = { "x:y/z" = "b" }
+"#,
+    );
+    let err = p.error();
+    p.assert_at(&err, 6, 1, "dpes", "unknown field `dpes`");
+    assert!(err.message.contains("`deps`"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_grants() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+grants.random = true
+grants.rnadom = true
+"#,
+    );
+    let err = p.error();
+    p.assert_at(&err, 7, 8, "rnadom", "unknown field `rnadom`");
+    assert!(err.message.contains("`random`"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_a_grants_table() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.app.grants]
+stdout = true
+wall_clock = true
+"#,
+    );
+    // Flags are kebab-case: the snake_case spelling must not be silently ignored.
+    p.assert_at(&p.error(), 9, 1, "wall_clock", "unknown field `wall_clock`");
+}
+
+#[test]
+fn unknown_key_in_an_fs_entry() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+grants.fs = [
+  { host = ".", guest = "/data", rights = "read-only" },
+  { host = ".", guest = "/tmp", rights = "read-write", recursive = true },
+]
+"#,
+    );
+    let err = p.error();
+    p.assert_at(&err, 8, 56, "recursive", "unknown field `recursive`");
+    assert!(
+        err.message.contains("`host`, `from`, `guest`, `rights`"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// TOML-level errors
+
+#[test]
+fn syntax_error_has_a_location() {
+    let p = Project::new(
+        r#"
+[app]
+root = app
+"#,
+    );
+    p.assert_at(&p.error(), 2, 8, "app", "string values must be quoted");
+}
+
+#[test]
+fn same_nanoprocess_declared_twice() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+
+[nanoprocess.app]
+component = "build/leaf.wasm"
+"#,
+    );
+    // The second declaration, not the first.
+    p.assert_at(&p.error(), 10, 14, "app]", "duplicate key");
+}
+
+#[test]
+fn missing_app_table() {
+    let p = Project::new(
+        r#"
+[nanoprocess.app]
+component = "build/app.wasm"
+"#,
+    );
+    let err = p.error();
+    assert!(err.message.contains("missing field `app`"), "{err}");
+}
+
+#[test]
+fn unreadable_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let ManifestErrors(errors) = Manifest::load(&path).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].location, None);
+    assert!(errors[0].message.starts_with("cannot read manifest "));
+    assert!(errors[0].message.contains("absent.toml"));
+}
+
+// ---------------------------------------------------------------------------
+// Components and digests
+
+#[test]
+fn missing_component_file() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "x:y/z" = "mid" }
+
+[nanoprocess.mid]
+component =   "build/mdi.wasm"
+"#,
+    );
+    let err = p.error();
+    p.assert_at(&err, 9, 15, "\"build/mdi.wasm\"", "app/mid: component file");
+    assert!(err.message.ends_with("does not exist"), "{err}");
+    assert!(
+        err.message
+            .contains(&p.dir.path().join("build/mdi.wasm").display().to_string())
+    );
+    assert!(help(&err).contains("relative to the manifest's directory"));
+}
+
+#[test]
+fn a_directory_is_not_a_component_file() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build"
+"#,
+    );
+    p.assert_at(&p.error(), 5, 13, "\"build\"", "app: component file");
+}
+
+#[test]
+fn malformed_digests() {
+    for (digest, column) in [
+        ("md5:abc", 10),
+        // Right prefix, one hex digit short.
+        (&*format!("sha256:{}", "ab".repeat(31) + "a"), 10),
+        // Right length, not hex.
+        (&*format!("sha256:{}", "zz".repeat(32)), 10),
+    ] {
+        let p = Project::new(&format!(
+            "[app]\nroot = \"app\"\n[nanoprocess.app]\ncomponent = \"build/app.wasm\"\ndigest = \"{digest}\"\n"
+        ));
+        p.assert_at(
+            &p.error(),
+            5,
+            column,
+            &format!("\"{digest}\""),
+            "app: a digest is `sha256:` followed by 64 hex digits",
+        );
+    }
+}
+
+fn digest_project(digest: &str) -> Project {
+    Project::new(&format!(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = {{ "x:y/z" = "mid" }}
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+digest = "{digest}"
+"#
+    ))
+}
+
+#[test]
+fn verify_digest_accepts_the_matching_bytes() {
+    let good = digest_of(&component_bytes("mid"));
+    assert_eq!(good.len(), "sha256:".len() + 64);
+    // Upper-case hex is the same digest.
+    let p = digest_project(&good.to_uppercase().replacen("SHA256", "sha256", 1));
+    let m = p.manifest();
+    let mid = &m.nodes[1];
+    let bytes = std::fs::read(&mid.component).unwrap();
+    assert_eq!(mid.digest.map(hex::encode), Some(good[7..].to_string()));
+    assert_eq!(m.verify_digest(mid, &bytes), Ok(()));
+    // A node without a digest accepts anything.
+    assert_eq!(m.verify_digest(m.root(), b"whatever"), Ok(()));
+}
+
+#[test]
+fn verify_digest_rejects_other_bytes() {
+    let good = digest_of(&component_bytes("mid"));
+    let p = digest_project(&good);
+    let m = p.manifest();
+    let mid = &m.nodes[1];
+    let other = component_bytes("leaf");
+
+    let err = m.verify_digest(mid, &other).unwrap_err();
+    p.assert_at(&err, 10, 10, &format!("\"{good}\""), "app/mid: component ");
+    assert!(err.message.contains("does not match its digest"), "{err}");
+    assert!(err.message.contains(&format!("expected {good}")), "{err}");
+    assert!(
+        err.message
+            .contains(&format!("found {}", digest_of(&other))),
+        "{err}"
+    );
+    assert!(help(&err).contains("update `digest`"));
+}
+
+#[test]
+fn verify_digest_without_a_manifest_file() {
+    let mut m = Manifest::single(PathBuf::from("dir/tool.wasm"), Default::default());
+    assert_eq!(m.root().path, "tool");
+    assert_eq!(m.verify_digest(&m.nodes[0].clone(), b"anything"), Ok(()));
+    // A digest but no source text: the error still comes, without a location.
+    m.nodes[0].digest = Some([0; 32]);
+    let node = m.nodes[0].clone();
+    let err = m.verify_digest(&node, b"anything").unwrap_err();
+    assert_eq!(err.location, None);
+    assert!(
+        err.message
+            .contains(&format!("expected sha256:{}", "0".repeat(64)))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The tree
+
+#[test]
+fn root_is_not_declared() {
+    let p = Project::new(
+        r#"
+[app]
+root = "ap"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+"#,
+    );
+    let err = p.error();
+    p.assert_at(
+        &err,
+        2,
+        8,
+        "\"ap\"",
+        "the root `ap` is not a declared nanoprocess",
+    );
+    assert_eq!(
+        help(&err),
+        "declare it as [nanoprocess.ap], or pick one of: app, mid"
+    );
+}
+
+#[test]
+fn root_with_nothing_declared() {
+    let p = Project::new("[app]\nroot = \"app\"\n");
+    let err = p.error();
+    p.assert_at(
+        &err,
+        2,
+        8,
+        "\"app\"",
+        "the root `app` is not a declared nanoprocess",
+    );
+    assert!(help(&err).ends_with("pick one of: (none)"), "{err}");
+}
+
+#[test]
+fn dependency_on_an_undeclared_nanoprocess() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "example:svc/thumbs" = "mid", "example:svc/log" = "loger" }
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+"#,
+    );
+    let err = p.error();
+    p.assert_at(
+        &err,
+        6,
+        60,
+        "\"loger\"",
+        "`app` depends on `loger` for example:svc/log, but no nanoprocess `loger` is declared",
+    );
+    assert_eq!(help(&err), "declared nanoprocesses: app, mid");
+}
+
+#[test]
+fn cycle_away_from_the_root() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.b]
+component = "build/b.wasm"
+deps = { "x:y/a" = "a" }
+
+[nanoprocess.a]
+component = "build/a.wasm"
+deps = { "x:y/b" = "b" }
+"#,
+    );
+    // One error for the cycle, told from the member written first and placed at
+    // the dependency that closes it; not two "unreachable" errors.
+    let err = p.error();
+    p.assert_at(&err, 13, 20, "\"b\"", "dependency cycle: b -> a -> b");
+    assert!(help(&err).contains("tree under the root `app`"), "{err}");
+}
+
+#[test]
+fn nanoprocess_depending_on_itself() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.a]
+component = "build/a.wasm"
+deps = { "x:y/again" = "a" }
+"#,
+    );
+    p.assert_at(&p.error(), 9, 24, "\"a\"", "dependency cycle: a -> a");
+}
+
+#[test]
+fn below_a_cycle_is_unreachable() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.a]
+component = "build/a.wasm"
+deps = { "x:y/b" = "b", "x:y/c" = "c" }
+
+[nanoprocess.b]
+component = "build/b.wasm"
+deps = { "x:y/a" = "a" }
+
+[nanoprocess.c]
+component = "build/c.wasm"
+"#,
+    );
+    let errors = p.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    p.assert_at(&errors[0], 13, 20, "\"a\"", "dependency cycle: a -> b -> a");
+    p.assert_at(
+        &errors[1],
+        15,
+        14,
+        "c]",
+        "nanoprocess `c` is declared but is not reachable",
+    );
+}
+
+#[test]
+fn dependency_on_the_root() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "x:y/mid" = "mid" }
+
+[nanoprocess.mid]
+component = "build/mid.wasm"
+deps = { "x:y/back" = "app" }
+"#,
+    );
+    // Exactly one error, with a location (not also a located-nowhere "cycle").
+    p.assert_at(
+        &p.error(),
+        10,
+        23,
+        "\"app\"",
+        "`mid` depends on the root `app`: that is a cycle",
+    );
+}
+
+#[test]
+fn root_depending_on_itself() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "x:y/me" = "app" }
+"#,
+    );
+    p.assert_at(
+        &p.error(),
+        6,
+        21,
+        "\"app\"",
+        "`app` depends on the root `app`",
+    );
+}
+
+#[test]
+fn cycle_back_into_the_tree_is_a_second_parent() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "x:y/b" = "b" }
+
+[nanoprocess.b]
+component = "build/b.wasm"
+deps = { "x:y/c" = "c" }
+
+[nanoprocess.c]
+component = "build/c.wasm"
+deps = { "x:y/b" = "b" }
+"#,
+    );
+    p.assert_at(
+        &p.error(),
+        14,
+        20,
+        "\"b\"",
+        "`b` is already a dependency of `app`; a nanoprocess has one parent",
+    );
+}
+
+#[test]
+fn two_parents() {
+    // `zeta` is written first, so it keeps `shared` although `alpha` sorts first.
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+deps = { "x:y/z" = "zeta", "x:y/a" = "alpha" }
+
+[nanoprocess.zeta]
+component = "build/zeta.wasm"
+deps = { "x:y/s" = "shared" }
+
+[nanoprocess.alpha]
+component = "build/alpha.wasm"
+deps = { "x:y/s" = "shared" }
+
+[nanoprocess.shared]
+component = "build/shared.wasm"
+"#,
+    );
+    let err = p.error();
+    p.assert_at(
+        &err,
+        14,
+        20,
+        "\"shared\"",
+        "`shared` is already a dependency of `zeta`; a nanoprocess has one parent",
+    );
+    assert!(help(&err).contains("second nanoprocess with the same component for `alpha`"));
+}
+
+#[test]
+fn unreachable_nanoprocesses() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+
+[nanoprocess.orphan]
+component = "build/orphan.wasm"
+deps = { "x:y/z" = "b" }
+
+[nanoprocess.b]
+component = "build/b.wasm"
+"#,
+    );
+    let errors = p.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    p.assert_at(
+        &errors[0],
+        7,
+        14,
+        "orphan]",
+        "nanoprocess `orphan` is declared but is not reachable from the root `app`",
+    );
+    p.assert_at(
+        &errors[1],
+        11,
+        14,
+        "b]",
+        "nanoprocess `b` is declared but is not reachable",
+    );
+    assert_eq!(
+        help(&errors[0]),
+        "add it to some nanoprocess's `deps`, or remove it"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Grants
+
+/// A root whose only grants are `grants`, written from line 5 on.
+fn grants_project(grants: &str) -> Project {
+    Project::new(&format!(
+        "[app]\nroot = \"app\"\n[nanoprocess.app]\ncomponent = \"build/app.wasm\"\n{grants}"
+    ))
+}
+
+#[test]
+fn unknown_rights() {
+    let p = grants_project(r#"grants.fs = [{ host = ".", guest = "/", rights = "everything" }]"#);
+    let err = p.error();
+    p.assert_at(
+        &err,
+        5,
+        50,
+        "\"everything\"",
+        r#"app: unknown rights "everything""#,
+    );
+    assert!(
+        err.message.contains("expected `read-only` or `read-write`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fs_entry_with_host_and_from() {
+    let p = grants_project(
+        r#"grants.fs = [{ host = ".", guest = "/d", rights = "ro" }, { host = ".", from = "/d", guest = "/e", rights = "ro" }]"#,
+    );
+    let err = p.error();
+    p.assert_at(
+        &err,
+        5,
+        59,
+        "{ host = \".\", from",
+        "app: a directory grant has exactly one of `host`",
+    );
+}
+
+#[test]
+fn fs_entry_with_neither_host_nor_from() {
+    let p = grants_project(r#"grants.fs = [{ guest = "/d", rights = "ro" }]"#);
+    p.assert_at(
+        &p.error(),
+        5,
+        14,
+        "{ guest",
+        "app: a directory grant has exactly one of `host` (root only) or `from`",
+    );
+}
+
+#[test]
+fn fs_entry_wrong_twice_is_reported_twice() {
+    let p = grants_project(r#"grants.fs = [{ guest = "/d", rights = "all" }]"#);
+    let errors = p.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    p.assert_at(&errors[0], 5, 39, "\"all\"", "unknown rights");
+    p.assert_at(&errors[1], 5, 14, "{ guest", "exactly one of `host`");
+}
+
+#[test]
+fn memory_that_is_not_a_size() {
+    let p = grants_project(r#"grants.memory = "lots""#);
+    p.assert_at(
+        &p.error(),
+        5,
+        17,
+        "\"lots\"",
+        r#"app: memory: expected a size such as "64 MiB", found "lots""#,
+    );
+}
+
+#[test]
+fn memory_in_an_unknown_unit() {
+    let p = grants_project("grants = { stdout = true, memory = \"5 parsecs\" }");
+    p.assert_at(
+        &p.error(),
+        5,
+        36,
+        "\"5 parsecs\"",
+        r#"app: memory: unknown size unit "parsecs""#,
+    );
+}
+
+#[test]
+fn env_entry_without_a_name() {
+    let p = grants_project(r#"grants.env = ["OK", "=x"]"#);
+    p.assert_at(
+        &p.error(),
+        5,
+        21,
+        "\"=x\"",
+        "app: an environment grant is `NAME` or `NAME=value`",
+    );
+}
+
+#[test]
+fn every_error_is_reported() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+grants.fs = [{ host = ".", guest = "/", rights = "everything" }]
+grants.env = ["=x"]
+grants.memory = "lots"
+deps = { "x:y/mid" = "mid", "x:y/ghost" = "ghost" }
+
+[nanoprocess.mid]
+component = "build/missing.wasm"
+digest = "md5:abc"
+
+[nanoprocess.stray]
+component = "build/sib.wasm"
+"#,
+    );
+    let errors = p.errors();
+    // The tree first, then each node's own errors in pre-order, then the strays.
+    let expected = [
+        (9, 43, "\"ghost\"", "no nanoprocess `ghost` is declared"),
+        (6, 50, "\"everything\"", "app: unknown rights"),
+        (7, 15, "\"=x\"", "app: an environment grant"),
+        (8, 17, "\"lots\"", "app: memory:"),
+        (12, 13, "\"build/missing.wasm\"", "app/mid: component file"),
+        (13, 10, "\"md5:abc\"", "app/mid: a digest is"),
+        (
+            15,
+            14,
+            "stray]",
+            "nanoprocess `stray` is declared but is not reachable",
+        ),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (err, (line, column, token, message)) in errors.iter().zip(expected) {
+        p.assert_at(err, line, column, token, message);
+    }
+
+    // All of them are printed, each with its place.
+    let printed = ManifestErrors(errors).to_string();
+    assert_eq!(printed.matches("error: ").count(), expected.len());
+    assert!(printed.starts_with(&format!(
+        "error: {}:9:43: `app` depends on `ghost`",
+        p.path.display()
+    )));
+    assert!(
+        printed.contains("\n  help: declared nanoprocesses: app, mid, stray\n"),
+        "{printed}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Locations
+
+#[test]
+fn location_columns_count_characters() {
+    let file = Path::new("m.toml");
+    let src = "# café ☕\nname = \"naïve 🦀\" # x\nend";
+    let at = |needle: &str| {
+        let loc = Location::from_offset(file, src, src.find(needle).unwrap());
+        (loc.line, loc.column)
+    };
+    assert_eq!(at("#"), (1, 1));
+    assert_eq!(at("☕"), (1, 8));
+    assert_eq!(at("\"naïve"), (2, 8));
+    // `ï` is two bytes and 🦀 four, but one column each.
+    assert_eq!(at("🦀"), (2, 15));
+    assert_eq!(at("# x"), (2, 18));
+    assert_eq!(at("end"), (3, 1));
+
+    let loc = Location::from_offset(file, src, src.find("# x").unwrap());
+    assert_eq!(loc.file, file);
+    assert_eq!(loc.to_string(), "m.toml:2:18");
+}
+
+#[test]
+fn location_of_odd_offsets() {
+    let file = Path::new("m.toml");
+    let src = "a\n🦀b";
+    // Past the end: the end.
+    let end = Location::from_offset(file, src, 1000);
+    assert_eq!((end.line, end.column), (2, 3));
+    // Inside the crab: the crab, not a panic.
+    let crab = src.find('🦀').unwrap();
+    for offset in crab..crab + 4 {
+        let loc = Location::from_offset(file, src, offset);
+        assert_eq!((loc.line, loc.column), (2, 1), "offset {offset}");
+    }
+    // Just after a newline: the start of the next line.
+    let loc = Location::from_offset(file, "a\r\nb", 3);
+    assert_eq!((loc.line, loc.column), (2, 1));
+}
+
+#[test]
+fn errors_in_a_manifest_with_multi_byte_text() {
+    let p = Project::new(
+        r#"
+# Galerie für Fotos ☕
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm" # ← the app
+grants = { env = ["GRÜSSE=héllo", "=☕"] }
+"#,
+    );
+    p.assert_at(&p.error(), 7, 35, "\"=☕\"", "an environment grant is");
+}
