@@ -61,15 +61,21 @@ pub fn describe(err: &wasmtime::Error, stderr: Option<&[u8]>) -> String {
     } else if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         format!("it called exit({})", exit.0)
     } else if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        format!("wasm trap: {trap}")
+        trap.to_string()
     } else {
         format!("{err:#}")
     };
     if let Some(bytes) = stderr {
+        // One line, so that the cause survives being nested in a parent's error;
+        // Rust's hint about RUST_BACKTRACE is noise here (the guest cannot see it).
         let printed = String::from_utf8_lossy(bytes);
-        let printed = printed.trim();
+        let printed: Vec<&str> = printed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
         if !printed.is_empty() {
-            text.push_str(&format!(" [its stderr: {printed}]"));
+            text.push_str(&format!(" [its stderr: {}]", printed.join(" / ")));
         }
     }
     text

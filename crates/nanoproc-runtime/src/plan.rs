@@ -8,11 +8,12 @@
 //!    core module is adapted into a component first).
 //! 3. Capabilities, top-down: the root's from the user's grants, each child's carved
 //!    out of its parent's by [`Capabilities::attenuate`].
+//!    Each is linked here, once per file: one `Linker` and `InstancePre` with a
+//!    trampoline for every function of every dependency import, shared by every
+//!    nanoprocess the file backs.
 //! 4. Wiring: every import of every nanoprocess is a WASI interface nanoproc provides
 //!    or a dependency whose export has the same type; every dependency names an
 //!    import.
-//! 5. Linking: one `Linker` and `InstancePre` per component file, with a trampoline
-//!    for every function of every dependency import.
 
 use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
@@ -37,7 +38,8 @@ pub(crate) struct Compiled {
     pub import_problems: Vec<String>,
     /// The name of its `wasi:cli/run` export, if it is a command.
     pub run_export: Option<String>,
-    /// Filled once the component's own imports are known to be well formed.
+    /// Linked when the component's own imports are well formed (otherwise the
+    /// reason is among `import_problems` or in a `dep_imports` entry).
     pub pre: Option<InstancePre<NanoState>>,
     pub was_core_module: bool,
 }
@@ -193,13 +195,6 @@ pub(crate) fn plan(
                 .iter()
                 .position(|d| interfaces::names_match(&import.name, &d.interface))
             else {
-                let children: Vec<&str> = manifest
-                    .nodes
-                    .iter()
-                    .filter(|n| n.parent.is_none())
-                    .map(|n| n.name.as_str())
-                    .collect();
-                let _ = children;
                 errors.push(
                     manifest
                         .error_at(
@@ -276,40 +271,11 @@ pub(crate) fn plan(
         return Err(ManifestErrors(errors));
     }
 
-    // 5. Linking, once per component file.
-    let mut linked: HashMap<*const Compiled, Arc<Compiled>> = HashMap::new();
-    for (ix, node) in manifest.nodes.iter().enumerate() {
-        let comp = compiled[ix].clone().expect("checked above");
-        let key = Arc::as_ptr(&comp);
-        if linked.contains_key(&key) {
-            continue;
-        }
-        match link(engine, &comp) {
-            Ok(pre) => {
-                let mut with_pre = Arc::try_unwrap(comp).unwrap_or_else(|arc| clone_compiled(&arc));
-                with_pre.pre = Some(pre);
-                linked.insert(key, Arc::new(with_pre));
-            }
-            Err(e) => errors.push(manifest.error_at(
-                Some(&node.component_span),
-                format!(
-                    "{}: cannot link {}: {e:#}",
-                    node.path,
-                    node.component.display()
-                ),
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ManifestErrors(errors));
-    }
-
     let nodes = manifest
         .nodes
         .iter()
         .enumerate()
         .map(|(ix, node)| {
-            let key = Arc::as_ptr(compiled[ix].as_ref().unwrap());
             let mut children: Vec<usize> = Vec::new();
             for &c in &slot_child[ix] {
                 if !children.contains(&c) {
@@ -322,7 +288,7 @@ pub(crate) fn plan(
                 parent: node.parent,
                 caps: caps[ix].clone().expect("checked above"),
                 component_path: node.component.clone(),
-                compiled: linked[&key].clone(),
+                compiled: compiled[ix].clone().expect("checked above"),
                 slot_child: slot_child[ix].clone(),
                 children,
                 serves: serves[ix].clone(),
@@ -333,26 +299,6 @@ pub(crate) fn plan(
         engine: engine.clone(),
         nodes,
     })
-}
-
-// `Compiled` is only shared before linking when two nodes use one file; the second
-// lookup then finds it in `linked`, so this is never reached with a live clone.
-fn clone_compiled(c: &Compiled) -> Compiled {
-    Compiled {
-        component: c.component.clone(),
-        dep_imports: c
-            .dep_imports
-            .iter()
-            .map(|d| DepImport {
-                name: d.name.clone(),
-                funcs: d.funcs.clone(),
-            })
-            .collect(),
-        import_problems: c.import_problems.clone(),
-        run_export: c.run_export.clone(),
-        pre: c.pre.clone(),
-        was_core_module: c.was_core_module,
-    }
 }
 
 fn root_caps(
@@ -438,9 +384,7 @@ fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
     let mut import_problems = Vec::new();
     for (name, ext) in ty.imports(engine) {
         match ext.ty {
-            ComponentItem::ComponentInstance(inst) if interfaces::is_provided_wasi(name) => {
-                let _ = inst;
-            }
+            ComponentItem::ComponentInstance(_) if interfaces::is_provided_wasi(name) => {}
             ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems.push(format!(
                 "imports {name}, a WASI interface nanoproc does not provide (it provides wasi:io, cli, clocks, filesystem, random and sockets 0.2)"
             )),
@@ -458,14 +402,25 @@ fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
         .map(|(name, _)| name)
         .find(|name| interfaces::names_match(name, "wasi:cli/run") && name.contains("@0.2."))
         .map(str::to_string);
-    Ok(Compiled {
+    let mut compiled = Compiled {
         component,
         dep_imports,
         import_problems,
         run_export,
         pre: None,
         was_core_module: is_core,
-    })
+    };
+    let linkable =
+        compiled.import_problems.is_empty() && compiled.dep_imports.iter().all(|d| d.funcs.is_ok());
+    if linkable {
+        match link(engine, &compiled) {
+            Ok(pre) => compiled.pre = Some(pre),
+            Err(e) => compiled
+                .import_problems
+                .push(format!("cannot be linked: {e:#}")),
+        }
+    }
+    Ok(compiled)
 }
 
 fn wasmparser_is_core(bytes: &[u8]) -> bool {
@@ -526,7 +481,7 @@ fn check_export(
     }
 }
 
-/// One linker per component: wasmtime-wasi, our capability guards over it, and a
+/// The linker of one component: wasmtime-wasi, our capability guards over it, and a
 /// trampoline for every function of every dependency import.
 fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoState>> {
     let mut linker: Linker<NanoState> = Linker::new(engine);
@@ -550,7 +505,7 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
             })?;
         }
     }
-    Ok(linker.instantiate_pre(&comp.component)?)
+    linker.instantiate_pre(&comp.component)
 }
 
 impl Plan {
@@ -586,9 +541,8 @@ impl Plan {
         for (family, text) in node.caps.summary_lines() {
             out.push_str(&format!("{detail_prefix}{family:<8}{text}\n"));
         }
-        for &(slot, ref export) in &node.serves {
+        for (_, export) in &node.serves {
             let parent = &self.nodes[node.parent.unwrap()];
-            let _ = slot;
             out.push_str(&format!(
                 "{detail_prefix}serves  {export} to {}\n",
                 parent.path

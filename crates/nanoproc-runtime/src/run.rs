@@ -84,7 +84,7 @@ impl Plan {
             let func = instance
                 .get_func(&mut store, index)
                 .ok_or_else(|| format_err!("{run_export}#run is not a function"))?;
-            Ok::<_, wasmtime::Error>(func.typed::<(), (Result<(), ()>,)>(&store)?)
+            func.typed::<(), (Result<(), ()>,)>(&store)
         })()
         .map_err(|e| RunError::Instantiate {
             nanoprocess: root.path.clone(),

@@ -1,7 +1,7 @@
 //! Capability guards over wasmtime-wasi's own host implementations.
 //!
 //! For each interface whose functions have no error case (`wasi:random`,
-//! `wasi:clocks`, getting stdin/stdout), a guard implements the same generated host
+//! `wasi:clocks`), a guard implements the same generated host
 //! trait as wasmtime-wasi, asks the [`Gate`] first and then delegates to
 //! wasmtime-wasi's implementation. A refused call traps with a
 //! [`crate::CapabilityRefused`] that names the nanoprocess and the capability: a
@@ -16,7 +16,8 @@
 //! Not guarded here: `wasi:random/insecure-seed` (language runtimes need it to seed
 //! hash tables; it is a per-instance constant and reveals nothing), the environment
 //! and arguments (a nanoprocess's context only ever contains what it was granted),
-//! stderr (captured when not granted, for diagnosing panics), the filesystem (a
+//! stdio (an ungranted stdin or stdout fails each read or write, see `stdio`;
+//! stderr is captured when not granted, for diagnosing panics), the filesystem (a
 //! nanoprocess's context only has the preopens it was granted) and socket addresses
 //! (refused by the address check installed in [`super::build_state`]). Name lookup
 //! has an error case but no hook in wasmtime-wasi, so it is guarded here and refused
@@ -26,15 +27,14 @@ use crate::audit::{Decision, Event};
 use crate::state::{Gate, NanoState};
 use nanoproc_caps::Flag;
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::SocketError;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
 use wasmtime_wasi::p2::bindings::sockets::network;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
-use wasmtime_wasi::p2::bindings::{cli, clocks, random};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable};
+use wasmtime_wasi::p2::bindings::{clocks, random};
 use wasmtime_wasi::random::{WasiRandomCtx, WasiRandomView};
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
@@ -52,11 +52,6 @@ impl HasData for GuardedRandom {
 struct GuardedClocks;
 impl HasData for GuardedClocks {
     type Data<'a> = Guarded<'a, WasiClocksCtxView<'a>>;
-}
-
-struct GuardedCli;
-impl HasData for GuardedCli {
-    type Data<'a> = Guarded<'a, WasiCliCtxView<'a>>;
 }
 
 struct GuardedSockets;
@@ -85,13 +80,6 @@ fn clocks_view(s: &mut NanoState) -> Guarded<'_, WasiClocksCtxView<'_>> {
     }
 }
 
-fn cli_view(s: &mut NanoState) -> Guarded<'_, WasiCliCtxView<'_>> {
-    Guarded {
-        inner: s.wasi.cli(),
-        gate: &s.gate,
-    }
-}
-
 /// Shadows the ungated interfaces that `wasmtime_wasi::p2::add_to_linker_sync` added.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
@@ -99,8 +87,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
     random::insecure::add_to_linker::<NanoState, GuardedRandom>(linker, random_view)?;
     clocks::wall_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
     clocks::monotonic_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
-    cli::stdin::add_to_linker::<NanoState, GuardedCli>(linker, cli_view)?;
-    cli::stdout::add_to_linker::<NanoState, GuardedCli>(linker, cli_view)?;
     ip_name_lookup::add_to_linker::<NanoState, GuardedSockets>(linker, sockets_view)?;
     linker.allow_shadowing(false);
     Ok(())
@@ -187,21 +173,6 @@ impl clocks::monotonic_clock::Host for Guarded<'_, WasiClocksCtxView<'_>> {
             "wasi:clocks/monotonic-clock.subscribe-duration",
         )?;
         clocks::monotonic_clock::Host::subscribe_duration(&mut self.inner, duration)
-    }
-}
-
-impl cli::stdin::Host for Guarded<'_, WasiCliCtxView<'_>> {
-    fn get_stdin(&mut self) -> wasmtime::Result<Resource<DynInputStream>> {
-        self.gate.check(Flag::Stdin, "wasi:cli/stdin.get-stdin")?;
-        cli::stdin::Host::get_stdin(&mut self.inner)
-    }
-}
-
-impl cli::stdout::Host for Guarded<'_, WasiCliCtxView<'_>> {
-    fn get_stdout(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
-        self.gate
-            .check(Flag::Stdout, "wasi:cli/stdout.get-stdout")?;
-        cli::stdout::Host::get_stdout(&mut self.inner)
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Deny by default: a `WasiCtxBuilder` starts with no preopens, no environment and
 //! no arguments; we add exactly what was granted. What cannot be left out of a
-//! context (clocks, random, stdio) is gated per call by [`guards`].
+//! context is refused on use: clocks and random per call by [`guards`], stdin and
+//! stdout per read or write by [`stdio`].
 
 pub(crate) mod guards;
+mod stdio;
 
 use crate::audit::{Audit, Decision, Event};
 use crate::state::{Gate, NanoState, WasiPart};
@@ -54,9 +56,13 @@ pub(crate) fn build_state(
 
     if caps.flags.has(Flag::Stdin) {
         b.inherit_stdin();
+    } else {
+        b.stdin(stdio::Refused::stdin(path.clone(), audit.clone()));
     }
     if caps.flags.has(Flag::Stdout) {
         b.inherit_stdout();
+    } else {
+        b.stdout(stdio::Refused::stdout(path.clone(), audit.clone()));
     }
     let stderr_capture = if caps.flags.has(Flag::Stderr) {
         b.inherit_stderr();
