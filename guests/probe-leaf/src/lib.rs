@@ -5,7 +5,7 @@
 
 wit_bindgen::generate!({ path: "../wit/probe.wit", world: "leaf" });
 
-use exports::test::probe::{probe, sibling};
+use exports::test::probe::{downstream, probe, sibling};
 
 struct Leaf;
 
@@ -16,6 +16,12 @@ impl probe::Guest for Leaf {
 }
 
 impl sibling::Guest for Leaf {
+    fn run(ops: Vec<String>) -> Result<Vec<String>, String> {
+        Ok(ops.iter().map(|op| probe_ops::run_op(op)).collect())
+    }
+}
+
+impl downstream::Guest for Leaf {
     fn run(ops: Vec<String>) -> Result<Vec<String>, String> {
         Ok(ops.iter().map(|op| probe_ops::run_op(op)).collect())
     }

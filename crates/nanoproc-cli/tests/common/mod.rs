@@ -1,0 +1,180 @@
+//! Helpers for the end-to-end tests: real guest components (built from `guests/` by
+//! xtask), manifests written into temporary directories, and the real `nanoproc`
+//! binary.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use xtask::guest;
+
+/// A scratch directory holding a manifest and whatever host files a test grants.
+pub struct Scene {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scene {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("creating a temporary directory"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (creating its directories) and returns its path.
+    pub fn file(&self, rel: &str, contents: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Writes `nanoproc.toml`. `{name}` placeholders such as `{probe_leaf}` are
+    /// replaced by the path of that guest component.
+    pub fn manifest(&self, text: &str) -> PathBuf {
+        let mut text = text.to_string();
+        for name in GUESTS {
+            let key = format!("{{{name}}}");
+            if text.contains(&key) {
+                text = text.replace(&key, &guest(name).display().to_string());
+            }
+        }
+        let p = self.path("nanoproc.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+const GUESTS: [&str; 13] = [
+    "gallery_app",
+    "gallery_thumbnailer",
+    "gallery_idgen",
+    "gallery_analytics",
+    "probe_leaf",
+    "probe_mid",
+    "probe_driver",
+    "probe_cmd",
+    "types_child",
+    "types_parent",
+    "types_child_wrong",
+    "res_child",
+    "res_parent",
+];
+
+/// The result of one `nanoproc` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The outcome the probe driver printed for one of its arguments.
+    pub fn answer(&self, arg: &str) -> &str {
+        let prefix = format!("{arg} => ");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no answer for {arg:?} in:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+    }
+
+    pub fn assert_ok(&self, arg: &str) -> &str {
+        let a = self.answer(arg);
+        assert!(
+            a.starts_with("ok:"),
+            "{arg} should succeed, got: {a}\nstderr:\n{}",
+            self.stderr
+        );
+        a
+    }
+
+    pub fn assert_err(&self, arg: &str) -> &str {
+        let a = self.answer(arg);
+        assert!(a.starts_with("err:"), "{arg} should fail, got: {a}");
+        a
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn nanoproc(args: &[&str]) -> Run {
+    nanoproc_env(args, &[])
+}
+
+pub fn nanoproc_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nanoproc"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("running nanoproc");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Runs a manifest with arguments for its root.
+pub fn run_manifest(manifest: &Path, root_args: &[&str]) -> Run {
+    let m = manifest.display().to_string();
+    let mut args = vec!["run", m.as_str(), "--"];
+    args.extend_from_slice(root_args);
+    nanoproc(&args)
+}
+
+pub fn check(manifest: &Path) -> Run {
+    nanoproc(&["check", &manifest.display().to_string()])
+}
+
+/// Every file below `dir` with its contents, for "nothing changed" assertions.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let ty = entry.file_type().unwrap();
+            let p = entry.path();
+            if ty.is_dir() {
+                stack.push(p.clone());
+                out.push((p, b"<dir>".to_vec()));
+            } else if ty.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.push((p, target.to_string_lossy().as_bytes().to_vec()));
+            } else {
+                let data = std::fs::read(&p).unwrap();
+                out.push((p, data));
+            }
+        }
+    }
+    out.sort();
+    out
+}

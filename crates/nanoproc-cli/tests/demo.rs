@@ -1,0 +1,132 @@
+//! The demo application (examples/gallery), run exactly as `cargo xtask demo` runs
+//! it, in a copy so that the repository's photos stay as they are.
+
+mod common;
+use common::*;
+
+#[test]
+fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
+    let repo = xtask::repo_root().join("examples").join("gallery");
+    let scene = Scene::new();
+    std::fs::copy(repo.join("nanoproc.toml"), scene.path("nanoproc.toml")).unwrap();
+    scene.mkdir("photos/thumbs");
+    for photo in ["sunset.pgm", "forest.pgm", "city.pgm"] {
+        std::fs::copy(
+            repo.join("photos").join(photo),
+            scene.path(&format!("photos/{photo}")),
+        )
+        .unwrap();
+    }
+    scene.mkdir("build");
+    for (name, file) in xtask::DEMO_COMPONENTS {
+        std::fs::copy(guest(name), scene.path(&format!("build/{file}"))).unwrap();
+    }
+    // What the compromised dependency would love to read: a key beside the photos
+    // (outside every grant) and a secret in the user's environment.
+    scene.file("home/.ssh/id_rsa", "-----BEGIN FAKE KEY-----");
+    let before_home = snapshot(&scene.path("home"));
+    let before_photos: Vec<_> = snapshot(&scene.path("photos"))
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(scene.path("photos/thumbs")))
+        .collect();
+
+    let run = nanoproc_env(
+        &["run", &scene.path("nanoproc.toml").display().to_string()],
+        &[
+            ("GALLERY_TITLE", "Holiday photos"),
+            ("AWS_SECRET_ACCESS_KEY", "demo-secret-that-must-not-leak"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+
+    // The application did its job, through the dependencies it was given.
+    assert!(out.contains("== Holiday photos =="), "{out}");
+    for (photo, dims) in [
+        ("city.pgm", "5x3 -> 2x1"),
+        ("forest.pgm", "6x6 -> 3x3"),
+        ("sunset.pgm", "8x6 -> 4x3"),
+    ] {
+        assert!(
+            out.contains(&format!(
+                "thumbnail: {photo}: {dims}, written to /out/{photo}"
+            )),
+            "{out}"
+        );
+        assert!(
+            scene.path("photos/thumbs").join(photo).is_file(),
+            "thumbnail {photo} missing"
+        );
+    }
+    let ids: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+    assert_eq!(ids.len(), 3, "{out}");
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())),
+        "{ids:?}"
+    );
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "random ids: {ids:?}");
+    assert!(out.contains("done: 3 photos, 3 thumbnails"), "{out}");
+
+    // Every attempt of the compromised dependency was refused...
+    for attempt in [
+        "read /home/user/.ssh/id_rsa",
+        "read ../../.ssh/id_rsa",
+        "list /photos",
+        "write /photos/pwned.txt",
+        "connect 127.0.0.1:4444",
+        "resolve exfil.example.com",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("analytics tried {attempt}:")))
+            .unwrap_or_else(|| panic!("no report of {attempt}:\n{out}"));
+        assert!(line.contains("refused"), "{line}");
+    }
+    assert!(
+        out.contains("analytics tried read env AWS_SECRET_ACCESS_KEY: refused: not present"),
+        "{out}"
+    );
+    assert!(out.contains("0 succeeded"), "{out}");
+    assert!(
+        !out.contains("SUCCEEDED") && !out.contains("demo-secret"),
+        "{out}"
+    );
+    // ...its clock access trapped it, and the application was told, by name.
+    assert!(
+        out.contains("analytics summary failed: nanoprocess `app/analytics` failed in example:gallery/analytics#summary: nanoprocess `app/analytics` was refused capability `wall-clock`"),
+        "{out}"
+    );
+    // nanoproc's own account names each refusal.
+    assert!(run.stderr.contains("app/analytics: network 127.0.0.1:4444 (wasi:sockets/tcp.connect): network is not granted"), "{run:?}");
+    assert!(run.stderr.contains("app/analytics: network exfil.example.com (wasi:sockets/ip-name-lookup.resolve-addresses)"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("app/analytics: wall-clock (wasi:clocks/wall-clock.now): not granted"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("app/thumbnailer") && !run.stderr.contains("app/idgen"),
+        "{run:?}"
+    );
+
+    // The user's files outside the grants are untouched, and nothing was planted.
+    assert_eq!(before_home, snapshot(&scene.path("home")));
+    let after_photos: Vec<_> = snapshot(&scene.path("photos"))
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(scene.path("photos/thumbs")))
+        .collect();
+    assert_eq!(before_photos, after_photos);
+    assert!(!scene.path("photos/pwned.txt").exists());
+}
+
+#[test]
+fn the_demo_manifest_checks() {
+    xtask::prepare_demo();
+    let manifest = xtask::repo_root().join("examples/gallery/nanoproc.toml");
+    let run = check(&manifest);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("app/analytics"), "{run:?}");
+    assert!(run.stdout.contains("/out (read-write) = host "), "{run:?}");
+    assert!(run.stdout.contains("ok: 4 nanoprocesses"), "{run:?}");
+}

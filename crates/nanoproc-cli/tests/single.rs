@@ -1,0 +1,184 @@
+//! `nanoproc run COMPONENT.wasm`: one nanoprocess, deny-by-default, grants by flags.
+
+mod common;
+use common::*;
+
+fn cmd() -> String {
+    guest("probe_cmd").display().to_string()
+}
+
+#[test]
+fn flags_grant_directories_environment_and_arguments() {
+    let scene = Scene::new();
+    scene.file("rw/a.txt", "alpha");
+    scene.file("ro/b.txt", "beta");
+    let rw = format!("{}::/rw", scene.path("rw").display());
+    let ro = format!("{}::/ro", scene.path("ro").display());
+    let run = nanoproc_env(
+        &[
+            "run",
+            &cmd(),
+            "--dir",
+            &rw,
+            "--dir-ro",
+            &ro,
+            "--env",
+            "GIVEN",
+            "--env",
+            "SET=literal",
+            "--",
+            "read:/rw/a.txt",
+            "write:/rw/new.txt=n",
+            "read:/ro/b.txt",
+            "write:/ro/no.txt=n",
+            "rm:/ro/b.txt",
+            "env:GIVEN",
+            "env:SET",
+            "env:HIDDEN",
+            "args",
+        ],
+        &[("GIVEN", "passed through"), ("HIDDEN", "not granted")],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.assert_ok("read:/rw/a.txt"), "ok: alpha");
+    run.assert_ok("write:/rw/new.txt=n");
+    assert_eq!(run.assert_ok("read:/ro/b.txt"), "ok: beta");
+    run.assert_err("write:/ro/no.txt=n");
+    run.assert_err("rm:/ro/b.txt");
+    assert_eq!(run.assert_ok("env:GIVEN"), "ok: passed through");
+    assert_eq!(run.assert_ok("env:SET"), "ok: literal");
+    assert_eq!(run.answer("env:HIDDEN"), "err: not present");
+    assert!(
+        run.assert_ok("args")
+            .starts_with("ok: probe_cmd read:/rw/a.txt"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.path("rw/new.txt")).unwrap(),
+        "n"
+    );
+    assert!(!scene.path("ro/no.txt").exists() && scene.path("ro/b.txt").exists());
+}
+
+#[test]
+fn nothing_is_granted_by_default() {
+    let run = nanoproc(&["run", &cmd(), "--", "ls:/", "envall", "hashmap"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_err("ls:/");
+    assert_eq!(run.answer("envall"), "ok: ");
+    assert_eq!(run.assert_ok("hashmap"), "ok: 3");
+
+    for (op, flag, capability) in [
+        ("random", "--random", "random"),
+        ("insecure-random", "--insecure-random", "insecure-random"),
+        ("wall-clock", "--wall-clock", "wall-clock"),
+        ("monotonic", "--monotonic-clock", "monotonic-clock"),
+        ("wall-clock", "--clocks", "wall-clock"),
+    ] {
+        let denied = nanoproc(&["run", &cmd(), "--", op]);
+        assert_eq!(denied.code, 134, "{op}: {denied:?}");
+        assert!(
+            denied.stderr.contains(&format!(
+                "nanoprocess `probe_cmd` was refused capability `{capability}`"
+            )),
+            "{op}: {denied:?}"
+        );
+        let granted = nanoproc(&["run", &cmd(), flag, "--", op]);
+        assert_eq!(granted.code, 0, "{op} with {flag}: {granted:?}");
+        granted.assert_ok(op);
+    }
+
+    // Without stdio the component cannot even say so.
+    let run = nanoproc(&["run", &cmd(), "--no-stdio", "--", "args"]);
+    assert_eq!(run.code, 134, "{run:?}");
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains(
+            "probe_cmd: stdout (wasi:io/streams.output-stream.write (stdout)): not granted"
+        ),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("failed printing to stdout"), "{run:?}");
+}
+
+#[test]
+fn exit_status_and_errors() {
+    // Rust's std reports any non-zero exit as a failure (1); a zero exit passes.
+    assert_eq!(nanoproc(&["run", &cmd(), "--", "exit:0", "args"]).code, 0);
+    assert_eq!(nanoproc(&["run", &cmd(), "--", "exit:3"]).code, 1);
+    // A trap names the nanoprocess and carries the guest's panic message, which
+    // is kept even though stderr is its own.
+    let run = nanoproc(&["run", &cmd(), "--", "panic:kaboom"]);
+    assert_eq!(run.code, 134, "{run:?}");
+    assert!(
+        run.stderr.contains("nanoprocess `probe_cmd` trapped"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("kaboom"), "{run:?}");
+    // Bad flags are refused before anything runs.
+    let run = nanoproc(&["run", &cmd(), "--dir", "/no/such/dir", "--", "args"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--dir /no/such/dir"), "{run:?}");
+    let run = nanoproc(&["run", &cmd(), "--memory", "lots"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    // A component that needs dependencies cannot run alone.
+    let run = nanoproc(&["run", &guest("probe_driver").display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("imports test:probe/probe"), "{run:?}");
+}
+
+#[test]
+fn a_memory_limit_stops_growth() {
+    let run = nanoproc(&[
+        "run",
+        &cmd(),
+        "--memory",
+        "4MiB",
+        "--",
+        "alloc:1",
+        "alloc:16",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_ok("alloc:1");
+    run.assert_err("alloc:16");
+    let run = nanoproc(&["run", &cmd(), "--", "alloc:16"]);
+    run.assert_ok("alloc:16");
+}
+
+/// A WASI preview 1 core module, written in WAT here: it prints through `fd_write`,
+/// then tries `random_get` (not granted), then exits with the code it was given.
+const PREVIEW1: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from preview 1\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 21))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $random_get (i32.const 64) (i32.const 8)))
+    (call $proc_exit (i32.const 0))))
+"#;
+
+#[test]
+fn a_preview1_module_runs_under_the_same_capabilities() {
+    let scene = Scene::new();
+    let module = scene.path("hello.wasm");
+    std::fs::write(&module, wat::parse_str(PREVIEW1).unwrap()).unwrap();
+    let m = module.display().to_string();
+    // random_get is refused: the module traps, named, after printing.
+    let run = nanoproc(&["run", &m]);
+    assert_eq!(run.stdout, "hello from preview 1\n", "{run:?}");
+    assert_eq!(run.code, 134, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("nanoprocess `hello` was refused capability `random`"),
+        "{run:?}"
+    );
+    // Granted, it runs to its end.
+    let run = nanoproc(&["run", &m, "--random"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "hello from preview 1\n");
+}
