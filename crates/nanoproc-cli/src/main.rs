@@ -48,8 +48,8 @@ enum Command {
 struct RunArgs {
     /// A manifest (.toml), or a component or module (.wasm) to run on its own.
     target: PathBuf,
-    /// Grant a host directory read-write, as GUEST (default: the same path).
-    /// Single component only.
+    /// Grant a host directory read-write, seen by the guest at GUEST (default: the
+    /// same path if absolute, else below `/`). Single component only.
     #[arg(long, value_name = "HOST[::GUEST]")]
     dir: Vec<String>,
     /// Grant a host directory read-only. Single component only.
@@ -106,24 +106,37 @@ impl RunArgs {
 
     fn grants(&self) -> Result<GrantRequest, String> {
         let mut req = GrantRequest::default();
-        for (spec, rights) in self
+        for (flag, spec, rights) in self
             .dir
             .iter()
-            .map(|d| (d, FsRights::READ_WRITE))
-            .chain(self.dir_ro.iter().map(|d| (d, FsRights::READ_ONLY)))
+            .map(|d| ("--dir", d, FsRights::READ_WRITE))
+            .chain(
+                self.dir_ro
+                    .iter()
+                    .map(|d| ("--dir-ro", d, FsRights::READ_ONLY)),
+            )
         {
             let (host, guest) = match spec.split_once("::") {
-                Some((h, g)) => (h.to_string(), g.to_string()),
-                None => (spec.clone(), spec.clone()),
+                Some((h, g)) => (h, Some(g)),
+                None => (spec.as_str(), None),
             };
-            let host_path = Path::new(&host)
+            let host_path = Path::new(host)
                 .canonicalize()
-                .map_err(|e| format!("--dir {spec}: {host}: {e}"))?;
-            let guest = if guest.starts_with('/') {
-                guest
-            } else {
-                // `--dir ./data` is seen by the guest at `/data`, like `wasmtime run --dir`.
-                format!("/{}", guest.trim_start_matches("./"))
+                .map_err(|e| format!("{flag} {spec}: {host}: {e}"))?;
+            let guest = match guest {
+                Some(g) => g.to_string(),
+                // Like `wasmtime run --dir`: an absolute path is seen where it is;
+                // a relative one below `/`. One that climbs needs a guest path.
+                None if host.starts_with('/') => host.to_string(),
+                None if Path::new(host)
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir) =>
+                {
+                    return Err(format!(
+                        "{flag} {spec}: say where the guest sees it: {flag} {spec}::/GUEST"
+                    ));
+                }
+                None => format!("/{}", host.trim_start_matches("./")),
             };
             req.fs.push(DirRequest {
                 source: DirSource::Host(host_path),

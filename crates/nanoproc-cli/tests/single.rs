@@ -119,6 +119,16 @@ fn exit_status_and_errors() {
     let run = nanoproc(&["run", &cmd(), "--dir", "/no/such/dir", "--", "args"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--dir /no/such/dir"), "{run:?}");
+    let run = nanoproc(&["run", &cmd(), "--dir-ro", "/no/such/dir"]);
+    assert!(
+        run.code == 2 && run.stderr.contains("--dir-ro /no/such/dir"),
+        "{run:?}"
+    );
+    let run = nanoproc(&["run", &cmd(), "--dir", ".."]);
+    assert!(
+        run.code == 2 && run.stderr.contains("--dir ..::/GUEST"),
+        "{run:?}"
+    );
     let run = nanoproc(&["run", &cmd(), "--memory", "lots"]);
     assert_eq!(run.code, 2, "{run:?}");
     // A component that needs dependencies cannot run alone.

@@ -19,7 +19,7 @@ use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
 use crate::wasi::guards;
-use nanoproc_caps::{Capabilities, DirSource, GrantRequest, format_bytes};
+use nanoproc_caps::{Capabilities, DirSource, GrantItem, GrantRequest, format_bytes};
 use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -136,29 +136,55 @@ pub(crate) fn plan(
     for node in &manifest.nodes {
         let held = match node.parent {
             None => root_caps(manifest, node, root_args, host_env, &mut errors),
-            Some(p) => match &caps[p] {
-                None => None, // the parent's own grants are wrong: reported there
-                Some(parent_caps) => match parent_caps.attenuate(&node.grants) {
-                    Ok(c) => Some(c),
-                    Err(violations) => {
-                        let parent = &manifest.nodes[p];
-                        for v in violations {
-                            let mut e = manifest.error_at(
-                                node.grant_spans.span_of(&v.item).as_ref(),
-                                format!(
-                                    "{}: grant {} ({}) exceeds what its parent `{}` holds: {}",
-                                    node.path, v.item, v.grant, parent.path, v.reason
-                                ),
-                            );
-                            if let Some(pg) = v.parent_grant {
-                                e = e.help(format!("`{}` holds: {pg}", parent.path));
+            Some(p) => {
+                match &caps[p] {
+                    None => None, // the parent's own grants are wrong: reported there
+                    Some(parent_caps) => match parent_caps.attenuate(&node.grants) {
+                        Ok(c) => {
+                            // On success the child's directories match its requests one
+                            // to one, so `i` is also the index of the grant that asked.
+                            for (i, dir) in c.dirs.iter().enumerate() {
+                                if let Err(e) = crate::wasi::open_derived(dir) {
+                                    errors.push(manifest.error_at(
+                                    node.grant_spans.fs.get(i),
+                                    format!(
+                                        "{}: grant fs[{i}]: cannot open {} (host {}): {e:#}",
+                                        node.path,
+                                        dir.derived.as_ref().map_or(dir.guest.as_str(), |(a, _)| a.as_str()),
+                                        dir.host.display()
+                                    ),
+                                ));
+                                }
                             }
-                            errors.push(e);
+                            Some(c)
                         }
-                        None
-                    }
-                },
-            },
+                        Err(violations) => {
+                            let parent = &manifest.nodes[p];
+                            for v in violations {
+                                // Network grants are refused at every level, whatever
+                                // the parent holds; do not suggest the parent is why.
+                                let relation = if matches!(v.item, GrantItem::Network(_)) {
+                                    String::new()
+                                } else {
+                                    format!(" exceeds what its parent `{}` holds", parent.path)
+                                };
+                                let mut e = manifest.error_at(
+                                    node.grant_spans.span_of(&v.item).as_ref(),
+                                    format!(
+                                        "{}: grant {} ({}){relation}: {}",
+                                        node.path, v.item, v.grant, v.reason
+                                    ),
+                                );
+                                if let Some(pg) = v.parent_grant {
+                                    e = e.help(format!("`{}` holds: {pg}", parent.path));
+                                }
+                                errors.push(e);
+                            }
+                            None
+                        }
+                    },
+                }
+            }
         };
         caps.push(held);
     }
@@ -363,7 +389,7 @@ fn root_caps(
 
 /// Compiles a component, or adapts and compiles a WASI preview 1 core module.
 fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
-    let is_core = wasmparser_is_core(bytes);
+    let is_core = is_core_module(bytes);
     let component = if is_core {
         let adapted = wit_component::ComponentEncoder::default()
             .module(bytes)
@@ -423,7 +449,7 @@ fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
     Ok(compiled)
 }
 
-fn wasmparser_is_core(bytes: &[u8]) -> bool {
+fn is_core_module(bytes: &[u8]) -> bool {
     // A core module's preamble is `\0asm` followed by version 1 and layer 0; a
     // component's uses layer 1.
     bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]

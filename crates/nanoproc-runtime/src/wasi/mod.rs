@@ -146,35 +146,46 @@ fn perms(rights: FsRights) -> FsPerms {
 }
 
 fn preopen(b: &mut WasiCtxBuilder, dir: &DirCap) -> wasmtime::Result<()> {
-    let Some((_, rel)) = &dir.derived else {
+    match open_derived(dir)? {
         // A root grant: the user named this host directory.
-        if !dir.host.is_dir() {
-            bail!("it does not exist or is not a directory");
+        None => {
+            if !dir.host.is_dir() {
+                bail!("it does not exist or is not a directory");
+            }
+            b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
+            Ok(())
         }
-        b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
-        return Ok(());
+        Some(opened) => preopen_opened(b, &opened, dir),
+    }
+}
+
+/// Opens a directory carved out of an ancestor's *through* the ancestor's directory
+/// with cap-std, which refuses any step (a `..`, an absolute symlink, a symlink
+/// pointing outside) that would leave the ancestor's tree. A lexical join of host
+/// paths would follow such a symlink and hand the child whatever it points at.
+/// Returns `None` for a root grant, which is opened by its path.
+///
+/// `check` calls this too, so that a derived directory that is missing or leads
+/// outside is refused before anything runs, at the line that granted it.
+pub(crate) fn open_derived(dir: &DirCap) -> wasmtime::Result<Option<cap_std::fs::Dir>> {
+    let Some((_, rel)) = &dir.derived else {
+        return Ok(None);
     };
-    // A directory carved out of an ancestor's. Open it *through* the ancestor's
-    // directory with cap-std, which refuses any step (a `..`, an absolute symlink, a
-    // symlink pointing outside) that would leave the ancestor's tree. A lexical join
-    // of host paths would follow such a symlink and hand the child whatever it points
-    // at.
     let mut anchor = dir.host.clone();
     for _ in rel {
         anchor.pop();
     }
     let ancestor = cap_std::fs::Dir::open_ambient_dir(&anchor, cap_std::ambient_authority())
         .with_context(|| format!("opening ancestor directory {}", anchor.display()))?;
-    let opened = if rel.is_empty() {
-        ancestor
-    } else {
-        ancestor.open_dir(rel.join("/")).map_err(|e| {
-            wasmtime::format_err!(
-                "{e} (it must be a directory inside the parent's, reached without leaving it)"
-            )
-        })?
-    };
-    preopen_opened(b, &opened, dir)
+    if rel.is_empty() {
+        return Ok(Some(ancestor));
+    }
+    let opened = ancestor.open_dir(rel.join("/")).map_err(|e| {
+        wasmtime::format_err!(
+            "{e} (it must be a directory inside the parent's, reached without leaving it)"
+        )
+    })?;
+    Ok(Some(opened))
 }
 
 /// Hands wasmtime-wasi the directory that cap-std opened, by its file descriptor, so
