@@ -22,12 +22,14 @@
 //! handle).
 
 pub mod fs;
+pub mod limits;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 pub use fs::{FsRights, GuestPath, GuestPathError};
+pub use limits::{LimitKind, Limits, format_millis, parse_millis};
 
 /// Where a requested directory comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,8 +162,9 @@ pub struct GrantRequest {
     pub flags: Flags,
     /// Network patterns. Nothing can be granted yet: any entry is a violation.
     pub network: Vec<String>,
-    /// Linear-memory limit in bytes. `None` inherits the parent's limit.
-    pub memory: Option<u64>,
+    /// Resource limits asked for; `None` takes the child default (capped by the
+    /// parent's), or for the root, no limit.
+    pub limits: Limits,
 }
 
 /// Which part of a [`GrantRequest`] a [`Violation`] is about, so that the manifest
@@ -172,7 +175,7 @@ pub enum GrantItem {
     Env(usize),
     Flag(Flag),
     Network(usize),
-    Memory,
+    Limit(LimitKind),
 }
 
 impl fmt::Display for GrantItem {
@@ -182,7 +185,7 @@ impl fmt::Display for GrantItem {
             GrantItem::Env(i) => write!(f, "env[{i}]"),
             GrantItem::Flag(flag) => write!(f, "{flag}"),
             GrantItem::Network(i) => write!(f, "network[{i}]"),
-            GrantItem::Memory => f.write_str("memory"),
+            GrantItem::Limit(kind) => write!(f, "{kind}"),
         }
     }
 }
@@ -252,8 +255,8 @@ pub struct Capabilities {
     pub env: BTreeMap<String, EnvVar>,
     pub args: Vec<String>,
     pub flags: Flags,
-    /// Linear-memory limit in bytes; `None` is unlimited (only the root can be).
-    pub memory: Option<u64>,
+    /// Resource limits; `None` is unlimited.
+    pub limits: Limits,
 }
 
 fn describe_dir_request(r: &DirRequest) -> String {
@@ -291,7 +294,7 @@ impl Capabilities {
         let mut caps = Capabilities {
             flags: req.flags,
             args: req.args.clone(),
-            memory: req.memory,
+            limits: req.limits,
             ..Default::default()
         };
         for (i, d) in req.fs.iter().enumerate() {
@@ -491,20 +494,24 @@ impl Capabilities {
 
         network_violations(req, &mut violations);
 
-        child.memory = match (req.memory, self.memory) {
-            (None, inherited) => inherited,
-            (Some(asked), None) => Some(asked),
-            (Some(asked), Some(limit)) if asked <= limit => Some(asked),
-            (Some(asked), Some(limit)) => {
-                violations.push(Violation {
-                    item: GrantItem::Memory,
-                    grant: format!("memory = {:?}", format_bytes(asked)),
-                    reason: "is more than the parent's own memory limit".into(),
-                    parent_grant: Some(format!("memory = {:?}", format_bytes(limit))),
-                });
-                Some(limit)
-            }
-        };
+        for kind in LimitKind::ALL {
+            let limit = self.limits.get(kind);
+            let value = match (req.limits.get(kind), limit) {
+                (None, limit) => min_limit(kind.child_default(), limit),
+                (Some(asked), None) => Some(asked),
+                (Some(asked), Some(limit)) if asked <= limit => Some(asked),
+                (Some(asked), Some(limit)) => {
+                    violations.push(Violation {
+                        item: GrantItem::Limit(kind),
+                        grant: format!("{kind} = {:?}", kind.format(asked)),
+                        reason: format!("is more than the parent's own {kind} limit"),
+                        parent_grant: Some(format!("{kind} = {:?}", kind.format(limit))),
+                    });
+                    Some(limit)
+                }
+            };
+            child.limits.set(kind, value);
+        }
 
         if violations.is_empty() {
             Ok(child)
@@ -517,7 +524,7 @@ impl Capabilities {
     ///
     /// Directories must lie at or below one of the parent's with no more rights;
     /// inherited variables must be the parent's, with the parent's value; flags must
-    /// be the parent's; the memory limit no larger. Literal variables and arguments
+    /// be the parent's; every limit no larger. Literal variables and arguments
     /// are data the parent writes and are always within.
     pub fn within(&self, parent: &Capabilities) -> bool {
         let dirs = self.dirs.iter().all(|d| {
@@ -530,12 +537,7 @@ impl Capabilities {
             EnvSource::Literal => true,
             EnvSource::Inherited => parent.env.get(name).is_some_and(|p| p.value == var.value),
         });
-        let memory = match (self.memory, parent.memory) {
-            (_, None) => true,
-            (None, Some(_)) => false,
-            (Some(mine), Some(theirs)) => mine <= theirs,
-        };
-        dirs && env && memory && self.flags.is_subset(parent.flags)
+        dirs && env && self.limits.within(&parent.limits) && self.flags.is_subset(parent.flags)
     }
 
     fn env_names(&self) -> String {
@@ -596,11 +598,28 @@ impl Capabilities {
         out.push(("clocks", pick(&[Flag::WallClock, Flag::MonotonicClock])));
         out.push(("random", pick(&[Flag::Random, Flag::InsecureRandom])));
         out.push(("network", none()));
+        let limits: Vec<String> = self
+            .limits
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {}", k.format(v))))
+            .collect();
         out.push((
-            "memory",
-            self.memory.map_or("unlimited".into(), format_bytes),
+            "limits",
+            if limits.is_empty() {
+                "unlimited".into()
+            } else {
+                limits.join(", ")
+            },
         ));
         out
+    }
+}
+
+fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 

@@ -27,8 +27,16 @@ fn flags() -> impl Strategy<Value = Flags> {
     })
 }
 
-fn memory() -> impl Strategy<Value = Option<u64>> {
-    prop_oneof![Just(None), (1u64..1 << 32).prop_map(Some)]
+fn limits() -> impl Strategy<Value = Limits> {
+    prop::collection::vec(prop_oneof![Just(None), (1u64..1 << 32).prop_map(Some)], 7).prop_map(
+        |values| {
+            let mut l = Limits::UNLIMITED;
+            for (kind, v) in LimitKind::ALL.into_iter().zip(values) {
+                l.set(kind, v);
+            }
+            l
+        },
+    )
 }
 
 fn env_request() -> impl Strategy<Value = EnvRequest> {
@@ -46,9 +54,9 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
         prop::collection::vec((guest_path(), guest_path(), rights()), 0..3),
         prop::collection::vec(env_request(), 0..3),
         flags(),
-        memory(),
+        limits(),
     )
-        .prop_map(|(dirs, env, flags, memory)| GrantRequest {
+        .prop_map(|(dirs, env, flags, limits)| GrantRequest {
             fs: dirs
                 .into_iter()
                 .map(|(from, guest, rights)| DirRequest {
@@ -59,7 +67,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
                 .collect(),
             env,
             flags,
-            memory,
+            limits,
             ..Default::default()
         })
 }
@@ -69,9 +77,9 @@ fn root() -> impl Strategy<Value = Capabilities> {
         prop::collection::vec((guest_path(), rights()), 0..3),
         prop::collection::vec(prop::sample::select(VARS.to_vec()), 0..4),
         flags(),
-        memory(),
+        limits(),
     )
-        .prop_map(|(dirs, vars, flags, memory)| {
+        .prop_map(|(dirs, vars, flags, limits)| {
             let req = GrantRequest {
                 fs: dirs
                     .into_iter()
@@ -88,7 +96,7 @@ fn root() -> impl Strategy<Value = Capabilities> {
                     .map(|v| EnvRequest::Inherit(v.into()))
                     .collect(),
                 flags,
-                memory,
+                limits,
                 ..Default::default()
             };
             Capabilities::for_root(&req, |n| Some(format!("value-of-{n}"))).unwrap()
@@ -121,7 +129,10 @@ fn request_within(parent: &Capabilities, seed: u64) -> GrantRequest {
     for flag in parent.flags.iter() {
         req.flags.set(flag, seed & (1 << (24 + flag as u8)) != 0);
     }
-    req.memory = parent.memory.map(|m| m / 2 + 1);
+    for kind in LimitKind::ALL {
+        req.limits
+            .set(kind, parent.limits.get(kind).map(|m| m / 2 + 1));
+    }
     req
 }
 
@@ -189,11 +200,34 @@ proptest! {
     }
 
     #[test]
-    fn more_memory_than_the_parent_is_refused(parent in root(), extra in 1u64..1000) {
-        let Some(limit) = parent.memory else { return Ok(()); };
-        let req = GrantRequest { memory: Some(limit + extra), ..Default::default() };
+    fn a_larger_limit_than_the_parent_is_refused(
+        parent in root(),
+        kind in prop::sample::select(LimitKind::ALL.to_vec()),
+        extra in 1u64..1000,
+    ) {
+        let Some(limit) = parent.limits.get(kind) else { return Ok(()); };
+        let req = GrantRequest { limits: Limits::UNLIMITED.with(kind, limit + extra), ..Default::default() };
         let err = parent.attenuate(&req).unwrap_err();
-        prop_assert_eq!(&err[0].item, &GrantItem::Memory);
+        prop_assert_eq!(&err[0].item, &GrantItem::Limit(kind));
+    }
+
+    #[test]
+    fn an_unset_child_limit_is_the_default_capped_by_the_parent(parent in root()) {
+        let child = parent.attenuate(&GrantRequest::default()).unwrap();
+        for kind in LimitKind::ALL {
+            let expected = match (kind.child_default(), parent.limits.get(kind)) {
+                (Some(d), Some(p)) => Some(d.min(p)),
+                (d, None) => d,
+                (None, p) => p,
+            };
+            prop_assert_eq!(child.limits.get(kind), expected, "{}", kind);
+        }
+    }
+
+    #[test]
+    fn limits_round_trip_through_their_syntax(kind in prop::sample::select(LimitKind::ALL.to_vec()), n in any::<u32>()) {
+        let n = n as u64;
+        prop_assert_eq!(kind.parse(&kind.format(n)).unwrap(), n);
     }
 
     #[test]
@@ -228,7 +262,7 @@ fn root_with_photos() -> Capabilities {
         )],
         env: vec![EnvRequest::Inherit("TITLE".into())],
         flags: Flags::NONE.with(Flag::Random),
-        memory: Some(64 << 20),
+        limits: Limits::UNLIMITED.with(LimitKind::Memory, 64 << 20),
         ..Default::default()
     };
     Capabilities::for_root(&req, |_| Some("t".into())).unwrap()
@@ -249,8 +283,11 @@ fn a_subdirectory_is_carved_out_with_fewer_rights() {
     assert_eq!(child.dirs[0].host, PathBuf::from("/home/u/photos/thumbs"));
     assert_eq!(child.dirs[0].guest.as_str(), "/out");
     assert_eq!(child.dirs[0].rights, FsRights::READ_ONLY);
-    // Inherits the parent's memory limit, holds no flags and no variables.
-    assert_eq!(child.memory, Some(64 << 20));
+    // Inherits the parent's memory limit (below the child default), the default
+    // per-call timeout, and holds no flags and no variables.
+    assert_eq!(child.limits.get(LimitKind::Memory), Some(64 << 20));
+    assert_eq!(child.limits.get(LimitKind::Timeout), Some(30_000));
+    assert_eq!(child.limits.get(LimitKind::Fuel), None);
     assert_eq!(child.flags, Flags::NONE);
     assert!(child.env.is_empty());
 }
@@ -389,4 +426,15 @@ fn network_is_denied_for_everyone() {
     };
     assert!(Capabilities::for_root(&req, |_| None).is_err());
     assert!(root_with_photos().attenuate(&req).is_err());
+}
+
+#[test]
+fn durations_parse_in_their_units() {
+    assert_eq!(parse_millis("250ms").unwrap(), 250);
+    assert_eq!(parse_millis("1.5s").unwrap(), 1500);
+    assert_eq!(parse_millis("2m").unwrap(), 120_000);
+    assert!(parse_millis("5").unwrap_err().contains("needs a unit"));
+    assert!(parse_millis("5 parsecs").is_err());
+    assert_eq!(format_millis(1500), "1.5s");
+    assert_eq!(LimitKind::Fuel.parse("1_000_000").unwrap(), 1_000_000);
 }

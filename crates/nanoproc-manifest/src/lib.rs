@@ -26,7 +26,8 @@ mod raw;
 pub use error::{Location, ManifestError, ManifestErrors, Span};
 
 use nanoproc_caps::{
-    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest, parse_bytes,
+    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest, LimitKind,
+    parse_millis,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -61,8 +62,34 @@ pub struct Node {
     pub digest_span: Option<Span>,
     pub grants: GrantRequest,
     pub grant_spans: GrantSpans,
+    /// How a failure of this nanoprocess reaches its parent's call.
+    pub on_failure: OnFailure,
+    /// Whether, and how often, a failed instance is replaced by a fresh one.
+    pub restart: Option<Restart>,
     /// Which of its imports each child satisfies, in declaration order.
     pub deps: Vec<Dep>,
+}
+
+/// How a dependency's failure (a trap, a limit exceeded, a refused capability that
+/// traps) reaches the parent's call into it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// The parent's call traps too, with the child's path and cause: a failure is
+    /// never silently swallowed. The default.
+    #[default]
+    Trap,
+    /// Where the function returns `result<_, string>`, the parent receives an `err`
+    /// with the child's path and cause; other functions trap as with `Trap`.
+    Error,
+}
+
+/// Replace a failed dependency with a fresh instance (same grants, state lost), at
+/// most `max` times in any window of `within_ms` milliseconds; after that it stays
+/// failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restart {
+    pub max: u32,
+    pub within_ms: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -82,7 +109,7 @@ pub struct GrantSpans {
     pub env: Vec<Span>,
     pub flags: BTreeMap<Flag, Span>,
     pub network: Vec<Span>,
-    pub memory: Option<Span>,
+    pub limits: BTreeMap<LimitKind, Span>,
 }
 
 impl GrantSpans {
@@ -92,7 +119,7 @@ impl GrantSpans {
             GrantItem::Env(i) => self.env.get(*i).cloned(),
             GrantItem::Flag(f) => self.flags.get(f).cloned(),
             GrantItem::Network(i) => self.network.get(*i).cloned(),
-            GrantItem::Memory => self.memory.clone(),
+            GrantItem::Limit(kind) => self.limits.get(kind).cloned(),
         }
         .or_else(|| self.whole.clone())
     }
@@ -168,6 +195,8 @@ impl Manifest {
                 digest_span: None,
                 grants,
                 grant_spans: GrantSpans::default(),
+                on_failure: OnFailure::Trap,
+                restart: None,
                 deps: Vec::new(),
             }],
         }
@@ -475,6 +504,54 @@ impl Cx {
             Some(g) => self.grants(&path, g),
             None => (GrantRequest::default(), GrantSpans::default()),
         };
+        let on_failure = match &decl.on_failure {
+            None => OnFailure::Trap,
+            Some(v) => match v.get_ref().as_str() {
+                "trap" => OnFailure::Trap,
+                "error" => OnFailure::Error,
+                other => {
+                    self.error(
+                        Some(v.span()),
+                        format!("{path}: on-failure must be \"trap\" or \"error\", not {other:?}"),
+                    );
+                    OnFailure::Trap
+                }
+            },
+        };
+        let restart = decl.restart.as_ref().and_then(|r| {
+            let within = &r.get_ref().within;
+            match parse_millis(within.get_ref()) {
+                Ok(ms) if ms > 0 => Some(Restart {
+                    max: r.get_ref().max,
+                    within_ms: ms,
+                }),
+                Ok(_) => {
+                    self.error(
+                        Some(within.span()),
+                        format!("{path}: restart.within must be longer than 0"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.error(Some(within.span()), format!("{path}: restart.within: {e}"));
+                    None
+                }
+            }
+        });
+        if parent.is_none() {
+            for span in [
+                decl.on_failure.as_ref().map(Spanned::span),
+                decl.restart.as_ref().map(Spanned::span),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                self.error(
+                    Some(span),
+                    format!("{path}: `on-failure` and `restart` apply to dependencies; the root has no parent to report to"),
+                );
+            }
+        }
         Node {
             name: name.to_string(),
             path,
@@ -485,6 +562,8 @@ impl Cx {
             digest_span: decl.digest.as_ref().map(Spanned::span),
             grants,
             grant_spans,
+            on_failure,
+            restart,
             deps: Vec::new(),
         }
     }
@@ -567,14 +646,34 @@ impl Cx {
             req.network.push(n.get_ref().clone());
             spans.network.push(n.span());
         }
-        if let Some(m) = &raw.memory {
-            match parse_bytes(m.get_ref()) {
-                Ok(bytes) => {
-                    req.memory = Some(bytes);
-                    spans.memory = Some(m.span());
+        let limits = [
+            (LimitKind::Memory, &raw.memory),
+            (LimitKind::Tables, &raw.tables),
+            (LimitKind::Instances, &raw.instances),
+            (LimitKind::Handles, &raw.handles),
+            (LimitKind::Fuel, &raw.fuel),
+            (LimitKind::Timeout, &raw.timeout),
+            (LimitKind::Output, &raw.output),
+        ];
+        for (kind, value) in limits {
+            let Some(v) = value else { continue };
+            let parsed = match v.get_ref() {
+                raw::RawLimit::Number(n) => match kind {
+                    // A bare number of milliseconds is too easy to misread.
+                    LimitKind::Timeout => Err(format!(
+                        "a duration needs a unit: write \"{n}ms\" or \"{n}s\""
+                    )),
+                    _ => Ok(*n),
+                },
+                raw::RawLimit::Text(t) => kind.parse(t),
+            };
+            match parsed {
+                Ok(n) => {
+                    req.limits.set(kind, Some(n));
+                    spans.limits.insert(kind, v.span());
                 }
                 Err(e) => {
-                    self.error(Some(m.span()), format!("{path}: memory: {e}"));
+                    self.error(Some(v.span()), format!("{path}: {kind}: {e}"));
                 }
             }
         }
@@ -609,7 +708,7 @@ mod tests {
             env: vec![30..35, 35..40],
             flags: BTreeMap::from([(Flag::Random, 40..44), (Flag::Stdout, 50..55)]),
             network: vec![60..70, 70..75],
-            memory: Some(80..90),
+            limits: [(LimitKind::Memory, 80..90)].into_iter().collect(),
         }
     }
 
@@ -624,7 +723,10 @@ mod tests {
         assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdout)), Some(50..55));
         assert_eq!(s.span_of(&GrantItem::Network(0)), Some(60..70));
         assert_eq!(s.span_of(&GrantItem::Network(1)), Some(70..75));
-        assert_eq!(s.span_of(&GrantItem::Memory), Some(80..90));
+        assert_eq!(
+            s.span_of(&GrantItem::Limit(LimitKind::Memory)),
+            Some(80..90)
+        );
     }
 
     #[test]
@@ -635,10 +737,13 @@ mod tests {
         assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdin)), Some(0..100));
         assert_eq!(s.span_of(&GrantItem::Network(2)), Some(0..100));
         let no_memory = GrantSpans {
-            memory: None,
+            limits: BTreeMap::new(),
             ..spans()
         };
-        assert_eq!(no_memory.span_of(&GrantItem::Memory), Some(0..100));
+        assert_eq!(
+            no_memory.span_of(&GrantItem::Limit(LimitKind::Memory)),
+            Some(0..100)
+        );
         assert_eq!(GrantSpans::default().span_of(&GrantItem::Fs(0)), None);
     }
 }

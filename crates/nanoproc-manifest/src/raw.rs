@@ -20,13 +20,30 @@ pub struct RawApp {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawNanoprocess {
     pub component: Spanned<String>,
     pub digest: Option<Spanned<String>>,
     pub grants: Option<Spanned<RawGrants>>,
     #[serde(default)]
     pub deps: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub on_failure: Option<Spanned<String>>,
+    pub restart: Option<Spanned<RawRestart>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    pub max: u32,
+    pub within: Spanned<String>,
+}
+
+/// A limit is a number (`handles = 100`) or text with a unit (`memory = "64 MiB"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawLimit {
+    Number(u64),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -47,7 +64,13 @@ pub struct RawGrants {
     pub insecure_random: Option<Spanned<bool>>,
     #[serde(default)]
     pub network: Vec<Spanned<String>>,
-    pub memory: Option<Spanned<String>>,
+    pub memory: Option<Spanned<RawLimit>>,
+    pub tables: Option<Spanned<RawLimit>>,
+    pub instances: Option<Spanned<RawLimit>>,
+    pub handles: Option<Spanned<RawLimit>>,
+    pub fuel: Option<Spanned<RawLimit>>,
+    pub timeout: Option<Spanned<RawLimit>>,
+    pub output: Option<Spanned<RawLimit>>,
 }
 
 #[derive(Deserialize)]

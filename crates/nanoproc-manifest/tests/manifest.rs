@@ -1,7 +1,7 @@
 //! `Manifest::load` on manifests written to a temporary directory: the tree it builds
 //! from a valid manifest, and the place and wording of every kind of error.
 
-use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem};
+use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, LimitKind};
 use nanoproc_manifest::{Location, Manifest, ManifestError, ManifestErrors, digest_of};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -250,7 +250,7 @@ fn valid_tree_grants_are_parsed() {
     );
     let flags: Vec<Flag> = app.flags.iter().collect();
     assert_eq!(flags, [Flag::Stdout, Flag::WallClock, Flag::Random]);
-    assert_eq!(app.memory, Some(67_108_864));
+    assert_eq!(app.limits.get(LimitKind::Memory), Some(67_108_864));
     assert_eq!(app.args, ["--verbose", "two words"]);
     assert!(app.network.is_empty());
 
@@ -265,13 +265,18 @@ fn valid_tree_grants_are_parsed() {
     );
     assert_eq!(mid.flags.iter().collect::<Vec<_>>(), [Flag::MonotonicClock]);
     assert!(mid.env.is_empty() && mid.args.is_empty());
-    assert_eq!(mid.memory, None);
+    assert_eq!(mid.limits.get(LimitKind::Memory), None);
 
     // No `grants` at all: nothing requested, and nothing to point at.
     for leafish in [&m.nodes[2], &m.nodes[3]] {
         assert_eq!(leafish.grants, Default::default());
         assert_eq!(leafish.grant_spans.whole, None);
-        assert_eq!(leafish.grant_spans.span_of(&GrantItem::Memory), None);
+        assert_eq!(
+            leafish
+                .grant_spans
+                .span_of(&GrantItem::Limit(LimitKind::Memory)),
+            None
+        );
     }
 }
 
@@ -292,7 +297,7 @@ fn grant_spans_point_at_each_item() {
     );
     assert_eq!(text_of(GrantItem::Env(0)), r#""HOME""#);
     assert_eq!(text_of(GrantItem::Env(1)), r#""MODE=fast""#);
-    assert_eq!(text_of(GrantItem::Memory), r#""64 MiB""#);
+    assert_eq!(text_of(GrantItem::Limit(LimitKind::Memory)), r#""64 MiB""#);
     // Each flag's span is its own value: check the lines, since they all read `true`.
     let line_of = |item: GrantItem| m.locate(&spans.span_of(&item).unwrap()).unwrap().line;
     assert_eq!(line_of(GrantItem::Flag(Flag::Random)), 11);

@@ -1,0 +1,174 @@
+//! Resource limits are capabilities too: a child's limit is at most its parent's.
+//!
+//! Each limit is a number in its kind's unit. A root without a limit is unlimited;
+//! a child without one gets [`LimitKind::child_default`], capped by its parent's,
+//! so that a dependency nobody thought about is still bounded. The memory limit of
+//! a nanoprocess also bounds its whole subtree (the runtime charges every
+//! descendant's linear memory to it as well, like a cgroup).
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LimitKind {
+    /// Bytes of linear memory, all memories of the nanoprocess and of its subtree.
+    Memory,
+    /// Table elements, all tables of the nanoprocess together.
+    Tables,
+    /// Core instances inside the nanoprocess's component.
+    Instances,
+    /// Open handles: entries in its resource table (files, streams, sockets...).
+    Handles,
+    /// Fuel (about one unit per wasm instruction) per call into it.
+    Fuel,
+    /// Wall-clock milliseconds per call into it.
+    Timeout,
+    /// Bytes it may write to each output stream it holds, over the run.
+    Output,
+}
+
+impl LimitKind {
+    pub const ALL: [LimitKind; 7] = [
+        LimitKind::Memory,
+        LimitKind::Tables,
+        LimitKind::Instances,
+        LimitKind::Handles,
+        LimitKind::Fuel,
+        LimitKind::Timeout,
+        LimitKind::Output,
+    ];
+
+    /// The key that sets it in a manifest's grants.
+    pub fn key(self) -> &'static str {
+        match self {
+            LimitKind::Memory => "memory",
+            LimitKind::Tables => "tables",
+            LimitKind::Instances => "instances",
+            LimitKind::Handles => "handles",
+            LimitKind::Fuel => "fuel",
+            LimitKind::Timeout => "timeout",
+            LimitKind::Output => "output",
+        }
+    }
+
+    /// What a child gets when its manifest says nothing (capped by its parent's).
+    /// Conservative: enough for ordinary library code, small enough that a hostile
+    /// dependency is stopped long before it hurts the host.
+    pub fn child_default(self) -> Option<u64> {
+        match self {
+            LimitKind::Memory => Some(256 << 20),
+            LimitKind::Tables => Some(100_000),
+            LimitKind::Instances => Some(100),
+            LimitKind::Handles => Some(4096),
+            LimitKind::Fuel => None,
+            LimitKind::Timeout => Some(30_000),
+            LimitKind::Output => Some(64 << 20),
+        }
+    }
+
+    /// The value in the manifest's syntax.
+    pub fn format(self, value: u64) -> String {
+        match self {
+            LimitKind::Memory | LimitKind::Output => crate::format_bytes(value),
+            LimitKind::Timeout => format_millis(value),
+            LimitKind::Tables | LimitKind::Instances | LimitKind::Handles | LimitKind::Fuel => {
+                value.to_string()
+            }
+        }
+    }
+
+    /// Parses a manifest or command-line value: sizes for memory and output,
+    /// durations for timeout, plain numbers for the rest.
+    pub fn parse(self, text: &str) -> Result<u64, String> {
+        match self {
+            LimitKind::Memory | LimitKind::Output => crate::parse_bytes(text),
+            LimitKind::Timeout => parse_millis(text),
+            _ => text
+                .trim()
+                .replace('_', "")
+                .parse()
+                .map_err(|_| format!("expected a whole number, found {text:?}")),
+        }
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A value for each limit kind; `None` is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits([Option<u64>; 7]);
+
+impl Limits {
+    pub const UNLIMITED: Limits = Limits([None; 7]);
+
+    pub fn get(&self, kind: LimitKind) -> Option<u64> {
+        self.0[kind as usize]
+    }
+
+    pub fn set(&mut self, kind: LimitKind, value: Option<u64>) {
+        self.0[kind as usize] = value;
+    }
+
+    pub fn with(mut self, kind: LimitKind, value: u64) -> Self {
+        self.set(kind, Some(value));
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (LimitKind, Option<u64>)> + '_ {
+        LimitKind::ALL.into_iter().map(|k| (k, self.get(k)))
+    }
+
+    /// Whether every limit is no larger than `parent`'s.
+    pub fn within(&self, parent: &Limits) -> bool {
+        LimitKind::ALL
+            .into_iter()
+            .all(|k| match (self.get(k), parent.get(k)) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(mine), Some(theirs)) => mine <= theirs,
+            })
+    }
+}
+
+/// `1500` → `1.5s`, `60000` → `60s`, `250` → `250ms`.
+pub fn format_millis(ms: u64) -> String {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else if ms >= 1000 && ms.is_multiple_of(100) {
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`.
+pub fn parse_millis(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration such as \"5s\" or \"250ms\", found {text:?}"))?;
+    let scale = match unit.trim() {
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "" => return Err(format!("a duration needs a unit (ms, s, m or h): {text:?}")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?}: use ms, s, m or h"
+            ));
+        }
+    };
+    let ms = value * scale;
+    if !(ms.is_finite() && ms >= 0.0 && ms <= u64::MAX as f64) {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(ms.round() as u64)
+}
