@@ -2,10 +2,12 @@
 
 use clap::{Args, Parser, Subcommand};
 use nanoproc_runtime::caps::{
-    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, parse_bytes,
+    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, LimitKind, parse_millis,
 };
 use nanoproc_runtime::manifest::ManifestErrors;
-use nanoproc_runtime::{Audit, Plan, RunError, Runtime};
+use nanoproc_runtime::{
+    Audit, Decision, Interrupt, Plan, RunError, RunOptions, Runtime, StopReason,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,6 +19,13 @@ mod status {
     pub const CANNOT_START: u8 = 126;
     /// The application trapped (a guest fault, or a refused capability that traps).
     pub const TRAP: u8 = 134;
+    /// The application was stopped at a resource limit (memory, fuel, time per
+    /// call, handles, output...).
+    pub const LIMIT_EXCEEDED: u8 = 137;
+    /// The run's `--timeout` passed (as GNU `timeout` reports it).
+    pub const TIMED_OUT: u8 = 124;
+    /// Interrupted with Ctrl-C (128 + SIGINT).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -41,7 +50,7 @@ enum Command {
     },
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Args)]
@@ -84,6 +93,27 @@ struct RunArgs {
     /// Limit linear memory, e.g. 64MiB. Single component only.
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
+    /// Limit fuel (about one unit per wasm instruction) for the run. Single component only.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<String>,
+    /// Limit open handles (files, streams, sockets). Single component only.
+    #[arg(long, value_name = "COUNT")]
+    handles: Option<String>,
+    /// Limit bytes written to each of stdout and stderr, e.g. 1MiB. Single component only.
+    #[arg(long, value_name = "SIZE")]
+    output: Option<String>,
+    /// Limit table elements. Single component only.
+    #[arg(long, value_name = "COUNT")]
+    tables: Option<String>,
+    /// Limit core instances. Single component only.
+    #[arg(long, value_name = "COUNT")]
+    instances: Option<String>,
+    /// Stop the whole run after this long, e.g. 30s or 500ms (exit status 124).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Print how much memory nanoproc used, and the restarts, after the run.
+    #[arg(long)]
+    stats: bool,
     /// Arguments for the root (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -101,7 +131,19 @@ impl RunArgs {
             || self.insecure_random
             || self.stdin
             || self.no_stdio
-            || self.memory.is_some()
+            || self.limit_flags().any(|(_, _, v)| v.is_some())
+    }
+
+    fn limit_flags(&self) -> impl Iterator<Item = (&'static str, LimitKind, Option<&String>)> {
+        [
+            ("--memory", LimitKind::Memory, self.memory.as_ref()),
+            ("--fuel", LimitKind::Fuel, self.fuel.as_ref()),
+            ("--handles", LimitKind::Handles, self.handles.as_ref()),
+            ("--output", LimitKind::Output, self.output.as_ref()),
+            ("--tables", LimitKind::Tables, self.tables.as_ref()),
+            ("--instances", LimitKind::Instances, self.instances.as_ref()),
+        ]
+        .into_iter()
     }
 
     fn grants(&self) -> Result<GrantRequest, String> {
@@ -162,8 +204,13 @@ impl RunArgs {
         for (flag, on) in flags {
             req.flags.set(flag, on);
         }
-        if let Some(m) = &self.memory {
-            req.memory = Some(parse_bytes(m).map_err(|e| format!("--memory: {e}"))?);
+        for (flag, kind, value) in self.limit_flags() {
+            if let Some(v) = value {
+                req.limits.set(
+                    kind,
+                    Some(kind.parse(v).map_err(|e| format!("{flag}: {e}"))?),
+                );
+            }
         }
         Ok(req)
     }
@@ -184,7 +231,7 @@ fn main() -> ExitCode {
                 print!("{}", plan.describe());
                 println!(
                     "ok: {} nanoprocesses, every grant within its parent's",
-                    plan.nodes.len()
+                    plan.nodes().len()
                 );
                 ExitCode::SUCCESS
             }
@@ -228,44 +275,104 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(errors) => return refused(&errors),
     };
-    let audit = Audit::new();
-    let outcome = plan.run(&audit);
-    report_refusals(&audit);
+    let timeout = match args.timeout.as_deref().map(parse_millis).transpose() {
+        Ok(t) => t.map(std::time::Duration::from_millis),
+        Err(e) => {
+            eprintln!("nanoproc: --timeout: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = RunOptions {
+        audit: Audit::new(),
+        interrupt: Interrupt::new(),
+        timeout,
+    };
+    // The first Ctrl-C stops the guests at their next epoch tick and lets nanoproc
+    // report; a second one (a guest blocked in a host call) exits at once.
+    let interrupt = options.interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.reason().is_some() {
+            std::process::exit(status::INTERRUPTED.into());
+        }
+        interrupt.stop(StopReason::Interrupted);
+    });
+    let outcome = plan.run_with(&options);
+    report(&options.audit);
+    if args.stats {
+        report_stats();
+    }
     match outcome {
         Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("nanoproc: {e}");
             ExitCode::from(match e {
                 RunError::Instantiate { .. } => status::CANNOT_START,
+                RunError::Trap {
+                    limit_exceeded: true,
+                    ..
+                } => status::LIMIT_EXCEEDED,
                 RunError::Trap { .. } => status::TRAP,
+                RunError::Stopped(StopReason::TimedOut) => status::TIMED_OUT,
+                RunError::Stopped(StopReason::Interrupted) => status::INTERRUPTED,
             })
         }
     }
 }
 
-/// The end-of-run account: what each nanoprocess tried and was refused.
-fn report_refusals(audit: &Audit) {
-    let refusals = audit.refusals();
-    if refusals.is_empty() {
-        return;
-    }
-    eprintln!(
-        "nanoproc: {} capability use{} refused:",
-        refusals.len(),
-        if refusals.len() == 1 {
-            " was"
-        } else {
-            "s were"
-        }
-    );
-    for r in refusals {
-        let target = r.target.map(|t| format!(" {t}")).unwrap_or_default();
+/// The end-of-run account: what each nanoprocess tried and was refused, and which
+/// dependencies were restarted.
+fn report(audit: &Audit) {
+    let events = audit.events();
+    let (restarts, refusals): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .filter(|e| e.decision == Decision::Refused || e.capability == "restart")
+        .partition(|e| e.capability == "restart");
+    if !refusals.is_empty() {
         eprintln!(
-            "  {}: {}{target} ({}): {}",
-            r.nanoprocess,
-            r.capability,
-            r.operation,
-            r.reason.unwrap_or_default()
+            "nanoproc: {} capability use{} refused:",
+            refusals.len(),
+            if refusals.len() == 1 {
+                " was"
+            } else {
+                "s were"
+            }
         );
+        for r in refusals {
+            let target = r.target.map(|t| format!(" {t}")).unwrap_or_default();
+            eprintln!(
+                "  {}: {}{target} ({}): {}",
+                r.nanoprocess,
+                r.capability,
+                r.operation,
+                r.reason.unwrap_or_default()
+            );
+        }
+    }
+    if !restarts.is_empty() {
+        eprintln!("nanoproc: restarts:");
+        for r in restarts {
+            let verb = match r.decision {
+                Decision::Allowed => "restarted",
+                Decision::Refused => "not restarted",
+            };
+            eprintln!(
+                "  {}: {verb}: {}",
+                r.nanoprocess,
+                r.reason.unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Peak resident memory of this process, from the kernel.
+fn report_stats() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        eprintln!("nanoproc: peak resident memory {kib} KiB");
     }
 }

@@ -33,6 +33,8 @@ pub struct ChildFailed {
     pub function: String,
     /// The cause in words: a trap message, a refused capability, a panic message.
     pub cause: String,
+    /// The cause was a resource limit (its own, or a subtree budget).
+    pub limit_exceeded: bool,
 }
 
 impl fmt::Display for ChildFailed {
@@ -48,20 +50,69 @@ impl fmt::Display for ChildFailed {
 impl std::error::Error for ChildFailed {}
 
 /// The cause of a guest error, for people: the innermost nanoproc error if there is
-/// one (it names the nanoprocess), else the wasmtime trap message, plus whatever the
-/// guest wrote to its captured stderr (usually its panic message).
-pub fn describe(err: &wasmtime::Error, stderr: Option<&[u8]>) -> String {
-    let mut text = if let Some(child) = err.chain().find_map(|e| e.downcast_ref::<ChildFailed>()) {
-        child.to_string()
-    } else if let Some(refused) = err
-        .chain()
-        .find_map(|e| e.downcast_ref::<CapabilityRefused>())
+/// one (it names the nanoprocess), else the trap in words, plus whatever the guest
+/// wrote last to its captured stderr (usually its panic message). `who` is the
+/// nanoprocess the error happened in, with its limits, to name a limit wasmtime
+/// reports without saying whose it is (fuel, the handle table).
+pub fn describe(
+    err: &wasmtime::Error,
+    stderr: Option<&[u8]>,
+    who: Option<(&Arc<str>, &nanoproc_caps::Limits)>,
+) -> String {
+    use nanoproc_caps::LimitKind;
+    let limit = |kind: LimitKind| {
+        who.and_then(|(path, limits)| {
+            limits.get(kind).map(|limit| {
+                crate::limits::LimitExceeded {
+                    nanoprocess: path.clone(),
+                    kind,
+                    limit,
+                    owner: path.clone(),
+                    detail: String::new(),
+                }
+                .to_string()
+            })
+        })
+    };
+    let find =
+        |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> Option<String>| err.chain().find_map(f);
+    let mut text = if let Some(t) =
+        find(&|e| e.downcast_ref::<ChildFailed>().map(|c| c.to_string()))
     {
-        refused.to_string()
+        t
+    } else if let Some(t) = find(&|e| {
+        e.downcast_ref::<crate::limits::LimitExceeded>()
+            .map(|l| l.to_string())
+    }) {
+        t
+    } else if let Some(t) = find(&|e| e.downcast_ref::<CapabilityRefused>().map(|c| c.to_string()))
+    {
+        t
+    } else if let Some(t) = find(&|e| {
+        e.downcast_ref::<crate::interrupt::StopReason>()
+            .map(|r| r.to_string())
+    }) {
+        t
     } else if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         format!("it called exit({})", exit.0)
+    } else if let Some(t) = find(&|e| match e
+        .downcast_ref::<wasmtime::component::ResourceTableError>()
+    {
+        Some(wasmtime::component::ResourceTableError::Full) => {
+            Some(limit(LimitKind::Handles).unwrap_or_else(|| "its handle table is full".into()))
+        }
+        _ => None,
+    }) {
+        t
     } else if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        trap.to_string()
+        match trap {
+            wasmtime::Trap::OutOfFuel => limit(LimitKind::Fuel).unwrap_or_else(|| trap.to_string()),
+            wasmtime::Trap::StackOverflow => "wasm trap: call stack exhausted (unbounded recursion?)".into(),
+            wasmtime::Trap::MemoryOutOfBounds => {
+                "wasm trap: out of bounds memory access (in Rust and C guests this is often a stack overflow: their stack lives in linear memory)".into()
+            }
+            other => other.to_string(),
+        }
     } else {
         format!("{err:#}")
     };
@@ -79,4 +130,21 @@ pub fn describe(err: &wasmtime::Error, stderr: Option<&[u8]>) -> String {
         }
     }
     text
+}
+
+/// Whether a guest error was a resource limit being reached: ours (memory, tables,
+/// time, output), fuel, a full handle table, or a child's failure that was one.
+pub(crate) fn is_limit(err: &wasmtime::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<crate::limits::LimitExceeded>().is_some()
+            || c.downcast_ref::<ChildFailed>()
+                .is_some_and(|f| f.limit_exceeded)
+            || matches!(
+                c.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                Some(wasmtime::component::ResourceTableError::Full)
+            )
+    }) || matches!(
+        err.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::OutOfFuel)
+    )
 }

@@ -31,6 +31,8 @@ mod audit;
 mod engine;
 mod error;
 pub mod interfaces;
+mod interrupt;
+mod limits;
 mod plan;
 mod run;
 mod state;
@@ -39,29 +41,42 @@ mod wasi;
 
 pub use audit::{Audit, Decision, Event};
 pub use error::{CapabilityRefused, ChildFailed};
+pub use interrupt::{Interrupt, StopReason};
+pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
 pub use plan::{Plan, PlannedNode};
-pub use run::{Exit, RunError};
+pub use run::{Exit, RunError, RunOptions};
 pub use state::NanoState;
 
 use nanoproc_caps::GrantRequest;
 use nanoproc_manifest::{Manifest, ManifestErrors};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use wasmtime::Engine;
 
 /// Compiles and checks nanoprocess trees. One `Runtime` (one wasmtime engine) can
 /// check and run any number of them.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Runtime {
-    engine: Engine,
+    /// Engines are made on first use: one without fuel counting, one with.
+    engines: Arc<[OnceLock<Engine>; 2]>,
 }
 
 impl Runtime {
     pub fn new() -> wasmtime::Result<Self> {
-        Ok(Self {
-            engine: engine::new_engine()?,
-        })
+        let runtime = Self::default();
+        runtime.engine_for(false)?;
+        Ok(runtime)
+    }
+
+    fn engine_for(&self, fuel: bool) -> wasmtime::Result<Engine> {
+        let slot = &self.engines[usize::from(fuel)];
+        if let Some(e) = slot.get() {
+            return Ok(e.clone());
+        }
+        let engine = engine::new_engine(fuel)?;
+        Ok(slot.get_or_init(|| engine).clone())
     }
 
     /// Loads a manifest and checks everything that can be known before running.
@@ -83,7 +98,7 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, ManifestErrors> {
-        plan::plan(&self.engine, manifest, root_args, host_env)
+        plan::plan(&|fuel| self.engine_for(fuel), manifest, root_args, host_env)
     }
 
     /// One component (or WASI preview 1 module) run on its own, holding `grants`.
@@ -95,9 +110,5 @@ impl Runtime {
     ) -> Result<Plan, ManifestErrors> {
         let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
         self.check(&manifest, args, &|name| std::env::var(name).ok())
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 }

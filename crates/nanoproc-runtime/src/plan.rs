@@ -4,10 +4,10 @@
 //! The stages, each reporting every error it finds before the next one runs:
 //!
 //! 1. [`Manifest::load`]: syntax, names, tree shape, files, digest syntax.
-//! 2. Components: read, digest-checked, compiled once per file (a WASI preview 1
+//! 2. Capabilities, top-down: the root's from the user's grants, each child's carved
+//!    out of its parent's by [`Capabilities::attenuate`]; derived directories opened.
+//! 3. Components: read, digest-checked, compiled once per file (a WASI preview 1
 //!    core module is adapted into a component first).
-//! 3. Capabilities, top-down: the root's from the user's grants, each child's carved
-//!    out of its parent's by [`Capabilities::attenuate`].
 //!    Each is linked here, once per file: one `Linker` and `InstancePre` with a
 //!    trampoline for every function of every dependency import, shared by every
 //!    nanoprocess the file backs.
@@ -19,8 +19,8 @@ use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
 use crate::wasi::guards;
-use nanoproc_caps::{Capabilities, DirSource, GrantItem, GrantRequest, format_bytes};
-use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node};
+use nanoproc_caps::{Capabilities, DirSource, GrantItem, GrantRequest, LimitKind};
+use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node, OnFailure, Restart};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,71 +67,33 @@ pub struct PlannedNode {
     pub children: Vec<usize>,
     /// For a child: the parent's slots it serves, with the export that serves each.
     pub(crate) serves: Vec<(usize, String)>,
+    /// How its failures reach its parent, and whether it is restarted.
+    pub on_failure: OnFailure,
+    pub restart: Option<Restart>,
 }
 
 /// A checked tree, ready to run any number of times.
 pub struct Plan {
-    pub(crate) engine: Engine,
+    pub(crate) inner: Arc<PlanInner>,
+}
+
+pub(crate) struct PlanInner {
+    pub engine: Engine,
     pub nodes: Vec<PlannedNode>,
+    /// The engine counts fuel: some nanoprocess has a fuel limit.
+    pub fuel: bool,
 }
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
-    engine: &Engine,
+    engine_for: &dyn Fn(bool) -> wasmtime::Result<Engine>,
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Plan, ManifestErrors> {
     let mut errors: Vec<ManifestError> = Vec::new();
 
-    // 2. Components, once per file.
-    let mut by_file: HashMap<PathBuf, Option<Arc<Compiled>>> = HashMap::new();
-    let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
-    for node in &manifest.nodes {
-        let bytes = match std::fs::read(&node.component) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(manifest.error_at(
-                    Some(&node.component_span),
-                    format!(
-                        "{}: cannot read component {}: {e}",
-                        node.path,
-                        node.component.display()
-                    ),
-                ));
-                compiled.push(None);
-                continue;
-            }
-        };
-        if let Err(e) = manifest.verify_digest(node, &bytes) {
-            errors.push(e);
-            compiled.push(None);
-            continue;
-        }
-        let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            match compile(engine, &bytes) {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e) => {
-                    errors.push(
-                        manifest
-                            .error_at(
-                                Some(&node.component_span),
-                                format!(
-                                    "{}: {} is not a component nanoproc can run: {e:#}",
-                                    node.path,
-                                    node.component.display()
-                                ),
-                            )
-                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
-                    );
-                    None
-                }
-            }
-        });
-        compiled.push(entry.clone());
-    }
-
-    // 3. Capabilities, top-down (nodes are in pre-order: a parent before its children).
+    // 2. Capabilities, top-down (nodes are in pre-order: a parent before its children).
     let mut caps: Vec<Option<Capabilities>> = Vec::with_capacity(manifest.nodes.len());
     for node in &manifest.nodes {
         let held = match node.parent {
@@ -187,6 +149,68 @@ pub(crate) fn plan(
             }
         };
         caps.push(held);
+    }
+
+    // 3. Components, once per file, for an engine that counts fuel only if some
+    // nanoprocess has a fuel limit (counting costs every guest some speed).
+    let fuel = caps
+        .iter()
+        .flatten()
+        .any(|c| c.limits.get(LimitKind::Fuel).is_some());
+    let engine = &match engine_for(fuel) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(ManifestError::new(
+                None,
+                format!("cannot set up the WebAssembly engine: {e:#}"),
+            ));
+            return Err(ManifestErrors(errors));
+        }
+    };
+    let mut by_file: HashMap<PathBuf, Option<Arc<Compiled>>> = HashMap::new();
+    let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
+    for node in &manifest.nodes {
+        let bytes = match std::fs::read(&node.component) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(manifest.error_at(
+                    Some(&node.component_span),
+                    format!(
+                        "{}: cannot read component {}: {e}",
+                        node.path,
+                        node.component.display()
+                    ),
+                ));
+                compiled.push(None);
+                continue;
+            }
+        };
+        if let Err(e) = manifest.verify_digest(node, &bytes) {
+            errors.push(e);
+            compiled.push(None);
+            continue;
+        }
+        let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
+            match compile(engine, &bytes) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    errors.push(
+                        manifest
+                            .error_at(
+                                Some(&node.component_span),
+                                format!(
+                                    "{}: {} is not a component nanoproc can run: {e:#}",
+                                    node.path,
+                                    node.component.display()
+                                ),
+                            )
+                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                    );
+                    None
+                }
+            }
+        });
+        compiled.push(entry.clone());
     }
 
     // 4. Wiring.
@@ -318,12 +342,17 @@ pub(crate) fn plan(
                 slot_child: slot_child[ix].clone(),
                 children,
                 serves: serves[ix].clone(),
+                on_failure: node.on_failure,
+                restart: node.restart,
             }
         })
         .collect();
     Ok(Plan {
-        engine: engine.clone(),
-        nodes,
+        inner: Arc::new(PlanInner {
+            engine: engine.clone(),
+            nodes,
+            fuel,
+        }),
     })
 }
 
@@ -535,6 +564,11 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
 }
 
 impl Plan {
+    /// The nanoprocesses, root first, then depth-first.
+    pub fn nodes(&self) -> &[PlannedNode] {
+        &self.inner.nodes
+    }
+
     /// The tree with each nanoprocess's effective capabilities, as `check` prints it.
     pub fn describe(&self) -> String {
         let mut out = String::new();
@@ -543,7 +577,7 @@ impl Plan {
     }
 
     fn describe_node(&self, ix: usize, prefix: &str, last: bool, out: &mut String) {
-        let node = &self.nodes[ix];
+        let node = &self.inner.nodes[ix];
         let (branch, child_prefix) = match node.parent {
             None => (String::new(), String::new()),
             Some(_) if last => (format!("{prefix}└─ "), format!("{prefix}   ")),
@@ -568,23 +602,31 @@ impl Plan {
             out.push_str(&format!("{detail_prefix}{family:<8}{text}\n"));
         }
         for (_, export) in &node.serves {
-            let parent = &self.nodes[node.parent.unwrap()];
+            let parent = &self.inner.nodes[node.parent.unwrap()];
             out.push_str(&format!(
                 "{detail_prefix}serves  {export} to {}\n",
                 parent.path
             ));
         }
+        if node.parent.is_some() {
+            let failure = match node.on_failure {
+                OnFailure::Trap => "traps its parent's call",
+                OnFailure::Error => {
+                    "an `err` to its parent where the function returns result<_, string>, else a trap"
+                }
+            };
+            let restart = node.restart.map_or("never restarted".to_string(), |r| {
+                format!(
+                    "restarted up to {} times within {}",
+                    r.max,
+                    nanoproc_caps::format_millis(r.within_ms)
+                )
+            });
+            out.push_str(&format!("{detail_prefix}failure {failure}; {restart}\n"));
+        }
         for (i, &c) in node.children.iter().enumerate() {
             self.describe_node(c, &child_prefix, i + 1 == node.children.len(), out);
         }
-    }
-
-    /// The root's memory limit, for messages.
-    pub fn root_memory(&self) -> String {
-        self.nodes[0]
-            .caps
-            .memory
-            .map_or("unlimited".into(), format_bytes)
     }
 }
 

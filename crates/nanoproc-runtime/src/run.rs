@@ -1,16 +1,21 @@
 //! Instantiating a checked tree and running its root.
 //!
 //! Children are instantiated before their parent, because the parent's store data
-//! owns its children's stores: the parent's first call may come at once.
+//! owns its children: the parent's first call may come at once.
 
 use crate::audit::Audit;
 use crate::error::describe;
-use crate::plan::Plan;
-use crate::state::NanoState;
-use crate::trampoline::ChildProc;
+use crate::interrupt::{Interrupt, StopReason, Ticker};
+use crate::limits::Budget;
+use crate::plan::{Plan, PlanInner};
+use crate::state::{NanoState, epoch_check};
+use crate::trampoline::{ChildProc, Live};
 use crate::wasi::build_state;
+use nanoproc_caps::LimitKind;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::Instance;
 use wasmtime::error::Context;
@@ -28,17 +33,20 @@ pub struct Exit {
 #[derive(Debug)]
 pub enum RunError {
     /// A nanoprocess could not be instantiated (for example, a granted directory
-    /// vanished or turned into a symlink leading outside its parent's).
+    /// vanished, or its initial memory is over its limit).
     Instantiate {
         nanoprocess: Arc<str>,
         message: String,
     },
-    /// The root trapped: by itself, or because a child failed in a call without an
-    /// error case.
+    /// The root trapped: by itself, or because a child failed in a call it could not
+    /// report otherwise. `limit_exceeded` when the cause was a resource limit.
     Trap {
         nanoprocess: Arc<str>,
         message: String,
+        limit_exceeded: bool,
     },
+    /// The run was stopped from outside (its `--timeout`, or Ctrl-C).
+    Stopped(StopReason),
 }
 
 impl fmt::Display for RunError {
@@ -51,23 +59,62 @@ impl fmt::Display for RunError {
             RunError::Trap {
                 nanoprocess,
                 message,
+                ..
             } => write!(f, "nanoprocess `{nanoprocess}` trapped: {message}"),
+            RunError::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
     }
 }
 
 impl std::error::Error for RunError {}
 
+/// How to run a plan.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Where capability decisions and restarts are recorded.
+    pub audit: Audit,
+    /// Stops the run when triggered (e.g. from a Ctrl-C handler).
+    pub interrupt: Interrupt,
+    /// Stops the run after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// What every nanoprocess of one run shares: the plan to (re)instantiate from, the
+/// audit record and the interrupt switch.
+#[derive(Clone)]
+pub(crate) struct RunCtx {
+    pub plan: Arc<PlanInner>,
+    pub audit: Audit,
+    pub interrupt: Interrupt,
+}
+
 impl Plan {
     /// Instantiates the whole tree and runs the root's `wasi:cli/run`. Every
     /// capability decision is recorded in `audit`.
     pub fn run(&self, audit: &Audit) -> Result<Exit, RunError> {
-        let root = &self.nodes[0];
+        self.run_with(&RunOptions {
+            audit: audit.clone(),
+            ..Default::default()
+        })
+    }
+
+    pub fn run_with(&self, options: &RunOptions) -> Result<Exit, RunError> {
+        let cx = RunCtx {
+            plan: self.inner.clone(),
+            audit: options.audit.clone(),
+            interrupt: options.interrupt.clone(),
+        };
+        let _ticker = Ticker::start(
+            self.inner.engine.clone(),
+            options.interrupt.clone(),
+            options.timeout,
+        );
+        let root = &self.inner.nodes[0];
         let (mut store, instance) =
-            self.instantiate(0, audit)
-                .map_err(|(nanoprocess, e)| RunError::Instantiate {
+            cx.instantiate(0, &[])
+                .map_err(|(nanoprocess, message)| RunError::Instantiate {
                     nanoprocess,
-                    message: format!("{e:#}"),
+                    message,
                 })?;
         let run_export = root
             .compiled
@@ -91,36 +138,66 @@ impl Plan {
             message: format!("{e:#}"),
         })?;
 
-        match func.call(&mut store, ()) {
+        // The root's `run` is one call into it: its per-call limits apply to it.
+        store.data_mut().start_call();
+        let outcome = func.call(&mut store, ());
+        match outcome {
             Ok((Ok(()),)) => Ok(Exit { code: 0 }),
             Ok((Err(()),)) => Ok(Exit { code: 1 }),
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                     return Ok(Exit { code: exit.0 });
                 }
+                if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
+                    return Err(RunError::Stopped(*reason));
+                }
+                let limit_exceeded = crate::error::is_limit(&e);
                 let stderr = store.data().captured_stderr();
                 Err(RunError::Trap {
                     nanoprocess: root.path.clone(),
-                    message: describe(&e, stderr.as_deref()),
+                    message: describe(&e, stderr.as_deref(), Some((&root.path, &root.caps.limits))),
+                    limit_exceeded,
                 })
             }
         }
     }
+}
 
-    /// Instantiates node `ix` and, first, its subtree.
-    #[allow(clippy::type_complexity)]
+impl RunCtx {
+    /// Instantiates node `ix` and, first, its subtree. `ancestors` are the memory
+    /// budgets of the node's ancestors.
     fn instantiate(
         &self,
         ix: usize,
-        audit: &Audit,
-    ) -> Result<(Store<NanoState>, Instance), (Arc<str>, wasmtime::Error)> {
-        let node = &self.nodes[ix];
-        let fail = |e: wasmtime::Error| (node.path.clone(), e);
-        let mut state =
-            build_state(node.path.clone(), &node.caps, &node.name, audit).map_err(fail)?;
+        ancestors: &[Arc<Budget>],
+    ) -> Result<(Store<NanoState>, Instance), (Arc<str>, String)> {
+        let node = &self.plan.nodes[ix];
+        let fail = |e: String| (node.path.clone(), e);
+        let mut budgets = Vec::with_capacity(ancestors.len() + 1);
+        if let Some(limit) = node.caps.limits.get(LimitKind::Memory) {
+            budgets.push(Budget::new(node.path.clone(), limit));
+        }
+        budgets.extend(ancestors.iter().cloned());
+        let mut state = build_state(
+            node.path.clone(),
+            &node.caps,
+            &node.name,
+            &self.audit,
+            &self.interrupt,
+            budgets.clone(),
+        )
+        .map_err(|e| fail(format!("{e:#}")))?;
         for &child in &node.children {
-            let proc = self.instantiate_child(child, audit)?;
-            state.children.push(Some(Box::new(proc)));
+            let live = self.instantiate_child(child, &budgets)?;
+            state.children.push(Some(Box::new(ChildProc {
+                path: self.plan.nodes[child].path.clone(),
+                node: child,
+                run: self.clone(),
+                ancestors: budgets.clone(),
+                live: Some(live),
+                failure: None,
+                restarts: VecDeque::new(),
+            })));
         }
         state.routes = node
             .slot_child
@@ -132,24 +209,35 @@ impl Plan {
                     .expect("a slot's child is a child")
             })
             .collect();
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let mut store = Store::new(&self.plan.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(epoch_check);
+        store.set_epoch_deadline(1);
+        if self.plan.fuel {
+            let fuel = node.caps.limits.get(LimitKind::Fuel).unwrap_or(u64::MAX);
+            store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
+        }
         let pre = node.compiled.pre.as_ref().expect("linked at plan time");
         let instance = pre.instantiate(&mut store).map_err(|e| {
             let stderr = store.data().captured_stderr();
-            fail(format_err!("{}", describe(&e, stderr.as_deref())))
+            fail(describe(
+                &e,
+                stderr.as_deref(),
+                Some((&node.path, &node.caps.limits)),
+            ))
         })?;
         Ok((store, instance))
     }
 
-    fn instantiate_child(
+    /// Instantiates a child and finds the functions its parent calls.
+    pub(crate) fn instantiate_child(
         &self,
         ix: usize,
-        audit: &Audit,
-    ) -> Result<ChildProc, (Arc<str>, wasmtime::Error)> {
-        let (mut store, instance) = self.instantiate(ix, audit)?;
-        let node = &self.nodes[ix];
-        let parent = &self.nodes[node.parent.expect("a child has a parent")];
+        ancestors: &[Arc<Budget>],
+    ) -> Result<Live, (Arc<str>, String)> {
+        let (mut store, instance) = self.instantiate(ix, ancestors)?;
+        let node = &self.plan.nodes[ix];
+        let parent = &self.plan.nodes[node.parent.expect("a child has a parent")];
         let mut funcs = vec![Vec::new(); parent.slot_child.len()];
         for (slot, export) in &node.serves {
             let mut lookup = || -> wasmtime::Result<Vec<wasmtime::component::Func>> {
@@ -169,13 +257,8 @@ impl Plan {
                     })
                     .collect()
             };
-            funcs[*slot] = lookup().map_err(|e| (node.path.clone(), e))?;
+            funcs[*slot] = lookup().map_err(|e| (node.path.clone(), format!("{e:#}")))?;
         }
-        Ok(ChildProc {
-            path: node.path.clone(),
-            store,
-            funcs,
-            failed: None,
-        })
+        Ok(Live { store, funcs })
     }
 }

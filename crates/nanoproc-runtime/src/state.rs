@@ -2,18 +2,22 @@
 //!
 //! wasmtime-wasi's generated `add_to_linker` functions take a plain `fn` getter, so
 //! every per-nanoprocess decision must be answerable from the store data alone: the
-//! grants ([`Gate`]), the WASI context built from them, and the child nanoprocesses
-//! this one may call. That is also what lets one `Linker` and one `InstancePre` per
-//! component serve every nanoprocess that uses the component, whatever its grants.
+//! grants ([`Gate`]), the WASI context built from them, the limits, and the child
+//! nanoprocesses this one may call. That is also what lets one `Linker` and one
+//! `InstancePre` per component serve every nanoprocess that uses the component,
+//! whatever its grants.
 
 use crate::audit::{Audit, Decision, Event};
 use crate::error::CapabilityRefused;
+use crate::interrupt::Interrupt;
+use crate::limits::{LimitExceeded, NanoLimiter};
 use crate::trampoline::ChildProc;
-use nanoproc_caps::{Flag, Flags};
+use crate::wasi::StderrTail;
+use nanoproc_caps::{Flag, Flags, LimitKind, Limits};
 use std::sync::Arc;
-use wasmtime::StoreLimits;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The WASI context and resource table, apart from the rest of the state so that
@@ -65,22 +69,34 @@ impl Gate {
 pub struct NanoState {
     pub(crate) wasi: WasiPart,
     pub(crate) gate: Gate,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
+    pub(crate) limiter: NanoLimiter,
+    /// When the call currently running in this nanoprocess must end.
+    pub(crate) call_deadline: Option<Instant>,
+    pub(crate) interrupt: Interrupt,
     /// The distinct child nanoprocesses. `None` while a call into that child is on
-    /// the stack (the store is moved out for the call).
+    /// the stack (the child is moved out for the call).
     pub(crate) children: Vec<Option<Box<ChildProc>>>,
     /// For each dependency import of the component (in the order the linker knows
     /// them): which entry of `children` serves it. Per nanoprocess, because two
     /// nanoprocesses may share a component but not their dependencies.
     pub(crate) routes: Vec<usize>,
-    /// What the guest wrote to stderr when stderr is not granted: kept so that a
-    /// trap can be explained with the guest's own panic message.
-    pub(crate) stderr_capture: Option<MemoryOutputPipe>,
+    /// The end of what the guest wrote to stderr when stderr is not granted: kept
+    /// so that a trap can be explained with the guest's own panic message.
+    pub(crate) stderr_capture: Option<StderrTail>,
 }
 
 impl NanoState {
     pub(crate) fn captured_stderr(&self) -> Option<Vec<u8>> {
-        self.stderr_capture.as_ref().map(|p| p.contents().to_vec())
+        self.stderr_capture.as_ref().map(StderrTail::contents)
+    }
+
+    /// Starts the per-call time limit of a call into this nanoprocess.
+    pub(crate) fn start_call(&mut self) {
+        self.call_deadline = self
+            .limits
+            .get(LimitKind::Timeout)
+            .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
     }
 }
 
@@ -88,4 +104,25 @@ impl WasiView for NanoState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         self.wasi.ctx()
     }
+}
+
+/// Runs at every epoch tick while this nanoprocess executes wasm: stops it if the
+/// run was interrupted or its current call is over its time limit.
+pub(crate) fn epoch_check(cx: StoreContextMut<'_, NanoState>) -> wasmtime::Result<UpdateDeadline> {
+    let state = cx.data();
+    if let Some(reason) = state.interrupt.reason() {
+        return Err(wasmtime::Error::new(reason));
+    }
+    if let Some(deadline) = state.call_deadline
+        && Instant::now() >= deadline
+    {
+        return Err(wasmtime::Error::new(LimitExceeded {
+            nanoprocess: state.gate.path.clone(),
+            kind: LimitKind::Timeout,
+            limit: state.limits.get(LimitKind::Timeout).unwrap_or(0),
+            owner: state.gate.path.clone(),
+            detail: String::new(),
+        }));
+    }
+    Ok(UpdateDeadline::Continue(1))
 }

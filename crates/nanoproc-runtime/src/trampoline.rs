@@ -2,32 +2,56 @@
 //!
 //! Each nanoprocess has its own `Store`, so a parent's import cannot be wired to a
 //! child's export directly. The linker gives the parent a host function for every
-//! function of the imported interface; that function moves the child's store out of
-//! the parent's store data for the duration of the call (so that both can be used
-//! at once), calls the child's export with the parent's arguments, and puts the
+//! function of the imported interface; that function moves the child out of the
+//! parent's store data for the duration of the call (so that both stores can be
+//! used at once), calls the child's export with the parent's arguments, and puts the
 //! child back. Values cross by the canonical ABI: lifted from the parent's memory,
 //! lowered into the child's. No memory is shared.
 //!
-//! A child that traps is marked failed. The parent's call then either receives an
-//! `err` naming the child and the cause, when the function returns
-//! `result<_, string>`, or traps in turn with the same message: a failure is never
-//! swallowed.
+//! Every call into a child starts the child's per-call limits afresh (fuel, time).
+//! A child that fails (a trap, a limit, a refused capability that traps) loses its
+//! instance. The parent's call then traps with the child's path and cause, or, if
+//! the manifest says `on-failure = "error"` and the function returns
+//! `result<_, string>`, receives them as an `err`. A failure is never swallowed. A
+//! restartable child gets a fresh instance (same grants, state lost) on the next
+//! call, within its restart budget.
 
+use crate::audit::{Decision, Event};
 use crate::error::{ChildFailed, describe};
+use crate::interrupt::StopReason;
+use crate::limits::Budget;
+use crate::run::RunCtx;
 use crate::state::NanoState;
+use nanoproc_manifest::OnFailure;
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Func, Val};
 use wasmtime::{Store, StoreContextMut};
 
-/// A child nanoprocess as its parent holds it.
-pub(crate) struct ChildProc {
-    pub path: Arc<str>,
+/// A running instance of a child: its store (which owns its own children) and the
+/// functions its parent calls, by the parent's dependency slot.
+pub(crate) struct Live {
     pub store: Store<NanoState>,
     /// For each dependency import of the parent (by slot), the child's functions in
     /// the order of the parent's import; empty for slots this child does not serve.
     pub funcs: Vec<Vec<Func>>,
-    /// Why the child stopped, if it did. A trapped instance cannot be entered again.
-    pub failed: Option<String>,
+}
+
+/// A child nanoprocess as its parent holds it.
+pub(crate) struct ChildProc {
+    pub path: Arc<str>,
+    /// Its index in the plan, to instantiate it again.
+    pub node: usize,
+    pub run: RunCtx,
+    /// The memory budgets of its ancestors, which a new instance is charged to.
+    pub ancestors: Vec<Arc<Budget>>,
+    /// `None` once it has failed, until it is restarted.
+    pub live: Option<Live>,
+    /// Why it failed last.
+    pub failure: Option<String>,
+    /// When it was restarted, within the current restart window.
+    pub restarts: VecDeque<Instant>,
 }
 
 /// Which function of which dependency import a host function forwards to.
@@ -57,41 +81,127 @@ pub(crate) fn forward(
         )));
     };
     let outcome = child.call(route, params, results);
+    let on_failure = child.run.plan.nodes[child.node].on_failure;
     cx.data_mut().children[child_index] = Some(child);
     match outcome {
         Ok(()) => Ok(()),
-        Err(failure) if route.string_error => {
+        Err(Failure::Stopped(reason)) => Err(wasmtime::Error::new(reason)),
+        Err(Failure::Child(failure)) if route.string_error && on_failure == OnFailure::Error => {
             results[0] = Val::Result(Err(Some(Box::new(Val::String(failure.to_string())))));
             Ok(())
         }
-        Err(failure) => Err(wasmtime::Error::new(failure)),
+        Err(Failure::Child(failure)) => Err(wasmtime::Error::new(failure)),
     }
 }
 
+pub(crate) enum Failure {
+    Child(ChildFailed),
+    /// The whole run is being stopped: not the child's failure, and not to be
+    /// handed to the parent as one.
+    Stopped(StopReason),
+}
+
 impl ChildProc {
-    fn call(
-        &mut self,
-        route: &Route,
-        params: &[Val],
-        results: &mut [Val],
-    ) -> Result<(), ChildFailed> {
-        let failed = |cause: String| ChildFailed {
+    fn call(&mut self, route: &Route, params: &[Val], results: &mut [Val]) -> Result<(), Failure> {
+        if let Some(reason) = self.run.interrupt.reason() {
+            return Err(Failure::Stopped(reason));
+        }
+        if self.live.is_none() {
+            self.restart(route)?;
+        }
+        let live = self.live.as_mut().expect("live after restart");
+        live.store.data_mut().start_call();
+        if self.run.plan.fuel {
+            let fuel = self.run.plan.nodes[self.node]
+                .caps
+                .limits
+                .get(nanoproc_caps::LimitKind::Fuel)
+                .unwrap_or(u64::MAX);
+            live.store.set_fuel(fuel).expect("fuel is enabled");
+        }
+        let func = live.funcs[route.slot][route.func];
+        let result = func.call(&mut live.store, params, results);
+        live.store.data_mut().call_deadline = None;
+        let Err(e) = result else { return Ok(()) };
+
+        if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
+            return Err(Failure::Stopped(*reason));
+        }
+        let limit_exceeded = crate::error::is_limit(&e);
+        let stderr = live.store.data().captured_stderr();
+        let node = &self.run.plan.nodes[self.node];
+        let cause = describe(&e, stderr.as_deref(), Some((&self.path, &node.caps.limits)));
+        // The instance is done for: a trapped instance cannot be entered again.
+        // Dropping it returns its memory to every budget it was charged to.
+        self.live = None;
+        self.failure = Some(cause.clone());
+        Err(Failure::Child(ChildFailed {
             child: self.path.clone(),
             function: route.name.clone(),
             cause,
+            limit_exceeded,
+        }))
+    }
+
+    /// Replaces a failed instance, if the manifest allows it and the restart budget
+    /// is not spent; records the decision either way.
+    fn restart(&mut self, route: &Route) -> Result<(), Failure> {
+        let earlier = self.failure.clone().unwrap_or_default();
+        let failed = |cause: String| {
+            Failure::Child(ChildFailed {
+                child: self.path.clone(),
+                function: route.name.clone(),
+                cause,
+                limit_exceeded: false,
+            })
         };
-        if let Some(earlier) = &self.failed {
+        let Some(policy) = self.run.plan.nodes[self.node].restart else {
             return Err(failed(format!(
-                "it failed earlier and has not been restarted ({earlier})"
+                "it failed earlier and is not restartable ({earlier})"
             )));
+        };
+        let now = Instant::now();
+        let window = Duration::from_millis(policy.within_ms);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.restarts.pop_front();
         }
-        let func = self.funcs[route.slot][route.func];
-        match func.call(&mut self.store, params, results) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let stderr = self.store.data().captured_stderr();
-                let cause = describe(&e, stderr.as_deref());
-                self.failed = Some(cause.clone());
+        let record = |decision, reason: String| {
+            self.run.audit.record(Event {
+                nanoprocess: self.path.clone(),
+                capability: "restart",
+                operation: "nanoproc:restart",
+                target: None,
+                decision,
+                reason: Some(reason),
+            })
+        };
+        if self.restarts.len() >= policy.max as usize {
+            let spent = format!(
+                "it failed and has used its {} restarts within {}",
+                policy.max,
+                nanoproc_caps::format_millis(policy.within_ms)
+            );
+            record(
+                Decision::Refused,
+                format!("{spent}; last failure: {earlier}"),
+            );
+            return Err(failed(format!("{spent} ({earlier})")));
+        }
+        match self.run.instantiate_child(self.node, &self.ancestors) {
+            Ok(live) => {
+                self.restarts.push_back(now);
+                self.live = Some(live);
+                record(Decision::Allowed, format!("after: {earlier}"));
+                Ok(())
+            }
+            Err((_, e)) => {
+                let cause =
+                    format!("it failed earlier ({earlier}) and could not be restarted: {e:#}");
+                record(Decision::Refused, cause.clone());
                 Err(failed(cause))
             }
         }

@@ -8,29 +8,30 @@
 pub(crate) mod guards;
 mod stdio;
 
+pub(crate) use stdio::StderrTail;
+
 use crate::audit::{Audit, Decision, Event};
+use crate::interrupt::Interrupt;
+use crate::limits::{Budget, NanoLimiter};
 use crate::state::{Gate, NanoState, WasiPart};
-use nanoproc_caps::{Capabilities, DirCap, Flag, FsRights};
+use nanoproc_caps::{Capabilities, DirCap, Flag, FsRights, LimitKind};
 use std::path::Path;
 use std::sync::Arc;
-use wasmtime::StoreLimitsBuilder;
 use wasmtime::bail;
 use wasmtime::component::ResourceTable;
 use wasmtime::error::Context;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-/// How much of a nanoprocess's stderr is kept when stderr is not granted. Enough for
-/// a panic message; a flood is cut off rather than grown without bound.
-const STDERR_CAPTURE: usize = 16 * 1024;
-
-/// Builds the store data of one nanoprocess.
+/// Builds the store data of one nanoprocess. `budgets` are the memory budgets it is
+/// charged to: its own (if it has a memory limit) and its ancestors'.
 pub(crate) fn build_state(
     path: Arc<str>,
     caps: &Capabilities,
     argv0: &str,
     audit: &Audit,
+    interrupt: &Interrupt,
+    budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
     let mut b = WasiCtxBuilder::new();
 
@@ -59,18 +60,35 @@ pub(crate) fn build_state(
     } else {
         b.stdin(stdio::Refused::stdin(path.clone(), audit.clone()));
     }
+    let output_limit = caps.limits.get(LimitKind::Output);
     if caps.flags.has(Flag::Stdout) {
-        b.inherit_stdout();
+        match output_limit {
+            Some(limit) => b.stdout(stdio::LimitedOutput::new(
+                std::io::stdout(),
+                path.clone(),
+                limit,
+                "stdout",
+            )),
+            None => b.inherit_stdout(),
+        };
     } else {
         b.stdout(stdio::Refused::stdout(path.clone(), audit.clone()));
     }
     let stderr_capture = if caps.flags.has(Flag::Stderr) {
-        b.inherit_stderr();
+        match output_limit {
+            Some(limit) => b.stderr(stdio::LimitedOutput::new(
+                std::io::stderr(),
+                path.clone(),
+                limit,
+                "stderr",
+            )),
+            None => b.inherit_stderr(),
+        };
         None
     } else {
-        let pipe = MemoryOutputPipe::new(STDERR_CAPTURE);
-        b.stderr(pipe.clone());
-        Some(pipe)
+        let tail = StderrTail::default();
+        b.stderr(tail.clone());
+        Some(tail)
     };
 
     // The network is denied to every nanoprocess in this version. wasmtime-wasi asks
@@ -115,22 +133,25 @@ pub(crate) fn build_state(
     // Name lookups are refused (and recorded) by `guards`; this is the backstop.
     b.allow_ip_name_lookup(false);
 
-    let mut limits = StoreLimitsBuilder::new();
-    if let Some(bytes) = caps.memory {
-        limits = limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+    let mut table = ResourceTable::new();
+    if let Some(handles) = caps.limits.get(LimitKind::Handles) {
+        table.set_max_capacity(usize::try_from(handles).unwrap_or(usize::MAX));
     }
 
     Ok(NanoState {
         wasi: WasiPart {
             ctx: b.build(),
-            table: ResourceTable::new(),
+            table,
         },
+        limiter: NanoLimiter::new(path.clone(), &caps.limits, budgets),
         gate: Gate {
             path,
             flags: caps.flags,
             audit: audit.clone(),
         },
-        limits: limits.build(),
+        limits: caps.limits,
+        call_deadline: None,
+        interrupt: interrupt.clone(),
         children: Vec::new(),
         routes: Vec::new(),
         stderr_capture,

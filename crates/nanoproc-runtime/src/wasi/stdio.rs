@@ -10,7 +10,8 @@
 
 use crate::audit::{Audit, Decision, Event};
 use crate::error::CapabilityRefused;
-use nanoproc_caps::Flag;
+use crate::limits::LimitExceeded;
+use nanoproc_caps::{Flag, LimitKind};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -148,5 +149,184 @@ impl tokio::io::AsyncWrite for Refused {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+/// Where an ungranted stderr goes: the last [`Self::CAPACITY`] bytes are kept, so
+/// that a trap can be explained with the panic message the guest printed last. A
+/// guest that writes a lot loses the beginning, never its ability to write.
+#[derive(Clone, Default)]
+pub(crate) struct StderrTail(Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>);
+
+impl StderrTail {
+    pub const CAPACITY: usize = 16 * 1024;
+
+    pub fn contents(&self) -> Vec<u8> {
+        let buf = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        buf.iter().copied().collect()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut buf = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bytes = &bytes[bytes.len().saturating_sub(Self::CAPACITY)..];
+        let overflow = (buf.len() + bytes.len()).saturating_sub(Self::CAPACITY);
+        buf.drain(..overflow);
+        buf.extend(bytes);
+    }
+}
+
+impl IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for StderrTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for StderrTail {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for StderrTail {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A granted output stream with a byte budget for the whole run. Past the budget a
+/// write traps with [`LimitExceeded`]: a flood is stopped, not truncated silently.
+pub(crate) struct LimitedOutput<S> {
+    inner: S,
+    budget: Arc<OutputBudget>,
+}
+
+pub(crate) struct OutputBudget {
+    nanoprocess: Arc<str>,
+    limit: u64,
+    used: std::sync::atomic::AtomicU64,
+    stream: &'static str,
+}
+
+impl<S> LimitedOutput<S> {
+    pub fn new(inner: S, nanoprocess: Arc<str>, limit: u64, stream: &'static str) -> Self {
+        Self {
+            inner,
+            budget: Arc::new(OutputBudget {
+                nanoprocess,
+                limit,
+                used: Default::default(),
+                stream,
+            }),
+        }
+    }
+}
+
+impl OutputBudget {
+    fn charge(&self, len: usize) -> Result<(), LimitExceeded> {
+        use std::sync::atomic::Ordering;
+        let used = self.used.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+        if used > self.limit {
+            return Err(LimitExceeded {
+                nanoprocess: self.nanoprocess.clone(),
+                kind: LimitKind::Output,
+                limit: self.limit,
+                owner: self.nanoprocess.clone(),
+                detail: format!("on {}", self.stream),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<S: IsTerminal> IsTerminal for LimitedOutput<S> {
+    fn is_terminal(&self) -> bool {
+        self.inner.is_terminal()
+    }
+}
+
+impl<S: StdoutStream> StdoutStream for LimitedOutput<S> {
+    // Only the preview 2 stream is linked (no preview 3 interfaces), so that is the
+    // one that is counted.
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        self.inner.async_stream()
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(CountedStream {
+            inner: self.inner.p2_stream(),
+            budget: self.budget.clone(),
+        })
+    }
+}
+
+struct CountedStream {
+    inner: Box<dyn OutputStream>,
+    budget: Arc<OutputBudget>,
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CountedStream {
+    async fn ready(&mut self) {
+        self.inner.ready().await
+    }
+}
+
+impl OutputStream for CountedStream {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.budget
+            .charge(bytes.len())
+            .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
+        self.inner.write(bytes)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.inner.flush()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.inner.check_write()
     }
 }
