@@ -16,6 +16,7 @@ deps = { "test:types/echo" = "child" }
 
 [nanoprocess.child]
 component = "{types_child}"
+on-failure = "error"
 "#,
     )
 }

@@ -77,9 +77,15 @@ fn a_valid_tree_is_printed_with_effective_capabilities() {
         "{out}"
     );
     assert!(out.contains("env     HOME, MODE=fast"), "{out}");
-    assert!(out.contains("memory  16 MiB"), "{out}");
-    // The leaf inherits its parent's memory limit, the sibling the root's.
-    assert_eq!(out.matches("memory  16 MiB").count(), 2, "{out}");
+    // The leaf inherits its parent's memory limit; the sibling gets the child
+    // default (256 MiB) capped by the root's 64 MiB.
+    assert_eq!(out.matches("limits  memory 16 MiB,").count(), 2, "{out}");
+    assert_eq!(out.matches("limits  memory 64 MiB").count(), 2, "{out}");
+    assert!(out.contains("timeout 30s"), "{out}");
+    assert!(
+        out.contains("failure traps its parent's call; never restarted"),
+        "{out}"
+    );
     assert!(out.contains("driver/mid/leaf"), "{out}");
     assert!(
         out.contains("serves  test:probe/downstream to driver/mid"),

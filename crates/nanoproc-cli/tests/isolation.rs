@@ -29,10 +29,12 @@ deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
 
 [nanoprocess.leaf]
 component = "{{probe_leaf}}"
+on-failure = "error"
 {child_grants}
 
 [nanoprocess.sib]
 component = "{{probe_leaf}}"
+on-failure = "error"
 {sibling_grants}
 "#
     ))
@@ -301,12 +303,12 @@ fn a_derived_directory_that_is_a_symlink_out_or_missing_is_refused_at_check() {
         assert_eq!(run.code, 125, "{run:?}");
         assert!(
             run.stderr
-                .contains("nanoproc.toml:17:14: driver/leaf: grant fs[0]: cannot open /data"),
+                .contains("nanoproc.toml:18:14: driver/leaf: grant fs[0]: cannot open /data"),
             "{run:?}"
         );
         assert!(
             run.stderr
-                .contains("nanoproc.toml:21:14: driver/sib: grant fs[0]: cannot open /data"),
+                .contains("nanoproc.toml:23:14: driver/sib: grant fs[0]: cannot open /data"),
             "{run:?}"
         );
         assert!(
@@ -340,10 +342,12 @@ component = "{probe_mid}"
 grants.fs = [{ from = "/data/m", guest = "/m", rights = "read-write" }]
 grants.random = true
 deps = { "test:probe/downstream" = "leaf" }
+on-failure = "error"
 
 [nanoprocess.leaf]
 component = "{probe_leaf}"
 grants.fs = [{ from = "/m/l", guest = "/l", rights = "read-only" }]
+on-failure = "error"
 
 [nanoprocess.sib]
 component = "{probe_leaf}"

@@ -137,24 +137,6 @@ fn exit_status_and_errors() {
     assert!(run.stderr.contains("imports test:probe/probe"), "{run:?}");
 }
 
-#[test]
-fn a_memory_limit_stops_growth() {
-    let run = nanoproc(&[
-        "run",
-        &cmd(),
-        "--memory",
-        "4MiB",
-        "--",
-        "alloc:1",
-        "alloc:16",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    run.assert_ok("alloc:1");
-    run.assert_err("alloc:16");
-    let run = nanoproc(&["run", &cmd(), "--", "alloc:16"]);
-    run.assert_ok("alloc:16");
-}
-
 /// A WASI preview 1 core module, written in WAT here: it prints through `fd_write`,
 /// then tries `random_get` (not granted), then exits with the code it was given.
 const PREVIEW1: &str = r#"

@@ -32,17 +32,49 @@
 //! | `spin` | never returns (for fuel/epoch/deadline tests) |
 //! | `alloc:MIB` | `ok: allocated N MiB` (every byte written), `err:` if memory ran out |
 //!
+//! Hostile operations, for the host's limits. Each misbehaves on purpose and reliably
+//! (`black_box` keeps the optimizer from removing the misbehaviour); stopping it is
+//! the host's job:
+//!
+//! | op | answer |
+//! |----|--------|
+//! | `recurse:N` | `ok: depth reached N`: recurses N levels, each frame holding a 256-byte array on the stack; a huge N (e.g. 100000000) overflows the stack (a trap: the 1 MiB shadow stack in linear memory holds about 3,850 frames) |
+//! | `bomb` | never returns: allocates and writes 1 MiB chunks, keeping them all, until an allocation fails and the guest aborts (a trap) |
+//! | `sockets:N` | `ok: N sockets`: creates N IPv4 TCP sockets through the raw WASI API and leaks them (never connected), one host resource each; `err: after K sockets: <error>` if creation fails |
+//! | `flood:MIB`, `flood-err:MIB` | `ok: wrote N bytes`: writes MIB MiB to stdout / stderr in 64 KiB writes (lines of `x`) and flushes; `err: after K bytes: <error>` on the first failed write or flush |
+//! | `tenth` | `ok: call N`, panicking with `tenth call` (a trap) when N is a multiple of 10 |
+//! | `count` | `ok: N` |
+//! | `busy:N` | `ok: N` after N million iterations of a busy loop (no clock) |
+//! | `sleep:MS` | `ok: slept` after `std::thread::sleep` for MS milliseconds (needs the monotonic clock) |
+//!
+//! `tenth` and `count` share one per-instance call counter (N counts calls of both), so
+//! they show whether an instance's state survived between calls or was reset.
+//!
 //! Anything else answers `err: unknown op`. Errors carry std's `io::Error` text.
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::fs;
+use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How many characters of a file `read:` returns, to keep answers one short line.
 const READ_LIMIT: usize = 200;
+
+/// Bytes in each stack frame of `recurse:`.
+const FRAME_BYTES: usize = 256;
+
+/// Size of each chunk `bomb` allocates.
+const BOMB_CHUNK: usize = 1 << 20;
+
+/// Size of each write of `flood:` / `flood-err:`.
+const FLOOD_WRITE: usize = 64 << 10;
+
+/// Calls of `tenth` and `count` in this instance.
+static CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Runs one operation and describes its outcome as `ok: ...` or `err: ...`.
 pub fn run_op(op: &str) -> String {
@@ -108,6 +140,15 @@ pub fn run_op(op: &str) -> String {
         },
         "spin" => spin(),
         "alloc" => alloc(arg),
+        "recurse" => recurse(arg),
+        "bomb" => bomb(),
+        "sockets" => sockets(arg),
+        "flood" => flood(arg, std::io::stdout()),
+        "flood-err" => flood(arg, std::io::stderr()),
+        "tenth" => Ok(tenth()),
+        "count" => Ok(count()),
+        "busy" => busy(arg),
+        "sleep" => sleep(arg),
         _ => Err("unknown op".to_owned()),
     };
     match outcome {
@@ -287,4 +328,120 @@ fn alloc(mib: &str) -> Result<String, String> {
     block.resize(len, 0xA5);
     std::hint::black_box(&block);
     Ok(format!("allocated {mib} MiB"))
+}
+
+/// Parses a numeric argument, naming `what` it is in the error.
+fn number(arg: &str, what: &str) -> Result<u64, String> {
+    arg.parse().map_err(|e| format!("bad {what} {arg:?}: {e}"))
+}
+
+fn recurse(arg: &str) -> Result<String, String> {
+    let target = number(arg, "depth")?;
+    Ok(format!("depth reached {}", descend(0, target)))
+}
+
+/// Recurses from `depth` down to `target`, returning the depth reached. Each frame
+/// holds a real array in memory: `black_box` takes its address before the call and
+/// reads it after, so the frame stays live and the recursion can be neither elided nor
+/// turned into a loop (a tail call).
+#[inline(never)]
+fn descend(depth: u64, target: u64) -> u64 {
+    if depth >= target {
+        return depth;
+    }
+    let mut frame = [0u8; FRAME_BYTES];
+    frame[0] = depth as u8;
+    black_box(&mut frame);
+    let reached = descend(depth + 1, target);
+    black_box(&frame);
+    reached
+}
+
+/// Allocates 1 MiB chunks until memory runs out. Plain `vec!` (not `try_reserve`), so
+/// a refused allocation goes to std's allocation-error handler, which aborts (a trap).
+/// wasm32 cannot address more than 4 GiB, so the bound is never reached in practice.
+fn bomb() -> Result<String, String> {
+    const MAX_CHUNKS: usize = 1 << 16;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..MAX_CHUNKS {
+        // vec![1; n] writes every byte (unlike zeroed memory, which may stay untouched).
+        let chunk = vec![1u8; BOMB_CHUNK];
+        chunks.push(black_box(chunk));
+        black_box(&mut chunks);
+    }
+    Err(format!(
+        "allocated {} MiB without running out of memory",
+        chunks.len()
+    ))
+}
+
+/// Creates `N` TCP sockets and leaks them, so each stays a live handle in the host's
+/// resource table for the rest of the instance's life.
+fn sockets(arg: &str) -> Result<String, String> {
+    use wasip2::sockets::network::IpAddressFamily;
+    use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+    let n = number(arg, "count")?;
+    for created in 0..n {
+        match create_tcp_socket(IpAddressFamily::Ipv4) {
+            Ok(socket) => std::mem::forget(socket),
+            Err(e) => return Err(format!("after {created} sockets: {e}")),
+        }
+    }
+    Ok(format!("{n} sockets"))
+}
+
+/// Writes `MIB` MiB of `x` lines to `out` in 64 KiB writes, then flushes.
+fn flood(arg: &str, mut out: impl Write) -> Result<String, String> {
+    let mib = number(arg, "size")?;
+    let total = mib
+        .checked_mul(1 << 20)
+        .ok_or_else(|| format!("{mib} MiB is too large"))?;
+    let mut block = vec![b'x'; FLOOD_WRITE];
+    block[FLOOD_WRITE - 1] = b'\n';
+    let mut written: u64 = 0;
+    while written < total {
+        out.write_all(&block)
+            .map_err(|e| format!("after {written} bytes: {e}"))?;
+        written += FLOOD_WRITE as u64;
+    }
+    out.flush()
+        .map_err(|e| format!("after {written} bytes: {e}"))?;
+    Ok(format!("wrote {written} bytes"))
+}
+
+/// Counts one more call of `tenth` or `count`, returning the new count.
+fn next_call() -> u64 {
+    CALLS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+fn tenth() -> String {
+    let n = next_call();
+    if n.is_multiple_of(10) {
+        panic!("tenth call");
+    }
+    format!("call {n}")
+}
+
+fn count() -> String {
+    next_call().to_string()
+}
+
+/// Burns CPU for `N` million loop iterations, without touching any clock.
+fn busy(arg: &str) -> Result<String, String> {
+    let millions = number(arg, "count")?;
+    let iterations = millions
+        .checked_mul(1_000_000)
+        .ok_or_else(|| format!("{millions} million iterations is too many"))?;
+    let mut acc: u64 = 0;
+    for i in 0..iterations {
+        acc = black_box(acc.wrapping_add(i));
+    }
+    black_box(acc);
+    Ok(millions.to_string())
+}
+
+fn sleep(arg: &str) -> Result<String, String> {
+    let ms = number(arg, "duration")?;
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok("slept".to_owned())
 }
