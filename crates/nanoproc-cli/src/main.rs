@@ -252,6 +252,17 @@ fn refused(errors: &ManifestErrors) -> ExitCode {
 }
 
 fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
+    // Installed first, so that a Ctrl-C while the tree is still being checked is
+    // not lost: it stops the guests at their first epoch tick. A second Ctrl-C (a
+    // guest blocked in a host call) exits at once.
+    let interrupt = Interrupt::new();
+    let on_signal = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if on_signal.reason().is_some() {
+            std::process::exit(status::INTERRUPTED.into());
+        }
+        on_signal.stop(StopReason::Interrupted);
+    });
     let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
     let plan: Result<Plan, ManifestErrors> = if is_manifest {
         if args.has_grant_flags() {
@@ -284,18 +295,9 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
     };
     let options = RunOptions {
         audit: Audit::new(),
-        interrupt: Interrupt::new(),
+        interrupt,
         timeout,
     };
-    // The first Ctrl-C stops the guests at their next epoch tick and lets nanoproc
-    // report; a second one (a guest blocked in a host call) exits at once.
-    let interrupt = options.interrupt.clone();
-    let _ = ctrlc::set_handler(move || {
-        if interrupt.reason().is_some() {
-            std::process::exit(status::INTERRUPTED.into());
-        }
-        interrupt.stop(StopReason::Interrupted);
-    });
     let outcome = plan.run_with(&options);
     report(&options.audit);
     if args.stats {

@@ -60,30 +60,28 @@ pub(crate) fn build_state(
     } else {
         b.stdin(stdio::Refused::stdin(path.clone(), audit.clone()));
     }
-    let output_limit = caps.limits.get(LimitKind::Output);
+    // Granted output streams are the terminal's, counted against the output limit
+    // (unlimited is just a budget that is never reached).
+    let output_limit = caps.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
     if caps.flags.has(Flag::Stdout) {
-        match output_limit {
-            Some(limit) => b.stdout(stdio::LimitedOutput::new(
-                std::io::stdout(),
-                path.clone(),
-                limit,
-                "stdout",
-            )),
-            None => b.inherit_stdout(),
-        };
+        let out = std::io::stdout();
+        b.stdout(stdio::LimitedOutput::new(
+            out,
+            path.clone(),
+            output_limit,
+            "stdout",
+        ));
     } else {
         b.stdout(stdio::Refused::stdout(path.clone(), audit.clone()));
     }
     let stderr_capture = if caps.flags.has(Flag::Stderr) {
-        match output_limit {
-            Some(limit) => b.stderr(stdio::LimitedOutput::new(
-                std::io::stderr(),
-                path.clone(),
-                limit,
-                "stderr",
-            )),
-            None => b.inherit_stderr(),
-        };
+        let err = std::io::stderr();
+        b.stderr(stdio::LimitedOutput::new(
+            err,
+            path.clone(),
+            output_limit,
+            "stderr",
+        ));
         None
     } else {
         let tail = StderrTail::default();
