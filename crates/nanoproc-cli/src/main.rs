@@ -111,9 +111,16 @@ struct RunArgs {
     /// Stop the whole run after this long, e.g. 30s or 500ms (exit status 124).
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
-    /// Print how much memory nanoproc used, and the restarts, after the run.
+    /// Print how much memory nanoproc used after the run.
     #[arg(long)]
     stats: bool,
+    /// Write every capability decision to FILE as JSON Lines, as it is made.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// After the run, list each nanoprocess's uses of each capability, not only
+    /// the refusals.
+    #[arg(long)]
+    audit_summary: bool,
     /// Arguments for the root (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -293,13 +300,23 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let audit = match Audit::with(args.audit.as_deref(), args.audit_summary) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "nanoproc: --audit {}: {e}",
+                args.audit.as_deref().unwrap_or(Path::new("")).display()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let options = RunOptions {
-        audit: Audit::new(),
+        audit,
         interrupt,
         timeout,
     };
     let outcome = plan.run_with(&options);
-    report(&options.audit);
+    report(&options.audit, args.audit_summary);
     if args.stats {
         report_stats();
     }
@@ -321,47 +338,70 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
     }
 }
 
-/// The end-of-run account: what each nanoprocess tried and was refused, and which
-/// dependencies were restarted.
-fn report(audit: &Audit) {
-    let events = audit.events();
-    let (restarts, refusals): (Vec<_>, Vec<_>) = events
-        .into_iter()
-        .filter(|e| e.decision == Decision::Refused || e.capability == "restart")
-        .partition(|e| e.capability == "restart");
-    if !refusals.is_empty() {
-        eprintln!(
-            "nanoproc: {} capability use{} refused:",
-            refusals.len(),
-            if refusals.len() == 1 {
-                " was"
-            } else {
-                "s were"
-            }
+/// The end-of-run account: what each nanoprocess was refused (each distinct
+/// refusal once, with how often), which dependencies were restarted, and with
+/// `--audit-summary` every capability each one used.
+fn report(audit: &Audit, uses: bool) {
+    const SHOWN: usize = 50;
+    let (kept, not_kept) = audit.kept();
+    let mut refusals: Vec<(String, u64)> = Vec::new();
+    let mut restarts = Vec::new();
+    for e in kept {
+        if e.capability == "restart" {
+            let verb = match e.decision {
+                Decision::Allowed => "restarted",
+                Decision::Refused => "not restarted",
+            };
+            restarts.push(format!(
+                "  {}: {verb}: {}",
+                e.nanoprocess,
+                e.reason.unwrap_or_default()
+            ));
+            continue;
+        }
+        let target = e.target.map(|t| format!(" {t}")).unwrap_or_default();
+        let line = format!(
+            "  {}: {}{target} ({}): {}",
+            e.nanoprocess,
+            e.capability,
+            e.operation,
+            e.reason.unwrap_or_default()
         );
-        for r in refusals {
-            let target = r.target.map(|t| format!(" {t}")).unwrap_or_default();
+        match refusals.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, n)) => *n += 1,
+            None => refusals.push((line, 1)),
+        }
+    }
+    let total: u64 = refusals.iter().map(|(_, n)| n).sum::<u64>() + not_kept;
+    if total > 0 {
+        eprintln!(
+            "nanoproc: {total} capability use{} refused:",
+            if total == 1 { " was" } else { "s were" }
+        );
+        for (line, n) in refusals.iter().take(SHOWN) {
+            if *n > 1 {
+                eprintln!("{line} (x{n})");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        let hidden = refusals.len().saturating_sub(SHOWN);
+        if hidden > 0 || not_kept > 0 {
             eprintln!(
-                "  {}: {}{target} ({}): {}",
-                r.nanoprocess,
-                r.capability,
-                r.operation,
-                r.reason.unwrap_or_default()
+                "  ... and more ({hidden} other kinds, {not_kept} not kept); see --audit FILE for all"
             );
         }
     }
     if !restarts.is_empty() {
         eprintln!("nanoproc: restarts:");
         for r in restarts {
-            let verb = match r.decision {
-                Decision::Allowed => "restarted",
-                Decision::Refused => "not restarted",
-            };
-            eprintln!(
-                "  {}: {verb}: {}",
-                r.nanoprocess,
-                r.reason.unwrap_or_default()
-            );
+            eprintln!("{r}");
+        }
+    }
+    if uses {
+        eprintln!("nanoproc: capability uses (allowed / refused):");
+        for ((who, capability), (allowed, refused)) in audit.counts() {
+            eprintln!("  {who}: {capability}: {allowed} / {refused}");
         }
     }
 }

@@ -48,6 +48,16 @@ impl Gate {
     /// returns the error the call traps with.
     pub fn check(&self, flag: Flag, operation: &'static str) -> wasmtime::Result<()> {
         if self.flags.has(flag) {
+            if self.audit.wants_allowed() {
+                self.audit.record(Event {
+                    nanoprocess: self.path.clone(),
+                    capability: flag.key(),
+                    operation,
+                    target: None,
+                    decision: Decision::Allowed,
+                    reason: None,
+                });
+            }
             return Ok(());
         }
         self.audit.record(Event {
@@ -69,6 +79,8 @@ impl Gate {
 pub struct NanoState {
     pub(crate) wasi: WasiPart,
     pub(crate) gate: Gate,
+    /// The rights of each filesystem descriptor it holds.
+    pub(crate) fs_rights: crate::wasi::filesystem::DescriptorRights,
     pub(crate) limits: Limits,
     pub(crate) limiter: NanoLimiter,
     /// When the call currently running in this nanoprocess must end.

@@ -5,6 +5,7 @@
 //! context is refused on use: clocks and random per call by [`guards`], stdin and
 //! stdout per read or write by [`stdio`].
 
+pub(crate) mod filesystem;
 pub(crate) mod guards;
 mod stdio;
 
@@ -147,6 +148,12 @@ pub(crate) fn build_state(
             flags: caps.flags,
             audit: audit.clone(),
         },
+        fs_rights: filesystem::DescriptorRights::new(
+            caps.dirs
+                .iter()
+                .map(|d| (d.guest.as_str().to_string(), d.rights))
+                .collect(),
+        ),
         limits: caps.limits,
         call_deadline: None,
         interrupt: interrupt.clone(),
