@@ -57,16 +57,32 @@ impl FsRights {
         self.0 & (Self::WRITE.0 | Self::CREATE.0 | Self::REMOVE.0 | Self::RENAME.0) != 0
     }
 
-    /// Parses the names accepted in a manifest and on the command line.
+    /// Parses the names accepted in a manifest and on the command line: a
+    /// shorthand (`read-only`, `read-write`) or operations joined by `+` or `,`
+    /// (`read+list+create`).
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "read-only" | "ro" => Some(Self::READ_ONLY),
-            "read-write" | "rw" => Some(Self::READ_WRITE),
-            _ => None,
+        match s.trim() {
+            "read-only" | "ro" => return Some(Self::READ_ONLY),
+            "read-write" | "rw" => return Some(Self::READ_WRITE),
+            _ => {}
         }
+        let mut rights = Self::NONE;
+        for name in s.split(['+', ',']) {
+            rights = rights.union(match name.trim() {
+                "read" => Self::READ,
+                "write" => Self::WRITE,
+                "create" => Self::CREATE,
+                "remove" => Self::REMOVE,
+                "rename" => Self::RENAME,
+                "list" => Self::LIST,
+                "metadata" => Self::METADATA,
+                _ => return None,
+            });
+        }
+        Some(rights)
     }
 
-    pub const ACCEPTED: &'static str = "`read-only` or `read-write`";
+    pub const ACCEPTED: &'static str = "`read-only`, `read-write`, or operations joined by `+` (read, write, create, remove, rename, list, metadata)";
 }
 
 impl fmt::Display for FsRights {

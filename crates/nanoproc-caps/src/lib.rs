@@ -23,6 +23,7 @@
 
 pub mod fs;
 pub mod limits;
+pub mod network;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -22,7 +22,8 @@ pub enum LimitKind {
     Fuel,
     /// Wall-clock milliseconds per call into it.
     Timeout,
-    /// Bytes it may write to each output stream it holds, over the run.
+    /// Bytes it may write to each output stream it holds, per instance (a
+    /// restarted instance starts counting again).
     Output,
 }
 

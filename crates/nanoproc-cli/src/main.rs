@@ -270,6 +270,13 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
         }
         on_signal.stop(StopReason::Interrupted);
     });
+    let timeout = match args.timeout.as_deref().map(parse_millis).transpose() {
+        Ok(t) => t.map(std::time::Duration::from_millis),
+        Err(e) => {
+            eprintln!("nanoproc: --timeout: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
     let plan: Result<Plan, ManifestErrors> = if is_manifest {
         if args.has_grant_flags() {
@@ -292,13 +299,6 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
     let plan = match plan {
         Ok(p) => p,
         Err(errors) => return refused(&errors),
-    };
-    let timeout = match args.timeout.as_deref().map(parse_millis).transpose() {
-        Ok(t) => t.map(std::time::Duration::from_millis),
-        Err(e) => {
-            eprintln!("nanoproc: --timeout: {e}");
-            return ExitCode::from(2);
-        }
     };
     let audit = match Audit::with(args.audit.as_deref(), args.audit_summary) {
         Ok(a) => a,

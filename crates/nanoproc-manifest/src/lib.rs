@@ -84,8 +84,8 @@ pub enum OnFailure {
 }
 
 /// Replace a failed dependency with a fresh instance (same grants, state lost), at
-/// most `max` times in any window of `within_ms` milliseconds; after that it stays
-/// failed.
+/// most `max` times in any sliding window of `within_ms` milliseconds; a call that
+/// would need one more restart within the window fails instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restart {
     pub max: u32,
@@ -538,6 +538,17 @@ impl Cx {
                 }
             }
         });
+        if parent.is_some()
+            && on_failure == OnFailure::Trap
+            && let Some(r) = &decl.restart
+        {
+            // With the default policy the parent's own instance fails with its child,
+            // so there would be nobody left to call the restarted one.
+            self.error(
+                Some(r.span()),
+                format!("{path}: `restart` needs `on-failure = \"error\"`: with \"trap\" the parent fails together with it"),
+            );
+        }
         if parent.is_none() {
             for span in [
                 decl.on_failure.as_ref().map(Spanned::span),
@@ -578,13 +589,14 @@ impl Cx {
         for d in &raw.fs {
             let dr = d.get_ref();
             // Both halves are checked, so that an entry wrong twice is reported twice.
-            let rights = FsRights::parse(dr.rights.get_ref());
+            let rights_text = dr.rights.get_ref().text();
+            let rights = FsRights::parse(&rights_text);
             if rights.is_none() {
                 self.error(
                     Some(dr.rights.span()),
                     format!(
                         "{path}: unknown rights {:?}; expected {}",
-                        dr.rights.get_ref(),
+                        rights_text,
                         FsRights::ACCEPTED
                     ),
                 );

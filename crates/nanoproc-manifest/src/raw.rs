@@ -79,5 +79,22 @@ pub struct RawDir {
     pub host: Option<String>,
     pub from: Option<String>,
     pub guest: String,
-    pub rights: Spanned<String>,
+    pub rights: Spanned<RawRights>,
+}
+
+/// `rights = "read-only"`, `rights = "read+create"` or `rights = ["read", "create"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawRights {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl RawRights {
+    pub fn text(&self) -> String {
+        match self {
+            RawRights::Text(t) => t.clone(),
+            RawRights::List(l) => l.join("+"),
+        }
+    }
 }

@@ -1046,8 +1046,28 @@ fn unknown_rights() {
         r#"app: unknown rights "everything""#,
     );
     assert!(
-        err.message.contains("expected `read-only` or `read-write`"),
+        err.message
+            .contains("expected `read-only`, `read-write`, or operations joined by `+`"),
         "{err}"
+    );
+}
+
+#[test]
+fn rights_by_operation_as_text_or_list() {
+    let p = grants_project(
+        r#"grants.fs = [{ host = ".", guest = "/a", rights = "read+list" }, { host = ".", guest = "/b", rights = ["create", "write"] }]"#,
+    );
+    let m = p.load().unwrap();
+    let fs = &m.root().grants.fs;
+    assert_eq!(fs[0].rights, FsRights::READ.union(FsRights::LIST));
+    assert_eq!(fs[1].rights, FsRights::CREATE.union(FsRights::WRITE));
+    let p = grants_project(
+        r#"grants.fs = [{ host = ".", guest = "/a", rights = ["read", "destroy"] }]"#,
+    );
+    assert!(
+        p.error()
+            .message
+            .contains(r#"unknown rights "read+destroy""#)
     );
 }
 

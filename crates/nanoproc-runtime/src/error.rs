@@ -104,6 +104,8 @@ pub fn describe(
         _ => None,
     }) {
         t
+    } else if format!("{err:#}").contains("instance count too high") {
+        limit(LimitKind::Instances).unwrap_or_else(|| format!("{err:#}"))
     } else if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
         match trap {
             wasmtime::Trap::OutOfFuel => limit(LimitKind::Fuel).unwrap_or_else(|| trap.to_string()),

@@ -16,6 +16,7 @@
 //! | `readlink:PATH` | `ok: <target>` |
 //! | `symlink:TARGET=LINK` | `ok: linked` |
 //! | `rename:FROM=TO` | `ok: renamed` |
+//! | `hardlink:SRC=DST` | `ok: linked` |
 //! | `env:NAME` | `ok: <value>` / `err: not present` |
 //! | `envall` | `ok: <sorted NAME=VALUE joined by ",">` |
 //! | `args` | `ok: <all of std::env::args() joined by " ">` |
@@ -98,6 +99,13 @@ pub fn run_op(op: &str) -> String {
             .map(|target| target.display().to_string())
             .map_err(text),
         "symlink" => with_pair(arg, symlink),
+        // A hard link to a file outside the directory would be a way out, if the
+        // runtime let `link-at` name one.
+        "hardlink" => with_pair(arg, |src, dst| {
+            fs::hard_link(src, dst)
+                .map(|()| "linked".to_owned())
+                .map_err(text)
+        }),
         "rename" => with_pair(arg, |from, to| {
             fs::rename(from, to)
                 .map(|()| "renamed".to_owned())

@@ -74,6 +74,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
     Ok(())
 }
 
+/// A guest path for the record: `base` and `path` joined, `.` components dropped.
+/// Only for display: resolution is wasmtime-wasi's.
+fn join(base: &str, path: &str) -> String {
+    let mut out = base.trim_end_matches('/').to_string();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() { "/".into() } else { out }
+}
+
 fn right_name(r: FsRights) -> String {
     r.to_string()
 }
@@ -91,7 +102,7 @@ impl FsGuard<'_> {
     ) -> FsResult<()> {
         let held = self.rights.held.get(&fd.rep());
         let target = match (held, path) {
-            (Some(h), Some(p)) => format!("{}/{p}", h.path.trim_end_matches('/')),
+            (Some(h), Some(p)) => join(&h.path, p),
             (Some(h), None) => h.path.clone(),
             (None, Some(p)) => p.to_string(),
             (None, None) => String::new(),
@@ -390,7 +401,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
             opened.rep(),
             Held {
                 rights,
-                path: format!("{}/{path}", base.trim_end_matches('/')),
+                path: join(&base, &path),
             },
         );
         Ok(opened)
@@ -523,7 +534,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
     fn metadata_hash(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::MetadataHashValue> {
         self.check(
             &fd,
-            META.union(R),
+            META.union(R).union(FsRights::LIST),
             true,
             "wasi:filesystem/types.metadata-hash",
             None,
@@ -537,10 +548,12 @@ impl fs::HostDescriptor for FsGuard<'_> {
         path_flags: fs::PathFlags,
         path: String,
     ) -> FsResult<fs::MetadataHashValue> {
+        // wasi-libc asks for this for every entry it lists (to make up inode
+        // numbers); the hash reveals identity only, so listing is enough.
         self.check(
             &fd,
-            META,
-            false,
+            META.union(FsRights::LIST),
+            true,
             "wasi:filesystem/types.metadata-hash-at",
             Some(&path),
         )?;
