@@ -161,8 +161,12 @@ pub struct GrantRequest {
     /// Arguments are data the parent passes, like literal environment values.
     pub args: Vec<String>,
     pub flags: Flags,
-    /// Network patterns. Nothing can be granted yet: any entry is a violation.
+    /// Outbound network patterns (`api.example.com:443`, `udp:10.0.0.0/8:53`...):
+    /// where it may connect and send.
     pub network: Vec<String>,
+    /// Inbound patterns (`tcp:127.0.0.1:8080`): where it may bind, listen and
+    /// receive.
+    pub listen: Vec<String>,
     /// Resource limits asked for; `None` takes the child default (capped by the
     /// parent's), or for the root, no limit.
     pub limits: Limits,
@@ -176,6 +180,7 @@ pub enum GrantItem {
     Env(usize),
     Flag(Flag),
     Network(usize),
+    Listen(usize),
     Limit(LimitKind),
 }
 
@@ -186,6 +191,7 @@ impl fmt::Display for GrantItem {
             GrantItem::Env(i) => write!(f, "env[{i}]"),
             GrantItem::Flag(flag) => write!(f, "{flag}"),
             GrantItem::Network(i) => write!(f, "network[{i}]"),
+            GrantItem::Listen(i) => write!(f, "listen[{i}]"),
             GrantItem::Limit(kind) => write!(f, "{kind}"),
         }
     }
@@ -256,6 +262,10 @@ pub struct Capabilities {
     pub env: BTreeMap<String, EnvVar>,
     pub args: Vec<String>,
     pub flags: Flags,
+    /// Where it may connect and send.
+    pub network: Vec<network::NetPattern>,
+    /// Where it may bind, listen and receive.
+    pub listen: Vec<network::NetPattern>,
     /// Resource limits; `None` is unlimited.
     pub limits: Limits,
 }
@@ -347,7 +357,8 @@ impl Capabilities {
             };
             caps.env.insert(name.clone(), var);
         }
-        network_violations(req, &mut violations);
+        caps.network = parse_patterns(&req.network, GrantItem::Network, None, &mut violations);
+        caps.listen = parse_patterns(&req.listen, GrantItem::Listen, None, &mut violations);
         if violations.is_empty() {
             Ok(caps)
         } else {
@@ -493,7 +504,18 @@ impl Capabilities {
             }
         }
 
-        network_violations(req, &mut violations);
+        child.network = parse_patterns(
+            &req.network,
+            GrantItem::Network,
+            Some(&self.network),
+            &mut violations,
+        );
+        child.listen = parse_patterns(
+            &req.listen,
+            GrantItem::Listen,
+            Some(&self.listen),
+            &mut violations,
+        );
 
         for kind in LimitKind::ALL {
             let limit = self.limits.get(kind);
@@ -538,7 +560,14 @@ impl Capabilities {
             EnvSource::Literal => true,
             EnvSource::Inherited => parent.env.get(name).is_some_and(|p| p.value == var.value),
         });
-        dirs && env && self.limits.within(&parent.limits) && self.flags.is_subset(parent.flags)
+        let net = |mine: &[network::NetPattern], theirs: &[network::NetPattern]| {
+            mine.iter().all(|p| network::covered_by_any(p, theirs))
+        };
+        dirs && env
+            && self.limits.within(&parent.limits)
+            && self.flags.is_subset(parent.flags)
+            && net(&self.network, &parent.network)
+            && net(&self.listen, &parent.listen)
     }
 
     fn env_names(&self) -> String {
@@ -598,7 +627,25 @@ impl Capabilities {
         out.push(("stdio", pick(&[Flag::Stdin, Flag::Stdout, Flag::Stderr])));
         out.push(("clocks", pick(&[Flag::WallClock, Flag::MonotonicClock])));
         out.push(("random", pick(&[Flag::Random, Flag::InsecureRandom])));
-        out.push(("network", none()));
+        let patterns = |ps: &[network::NetPattern]| {
+            ps.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push((
+            "network",
+            match (self.network.is_empty(), self.listen.is_empty()) {
+                (true, true) => none(),
+                (false, true) => format!("connect {}", patterns(&self.network)),
+                (true, false) => format!("listen {}", patterns(&self.listen)),
+                (false, false) => format!(
+                    "connect {}; listen {}",
+                    patterns(&self.network),
+                    patterns(&self.listen)
+                ),
+            },
+        ));
         let limits: Vec<String> = self
             .limits
             .iter()
@@ -637,15 +684,50 @@ fn check_distinct_guests(dirs: &[DirCap], violations: &mut Vec<Violation>) {
     }
 }
 
-fn network_violations(req: &GrantRequest, violations: &mut Vec<Violation>) {
-    for (i, pattern) in req.network.iter().enumerate() {
-        violations.push(Violation {
-            item: GrantItem::Network(i),
-            grant: format!("{pattern:?}"),
-            reason: "network access cannot be granted in this version of nanoproc: every nanoprocess is denied the network".into(),
-            parent_grant: None,
-        });
+/// Parses network patterns; for a child, each must be covered by one of the
+/// parent's (`parent`), checked pattern by pattern (see [`network`]).
+fn parse_patterns(
+    texts: &[String],
+    item: fn(usize) -> GrantItem,
+    parent: Option<&[network::NetPattern]>,
+    violations: &mut Vec<Violation>,
+) -> Vec<network::NetPattern> {
+    let mut out = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let violation = |reason: String, parent_grant: Option<String>| Violation {
+            item: item(i),
+            grant: format!("{text:?}"),
+            reason,
+            parent_grant,
+        };
+        let pattern = match network::NetPattern::parse(text) {
+            Ok(p) => p,
+            Err(e) => {
+                violations.push(violation(e, None));
+                continue;
+            }
+        };
+        if let Some(parent) = parent
+            && !network::covered_by_any(&pattern, parent)
+        {
+            let held = if parent.is_empty() {
+                "nothing".to_string()
+            } else {
+                parent
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            violations.push(violation(
+                format!("no pattern of the parent covers {pattern}"),
+                Some(held),
+            ));
+            continue;
+        }
+        out.push(pattern);
     }
+    out
 }
 
 /// `1048576` → `1 MiB`; exact units only, so the text parses back to the same number.

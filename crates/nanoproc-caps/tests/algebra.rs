@@ -419,13 +419,47 @@ fn env_is_passed_by_name_only_when_held_and_literals_are_data() {
 }
 
 #[test]
-fn network_is_denied_for_everyone() {
-    let req = GrantRequest {
-        network: vec!["example.com:443".into()],
-        ..Default::default()
-    };
-    assert!(Capabilities::for_root(&req, |_| None).is_err());
-    assert!(root_with_photos().attenuate(&req).is_err());
+fn network_patterns_attenuate_pattern_by_pattern() {
+    let root = Capabilities::for_root(
+        &GrantRequest {
+            network: vec!["*.example.com:443".into(), "127.0.0.1:8000-8100".into()],
+            ..Default::default()
+        },
+        |_| None,
+    )
+    .unwrap();
+    let child = root
+        .attenuate(&GrantRequest {
+            network: vec!["tcp:api.example.com:443".into(), "127.0.0.1:8080".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(child.within(&root));
+    assert_eq!(child.network.len(), 2);
+    for (asked, why) in [
+        ("example.com:443", "no pattern of the parent covers"),
+        ("api.example.com:80", "no pattern of the parent covers"),
+        ("127.0.0.1:9000", "no pattern of the parent covers"),
+        ("nonsense", "HOST:PORTS"),
+    ] {
+        let err = root
+            .attenuate(&GrantRequest {
+                network: vec![asked.into()],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(err[0].item, GrantItem::Network(0));
+        assert!(err[0].reason.contains(why), "{asked}: {}", err[0]);
+    }
+    // Listening is a separate grant: connecting rights do not imply it.
+    let err = root
+        .attenuate(&GrantRequest {
+            listen: vec!["tcp:127.0.0.1:8080".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err[0].item, GrantItem::Listen(0));
+    assert_eq!(err[0].parent_grant.as_deref(), Some("nothing"));
 }
 
 #[test]

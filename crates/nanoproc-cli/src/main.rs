@@ -83,6 +83,14 @@ struct RunArgs {
     /// Grant insecure random. Single component only.
     #[arg(long)]
     insecure_random: bool,
+    /// Grant outbound network access by pattern, e.g. api.example.com:443,
+    /// 127.0.0.1:8000-8100, udp:10.0.0.0/8:53. Single component only.
+    #[arg(long, value_name = "PATTERN")]
+    connect: Vec<String>,
+    /// Grant binding and listening by pattern, e.g. tcp:127.0.0.1:8080. Single
+    /// component only.
+    #[arg(long, value_name = "PATTERN")]
+    listen: Vec<String>,
     /// Grant stdin. Single component only.
     #[arg(long)]
     stdin: bool,
@@ -138,6 +146,8 @@ impl RunArgs {
             || self.insecure_random
             || self.stdin
             || self.no_stdio
+            || !self.connect.is_empty()
+            || !self.listen.is_empty()
             || self.limit_flags().any(|(_, _, v)| v.is_some())
     }
 
@@ -211,6 +221,8 @@ impl RunArgs {
         for (flag, on) in flags {
             req.flags.set(flag, on);
         }
+        req.network = self.connect.clone();
+        req.listen = self.listen.clone();
         for (flag, kind, value) in self.limit_flags() {
             if let Some(v) = value {
                 req.limits.set(

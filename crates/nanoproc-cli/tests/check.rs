@@ -143,7 +143,8 @@ fn every_capability_kind_is_refused_beyond_the_parent() {
             "grants.network = [\"example.com:443\"]",
             &[
                 "driver/mid: grant network[0]",
-                "network access cannot be granted",
+                "no pattern of the parent covers example.com:443",
+                "`driver` holds: nothing",
             ],
         ),
     ];

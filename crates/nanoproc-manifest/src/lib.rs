@@ -109,6 +109,7 @@ pub struct GrantSpans {
     pub env: Vec<Span>,
     pub flags: BTreeMap<Flag, Span>,
     pub network: Vec<Span>,
+    pub listen: Vec<Span>,
     pub limits: BTreeMap<LimitKind, Span>,
 }
 
@@ -119,6 +120,7 @@ impl GrantSpans {
             GrantItem::Env(i) => self.env.get(*i).cloned(),
             GrantItem::Flag(f) => self.flags.get(f).cloned(),
             GrantItem::Network(i) => self.network.get(*i).cloned(),
+            GrantItem::Listen(i) => self.listen.get(*i).cloned(),
             GrantItem::Limit(kind) => self.limits.get(kind).cloned(),
         }
         .or_else(|| self.whole.clone())
@@ -658,6 +660,10 @@ impl Cx {
             req.network.push(n.get_ref().clone());
             spans.network.push(n.span());
         }
+        for n in &raw.listen {
+            req.listen.push(n.get_ref().clone());
+            spans.listen.push(n.span());
+        }
         let limits = [
             (LimitKind::Memory, &raw.memory),
             (LimitKind::Tables, &raw.tables),
@@ -720,6 +726,7 @@ mod tests {
             env: vec![30..35, 35..40],
             flags: BTreeMap::from([(Flag::Random, 40..44), (Flag::Stdout, 50..55)]),
             network: vec![60..70, 70..75],
+            listen: vec![75..78, 78..80],
             limits: [(LimitKind::Memory, 80..90)].into_iter().collect(),
         }
     }

@@ -64,6 +64,8 @@ pub struct RawGrants {
     pub insecure_random: Option<Spanned<bool>>,
     #[serde(default)]
     pub network: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
     pub memory: Option<Spanned<RawLimit>>,
     pub tables: Option<Spanned<RawLimit>>,
     pub instances: Option<Spanned<RawLimit>>,

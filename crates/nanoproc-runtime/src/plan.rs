@@ -19,7 +19,7 @@ use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
 use crate::wasi::guards;
-use nanoproc_caps::{Capabilities, DirSource, GrantItem, GrantRequest, LimitKind};
+use nanoproc_caps::{Capabilities, DirSource, GrantRequest, LimitKind};
 use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node, OnFailure, Restart};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,18 +123,11 @@ pub(crate) fn plan(
                         Err(violations) => {
                             let parent = &manifest.nodes[p];
                             for v in violations {
-                                // Network grants are refused at every level, whatever
-                                // the parent holds; do not suggest the parent is why.
-                                let relation = if matches!(v.item, GrantItem::Network(_)) {
-                                    String::new()
-                                } else {
-                                    format!(" exceeds what its parent `{}` holds", parent.path)
-                                };
                                 let mut e = manifest.error_at(
                                     node.grant_spans.span_of(&v.item).as_ref(),
                                     format!(
-                                        "{}: grant {} ({}){relation}: {}",
-                                        node.path, v.item, v.grant, v.reason
+                                        "{}: grant {} ({}) exceeds what its parent `{}` holds: {}",
+                                        node.path, v.item, v.grant, parent.path, v.reason
                                     ),
                                 );
                                 if let Some(pg) = v.parent_grant {

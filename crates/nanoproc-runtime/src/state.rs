@@ -79,6 +79,10 @@ impl Gate {
 pub struct NanoState {
     pub(crate) wasi: WasiPart,
     pub(crate) gate: Gate,
+    /// Its network grants, shared with wasmtime-wasi's address check.
+    pub(crate) net: Arc<crate::wasi::network::NetPolicy>,
+    /// The name each of its pending name lookups is for, by stream handle.
+    pub(crate) lookups: std::collections::HashMap<u32, String>,
     /// The rights of each filesystem descriptor it holds.
     pub(crate) fs_rights: crate::wasi::filesystem::DescriptorRights,
     pub(crate) limits: Limits,

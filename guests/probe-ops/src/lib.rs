@@ -17,6 +17,7 @@
 //! | `symlink:TARGET=LINK` | `ok: linked` |
 //! | `rename:FROM=TO` | `ok: renamed` |
 //! | `hardlink:SRC=DST` | `ok: linked` |
+//! | `listen:ADDR` | `ok: listening on ADDR` (TCP bind + listen, nothing accepted) |
 //! | `env:NAME` | `ok: <value>` / `err: not present` |
 //! | `envall` | `ok: <sorted NAME=VALUE joined by ",">` |
 //! | `args` | `ok: <all of std::env::args() joined by " ">` |
@@ -101,6 +102,11 @@ pub fn run_op(op: &str) -> String {
         "symlink" => with_pair(arg, symlink),
         // A hard link to a file outside the directory would be a way out, if the
         // runtime let `link-at` name one.
+        // Bind and listen (no connection is awaited); answers the bound address.
+        "listen" => std::net::TcpListener::bind(arg)
+            .and_then(|l| l.local_addr())
+            .map(|a| format!("listening on {a}"))
+            .map_err(text),
         "hardlink" => with_pair(arg, |src, dst| {
             fs::hard_link(src, dst)
                 .map(|()| "linked".to_owned())

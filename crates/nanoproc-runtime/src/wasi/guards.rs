@@ -19,12 +19,12 @@
 //! stdio (an ungranted stdin or stdout fails each read or write, see `stdio`;
 //! stderr is captured when not granted, for diagnosing panics), the filesystem (a
 //! nanoprocess's context only has the preopens it was granted) and socket addresses
-//! (refused by the address check installed in [`super::build_state`]). Name lookup
-//! has an error case but no hook in wasmtime-wasi, so it is guarded here and refused
-//! with `access-denied`.
+//! (decided by the address check installed in [`super::build_state`]). Name lookup
+//! has an error case but no hook in wasmtime-wasi, so it is guarded here: refused
+//! with `access-denied` unless a network grant could reach the name.
 
-use crate::audit::{Decision, Event};
 use crate::state::{Gate, NanoState};
+use crate::wasi::network::NetPolicy;
 use nanoproc_caps::Flag;
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
@@ -54,15 +54,24 @@ impl HasData for GuardedClocks {
     type Data<'a> = Guarded<'a, WasiClocksCtxView<'a>>;
 }
 
-struct GuardedSockets;
-impl HasData for GuardedSockets {
-    type Data<'a> = Guarded<'a, WasiSocketsCtxView<'a>>;
+/// Name lookup, decided by the network grants, remembering which addresses each
+/// allowed name resolved to (the address check honours name grants only for those).
+pub(crate) struct LookupGuard<'a> {
+    inner: WasiSocketsCtxView<'a>,
+    net: &'a NetPolicy,
+    lookups: &'a mut std::collections::HashMap<u32, String>,
 }
 
-fn sockets_view(s: &mut NanoState) -> Guarded<'_, WasiSocketsCtxView<'_>> {
-    Guarded {
+struct GuardedSockets;
+impl HasData for GuardedSockets {
+    type Data<'a> = LookupGuard<'a>;
+}
+
+fn sockets_view(s: &mut NanoState) -> LookupGuard<'_> {
+    LookupGuard {
         inner: s.wasi.sockets(),
-        gate: &s.gate,
+        net: &s.net,
+        lookups: &mut s.lookups,
     }
 }
 
@@ -176,32 +185,36 @@ impl clocks::monotonic_clock::Host for Guarded<'_, WasiClocksCtxView<'_>> {
     }
 }
 
-impl ip_name_lookup::Host for Guarded<'_, WasiSocketsCtxView<'_>> {
+impl ip_name_lookup::Host for LookupGuard<'_> {
     fn resolve_addresses(
         &mut self,
-        _network: Resource<Network>,
+        network: Resource<Network>,
         name: String,
     ) -> Result<Resource<ResolveAddressStream>, SocketError> {
-        // No nanoprocess holds the network in this version: every lookup is refused
-        // before any resolver is asked.
-        self.gate.audit.record(Event {
-            nanoprocess: self.gate.path.clone(),
-            capability: "network",
-            operation: "wasi:sockets/ip-name-lookup.resolve-addresses",
-            target: Some(name),
-            decision: Decision::Refused,
-            reason: Some("network is not granted".into()),
-        });
-        Err(ErrorCode::AccessDenied.into())
+        if !self.net.may_resolve(&name) {
+            return Err(ErrorCode::AccessDenied.into());
+        }
+        let stream =
+            ip_name_lookup::Host::resolve_addresses(&mut self.inner, network, name.clone())?;
+        self.lookups.insert(stream.rep(), name);
+        Ok(stream)
     }
 }
 
-impl ip_name_lookup::HostResolveAddressStream for Guarded<'_, WasiSocketsCtxView<'_>> {
+impl ip_name_lookup::HostResolveAddressStream for LookupGuard<'_> {
     fn resolve_next_address(
         &mut self,
         stream: Resource<ResolveAddressStream>,
     ) -> Result<Option<IpAddress>, SocketError> {
-        ip_name_lookup::HostResolveAddressStream::resolve_next_address(&mut self.inner, stream)
+        let rep = stream.rep();
+        let next = ip_name_lookup::HostResolveAddressStream::resolve_next_address(
+            &mut self.inner,
+            stream,
+        )?;
+        if let (Some(addr), Some(name)) = (&next, self.lookups.get(&rep)) {
+            self.net.note_resolved(name, to_std(addr));
+        }
+        Ok(next)
     }
 
     fn subscribe(
@@ -212,13 +225,23 @@ impl ip_name_lookup::HostResolveAddressStream for Guarded<'_, WasiSocketsCtxView
     }
 
     fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        self.lookups.remove(&stream.rep());
         ip_name_lookup::HostResolveAddressStream::drop(&mut self.inner, stream)
+    }
+}
+
+fn to_std(addr: &IpAddress) -> std::net::IpAddr {
+    match *addr {
+        IpAddress::Ipv4((a, b, c, d)) => std::net::Ipv4Addr::new(a, b, c, d).into(),
+        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => {
+            std::net::Ipv6Addr::new(a, b, c, d, e, f, g, h).into()
+        }
     }
 }
 
 // The lookup interface's error type lives in `wasi:sockets/network`, so its guard
 // must speak that interface's error conversions too; they change nothing.
-impl network::Host for Guarded<'_, WasiSocketsCtxView<'_>> {
+impl network::Host for LookupGuard<'_> {
     fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
         network::Host::convert_error_code(&mut self.inner, error)
     }
@@ -231,7 +254,7 @@ impl network::Host for Guarded<'_, WasiSocketsCtxView<'_>> {
     }
 }
 
-impl network::HostNetwork for Guarded<'_, WasiSocketsCtxView<'_>> {
+impl network::HostNetwork for LookupGuard<'_> {
     fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
         network::HostNetwork::drop(&mut self.inner, this)
     }

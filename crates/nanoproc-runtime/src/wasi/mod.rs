@@ -7,11 +7,12 @@
 
 pub(crate) mod filesystem;
 pub(crate) mod guards;
+pub(crate) mod network;
 mod stdio;
 
 pub(crate) use stdio::StderrTail;
 
-use crate::audit::{Audit, Decision, Event};
+use crate::audit::Audit;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
 use crate::state::{Gate, NanoState, WasiPart};
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use wasmtime::bail;
 use wasmtime::component::ResourceTable;
 use wasmtime::error::Context;
-use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Builds the store data of one nanoprocess. `budgets` are the memory budgets it is
@@ -90,47 +90,25 @@ pub(crate) fn build_state(
         Some(tail)
     };
 
-    // The network is denied to every nanoprocess in this version. wasmtime-wasi asks
-    // this check before every bind, connect and datagram, so each attempt is refused
-    // before any packet is sent, and recorded.
-    let who = path.clone();
-    let record = audit.clone();
+    // Every socket use is decided by the nanoprocess's network grants, before any
+    // syscall (see `network`). Sockets may be created so that every attempt to use
+    // one reaches that check, and its record, with its real target.
+    let net = Arc::new(network::NetPolicy::new(
+        path.clone(),
+        audit.clone(),
+        caps.network.clone(),
+        caps.listen.clone(),
+    ));
+    let policy = net.clone();
     b.socket_addr_check(move |addr, usage| {
-        // Before a connect, wasmtime-wasi checks the implicit bind to the wildcard
-        // address and port 0, without a syscall. That bind reaches nothing; letting
-        // it pass means the refusal (and the record) names the address actually
-        // aimed at. Listening, connecting and sending are each checked on their own.
-        let implicit_bind = matches!(usage, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
-            && addr.ip().is_unspecified()
-            && addr.port() == 0;
-        if implicit_bind {
-            return Box::pin(async { true });
-        }
-        let operation = match usage {
-            SocketAddrUse::TcpBind => "wasi:sockets/tcp.bind",
-            SocketAddrUse::TcpConnect => "wasi:sockets/tcp.connect",
-            SocketAddrUse::TcpListen => "wasi:sockets/tcp.listen",
-            SocketAddrUse::TcpAccept => "wasi:sockets/tcp.accept",
-            SocketAddrUse::UdpBind => "wasi:sockets/udp.bind",
-            SocketAddrUse::UdpSend => "wasi:sockets/udp.send",
-            SocketAddrUse::UdpReceive => "wasi:sockets/udp.receive",
-        };
-        record.record(Event {
-            nanoprocess: who.clone(),
-            capability: "network",
-            operation,
-            target: Some(addr.to_string()),
-            decision: Decision::Refused,
-            reason: Some("network is not granted".into()),
-        });
-        Box::pin(async { false })
+        let allowed = policy.decide(addr, usage);
+        Box::pin(async move { allowed })
     });
-    // Sockets may be created so that every attempt to use one reaches the check
-    // above (and is recorded there) instead of failing unrecorded at creation.
     b.allow_tcp(true);
     b.allow_udp(true);
-    // Name lookups are refused (and recorded) by `guards`; this is the backstop.
-    b.allow_ip_name_lookup(false);
+    // Lookups are decided (and recorded) by `guards`; the resolver is reachable
+    // only for a nanoprocess that holds some network grant.
+    b.allow_ip_name_lookup(net.grants_anything());
 
     let mut table = ResourceTable::new();
     if let Some(handles) = caps.limits.get(LimitKind::Handles) {
@@ -154,6 +132,8 @@ pub(crate) fn build_state(
                 .map(|d| (d.guest.as_str().to_string(), d.rights))
                 .collect(),
         ),
+        net,
+        lookups: Default::default(),
         limits: caps.limits,
         call_deadline: None,
         interrupt: interrupt.clone(),
