@@ -77,10 +77,13 @@ pub enum Flag {
     MonotonicClock,
     Random,
     InsecureRandom,
+    /// `wasi:cli/exit`. The root always holds it (ending is its own business);
+    /// a dependency that holds it ends the whole application when it exits.
+    Exit,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 7] = [
+    pub const ALL: [Flag; 8] = [
         Flag::Stdin,
         Flag::Stdout,
         Flag::Stderr,
@@ -88,6 +91,7 @@ impl Flag {
         Flag::MonotonicClock,
         Flag::Random,
         Flag::InsecureRandom,
+        Flag::Exit,
     ];
 
     /// The key that grants it in a manifest.
@@ -100,6 +104,7 @@ impl Flag {
             Flag::MonotonicClock => "monotonic-clock",
             Flag::Random => "random",
             Flag::InsecureRandom => "insecure-random",
+            Flag::Exit => "exit",
         }
     }
 
@@ -153,6 +158,102 @@ impl fmt::Debug for Flags {
     }
 }
 
+/// Where a granted output stream goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OutputMode {
+    /// The terminal's stream, shared.
+    #[default]
+    Terminal,
+    /// The terminal's stream, each line prefixed with `[path] ` so that the user
+    /// can tell who printed what.
+    Prefixed,
+    /// Nowhere: writes succeed and are dropped. Authority over nothing, so any
+    /// nanoprocess may be given it.
+    Discard,
+    /// Appended to a host file. The user's grant: root only.
+    File(PathBuf),
+}
+
+/// How a granted clock reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClockMode {
+    #[default]
+    Real,
+    /// Always this reading (nanoseconds since the UNIX epoch for the wall clock,
+    /// since an arbitrary start for the monotonic one). Reveals nothing, so any
+    /// nanoprocess may be given it.
+    Frozen(u64),
+}
+
+/// Where granted random bytes come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RandomMode {
+    #[default]
+    Real,
+    /// Reproducible bytes from this seed. Not secret, so any nanoprocess may be
+    /// given it; never use it where secrecy matters.
+    Seeded(u64),
+}
+
+/// How each held stream, clock and random source behaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Modes {
+    pub stdout: OutputMode,
+    pub stderr: OutputMode,
+    pub wall_clock: ClockMode,
+    pub monotonic_clock: ClockMode,
+    pub random: RandomMode,
+    pub insecure_random: RandomMode,
+}
+
+impl Modes {
+    /// Whether holding `flag` in this mode is data the parent chose rather than
+    /// authority it passes on: then the parent need not hold the flag itself.
+    pub fn is_data(&self, flag: Flag) -> bool {
+        match flag {
+            Flag::Stdout => self.stdout == OutputMode::Discard,
+            Flag::Stderr => self.stderr == OutputMode::Discard,
+            Flag::WallClock => matches!(self.wall_clock, ClockMode::Frozen(_)),
+            Flag::MonotonicClock => matches!(self.monotonic_clock, ClockMode::Frozen(_)),
+            Flag::Random => matches!(self.random, RandomMode::Seeded(_)),
+            Flag::InsecureRandom => matches!(self.insecure_random, RandomMode::Seeded(_)),
+            Flag::Stdin | Flag::Exit => false,
+        }
+    }
+
+    /// Whether a child holding `flag` in `self`'s mode gets no more than a parent
+    /// holding it in `parent`'s: data modes are always within; the terminal only
+    /// from a parent that has the terminal; real clocks and random only from a
+    /// parent that has them.
+    fn within(&self, parent: &Modes, flag: Flag) -> Result<(), String> {
+        if self.is_data(flag) {
+            return Ok(());
+        }
+        let terminal = |m: &OutputMode| matches!(m, OutputMode::Terminal | OutputMode::Prefixed);
+        let ok = match flag {
+            Flag::Stdout => terminal(&self.stdout) && terminal(&parent.stdout),
+            Flag::Stderr => terminal(&self.stderr) && terminal(&parent.stderr),
+            Flag::WallClock => parent.wall_clock == ClockMode::Real,
+            Flag::MonotonicClock => parent.monotonic_clock == ClockMode::Real,
+            Flag::Random => parent.random == RandomMode::Real,
+            Flag::InsecureRandom => parent.insecure_random == RandomMode::Real,
+            Flag::Stdin | Flag::Exit => true,
+        };
+        if ok {
+            Ok(())
+        } else if matches!(
+            (flag, &self.stdout, &self.stderr),
+            (Flag::Stdout, OutputMode::File(_), _) | (Flag::Stderr, _, OutputMode::File(_))
+        ) {
+            Err("only the root may write to a host file (the user's grant)".into())
+        } else {
+            Err(format!(
+                "the parent holds {flag} only in a mode that is not the real one"
+            ))
+        }
+    }
+}
+
 /// What a manifest or the command line asks for one nanoprocess.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GrantRequest {
@@ -161,6 +262,8 @@ pub struct GrantRequest {
     /// Arguments are data the parent passes, like literal environment values.
     pub args: Vec<String>,
     pub flags: Flags,
+    /// How each held stream, clock and random source behaves.
+    pub modes: Modes,
     /// Outbound network patterns (`api.example.com:443`, `udp:10.0.0.0/8:53`...):
     /// where it may connect and send.
     pub network: Vec<String>,
@@ -262,6 +365,8 @@ pub struct Capabilities {
     pub env: BTreeMap<String, EnvVar>,
     pub args: Vec<String>,
     pub flags: Flags,
+    /// How each held stream, clock and random source behaves.
+    pub modes: Modes,
     /// Where it may connect and send.
     pub network: Vec<network::NetPattern>,
     /// Where it may bind, listen and receive.
@@ -303,7 +408,9 @@ impl Capabilities {
     ) -> Result<Capabilities, Vec<Violation>> {
         let mut violations = Vec::new();
         let mut caps = Capabilities {
-            flags: req.flags,
+            // Ending is the root's own business: it always holds `exit`.
+            flags: req.flags.with(Flag::Exit),
+            modes: req.modes.clone(),
             args: req.args.clone(),
             limits: req.limits,
             ..Default::default()
@@ -491,16 +598,26 @@ impl Capabilities {
             }
         }
 
+        child.modes = req.modes.clone();
         for flag in req.flags.iter() {
-            if self.flags.has(flag) {
-                child.flags.set(flag, true);
+            let held = self.flags.has(flag) || req.modes.is_data(flag);
+            let mode = if held {
+                if self.flags.has(flag) {
+                    req.modes.within(&self.modes, flag)
+                } else {
+                    Ok(())
+                }
             } else {
-                violations.push(Violation {
+                Err(format!("the parent does not hold {flag}"))
+            };
+            match mode {
+                Ok(()) => child.flags.set(flag, true),
+                Err(reason) => violations.push(Violation {
                     item: GrantItem::Flag(flag),
                     grant: format!("{} = true", flag.key()),
-                    reason: format!("the parent does not hold {flag}"),
-                    parent_grant: Some(format!("{} = false", flag.key())),
-                });
+                    reason,
+                    parent_grant: Some(format!("{} = {}", flag.key(), self.flags.has(flag))),
+                }),
             }
         }
 
@@ -563,9 +680,13 @@ impl Capabilities {
         let net = |mine: &[network::NetPattern], theirs: &[network::NetPattern]| {
             mine.iter().all(|p| network::covered_by_any(p, theirs))
         };
+        let flags = self.flags.iter().all(|f| {
+            self.modes.is_data(f)
+                || (parent.flags.has(f) && self.modes.within(&parent.modes, f).is_ok())
+        });
         dirs && env
             && self.limits.within(&parent.limits)
-            && self.flags.is_subset(parent.flags)
+            && flags
             && net(&self.network, &parent.network)
             && net(&self.listen, &parent.listen)
     }

@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use nanoproc_runtime::caps::{
-    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, LimitKind, parse_millis,
+    ClockMode, DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, LimitKind,
+    OutputMode, RandomMode, parse_millis,
 };
 use nanoproc_runtime::manifest::ManifestErrors;
 use nanoproc_runtime::{
@@ -91,6 +92,21 @@ struct RunArgs {
     /// component only.
     #[arg(long, value_name = "PATTERN")]
     listen: Vec<String>,
+    /// Where stdout goes: inherit (the terminal, the default), prefix, discard,
+    /// none (refused) or file=PATH. Single component only.
+    #[arg(long, value_name = "MODE")]
+    stdout: Option<String>,
+    /// Where stderr goes, as for --stdout. Single component only.
+    #[arg(long, value_name = "MODE")]
+    stderr: Option<String>,
+    /// Grant clocks frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) instead of the
+    /// real ones. Single component only.
+    #[arg(long, value_name = "INSTANT")]
+    clock_at: Option<String>,
+    /// Grant random (secure and insecure) as reproducible bytes from SEED. Single
+    /// component only.
+    #[arg(long, value_name = "SEED")]
+    random_seed: Option<u64>,
     /// Grant stdin. Single component only.
     #[arg(long)]
     stdin: bool,
@@ -146,6 +162,10 @@ impl RunArgs {
             || self.insecure_random
             || self.stdin
             || self.no_stdio
+            || self.stdout.is_some()
+            || self.stderr.is_some()
+            || self.clock_at.is_some()
+            || self.random_seed.is_some()
             || !self.connect.is_empty()
             || !self.listen.is_empty()
             || self.limit_flags().any(|(_, _, v)| v.is_some())
@@ -220,6 +240,46 @@ impl RunArgs {
         ];
         for (flag, on) in flags {
             req.flags.set(flag, on);
+        }
+        for (flag, value) in [(Flag::Stdout, &self.stdout), (Flag::Stderr, &self.stderr)] {
+            let Some(v) = value else { continue };
+            let mode = match v.as_str() {
+                "inherit" => Some(OutputMode::Terminal),
+                "prefix" => Some(OutputMode::Prefixed),
+                "discard" => Some(OutputMode::Discard),
+                "none" => None,
+                other => match other.strip_prefix("file=") {
+                    Some(path) => Some(OutputMode::File(PathBuf::from(path))),
+                    None => {
+                        return Err(format!(
+                            "--{flag} {v}: expected inherit, prefix, discard, none or file=PATH"
+                        ));
+                    }
+                },
+            };
+            req.flags.set(flag, mode.is_some());
+            if let Some(mode) = mode {
+                if flag == Flag::Stdout {
+                    req.modes.stdout = mode;
+                } else {
+                    req.modes.stderr = mode;
+                }
+            }
+        }
+        if let Some(at) = &self.clock_at {
+            let ns = nanoproc_runtime::manifest::parse_instant(at).ok_or_else(|| {
+                format!("--clock-at {at}: expected an instant like 2024-01-01T00:00:00Z")
+            })?;
+            req.modes.wall_clock = ClockMode::Frozen(ns);
+            req.modes.monotonic_clock = ClockMode::Frozen(0);
+            req.flags.set(Flag::WallClock, true);
+            req.flags.set(Flag::MonotonicClock, true);
+        }
+        if let Some(seed) = self.random_seed {
+            req.modes.random = RandomMode::Seeded(seed);
+            req.modes.insecure_random = RandomMode::Seeded(seed);
+            req.flags.set(Flag::Random, true);
+            req.flags.set(Flag::InsecureRandom, true);
         }
         req.network = self.connect.clone();
         req.listen = self.listen.clone();

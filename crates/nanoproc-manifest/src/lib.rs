@@ -26,8 +26,8 @@ mod raw;
 pub use error::{Location, ManifestError, ManifestErrors, Span};
 
 use nanoproc_caps::{
-    DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest, LimitKind,
-    parse_millis,
+    ClockMode, DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest,
+    LimitKind, Modes, OutputMode, RandomMode, parse_millis,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -649,11 +649,19 @@ impl Cx {
             (Flag::MonotonicClock, &raw.monotonic_clock),
             (Flag::Random, &raw.random),
             (Flag::InsecureRandom, &raw.insecure_random),
+            (Flag::Exit, &raw.exit),
         ];
         for (flag, value) in flags {
-            if let Some(v) = value {
-                req.flags.set(flag, *v.get_ref());
-                spans.flags.insert(flag, v.span());
+            let Some(v) = value else { continue };
+            spans.flags.insert(flag, v.span());
+            match apply_mode(flag, v.get_ref(), &mut req.modes) {
+                Ok(held) => req.flags.set(flag, held),
+                Err(expected) => {
+                    self.error(
+                        Some(v.span()),
+                        format!("{path}: {}: expected {expected}", flag.key()),
+                    );
+                }
             }
         }
         for n in &raw.network {
@@ -704,6 +712,90 @@ fn deps_in_order(decl: &raw::RawNanoprocess) -> Vec<(&Spanned<String>, &Spanned<
     let mut deps: Vec<_> = decl.deps.iter().collect();
     deps.sort_by_key(|(iface, _)| iface.span().start);
     deps
+}
+
+/// Applies `stdout = "prefix"` and the like; returns whether the flag is held, or
+/// what the key accepts.
+fn apply_mode(flag: Flag, raw: &raw::RawMode, modes: &mut Modes) -> Result<bool, &'static str> {
+    use raw::RawMode::{Held, Table, Word};
+    const OUTPUT: &str = "true, false, \"prefix\", \"discard\" or { file = \"PATH\" } (root only)";
+    const WALL: &str = "true, false or an instant to freeze it at, like \"2024-01-01T00:00:00Z\"";
+    const MONO: &str = "true, false or \"frozen\"";
+    const RANDOM: &str = "true, false or { seed = NUMBER } for reproducible bytes";
+    match (flag, raw) {
+        (_, Held(b)) => Ok(*b),
+        (Flag::Stdout | Flag::Stderr, _) => {
+            let mode = match raw {
+                Word(w) if w == "prefix" => OutputMode::Prefixed,
+                Word(w) if w == "discard" => OutputMode::Discard,
+                Word(w) if w == "inherit" => OutputMode::Terminal,
+                Table(t) if t.seed.is_none() && t.file.is_some() => {
+                    OutputMode::File(PathBuf::from(t.file.clone().unwrap()))
+                }
+                _ => return Err(OUTPUT),
+            };
+            if flag == Flag::Stdout {
+                modes.stdout = mode;
+            } else {
+                modes.stderr = mode;
+            }
+            Ok(true)
+        }
+        (Flag::WallClock, Word(w)) => {
+            modes.wall_clock = ClockMode::Frozen(parse_instant(w).ok_or(WALL)?);
+            Ok(true)
+        }
+        (Flag::WallClock, _) => Err(WALL),
+        (Flag::MonotonicClock, Word(w)) if w == "frozen" => {
+            modes.monotonic_clock = ClockMode::Frozen(0);
+            Ok(true)
+        }
+        (Flag::MonotonicClock, _) => Err(MONO),
+        (Flag::Random | Flag::InsecureRandom, Table(t)) if t.file.is_none() => {
+            let seed = t.seed.ok_or(RANDOM)?;
+            if flag == Flag::Random {
+                modes.random = RandomMode::Seeded(seed);
+            } else {
+                modes.insecure_random = RandomMode::Seeded(seed);
+            }
+            Ok(true)
+        }
+        (Flag::Random | Flag::InsecureRandom, _) => Err(RANDOM),
+        (Flag::Stdin | Flag::Exit, _) => Err("true or false"),
+    }
+}
+
+/// `2024-01-01T00:00:00Z` (optionally with `.fff` fractions) as nanoseconds since
+/// the UNIX epoch.
+pub fn parse_instant(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
+    let nanos: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {

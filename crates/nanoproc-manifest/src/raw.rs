@@ -55,13 +55,14 @@ pub struct RawGrants {
     pub env: Vec<Spanned<String>>,
     #[serde(default)]
     pub args: Vec<String>,
-    pub stdin: Option<Spanned<bool>>,
-    pub stdout: Option<Spanned<bool>>,
-    pub stderr: Option<Spanned<bool>>,
-    pub wall_clock: Option<Spanned<bool>>,
-    pub monotonic_clock: Option<Spanned<bool>>,
-    pub random: Option<Spanned<bool>>,
-    pub insecure_random: Option<Spanned<bool>>,
+    pub stdin: Option<Spanned<RawMode>>,
+    pub stdout: Option<Spanned<RawMode>>,
+    pub stderr: Option<Spanned<RawMode>>,
+    pub wall_clock: Option<Spanned<RawMode>>,
+    pub monotonic_clock: Option<Spanned<RawMode>>,
+    pub random: Option<Spanned<RawMode>>,
+    pub insecure_random: Option<Spanned<RawMode>>,
+    pub exit: Option<Spanned<RawMode>>,
     #[serde(default)]
     pub network: Vec<Spanned<String>>,
     #[serde(default)]
@@ -99,4 +100,22 @@ impl RawRights {
             RawRights::List(l) => l.join("+"),
         }
     }
+}
+
+/// A capability that is held or not, optionally in a mode: `true`, `false`, a word
+/// (`"prefix"`, `"discard"`, `"frozen"`, an instant) or a table (`{ file = "..." }`,
+/// `{ seed = 42 }`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawMode {
+    Held(bool),
+    Word(String),
+    Table(RawModeTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModeTable {
+    pub file: Option<String>,
+    pub seed: Option<u64>,
 }

@@ -391,6 +391,12 @@ fn root_caps(
         }
     }
     req.args.extend(root_args.iter().cloned());
+    // Output files, like directories, are named relative to the manifest.
+    for mode in [&mut req.modes.stdout, &mut req.modes.stderr] {
+        if let nanoproc_caps::OutputMode::File(f) = mode {
+            *f = manifest.dir.join(&*f);
+        }
+    }
     match Capabilities::for_root(&req, host_env) {
         Ok(c) if ok => Some(c),
         Ok(_) => None,

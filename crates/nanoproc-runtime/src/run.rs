@@ -145,7 +145,10 @@ impl Plan {
             Ok((Ok(()),)) => Ok(Exit { code: 0 }),
             Ok((Err(()),)) => Ok(Exit { code: 1 }),
             Err(e) => {
-                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                if let Some(exit) = e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+                {
                     return Ok(Exit { code: exit.0 });
                 }
                 if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {

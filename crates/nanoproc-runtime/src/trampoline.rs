@@ -86,6 +86,7 @@ pub(crate) fn forward(
     match outcome {
         Ok(()) => Ok(()),
         Err(Failure::Stopped(reason)) => Err(wasmtime::Error::new(reason)),
+        Err(Failure::Exit(code)) => Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code))),
         Err(Failure::Child(failure)) if route.string_error && on_failure == OnFailure::Error => {
             results[0] = Val::Result(Err(Some(Box::new(Val::String(failure.to_string())))));
             Ok(())
@@ -99,6 +100,8 @@ pub(crate) enum Failure {
     /// The whole run is being stopped: not the child's failure, and not to be
     /// handed to the parent as one.
     Stopped(StopReason),
+    /// A child holding `exit` exited: the whole application ends with its code.
+    Exit(i32),
 }
 
 impl ChildProc {
@@ -126,6 +129,12 @@ impl ChildProc {
 
         if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
             return Err(Failure::Stopped(*reason));
+        }
+        if let Some(exit) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+        {
+            return Err(Failure::Exit(exit.0));
         }
         let limit_exceeded = crate::error::is_limit(&e);
         let stderr = live.store.data().captured_stderr();

@@ -27,6 +27,7 @@ use crate::state::{Gate, NanoState};
 use crate::wasi::network::NetPolicy;
 use nanoproc_caps::Flag;
 use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::SocketError;
@@ -34,7 +35,7 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
 use wasmtime_wasi::p2::bindings::sockets::network;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
-use wasmtime_wasi::p2::bindings::{clocks, random};
+use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::{WasiRandomCtx, WasiRandomView};
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
@@ -75,6 +76,18 @@ fn sockets_view(s: &mut NanoState) -> LookupGuard<'_> {
     }
 }
 
+struct GuardedCli;
+impl HasData for GuardedCli {
+    type Data<'a> = Guarded<'a, WasiCliCtxView<'a>>;
+}
+
+fn cli_view(s: &mut NanoState) -> Guarded<'_, WasiCliCtxView<'_>> {
+    Guarded {
+        inner: s.wasi.cli(),
+        gate: &s.gate,
+    }
+}
+
 fn random_view(s: &mut NanoState) -> Guarded<'_, &mut WasiRandomCtx> {
     Guarded {
         inner: s.wasi.random(),
@@ -97,6 +110,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
     clocks::wall_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
     clocks::monotonic_clock::add_to_linker::<NanoState, GuardedClocks>(linker, clocks_view)?;
     ip_name_lookup::add_to_linker::<NanoState, GuardedSockets>(linker, sockets_view)?;
+    cli::exit::add_to_linker::<NanoState, GuardedCli>(linker, cli_view)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -257,5 +271,20 @@ impl network::Host for LookupGuard<'_> {
 impl network::HostNetwork for LookupGuard<'_> {
     fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
         network::HostNetwork::drop(&mut self.inner, this)
+    }
+}
+
+// A dependency that exits without the grant is refused (and traps, as `exit` does
+// anyway); one that holds it ends the whole application (see the trampolines).
+impl cli::exit::Host for Guarded<'_, WasiCliCtxView<'_>> {
+    fn exit(&mut self, status: Result<(), ()>) -> wasmtime::Result<()> {
+        self.gate.check(Flag::Exit, "wasi:cli/exit.exit")?;
+        cli::exit::Host::exit(&mut self.inner, status)
+    }
+
+    fn exit_with_code(&mut self, status_code: u8) -> wasmtime::Result<()> {
+        self.gate
+            .check(Flag::Exit, "wasi:cli/exit.exit-with-code")?;
+        cli::exit::Host::exit_with_code(&mut self.inner, status_code)
     }
 }

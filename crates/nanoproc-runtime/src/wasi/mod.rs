@@ -5,6 +5,7 @@
 //! context is refused on use: clocks and random per call by [`guards`], stdin and
 //! stdout per read or write by [`stdio`].
 
+mod clocks;
 pub(crate) mod filesystem;
 pub(crate) mod guards;
 pub(crate) mod network;
@@ -16,7 +17,9 @@ use crate::audit::Audit;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
 use crate::state::{Gate, NanoState, WasiPart};
-use nanoproc_caps::{Capabilities, DirCap, Flag, FsRights, LimitKind};
+use nanoproc_caps::{
+    Capabilities, ClockMode, DirCap, Flag, FsRights, LimitKind, OutputMode, RandomMode,
+};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::bail;
@@ -61,34 +64,39 @@ pub(crate) fn build_state(
     } else {
         b.stdin(stdio::Refused::stdin(path.clone(), audit.clone()));
     }
-    // Granted output streams are the terminal's, counted against the output limit
-    // (unlimited is just a budget that is never reached).
+    // Granted output streams go where their mode says, counted against the output
+    // limit (unlimited is just a budget that is never reached).
     let output_limit = caps.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
     if caps.flags.has(Flag::Stdout) {
-        let out = std::io::stdout();
-        b.stdout(stdio::LimitedOutput::new(
-            out,
-            path.clone(),
-            output_limit,
-            "stdout",
-        ));
+        let out = output(&path, &caps.modes.stdout, "stdout", output_limit)?;
+        b.stdout(out);
     } else {
         b.stdout(stdio::Refused::stdout(path.clone(), audit.clone()));
     }
     let stderr_capture = if caps.flags.has(Flag::Stderr) {
-        let err = std::io::stderr();
-        b.stderr(stdio::LimitedOutput::new(
-            err,
-            path.clone(),
-            output_limit,
-            "stderr",
-        ));
+        let out = output(&path, &caps.modes.stderr, "stderr", output_limit)?;
+        b.stderr(out);
         None
     } else {
         let tail = StderrTail::default();
         b.stderr(tail.clone());
         Some(tail)
     };
+
+    // A frozen clock or seeded random replaces wasmtime-wasi's real one; the guards
+    // still decide whether the nanoprocess may read it at all.
+    if let ClockMode::Frozen(ns) = caps.modes.wall_clock {
+        b.wall_clock(clocks::FrozenWall(ns));
+    }
+    if let ClockMode::Frozen(ns) = caps.modes.monotonic_clock {
+        b.monotonic_clock(clocks::FrozenMonotonic(ns));
+    }
+    if let RandomMode::Seeded(seed) = caps.modes.random {
+        b.secure_random(clocks::seeded(seed));
+    }
+    if let RandomMode::Seeded(seed) = caps.modes.insecure_random {
+        b.insecure_random(clocks::seeded(seed));
+    }
 
     // Every socket use is decided by the nanoprocess's network grants, before any
     // syscall (see `network`). Sockets may be created so that every attempt to use
@@ -140,6 +148,57 @@ pub(crate) fn build_state(
         children: Vec::new(),
         routes: Vec::new(),
         stderr_capture,
+    })
+}
+
+/// The stream a granted output goes to, counted against the output limit.
+fn output(
+    path: &Arc<str>,
+    mode: &OutputMode,
+    stream: &'static str,
+    limit: u64,
+) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
+    let limited = |inner| -> Box<dyn wasmtime_wasi::cli::StdoutStream + Sync> {
+        Box::new(stdio::LimitedOutput::new(
+            inner,
+            path.clone(),
+            limit,
+            stream,
+        ))
+    };
+    Ok(match mode {
+        OutputMode::Terminal if stream == "stdout" => Box::new(stdio::LimitedOutput::new(
+            std::io::stdout(),
+            path.clone(),
+            limit,
+            stream,
+        )),
+        OutputMode::Terminal => Box::new(stdio::LimitedOutput::new(
+            std::io::stderr(),
+            path.clone(),
+            limit,
+            stream,
+        )),
+        OutputMode::Prefixed => {
+            let terminal: Box<dyn std::io::Write + Send> = if stream == "stdout" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::stderr())
+            };
+            limited(stdio::WriterOutput::new(
+                terminal,
+                Some(format!("[{path}] ")),
+            ))
+        }
+        OutputMode::File(file) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .with_context(|| format!("opening its {stream} file {}", file.display()))?;
+            limited(stdio::WriterOutput::new(Box::new(f), None))
+        }
+        OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
     })
 }
 

@@ -330,3 +330,106 @@ impl OutputStream for CountedStream {
         self.inner.check_write()
     }
 }
+
+/// A granted output stream that goes to a writer other than the bare terminal: the
+/// terminal with each line prefixed by the nanoprocess's path, or a host file.
+#[derive(Clone)]
+pub(crate) struct WriterOutput(Arc<std::sync::Mutex<Sink>>);
+
+struct Sink {
+    out: Box<dyn io::Write + Send>,
+    prefix: Option<String>,
+    at_line_start: bool,
+}
+
+impl WriterOutput {
+    pub fn new(out: Box<dyn io::Write + Send>, prefix: Option<String>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Sink {
+            out,
+            prefix,
+            at_line_start: true,
+        })))
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut sink = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(prefix) = sink.prefix.clone() else {
+            return sink.out.write_all(bytes);
+        };
+        // Prefix every line, including one continued across writes, once.
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            if sink.at_line_start {
+                sink.out.write_all(prefix.as_bytes())?;
+            }
+            sink.out.write_all(chunk)?;
+            sink.at_line_start = chunk.ends_with(b"\n");
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .out
+            .flush()
+    }
+}
+
+impl IsTerminal for WriterOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for WriterOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for WriterOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for WriterOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.write_all(&bytes)
+            .map_err(|e| StreamError::LastOperationFailed(wasmtime::Error::new(e)))
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        WriterOutput::flush(self)
+            .map_err(|e| StreamError::LastOperationFailed(wasmtime::Error::new(e)))
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for WriterOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.write_all(buf).map(|()| buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(WriterOutput::flush(&self))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

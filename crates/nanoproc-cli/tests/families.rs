@@ -1,0 +1,169 @@
+//! The families beyond files and network: output streams (terminal, prefixed,
+//! discarded, a file), clocks (real, frozen, denied), random (real, seeded,
+//! denied) and exit, each granted, narrowed for a child and refused.
+
+mod common;
+use common::*;
+
+fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {
+    scene.manifest(&format!(
+        r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{{probe_driver}}"
+grants.stdout = true
+{root_extra}
+deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
+
+[nanoprocess.leaf]
+component = "{{probe_leaf}}"
+on-failure = "error"
+{leaf}
+
+[nanoprocess.sib]
+component = "{{probe_leaf}}"
+on-failure = "error"
+"#
+    ))
+}
+
+#[test]
+fn a_childs_output_can_be_prefixed_discarded_or_refused() {
+    let scene = Scene::new();
+    let m = tree(
+        &scene,
+        "",
+        "grants.stdout = \"prefix\"\ngrants.stderr = \"discard\"",
+    );
+    let run = run_manifest(
+        &m,
+        &[
+            "child:stdout:hello from the leaf",
+            "child:stderr:into the void",
+            "sibling:stdout:refused",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l == "[driver/leaf] hello from the leaf"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stdout
+            .lines()
+            .chain(run.stderr.lines())
+            .any(|l| l.ends_with("into the void") && !l.contains("=>")),
+        "{run:?}"
+    );
+    run.assert_ok("child:stderr:into the void");
+    run.assert_err("sibling:stdout:refused");
+    // Discarding needs nothing from the parent: the root holds no stderr here.
+    assert_eq!(check(&m).code, 0);
+}
+
+#[test]
+fn only_the_root_may_write_to_a_file() {
+    let scene = Scene::new();
+    let m = tree(&scene, "grants.stderr = { file = \"root.log\" }", "");
+    let run = run_manifest(&m, &["stderr:to the file", "stdout:to the terminal"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(scene.path("root.log")).unwrap(),
+        "to the file\n"
+    );
+    assert!(!run.stderr.contains("to the file"), "{run:?}");
+
+    let m = tree(&scene, "", "grants.stdout = { file = \"/tmp/leak.log\" }");
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("driver/leaf: grant stdout"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("only the root may write to a host file"),
+        "{run:?}"
+    );
+    // A child cannot take the terminal from a parent whose output goes to a file.
+    let m = tree(
+        &scene,
+        "grants.stderr = { file = \"root.log\" }",
+        "grants.stderr = true",
+    );
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("driver/leaf: grant stderr"), "{run:?}");
+}
+
+#[test]
+fn clocks_can_be_real_frozen_or_denied() {
+    let scene = Scene::new();
+    // The root holds no clock, yet may hand a frozen one down: it reveals nothing.
+    let m = tree(
+        &scene,
+        "",
+        "grants.wall-clock = \"2024-01-01T00:00:00Z\"\ngrants.monotonic-clock = \"frozen\"",
+    );
+    let run = run_manifest(
+        &m,
+        &["child:wall-clock", "child:monotonic", "sibling:wall-clock"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.answer("child:wall-clock"), "ok: 1704067200");
+    assert_eq!(run.answer("child:monotonic"), "ok: 0");
+    assert!(
+        run.assert_err("sibling:wall-clock")
+            .contains("refused capability `wall-clock`"),
+        "{run:?}"
+    );
+
+    // The real clock cannot come from a parent whose clock is frozen.
+    let m = tree(
+        &scene,
+        "grants.wall-clock = \"2024-01-01T00:00:00Z\"",
+        "grants.wall-clock = true",
+    );
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains("driver/leaf: grant wall-clock"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("not the real one"), "{run:?}");
+    // A malformed instant is refused where it is written.
+    let m = tree(&scene, "", "grants.wall-clock = \"yesterday\"");
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("driver/leaf: wall-clock: expected true, false or an instant"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn exit_is_a_grant_for_dependencies() {
+    let scene = Scene::new();
+    // Without the grant a dependency's exit is refused, named, and the parent goes on.
+    let m = tree(&scene, "", "");
+    let run = run_manifest(&m, &["child:exit:0", "sibling:count"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.assert_err("child:exit:0")
+            .contains("refused capability `exit`"),
+        "{run:?}"
+    );
+    assert_eq!(run.answer("sibling:count"), "ok: 1");
+    // With it, the dependency ends the whole application, with its status.
+    let m = tree(&scene, "", "grants.exit = true");
+    let run = run_manifest(&m, &["child:exit:3", "sibling:count"]);
+    assert_eq!(
+        run.code, 1,
+        "Rust's std reports exit(3) as a failure: {run:?}"
+    );
+    assert!(
+        !run.stdout.contains("sibling:count"),
+        "nothing ran after the exit: {run:?}"
+    );
+}
