@@ -15,14 +15,22 @@ fn main() -> ExitCode {
             let root = xtask::repo_root();
             // The story needs a secret in the user's environment that nobody was
             // granted, next to the one variable the application was.
+            // Every capability decision of the run, as JSON Lines, next to the build.
+            let audit = manifest.with_file_name("build").join("audit.jsonl");
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(&root)
                 .args(["run", "-q", "-p", "nanoproc-cli", "--", "run"])
                 .arg(&manifest)
+                .arg("--audit")
+                .arg(&audit)
                 .env("GALLERY_TITLE", "Holiday photos")
                 .env("AWS_SECRET_ACCESS_KEY", "demo-secret-that-must-not-leak")
                 .status()
                 .expect("running nanoproc");
+            eprintln!(
+                "nanoproc: every capability decision of this run is in {}",
+                audit.strip_prefix(&root).unwrap_or(&audit).display()
+            );
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
         _ => {

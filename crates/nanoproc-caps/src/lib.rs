@@ -221,6 +221,33 @@ impl Modes {
         }
     }
 
+    /// The mode of a held flag in words, unless it is the plain real one.
+    pub fn describe(&self, flag: Flag) -> Option<String> {
+        let output = |m: &OutputMode| match m {
+            OutputMode::Terminal => None,
+            OutputMode::Prefixed => Some("prefixed".to_string()),
+            OutputMode::Discard => Some("discarded".to_string()),
+            OutputMode::File(p) => Some(format!("to {}", p.display())),
+        };
+        let clock = |c: ClockMode| match c {
+            ClockMode::Real => None,
+            ClockMode::Frozen(ns) => Some(format!("frozen at {ns} ns")),
+        };
+        let random = |r: RandomMode| match r {
+            RandomMode::Real => None,
+            RandomMode::Seeded(seed) => Some(format!("seed {seed}")),
+        };
+        match flag {
+            Flag::Stdout => output(&self.stdout),
+            Flag::Stderr => output(&self.stderr),
+            Flag::WallClock => clock(self.wall_clock),
+            Flag::MonotonicClock => clock(self.monotonic_clock),
+            Flag::Random => random(self.random),
+            Flag::InsecureRandom => random(self.insecure_random),
+            Flag::Stdin | Flag::Exit => None,
+        }
+    }
+
     /// Whether a child holding `flag` in `self`'s mode gets no more than a parent
     /// holding it in `parent`'s: data modes are always within; the terminal only
     /// from a parent that has the terminal; real clocks and random only from a
@@ -734,10 +761,13 @@ impl Capabilities {
             out.push(("args", format!("{:?}", self.args)));
         }
         let pick = |flags: &[Flag]| {
-            let held: Vec<&str> = flags
+            let held: Vec<String> = flags
                 .iter()
                 .filter(|f| self.flags.has(**f))
-                .map(|f| f.key())
+                .map(|f| match self.modes.describe(*f) {
+                    Some(mode) => format!("{} ({mode})", f.key()),
+                    None => f.key().to_string(),
+                })
                 .collect();
             if held.is_empty() {
                 none()
@@ -748,6 +778,9 @@ impl Capabilities {
         out.push(("stdio", pick(&[Flag::Stdin, Flag::Stdout, Flag::Stderr])));
         out.push(("clocks", pick(&[Flag::WallClock, Flag::MonotonicClock])));
         out.push(("random", pick(&[Flag::Random, Flag::InsecureRandom])));
+        if self.flags.has(Flag::Exit) {
+            out.push(("exit", "may end the application".into()));
+        }
         let patterns = |ps: &[network::NetPattern]| {
             ps.iter()
                 .map(|p| p.to_string())

@@ -30,8 +30,14 @@ fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
         .filter(|(p, _)| !p.starts_with(scene.path("photos/thumbs")))
         .collect();
 
+    let audit = scene.path("audit.jsonl");
     let run = nanoproc_env(
-        &["run", &scene.path("nanoproc.toml").display().to_string()],
+        &[
+            "run",
+            &scene.path("nanoproc.toml").display().to_string(),
+            "--audit",
+            &audit.display().to_string(),
+        ],
         &[
             ("GALLERY_TITLE", "Holiday photos"),
             ("AWS_SECRET_ACCESS_KEY", "demo-secret-that-must-not-leak"),
@@ -108,6 +114,48 @@ fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
     assert!(
         !run.stderr.contains("app/thumbnailer") && !run.stderr.contains("app/idgen"),
         "{run:?}"
+    );
+
+    // The audit log shows the compromised dependency's attempts, and the other
+    // dependencies' legitimate uses.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let has = |who: &str, what: &str, decision: &str| {
+        lines.iter().any(|l| {
+            l.contains(&format!("\"nanoprocess\":\"{who}\""))
+                && l.contains(what)
+                && l.contains(&format!("\"decision\":\"{decision}\""))
+        })
+    };
+    assert!(
+        has("app/analytics", "\"target\":\"127.0.0.1:4444\"", "refused"),
+        "{log}"
+    );
+    assert!(
+        has(
+            "app/analytics",
+            "\"target\":\"exfil.example.com\"",
+            "refused"
+        ),
+        "{log}"
+    );
+    assert!(
+        has("app/analytics", "\"family\":\"wall-clock\"", "refused"),
+        "{log}"
+    );
+    assert!(
+        has("app/thumbnailer", "\"target\":\"/out/city.pgm\"", "allowed"),
+        "{log}"
+    );
+    assert!(
+        has("app/idgen", "\"family\":\"random\"", "allowed"),
+        "{log}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("\"app/thumbnailer\"") && l.contains("refused")),
+        "{log}"
     );
 
     // The user's files outside the grants are untouched, and nothing was planted.
