@@ -167,3 +167,42 @@ fn exit_is_a_grant_for_dependencies() {
         "nothing ran after the exit: {run:?}"
     );
 }
+
+#[test]
+fn random_can_be_real_seeded_or_denied() {
+    let scene = Scene::new();
+    // The root holds no random, yet may give a seeded source: it is not secret.
+    let m = tree(&scene, "", "grants.random = { seed = 7 }");
+    let first = run_manifest(&m, &["child:random-hex", "sibling:random-hex"]);
+    let second = run_manifest(&m, &["child:random-hex"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let bytes = first.assert_ok("child:random-hex");
+    assert_eq!(bytes.len(), "ok: ".len() + 16, "{bytes}");
+    assert_eq!(
+        bytes,
+        second.assert_ok("child:random-hex"),
+        "a seed reproduces"
+    );
+    assert!(
+        first
+            .assert_err("sibling:random-hex")
+            .contains("refused capability `random`")
+    );
+    // Real random from a root that holds it differs between runs.
+    let m = tree(&scene, "grants.random = true", "grants.random = true");
+    let a = run_manifest(&m, &["child:random-hex"]);
+    let b = run_manifest(&m, &["child:random-hex"]);
+    assert_ne!(
+        a.assert_ok("child:random-hex"),
+        b.assert_ok("child:random-hex")
+    );
+    // The real source cannot come from a parent that only has a seeded one.
+    let m = tree(
+        &scene,
+        "grants.random = { seed = 1 }",
+        "grants.random = true",
+    );
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("driver/leaf: grant random"), "{run:?}");
+}

@@ -22,6 +22,7 @@
 //! | `envall` | `ok: <sorted NAME=VALUE joined by ",">` |
 //! | `args` | `ok: <all of std::env::args() joined by " ">` |
 //! | `random`, `insecure-random` | `ok: 16 bytes` |
+//! | `random-hex` | `ok: <8 secure random bytes in hex>` |
 //! | `hashmap` | `ok: 3` (std's `HashMap` seeds itself from WASI random) |
 //! | `wall-clock` | `ok: <seconds since the UNIX epoch>` |
 //! | `monotonic` | `ok: <ns between two Instant::now()>` |
@@ -33,6 +34,7 @@
 //! | `exit:CODE` | `std::process::exit(CODE)` |
 //! | `spin` | never returns (for fuel/epoch/deadline tests) |
 //! | `alloc:MIB` | `ok: allocated N MiB` (every byte written), `err:` if memory ran out |
+//! | `files:N` | `ok: N files`: in `/d`, for i in 0..N creates `/d/f{i}.txt`, writes 64 bytes, reads them back and removes the file; `err: file I: <error>` on the first failure |
 //!
 //! Hostile operations, for the host's limits. Each misbehaves on purpose and reliably
 //! (`black_box` keeps the optimizer from removing the misbehaviour); stopping it is
@@ -127,6 +129,11 @@ pub fn run_op(op: &str) -> String {
         "insecure-random" => Ok(random_len(
             wasip2::random::insecure::get_insecure_random_bytes(16),
         )),
+        // The bytes themselves, to show that a seeded source repeats across runs.
+        "random-hex" => Ok(wasip2::random::random::get_random_bytes(8)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()),
         "hashmap" => Ok(hashmap()),
         "wall-clock" => wall_clock(),
         "monotonic" => Ok(monotonic()),
@@ -154,6 +161,7 @@ pub fn run_op(op: &str) -> String {
         },
         "spin" => spin(),
         "alloc" => alloc(arg),
+        "files" => files(arg),
         "recurse" => recurse(arg),
         "bomb" => bomb(),
         "sockets" => sockets(arg),
@@ -342,6 +350,32 @@ fn alloc(mib: &str) -> Result<String, String> {
     block.resize(len, 0xA5);
     std::hint::black_box(&block);
     Ok(format!("allocated {mib} MiB"))
+}
+
+/// Bytes each file of `files:` holds.
+const FILE_BYTES: usize = 64;
+
+/// Creates, writes, reads back and removes `N` files in `/d`, one after another: a
+/// file-heavy workload (for benchmarks) where every step is a filesystem call.
+fn files(arg: &str) -> Result<String, String> {
+    let n = number(arg, "count")?;
+    let content = [b'f'; FILE_BYTES];
+    for i in 0..n {
+        let path = format!("/d/f{i}.txt");
+        let step = || -> std::io::Result<()> {
+            fs::write(&path, content)?;
+            let back = fs::read(&path)?;
+            if back != content {
+                return Err(std::io::Error::other(format!(
+                    "read back {} bytes that differ from the {FILE_BYTES} written",
+                    back.len()
+                )));
+            }
+            fs::remove_file(&path)
+        };
+        step().map_err(|e| format!("file {i}: {e}"))?;
+    }
+    Ok(format!("{n} files"))
 }
 
 /// Parses a numeric argument, naming `what` it is in the error.
