@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 /// What may be done inside a granted directory.
 ///
-/// The bits are the operations a later refinement enforces one by one; today the
-/// runtime enforces the two shorthands that wasmtime-wasi itself distinguishes
-/// (`read-only` and `read-write`), and the manifest accepts only those.
+/// Each bit is one kind of operation; the runtime checks the right each WASI
+/// filesystem call needs against the rights of the descriptor it is made on.
+/// `read-only` and `read-write` are shorthands.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FsRights(u8);
 

@@ -99,8 +99,8 @@ struct RunArgs {
     /// Where stderr goes, as for --stdout. Single component only.
     #[arg(long, value_name = "MODE")]
     stderr: Option<String>,
-    /// Grant clocks frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) instead of the
-    /// real ones. Single component only.
+    /// Grant a wall clock frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) and a
+    /// monotonic clock frozen at 0, instead of the real ones. Single component only.
     #[arg(long, value_name = "INSTANT")]
     clock_at: Option<String>,
     /// Grant random (secure and insecure) as reproducible bytes from SEED. Single

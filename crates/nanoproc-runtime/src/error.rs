@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A nanoprocess used a capability it does not hold, through an interface with no
-/// error case to report it in (`wasi:random`, `wasi:clocks`, getting stdio). The
-/// call traps with this error.
+/// error case to report it in (`wasi:random`, `wasi:clocks`, `wasi:cli/exit`), or
+/// wrote to an ungranted stdout or read an ungranted stdin (carried in the stream's
+/// error). A call without an error case traps with this error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapabilityRefused {
     pub nanoprocess: Arc<str>,

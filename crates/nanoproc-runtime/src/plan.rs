@@ -123,11 +123,18 @@ pub(crate) fn plan(
                         Err(violations) => {
                             let parent = &manifest.nodes[p];
                             for v in violations {
+                                // A grant compared with the parent's exceeds it; one
+                                // refused for its own form (syntax, `..`) just is.
+                                let relation = if v.parent_grant.is_some() {
+                                    format!(" exceeds what its parent `{}` holds", parent.path)
+                                } else {
+                                    String::new()
+                                };
                                 let mut e = manifest.error_at(
                                     node.grant_spans.span_of(&v.item).as_ref(),
                                     format!(
-                                        "{}: grant {} ({}) exceeds what its parent `{}` holds: {}",
-                                        node.path, v.item, v.grant, parent.path, v.reason
+                                        "{}: grant {} ({}){relation}: {}",
+                                        node.path, v.item, v.grant, v.reason
                                     ),
                                 );
                                 if let Some(pg) = v.parent_grant {

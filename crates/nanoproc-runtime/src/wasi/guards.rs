@@ -1,7 +1,7 @@
 //! Capability guards over wasmtime-wasi's own host implementations.
 //!
 //! For each interface whose functions have no error case (`wasi:random`,
-//! `wasi:clocks`), a guard implements the same generated host
+//! `wasi:clocks`, `wasi:cli/exit`), a guard implements the same generated host
 //! trait as wasmtime-wasi, asks the [`Gate`] first and then delegates to
 //! wasmtime-wasi's implementation. A refused call traps with a
 //! [`crate::CapabilityRefused`] that names the nanoprocess and the capability: a
@@ -17,8 +17,8 @@
 //! hash tables; it is a per-instance constant and reveals nothing), the environment
 //! and arguments (a nanoprocess's context only ever contains what it was granted),
 //! stdio (an ungranted stdin or stdout fails each read or write, see `stdio`;
-//! stderr is captured when not granted, for diagnosing panics), the filesystem (a
-//! nanoprocess's context only has the preopens it was granted) and socket addresses
+//! stderr is captured when not granted, for diagnosing panics), the filesystem
+//! (per-operation rights, see `filesystem`) and socket addresses
 //! (decided by the address check installed in [`super::build_state`]). Name lookup
 //! has an error case but no hook in wasmtime-wasi, so it is guarded here: refused
 //! with `access-denied` unless a network grant could reach the name.
