@@ -28,6 +28,7 @@
 //! gate the WASI functions that have no error case; [`Audit`] records refusals.
 
 mod audit;
+mod cache;
 mod engine;
 mod error;
 pub mod interfaces;
@@ -57,15 +58,20 @@ use wasmtime::Engine;
 
 /// Compiles and checks nanoprocess trees. One `Runtime` (one wasmtime engine) can
 /// check and run any number of them.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Runtime {
     /// Engines are made on first use: one without fuel counting, one with.
     engines: Arc<[OnceLock<Engine>; 2]>,
+    cache: cache::CompileCache,
 }
 
 impl Runtime {
+    /// A runtime with the compile cache the environment asks for (see the README).
     pub fn new() -> wasmtime::Result<Self> {
-        let runtime = Self::default();
+        let runtime = Self {
+            engines: Arc::default(),
+            cache: cache::CompileCache::from_env(),
+        };
         runtime.engine_for(false)?;
         Ok(runtime)
     }
@@ -98,7 +104,13 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, ManifestErrors> {
-        plan::plan(&|fuel| self.engine_for(fuel), manifest, root_args, host_env)
+        plan::plan(
+            &|fuel| self.engine_for(fuel),
+            &self.cache,
+            manifest,
+            root_args,
+            host_env,
+        )
     }
 
     /// One component (or WASI preview 1 module) run on its own, holding `grants`.

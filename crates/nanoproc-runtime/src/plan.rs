@@ -87,6 +87,7 @@ pub(crate) struct PlanInner {
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
     engine_for: &dyn Fn(bool) -> wasmtime::Result<Engine>,
+    cache: &crate::cache::CompileCache,
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
@@ -191,7 +192,7 @@ pub(crate) fn plan(
             continue;
         }
         let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            match compile(engine, &bytes) {
+            match compile(engine, cache, &bytes) {
                 Ok(c) => Some(Arc::new(c)),
                 Err(e) => {
                     errors.push(
@@ -423,7 +424,11 @@ fn root_caps(
 }
 
 /// Compiles a component, or adapts and compiles a WASI preview 1 core module.
-fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
+fn compile(
+    engine: &Engine,
+    cache: &crate::cache::CompileCache,
+    bytes: &[u8],
+) -> wasmtime::Result<Compiled> {
     let is_core = is_core_module(bytes);
     let component = if is_core {
         let adapted = wit_component::ComponentEncoder::default()
@@ -436,9 +441,9 @@ fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
             })
             .and_then(|e| e.validate(true).encode())
             .map_err(|e| wasmtime::format_err!("adapting the WASI preview 1 module: {e:#}"))?;
-        Component::new(engine, &adapted)?
+        cache.load_or_compile(engine, &adapted)?
     } else {
-        Component::new(engine, bytes)?
+        cache.load_or_compile(engine, bytes)?
     };
     let ty = component.component_type();
     let mut dep_imports = Vec::new();

@@ -1,0 +1,90 @@
+//! The compile cache: a second run loads what the first compiled; a corrupt or
+//! foreign file is never loaded (it is replaced); a directory others may write to
+//! is not used.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn cached_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "cwasm"));
+    files.sort();
+    files
+}
+
+fn run_cached(dir: &std::path::Path) -> Run {
+    let cmd = guest("probe_cmd").display().to_string();
+    nanoproc_env(
+        &["run", &cmd, "--", "args"],
+        &[("NANOPROC_CACHE_DIR", &dir.display().to_string())],
+    )
+}
+
+#[test]
+fn a_second_run_reuses_and_a_damaged_entry_is_replaced() {
+    let scene = Scene::new();
+    let dir = scene.path("cache");
+    let first = run_cached(&dir);
+    assert_eq!(first.code, 0, "{first:?}");
+    let files = cached_files(&dir);
+    assert_eq!(files.len(), 1, "one artifact for one component: {files:?}");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the cache directory is private: {mode:o}");
+    let artifact = std::fs::read(&files[0]).unwrap();
+
+    let second = run_cached(&dir);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(cached_files(&dir), files);
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        artifact,
+        "reused, not rewritten"
+    );
+
+    // Damage the entry in two ways: each time the run still works, from a fresh
+    // compile, and the entry is whole again afterwards.
+    for damage in [artifact[..artifact.len() / 2].to_vec(), {
+        let mut flipped = artifact.clone();
+        let at = flipped.len() - 100;
+        flipped[at] ^= 0xff;
+        flipped
+    }] {
+        std::fs::write(&files[0], &damage).unwrap();
+        let run = run_cached(&dir);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.answer("args"), "ok: probe_cmd args");
+        assert_eq!(
+            std::fs::read(&files[0]).unwrap(),
+            artifact,
+            "the entry was replaced"
+        );
+    }
+}
+
+#[test]
+fn an_unsafe_or_disabled_cache_is_not_used() {
+    let scene = Scene::new();
+    let open = scene.mkdir("shared-cache");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = run_cached(&open);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        cached_files(&open).is_empty(),
+        "a directory others may write to is not used"
+    );
+
+    let dir = scene.path("off");
+    let cmd = guest("probe_cmd").display().to_string();
+    let run = nanoproc_env(
+        &["run", &cmd, "--", "args"],
+        &[
+            ("NANOPROC_CACHE_DIR", &dir.display().to_string()),
+            ("NANOPROC_CACHE", "off"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(cached_files(&dir).is_empty());
+}
