@@ -206,3 +206,48 @@ fn random_can_be_real_seeded_or_denied() {
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("driver/leaf: grant random"), "{run:?}");
 }
+
+#[test]
+fn stdin_is_read_only_when_granted() {
+    use std::io::Write;
+    let cmd = guest("probe_cmd").display().to_string();
+    let feed = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nanoproc"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"typed by the user")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (out, _) = feed(&["run", &cmd, "--stdin", "--", "stdin"]);
+    assert_eq!(out.trim(), "stdin => ok: typed by the user");
+    let (out, err) = feed(&["run", &cmd, "--", "stdin"]);
+    assert!(out.starts_with("stdin => err:"), "{out}");
+    assert!(
+        err.contains("probe_cmd: stdin (wasi:io/streams.input-stream.read (stdin)): not granted"),
+        "{err}"
+    );
+    // A dependency cannot be handed stdin its parent does not hold.
+    let scene = Scene::new();
+    let m = tree(&scene, "", "grants.stdin = true");
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "driver/leaf: grant stdin (stdin = true) exceeds what its parent `driver` holds"
+        ),
+        "{run:?}"
+    );
+}
