@@ -6,26 +6,11 @@ mod common;
 use common::*;
 
 fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {
-    scene.manifest(&format!(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{{probe_driver}}"
-grants.stdout = true
-{root_extra}
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-
-[nanoprocess.leaf]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{leaf}
-
-[nanoprocess.sib]
-component = "{{probe_leaf}}"
-on-failure = "error"
-"#
-    ))
+    scene.driver_tree(
+        &format!("grants.stdout = true\n{root_extra}"),
+        &format!("on-failure = \"error\"\n{leaf}"),
+        "on-failure = \"error\"",
+    )
 }
 
 #[test]

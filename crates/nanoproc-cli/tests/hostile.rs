@@ -27,26 +27,11 @@ fn peak_kib(run: &Run) -> u64 {
 
 /// driver -> leaf (the hostile one, grants given) and a well-behaved sibling.
 fn with_parent(scene: &Scene, leaf: &str) -> std::path::PathBuf {
-    scene.manifest(&format!(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{{probe_driver}}"
-grants.stdout = true
-grants.memory = "256 MiB"
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-
-[nanoprocess.leaf]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{leaf}
-
-[nanoprocess.sib]
-component = "{{probe_leaf}}"
-grants.memory = "16 MiB"
-"#
-    ))
+    scene.driver_tree(
+        "grants.stdout = true\ngrants.memory = \"256 MiB\"",
+        &format!("on-failure = \"error\"\n{leaf}"),
+        "grants.memory = \"16 MiB\"",
+    )
 }
 
 fn run_with_parent(leaf: &str, ops: &[&str]) -> Run {

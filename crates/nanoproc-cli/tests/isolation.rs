@@ -12,32 +12,16 @@ use common::*;
 fn family(scene: &Scene, child_grants: &str, sibling_grants: &str) -> std::path::PathBuf {
     scene.file("data/secret.txt", "the parent's secret");
     scene.file("data/shared/readme.txt", "for the sibling");
-    scene.manifest(&format!(
-        r#"
-[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{{probe_driver}}"
-grants.fs = [{{ host = "data", guest = "/data", rights = "read-write" }}]
+    scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]
 grants.env = ["PARENT_SECRET"]
 grants.random = true
 grants.wall-clock = true
 grants.monotonic-clock = true
-grants.stdout = true
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-
-[nanoprocess.leaf]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{child_grants}
-
-[nanoprocess.sib]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{sibling_grants}
-"#
-    ))
+grants.stdout = true"#,
+        &format!("on-failure = \"error\"\n{child_grants}"),
+        &format!("on-failure = \"error\"\n{sibling_grants}"),
+    )
 }
 
 fn run_family(scene: &Scene, child: &str, sibling: &str, args: &[&str]) -> Run {
@@ -303,12 +287,12 @@ fn a_derived_directory_that_is_a_symlink_out_or_missing_is_refused_at_check() {
         assert_eq!(run.code, 125, "{run:?}");
         assert!(
             run.stderr
-                .contains("nanoproc.toml:18:14: driver/leaf: grant fs[0]: cannot open /data"),
+                .contains("nanoproc.toml:17:14: driver/leaf: grant fs[0]: cannot open /data"),
             "{run:?}"
         );
         assert!(
             run.stderr
-                .contains("nanoproc.toml:23:14: driver/sib: grant fs[0]: cannot open /data"),
+                .contains("nanoproc.toml:22:14: driver/sib: grant fs[0]: cannot open /data"),
             "{run:?}"
         );
         assert!(

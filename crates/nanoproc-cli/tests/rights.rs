@@ -11,28 +11,13 @@ fn tree(scene: &Scene, leaf: &str, sib: &str) -> std::path::PathBuf {
     scene.mkdir("data/drop");
     scene.file("data/secret.txt", "the root's secret");
     scene.file("outside.txt", "outside every grant");
-    scene.manifest(&format!(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{{probe_driver}}"
-grants.fs = [{{ host = "data", guest = "/data", rights = "read-write" }}]
+    scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]
 grants.stdout = true
-grants.random = true
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-
-[nanoprocess.leaf]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{leaf}
-
-[nanoprocess.sib]
-component = "{{probe_leaf}}"
-on-failure = "error"
-{sib}
-"#
-    ))
+grants.random = true"#,
+        &format!("on-failure = \"error\"\n{leaf}"),
+        &format!("on-failure = \"error\"\n{sib}"),
+    )
 }
 
 fn run(scene: &Scene, leaf: &str, sib: &str, ops: &[&str]) -> Run {

@@ -55,6 +55,32 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// The tree most tests use: the root `driver` (probe_driver) imports `probe`
+    /// from `leaf` and `sibling` from `sib` (both probe_leaf). Each argument is the
+    /// rest of that nanoprocess's table (grants, on-failure, ...), one key a line.
+    pub fn driver_tree(&self, root: &str, leaf: &str, sib: &str) -> PathBuf {
+        self.manifest(&format!(
+            r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{{probe_driver}}"
+deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
+{root}
+
+[nanoprocess.leaf]
+component = "{{probe_leaf}}"
+{leaf}
+
+[nanoprocess.sib]
+component = "{{probe_leaf}}"
+{sib}
+"#
+        ))
+    }
+}
+
 const GUESTS: [&str; 13] = [
     "gallery_app",
     "gallery_thumbnailer",
