@@ -219,22 +219,7 @@ fn a_dependency_that_traps_traps_its_parent_unless_told_otherwise() {
     // As a dependency with the default `on-failure = "trap"`: the parent's call
     // traps too, naming the child and its panic.
     let scene = Scene::new();
-    let m = scene.manifest(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{probe_driver}"
-grants.stdout = true
-deps = { "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }
-
-[nanoprocess.leaf]
-component = "{probe_leaf}"
-
-[nanoprocess.sib]
-component = "{probe_leaf}"
-"#,
-    );
+    let m = scene.driver_tree("grants.stdout = true", "", "");
     let run = run_manifest(&m, &["child:panic:first call", "sibling:count"]);
     assert_eq!(run.code, 134, "{run:?}");
     assert!(
@@ -366,24 +351,10 @@ component = "{probe_leaf}"
 #[test]
 fn limits_beyond_the_parents_are_refused_at_check() {
     let scene = Scene::new();
-    let m = scene.manifest(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{probe_driver}"
-grants.timeout = "10s"
-grants.handles = 100
-deps = { "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }
-
-[nanoprocess.leaf]
-component = "{probe_leaf}"
-grants.timeout = "1m"
-grants.handles = 1000
-
-[nanoprocess.sib]
-component = "{probe_leaf}"
-"#,
+    let m = scene.driver_tree(
+        "grants.timeout = \"10s\"\ngrants.handles = 100",
+        "grants.timeout = \"1m\"\ngrants.handles = 1000",
+        "",
     );
     let run = check(&m);
     assert_eq!(run.code, 125, "{run:?}");
@@ -409,7 +380,7 @@ component = "{probe_leaf}"
     assert_eq!(run.code, 125, "{run:?}");
     assert!(
         run.stderr
-            .contains("nanoproc.toml:17:14: driver/sib: on-failure must be \"trap\" or \"error\""),
+            .contains("nanoproc.toml:18:14: driver/sib: on-failure must be \"trap\" or \"error\""),
         "{run:?}"
     );
 }
@@ -418,27 +389,12 @@ component = "{probe_leaf}"
 fn a_restart_that_could_never_happen_is_refused_and_instances_are_capped() {
     // With on-failure = "trap" the parent fails with the child: a restart is moot.
     let scene = Scene::new();
-    let m = scene.manifest(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{probe_driver}"
-deps = { "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }
-
-[nanoprocess.leaf]
-component = "{probe_leaf}"
-restart = { max = 3, within = "1m" }
-
-[nanoprocess.sib]
-component = "{probe_leaf}"
-"#,
-    );
+    let m = scene.driver_tree("", "restart = { max = 3, within = \"1m\" }", "");
     let run = check(&m);
     assert_eq!(run.code, 125, "{run:?}");
     assert!(
         run.stderr
-            .contains("nanoproc.toml:10:11: driver/leaf: `restart` needs `on-failure = \"error\"`"),
+            .contains("nanoproc.toml:11:11: driver/leaf: `restart` needs `on-failure = \"error\"`"),
         "{run:?}"
     );
     // A component needs several core instances; a limit of one cannot be met.

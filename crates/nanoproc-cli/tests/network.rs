@@ -137,26 +137,11 @@ fn a_child_gets_a_narrower_pattern_and_a_sibling_gets_none() {
     let port = server();
     let other = server();
     let scene = Scene::new();
-    let m = scene.manifest(&format!(
-        r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{{probe_driver}}"
-grants.stdout = true
-grants.network = ["127.0.0.1:*", "localhost:*"]
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-
-[nanoprocess.leaf]
-component = "{{probe_leaf}}"
-on-failure = "error"
-grants.network = ["tcp:127.0.0.1:{port}"]
-
-[nanoprocess.sib]
-component = "{{probe_leaf}}"
-on-failure = "error"
-"#
-    ));
+    let m = scene.driver_tree(
+        "grants.stdout = true\ngrants.network = [\"127.0.0.1:*\", \"localhost:*\"]",
+        &format!("on-failure = \"error\"\ngrants.network = [\"tcp:127.0.0.1:{port}\"]"),
+        "on-failure = \"error\"",
+    );
     let ok = format!("child:connect:127.0.0.1:{port}");
     let wrong_port = format!("child:connect:127.0.0.1:{other}");
     let sib = format!("sibling:connect:127.0.0.1:{port}");
