@@ -1,7 +1,7 @@
 //! Stopping running guests from outside: `--timeout`, Ctrl-C, and per-call time
 //! limits, all through wasmtime's epoch interruption.
 //!
-//! While a tree runs, a ticker thread advances the engine's epoch every [`TICK`].
+//! While a plan is in use, one ticker thread advances the engine's epoch every [`TICK`].
 //! Every store has a deadline of one tick and a callback that runs when it passes:
 //! it stops the guest if the run was interrupted or the current call into this
 //! nanoprocess is over its time limit, and otherwise extends the deadline by one
@@ -11,9 +11,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::Engine;
 
 pub(crate) const TICK: Duration = Duration::from_millis(5);
@@ -68,39 +69,83 @@ impl Interrupt {
     }
 }
 
-/// Advances the engine's epoch while alive; stops on drop.
+/// Advances the engine's epoch while alive, and stops the runs whose time is up;
+/// stops on drop. One ticker serves every run of a plan, so that starting a tree
+/// does not cost a thread.
 pub(crate) struct Ticker {
-    done: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
 }
 
+#[derive(Default)]
+struct TickerShared {
+    done: AtomicBool,
+    next_id: AtomicU64,
+    /// Runs with a time limit: when each must be stopped.
+    deadlines: Mutex<Vec<(u64, Instant, Interrupt)>>,
+}
+
+/// A run's time limit, watched by the ticker until this is dropped.
+pub(crate) struct Deadline {
+    shared: Arc<TickerShared>,
+    id: u64,
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        let mut deadlines = self.shared.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+        deadlines.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
 impl Ticker {
-    pub fn start(engine: Engine, interrupt: Interrupt, timeout: Option<Duration>) -> Ticker {
-        let done = Arc::new(AtomicBool::new(false));
-        let stop = done.clone();
+    pub fn start(engine: Engine) -> Ticker {
+        let shared = Arc::new(TickerShared::default());
+        let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name("nanoproc-epoch".into())
             .spawn(move || {
-                let started = std::time::Instant::now();
-                while !stop.load(Ordering::Relaxed) {
+                while !state.done.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    if timeout.is_some_and(|t| started.elapsed() >= t) {
-                        interrupt.stop(StopReason::TimedOut);
+                    {
+                        let now = Instant::now();
+                        let deadlines = state.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+                        for (_, at, interrupt) in deadlines.iter() {
+                            if now >= *at {
+                                interrupt.stop(StopReason::TimedOut);
+                            }
+                        }
                     }
                     engine.increment_epoch();
                 }
             })
             .expect("spawning the epoch thread");
         Ticker {
-            done,
+            shared,
             thread: Some(thread),
+        }
+    }
+
+    /// Stops `interrupt` with [`StopReason::TimedOut`] once `timeout` has passed,
+    /// unless the returned guard is dropped first.
+    pub fn deadline(&self, timeout: Duration, interrupt: Interrupt) -> Deadline {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let at = Instant::now() + timeout;
+        self.shared
+            .deadlines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, at, interrupt));
+        Deadline {
+            shared: self.shared.clone(),
+            id,
         }
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
+        self.shared.done.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

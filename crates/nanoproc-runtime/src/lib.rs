@@ -31,6 +31,7 @@ mod audit;
 mod cache;
 mod engine;
 mod error;
+mod fastpath;
 pub mod interfaces;
 mod interrupt;
 mod limits;
@@ -47,7 +48,7 @@ pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
 pub use plan::{Plan, PlannedNode};
-pub use run::{Exit, RunError, RunOptions};
+pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
 
 use nanoproc_caps::GrantRequest;

@@ -82,6 +82,8 @@ pub(crate) struct PlanInner {
     pub nodes: Vec<PlannedNode>,
     /// The engine counts fuel: some nanoprocess has a fuel limit.
     pub fuel: bool,
+    /// Started with the first tree, shared by every tree of the plan.
+    pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
 
 /// Checks a manifest (already parsed) and prepares it to run.
@@ -353,6 +355,7 @@ pub(crate) fn plan(
             engine: engine.clone(),
             nodes,
             fuel,
+            ticker: std::sync::OnceLock::new(),
         }),
     })
 }
@@ -567,6 +570,9 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
                 name: format!("{}#{}", import.name, f.name),
                 string_error: interfaces::has_string_error(&f.ty),
             };
+            if crate::fastpath::link_typed(&mut instance, &f.name, &f.ty, &route)? {
+                continue;
+            }
             instance.func_new(&f.name, move |cx, _ty, params, results| {
                 forward(cx, &route, params, results)
             })?;

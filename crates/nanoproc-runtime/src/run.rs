@@ -5,7 +5,7 @@
 
 use crate::audit::Audit;
 use crate::error::describe;
-use crate::interrupt::{Interrupt, StopReason, Ticker};
+use crate::interrupt::{Deadline, Interrupt, StopReason, Ticker};
 use crate::limits::Budget;
 use crate::plan::{Plan, PlanInner};
 use crate::state::{NanoState, epoch_check};
@@ -99,16 +99,25 @@ impl Plan {
     }
 
     pub fn run_with(&self, options: &RunOptions) -> Result<Exit, RunError> {
+        self.start(options)?.run()
+    }
+
+    /// Instantiates the whole tree, bottom-up, without entering the root: a live
+    /// tree whose nanoprocesses hold their grants and memory until it is run or
+    /// dropped. The time limit of `options` counts from here.
+    pub fn start(&self, options: &RunOptions) -> Result<Tree, RunError> {
         let cx = RunCtx {
             plan: self.inner.clone(),
             audit: options.audit.clone(),
             interrupt: options.interrupt.clone(),
         };
-        let _ticker = Ticker::start(
-            self.inner.engine.clone(),
-            options.interrupt.clone(),
-            options.timeout,
-        );
+        let ticker = self
+            .inner
+            .ticker
+            .get_or_init(|| Ticker::start(self.inner.engine.clone()));
+        let deadline = options
+            .timeout
+            .map(|t| ticker.deadline(t, options.interrupt.clone()));
         let root = &self.inner.nodes[0];
         let (mut store, instance) =
             cx.instantiate(0, &[])
@@ -121,7 +130,7 @@ impl Plan {
             .run_export
             .as_deref()
             .expect("checked: the root is a command");
-        let func = (|| {
+        let run = (|| {
             let iface = instance
                 .get_export_index(&mut store, None, run_export)
                 .ok_or_else(|| format_err!("no export {run_export}"))?;
@@ -137,10 +146,33 @@ impl Plan {
             nanoprocess: root.path.clone(),
             message: format!("{e:#}"),
         })?;
+        Ok(Tree {
+            plan: self.inner.clone(),
+            store,
+            run,
+            _deadline: deadline,
+        })
+    }
+}
 
+/// A live tree of nanoprocesses, started by [`Plan::start`]: every nanoprocess
+/// instantiated with its grants, the root not yet entered. Dropping it drops every
+/// instance and returns their memory.
+pub struct Tree {
+    plan: Arc<PlanInner>,
+    store: Store<NanoState>,
+    run: wasmtime::component::TypedFunc<(), (Result<(), ()>,)>,
+    _deadline: Option<Deadline>,
+}
+
+impl Tree {
+    /// Runs the root's `wasi:cli/run` to its end.
+    pub fn run(mut self) -> Result<Exit, RunError> {
+        let root = &self.plan.nodes[0];
+        let store = &mut self.store;
         // The root's `run` is one call into it: its per-call limits apply to it.
         store.data_mut().start_call();
-        let outcome = func.call(&mut store, ());
+        let outcome = self.run.call(&mut *store, ());
         match outcome {
             Ok((Ok(()),)) => Ok(Exit { code: 0 }),
             Ok((Err(()),)) => Ok(Exit { code: 1 }),

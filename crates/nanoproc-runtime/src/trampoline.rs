@@ -55,6 +55,7 @@ pub(crate) struct ChildProc {
 }
 
 /// Which function of which dependency import a host function forwards to.
+#[derive(Clone, Debug)]
 pub(crate) struct Route {
     pub slot: usize,
     pub func: usize,
@@ -64,34 +65,78 @@ pub(crate) struct Route {
     pub string_error: bool,
 }
 
+/// Why a call into a child did not return normally.
+pub(crate) enum CallError {
+    /// The child failed: what the parent gets depends on its `on-failure` policy.
+    Child(ChildFailed),
+    /// The parent's call must trap with this (the run is stopped, an `exit`, a
+    /// re-entrant call, or a failure under the `trap` policy).
+    Trap(wasmtime::Error),
+}
+
+impl From<CallError> for wasmtime::Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Child(failure) => wasmtime::Error::new(failure),
+            CallError::Trap(e) => e,
+        }
+    }
+}
+
+/// Runs `body` as one call from a parent into the child serving `route`: the child
+/// is moved out of the parent's store data for the call (so that `body` can use
+/// both stores), its per-call limits start afresh, and a failure is classified.
+///
+/// `body` gets the parent's store, the child's live instance and the child's
+/// function the route names.
+pub(crate) fn call_child<R>(
+    cx: &mut StoreContextMut<'_, NanoState>,
+    route: &Route,
+    body: impl FnOnce(&mut StoreContextMut<'_, NanoState>, &mut Live, Func) -> wasmtime::Result<R>,
+) -> Result<R, CallError> {
+    let data = cx.data_mut();
+    let child_index = data.routes[route.slot];
+    let Some(mut child) = data.children[child_index].take() else {
+        // Only possible if a call re-entered a child that is already on the stack:
+        // wasmtime does not refuse that in this configuration, so we do.
+        return Err(CallError::Trap(wasmtime::Error::msg(format!(
+            "nanoprocess `{}` called {} while a call into that dependency was already in progress; re-entrant calls are refused",
+            data.gate.path, route.name
+        ))));
+    };
+    let outcome = child.call(route, |live, func| body(cx, live, func));
+    let on_failure = child.run.plan.nodes[child.node].on_failure;
+    cx.data_mut().children[child_index] = Some(child);
+    match outcome {
+        Ok(r) => Ok(r),
+        Err(Failure::Stopped(reason)) => Err(CallError::Trap(wasmtime::Error::new(reason))),
+        Err(Failure::Exit(code)) => Err(CallError::Trap(wasmtime::Error::new(
+            wasmtime_wasi::I32Exit(code),
+        ))),
+        Err(Failure::Child(failure)) if route.string_error && on_failure == OnFailure::Error => {
+            Err(CallError::Child(failure))
+        }
+        Err(Failure::Child(failure)) => Err(CallError::Trap(wasmtime::Error::new(failure))),
+    }
+}
+
+/// The generic trampoline: any WIT function, its values forwarded as [`Val`]s.
+/// Used for the shapes the typed fast paths do not cover.
 pub(crate) fn forward(
     mut cx: StoreContextMut<'_, NanoState>,
     route: &Route,
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
-    let data = cx.data_mut();
-    let child_index = data.routes[route.slot];
-    let Some(mut child) = data.children[child_index].take() else {
-        // Only possible if a call re-entered a child that is already on the stack:
-        // wasmtime does not refuse that in this configuration, so we do.
-        return Err(wasmtime::Error::msg(format!(
-            "nanoprocess `{}` called {} while a call into that dependency was already in progress; re-entrant calls are refused",
-            data.gate.path, route.name
-        )));
-    };
-    let outcome = child.call(route, params, results);
-    let on_failure = child.run.plan.nodes[child.node].on_failure;
-    cx.data_mut().children[child_index] = Some(child);
-    match outcome {
+    match call_child(&mut cx, route, |_, live, func| {
+        func.call(&mut live.store, params, results)
+    }) {
         Ok(()) => Ok(()),
-        Err(Failure::Stopped(reason)) => Err(wasmtime::Error::new(reason)),
-        Err(Failure::Exit(code)) => Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code))),
-        Err(Failure::Child(failure)) if route.string_error && on_failure == OnFailure::Error => {
+        Err(CallError::Child(failure)) => {
             results[0] = Val::Result(Err(Some(Box::new(Val::String(failure.to_string())))));
             Ok(())
         }
-        Err(Failure::Child(failure)) => Err(wasmtime::Error::new(failure)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -105,7 +150,11 @@ pub(crate) enum Failure {
 }
 
 impl ChildProc {
-    fn call(&mut self, route: &Route, params: &[Val], results: &mut [Val]) -> Result<(), Failure> {
+    fn call<R>(
+        &mut self,
+        route: &Route,
+        body: impl FnOnce(&mut Live, Func) -> wasmtime::Result<R>,
+    ) -> Result<R, Failure> {
         if let Some(reason) = self.run.interrupt.reason() {
             return Err(Failure::Stopped(reason));
         }
@@ -123,9 +172,12 @@ impl ChildProc {
             live.store.set_fuel(fuel).expect("fuel is enabled");
         }
         let func = live.funcs[route.slot][route.func];
-        let result = func.call(&mut live.store, params, results);
+        let result = body(live, func);
         live.store.data_mut().call_deadline = None;
-        let Err(e) = result else { return Ok(()) };
+        let e = match result {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
 
         if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
             return Err(Failure::Stopped(*reason));
