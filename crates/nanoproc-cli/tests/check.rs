@@ -255,7 +255,7 @@ component = "{types_child_wrong}"
 }
 
 #[test]
-fn resources_across_nanoprocesses_are_refused_cleanly() {
+fn an_interface_with_a_resource_is_wired_through_proxies() {
     let scene = Scene::new();
     let m = scene.manifest(
         r#"[app]
@@ -269,15 +269,17 @@ deps = { "test:res/counters" = "child" }
 component = "{res_child}"
 "#,
     );
-    for run in [check(&m), run_manifest(&m, &[])] {
-        refused(
-            &run,
-            &[
-                "parent: cannot import test:res/counters from `parent/child`",
-                "resources cannot cross a nanoprocess boundary",
-            ],
-        );
-    }
+    let out = check(&m);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("serves  test:res/counters to parent"),
+        "{stdout}"
+    );
 }
 
 #[test]

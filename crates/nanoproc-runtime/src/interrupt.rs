@@ -12,7 +12,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wasmtime::Engine;
@@ -93,7 +93,11 @@ pub(crate) struct Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        let mut deadlines = self.shared.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+        let mut deadlines = self
+            .shared
+            .deadlines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         deadlines.retain(|(id, _, _)| *id != self.id);
     }
 }

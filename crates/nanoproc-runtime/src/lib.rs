@@ -32,6 +32,7 @@ mod cache;
 mod engine;
 mod error;
 mod fastpath;
+mod handles;
 pub mod interfaces;
 mod interrupt;
 mod limits;

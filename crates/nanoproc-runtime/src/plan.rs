@@ -42,12 +42,16 @@ pub(crate) struct Compiled {
     /// reason is among `import_problems` or in a `dep_imports` entry).
     pub pre: Option<InstancePre<NanoState>>,
     pub was_core_module: bool,
+    /// Its resource types, named by the interfaces that define them.
+    pub names: interfaces::ResourceNames,
 }
 
 pub(crate) struct DepImport {
     pub name: String,
     /// The functions of the interface, or why it cannot cross a boundary.
     pub funcs: Result<Vec<FuncSig>, String>,
+    /// The resources the interface defines: the parent holds proxies of them.
+    pub resources: Vec<String>,
 }
 
 /// One nanoprocess of a checked tree.
@@ -284,7 +288,7 @@ pub(crate) fn plan(
             let Some(child_comp) = &compiled[dep.child] else {
                 continue;
             };
-            match check_export(engine, child_comp, &import.name, import_funcs) {
+            match check_export(engine, comp, import, import_funcs, child_comp) {
                 Ok(export_name) => serves[dep.child].push((slot, export_name)),
                 Err(why) => errors.push(manifest.error_at(
                     Some(&dep.span),
@@ -449,6 +453,7 @@ fn compile(
         cache.load_or_compile(engine, bytes)?
     };
     let ty = component.component_type();
+    let names = interfaces::ResourceNames::of(engine, &ty);
     let mut dep_imports = Vec::new();
     let mut import_problems = Vec::new();
     for (name, ext) in ty.imports(engine) {
@@ -457,10 +462,14 @@ fn compile(
             ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems.push(format!(
                 "imports {name}, a WASI interface nanoproc does not provide (it provides wasi:io, cli, clocks, filesystem, random and sockets 0.2)"
             )),
-            ComponentItem::ComponentInstance(inst) => dep_imports.push(DepImport {
-                name: name.to_string(),
-                funcs: interfaces::instance_funcs(engine, &inst),
-            }),
+            ComponentItem::ComponentInstance(inst) => {
+                let sig = interfaces::instance_funcs(engine, name, &inst, &names);
+                dep_imports.push(DepImport {
+                    name: name.to_string(),
+                    resources: sig.as_ref().map(|s| s.resources.clone()).unwrap_or_default(),
+                    funcs: sig.map(|s| s.funcs),
+                })
+            }
             _ => import_problems.push(format!(
                 "imports `{name}`, which is not an interface; nanoproc links interfaces only"
             )),
@@ -478,6 +487,7 @@ fn compile(
         run_export,
         pre: None,
         was_core_module: is_core,
+        names,
     };
     let linkable =
         compiled.import_problems.is_empty() && compiled.dep_imports.iter().all(|d| d.funcs.is_ok());
@@ -498,13 +508,16 @@ fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
-/// Finds the child's export for `import_name` and checks it function by function.
+/// Finds the child's export for the parent's `import` and checks it resource by
+/// resource and function by function.
 fn check_export(
     engine: &Engine,
-    child: &Compiled,
-    import_name: &str,
+    parent: &Compiled,
+    import: &DepImport,
     wanted: &[FuncSig],
+    child: &Compiled,
 ) -> Result<String, String> {
+    let import_name = import.name.as_str();
     let ty = child.component.component_type();
     let (export_name, export) = ty
         .exports(engine)
@@ -525,21 +538,28 @@ fn check_export(
     let ComponentItem::ComponentInstance(inst) = export.ty else {
         return Err(format!("its export {export_name} is not an interface"));
     };
-    let have = interfaces::instance_funcs(engine, &inst)?;
+    let have = interfaces::instance_funcs(engine, export_name, &inst, &child.names)?;
     let mut problems = Vec::new();
+    for r in &import.resources {
+        if !have.resources.contains(r) {
+            problems.push(format!("resource `{r}` is missing"));
+        }
+    }
     for w in wanted {
-        match have.iter().find(|h| h.name == w.name) {
+        match have.funcs.iter().find(|h| h.name == w.name) {
             None => problems.push(format!(
                 "function `{}` is missing (expected {})",
                 w.name,
-                interfaces::wit_func(&w.ty)
+                interfaces::wit_func_in(&w.ty, Some(&parent.names))
             )),
-            Some(h) if !interfaces::funcs_equal(&w.ty, &h.ty) => problems.push(format!(
-                "function `{}` has the wrong type: the import expects {}, the export is {}",
-                w.name,
-                interfaces::wit_func(&w.ty),
-                interfaces::wit_func(&h.ty)
-            )),
+            Some(h) if !interfaces::funcs_equal(&w.ty, &parent.names, &h.ty, &child.names) => {
+                problems.push(format!(
+                    "function `{}` has the wrong type: the import expects {}, the export is {}",
+                    w.name,
+                    interfaces::wit_func_in(&w.ty, Some(&parent.names)),
+                    interfaces::wit_func_in(&h.ty, Some(&child.names))
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -563,14 +583,51 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
             .as_ref()
             .map_err(|e| wasmtime::format_err!("{e}"))?;
         let mut instance = linker.instance(&import.name)?;
+        // Each resource the interface defines becomes a host type of its own in
+        // this linker: the parent holds proxies, the resource stays in the child.
+        let mut proxies: Vec<(String, u32)> = Vec::new();
+        for resource in &import.resources {
+            let ty = crate::handles::new_proxy_type();
+            proxies.push((resource.clone(), ty));
+            let route = Route {
+                slot,
+                func: usize::MAX,
+                name: format!("{}#[resource-drop]{resource}", import.name),
+                // A failing destructor under `on-failure = "error"` is not the
+                // parent's error: it is recorded, not raised.
+                string_error: true,
+                handles: None,
+            };
+            instance.resource(
+                resource,
+                wasmtime::component::ResourceType::host_dynamic(ty),
+                move |cx, rep| crate::handles::drop_proxy(cx, &route, rep),
+            )?;
+        }
+        let iface = interfaces::split_version(&import.name).0;
         for (index, f) in funcs.iter().enumerate() {
+            let walk = |t: &wasmtime::component::types::Type| {
+                crate::handles::Walk::of(t, &comp.names, iface, &proxies)
+            };
+            let handles = crate::handles::Handles {
+                params: f.ty.params().map(|(_, t)| walk(&t)).collect(),
+                results: f.ty.results().map(|t| walk(&t)).collect(),
+            };
+            let passes_handles = handles
+                .params
+                .iter()
+                .chain(&handles.results)
+                .any(crate::handles::Walk::carries_handles);
             let route = Route {
                 slot,
                 func: index,
                 name: format!("{}#{}", import.name, f.name),
                 string_error: interfaces::has_string_error(&f.ty),
+                handles: passes_handles.then(|| Arc::new(handles)),
             };
-            if crate::fastpath::link_typed(&mut instance, &f.name, &f.ty, &route)? {
+            if !passes_handles
+                && crate::fastpath::link_typed(&mut instance, &f.name, &f.ty, &route)?
+            {
                 continue;
             }
             instance.func_new(&f.name, move |cx, _ty, params, results| {

@@ -294,6 +294,10 @@ impl RunCtx {
             };
             funcs[*slot] = lookup().map_err(|e| (node.path.clone(), format!("{e:#}")))?;
         }
-        Ok(Live { store, funcs })
+        Ok(Live {
+            id: crate::handles::new_instance_id(),
+            store,
+            funcs,
+        })
     }
 }

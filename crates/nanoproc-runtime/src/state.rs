@@ -97,6 +97,9 @@ pub struct NanoState {
     /// them): which entry of `children` serves it. Per nanoprocess, because two
     /// nanoprocesses may share a component but not their dependencies.
     pub(crate) routes: Vec<usize>,
+    /// The resources of its children it holds, by the handle number its guest sees.
+    pub(crate) proxies: std::collections::HashMap<u32, crate::handles::Proxy>,
+    pub(crate) next_proxy: u32,
     /// The end of what the guest wrote to stderr when stderr is not granted: kept
     /// so that a trap can be explained with the guest's own panic message.
     pub(crate) stderr_capture: Option<StderrTail>,

@@ -32,6 +32,9 @@ use wasmtime::{Store, StoreContextMut};
 /// A running instance of a child: its store (which owns its own children) and the
 /// functions its parent calls, by the parent's dependency slot.
 pub(crate) struct Live {
+    /// Unique in the process: a proxy of a resource in this instance names it, so
+    /// that it fails cleanly once the instance is gone.
+    pub id: u64,
     pub store: Store<NanoState>,
     /// For each dependency import of the parent (by slot), the child's functions in
     /// the order of the parent's import; empty for slots this child does not serve.
@@ -63,6 +66,8 @@ pub(crate) struct Route {
     pub name: String,
     /// The function returns `result<_, string>`.
     pub string_error: bool,
+    /// Where handles are in its parameters and results, if it passes any.
+    pub handles: Option<Arc<crate::handles::Handles>>,
 }
 
 /// Why a call into a child did not return normally.
@@ -94,6 +99,19 @@ pub(crate) fn call_child<R>(
     route: &Route,
     body: impl FnOnce(&mut StoreContextMut<'_, NanoState>, &mut Live, Func) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
+    call_child_raw(cx, route, |cx, live| {
+        let func = live.funcs[route.slot][route.func];
+        body(cx, live, func)
+    })
+}
+
+/// [`call_child`] for a call that is not one of the interface's functions (a
+/// resource's destructor).
+pub(crate) fn call_child_raw<R>(
+    cx: &mut StoreContextMut<'_, NanoState>,
+    route: &Route,
+    body: impl FnOnce(&mut StoreContextMut<'_, NanoState>, &mut Live) -> wasmtime::Result<R>,
+) -> Result<R, CallError> {
     let data = cx.data_mut();
     let child_index = data.routes[route.slot];
     let Some(mut child) = data.children[child_index].take() else {
@@ -104,7 +122,7 @@ pub(crate) fn call_child<R>(
             data.gate.path, route.name
         ))));
     };
-    let outcome = child.call(route, |live, func| body(cx, live, func));
+    let outcome = child.call(route, |live| body(cx, live));
     let on_failure = child.run.plan.nodes[child.node].on_failure;
     cx.data_mut().children[child_index] = Some(child);
     match outcome {
@@ -128,10 +146,71 @@ pub(crate) fn forward(
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
+    if let Some(handles) = &route.handles {
+        return forward_handles(cx, route, handles, params, results);
+    }
     match call_child(&mut cx, route, |_, live, func| {
         func.call(&mut live.store, params, results)
     }) {
         Ok(()) => Ok(()),
+        Err(CallError::Child(failure)) => {
+            results[0] = Val::Result(Err(Some(Box::new(Val::String(failure.to_string())))));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`forward`] for a function that passes handles: they are transferred between
+/// the two nanoprocesses' tables on the way in and on the way out (see
+/// [`crate::handles`]).
+fn forward_handles(
+    mut cx: StoreContextMut<'_, NanoState>,
+    route: &Route,
+    handles: &crate::handles::Handles,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    use crate::handles;
+    let child_index = cx.data().routes[route.slot];
+    let mut params = params.to_vec();
+    // A mistake of the parent's (a proxy of a failed instance) is the parent's
+    // error: it must not fail the child.
+    let refused = |results: &mut [Val], why: String| {
+        if route.string_error {
+            results[0] = Val::Result(Err(Some(Box::new(Val::String(why)))));
+            Ok(())
+        } else {
+            Err(wasmtime::Error::msg(format!("{}: {why}", route.name)))
+        }
+    };
+    if let Err(why) = handles::proxies_to_child(&mut cx, child_index, handles, &mut params) {
+        return refused(results, why);
+    }
+    let outcome = call_child(&mut cx, route, |cx, live, func| {
+        let child_path = live.store.data().gate.path.clone();
+        let mut loans = handles::Loans::default();
+        if let Err(why) =
+            handles::wasi_to_child(cx, live, &child_path, handles, &mut params, &mut loans)
+        {
+            handles::end_loans(live, loans);
+            return Ok(Err(why));
+        }
+        let called = func.call(&mut live.store, &params, results);
+        handles::end_loans(live, loans);
+        called?;
+        Ok(handles::results_to_parent(
+            cx,
+            live,
+            child_index,
+            &child_path,
+            handles,
+            results,
+        ))
+    });
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => refused(results, why),
         Err(CallError::Child(failure)) => {
             results[0] = Val::Result(Err(Some(Box::new(Val::String(failure.to_string())))));
             Ok(())
@@ -153,7 +232,7 @@ impl ChildProc {
     fn call<R>(
         &mut self,
         route: &Route,
-        body: impl FnOnce(&mut Live, Func) -> wasmtime::Result<R>,
+        body: impl FnOnce(&mut Live) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
         if let Some(reason) = self.run.interrupt.reason() {
             return Err(Failure::Stopped(reason));
@@ -171,8 +250,7 @@ impl ChildProc {
                 .unwrap_or(u64::MAX);
             live.store.set_fuel(fuel).expect("fuel is enabled");
         }
-        let func = live.funcs[route.slot][route.func];
-        let result = body(live, func);
+        let result = body(live);
         live.store.data_mut().call_deadline = None;
         let e = match result {
             Ok(r) => return Ok(r),

@@ -30,12 +30,27 @@ pub(crate) struct DescriptorRights {
     /// The granted directories: guest path and rights.
     pub granted: Vec<(String, FsRights)>,
     held: HashMap<u32, Held>,
+    /// Streams and directory listings made from lent descriptors, by loan.
+    derived: Vec<(u64, u32, Derived)>,
 }
 
 struct Held {
     rights: FsRights,
     /// The guest path it was opened at, for the audit record.
     path: String,
+    /// Set when it was lent by the parent for one call, or opened under such a
+    /// descriptor: it is withdrawn when that call returns.
+    loan: Option<u64>,
+}
+
+/// A handle made from a lent descriptor during the loan: withdrawn with it, so that
+/// a callee cannot keep reading through a stream it opened while it held the loan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Derived {
+    Descriptor,
+    InputStream,
+    OutputStream,
+    DirectoryEntries,
 }
 
 impl DescriptorRights {
@@ -43,6 +58,63 @@ impl DescriptorRights {
         Self {
             granted,
             held: HashMap::new(),
+            derived: Vec::new(),
+        }
+    }
+
+    /// The rights and path of a descriptor, if it is one this nanoprocess holds.
+    pub fn get(&self, rep: u32) -> Option<(FsRights, String)> {
+        self.held.get(&rep).map(|h| (h.rights, h.path.clone()))
+    }
+
+    /// Whether the handle was lent to this nanoprocess or made from a lent one: it
+    /// must not be given away, or it would outlive the loan.
+    pub fn is_on_loan(&self, rep: u32) -> bool {
+        self.held.get(&rep).is_some_and(|h| h.loan.is_some())
+            || self.derived.iter().any(|(_, r, _)| *r == rep)
+    }
+
+    /// Forgets a descriptor that leaves this nanoprocess; returns its rights and path.
+    pub fn take(&mut self, rep: u32) -> Option<(FsRights, String)> {
+        self.held.remove(&rep).map(|h| (h.rights, h.path))
+    }
+
+    /// Records a descriptor handed to this nanoprocess, with exactly the rights it
+    /// had where it came from; `loan` when it is only lent for one call.
+    pub fn receive(&mut self, rep: u32, rights: FsRights, path: String, loan: Option<u64>) {
+        self.held.insert(rep, Held { rights, path, loan });
+    }
+
+    /// Ends a loan: forgets every descriptor and derived handle that belongs to it
+    /// and returns them, for the caller to delete from the resource table.
+    pub fn end_loan(&mut self, loan: u64) -> Vec<(u32, Derived)> {
+        let mut gone: Vec<(u32, Derived)> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.loan == Some(loan))
+            .map(|(rep, _)| (*rep, Derived::Descriptor))
+            .collect();
+        for (rep, _) in &gone {
+            self.held.remove(rep);
+        }
+        self.derived.retain(|(l, rep, kind)| {
+            if *l == loan {
+                gone.push((*rep, *kind));
+                false
+            } else {
+                true
+            }
+        });
+        gone
+    }
+
+    fn loan_of(&self, rep: u32) -> Option<u64> {
+        self.held.get(&rep).and_then(|h| h.loan)
+    }
+
+    fn note_derived(&mut self, from: u32, rep: u32, kind: Derived) {
+        if let Some(loan) = self.loan_of(from) {
+            self.derived.push((loan, rep, kind));
         }
     }
 }
@@ -174,6 +246,7 @@ impl preopens::Host for FsGuard<'_> {
                 Held {
                     rights,
                     path: guest.clone(),
+                    loan: None,
                 },
             );
         }
@@ -270,7 +343,11 @@ impl fs::HostDescriptor for FsGuard<'_> {
             "wasi:filesystem/types.read-directory",
             None,
         )?;
-        fs::HostDescriptor::read_directory(&mut self.inner, fd)
+        let from = fd.rep();
+        let made = fs::HostDescriptor::read_directory(&mut self.inner, fd)?;
+        self.rights
+            .note_derived(from, made.rep(), Derived::DirectoryEntries);
+        Ok(made)
     }
 
     fn sync(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<()> {
@@ -389,6 +466,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
             Some(&path),
         )?;
         let (rights, base) = self.rights_of(&fd).expect("checked above");
+        let loan = self.rights.loan_of(fd.rep());
         let opened = fs::HostDescriptor::open_at(
             &mut self.inner,
             fd,
@@ -402,6 +480,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
             Held {
                 rights,
                 path: join(&base, &path),
+                loan,
             },
         );
         Ok(opened)
@@ -491,7 +570,11 @@ impl fs::HostDescriptor for FsGuard<'_> {
         offset: fs::Filesize,
     ) -> FsResult<Resource<streams::InputStream>> {
         self.check(&fd, R, false, "wasi:filesystem/types.read-via-stream", None)?;
-        fs::HostDescriptor::read_via_stream(&mut self.inner, fd, offset)
+        let from = fd.rep();
+        let made = fs::HostDescriptor::read_via_stream(&mut self.inner, fd, offset)?;
+        self.rights
+            .note_derived(from, made.rep(), Derived::InputStream);
+        Ok(made)
     }
 
     fn write_via_stream(
@@ -506,7 +589,11 @@ impl fs::HostDescriptor for FsGuard<'_> {
             "wasi:filesystem/types.write-via-stream",
             None,
         )?;
-        fs::HostDescriptor::write_via_stream(&mut self.inner, fd, offset)
+        let from = fd.rep();
+        let made = fs::HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
+        self.rights
+            .note_derived(from, made.rep(), Derived::OutputStream);
+        Ok(made)
     }
 
     fn append_via_stream(
@@ -520,7 +607,11 @@ impl fs::HostDescriptor for FsGuard<'_> {
             "wasi:filesystem/types.append-via-stream",
             None,
         )?;
-        fs::HostDescriptor::append_via_stream(&mut self.inner, fd)
+        let from = fd.rep();
+        let made = fs::HostDescriptor::append_via_stream(&mut self.inner, fd)?;
+        self.rights
+            .note_derived(from, made.rep(), Derived::OutputStream);
+        Ok(made)
     }
 
     fn is_same_object(

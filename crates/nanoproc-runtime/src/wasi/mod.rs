@@ -146,6 +146,8 @@ pub(crate) fn build_state(
         call_deadline: None,
         interrupt: interrupt.clone(),
         children: Vec::new(),
+        proxies: std::collections::HashMap::new(),
+        next_proxy: 0,
         routes: Vec::new(),
         stderr_capture,
     })

@@ -1,0 +1,574 @@
+//! Handles that cross a nanoprocess boundary: WASI descriptors and streams, and
+//! resources a child defines.
+//!
+//! Every nanoprocess has its own store, so its own resource table and its own
+//! handle numbers; a handle means nothing outside the nanoprocess that holds it.
+//! Passing one is therefore never a copy of a number but a transfer done here, by
+//! the parent's trampoline, between two tables:
+//!
+//! * **A WASI handle given (`own`)** leaves the giver's table and enters the
+//!   receiver's. A descriptor keeps exactly the rights it had: the receiver's own
+//!   grants are never consulted, so they cannot widen it.
+//! * **A descriptor lent (`borrow`)** is entered in the callee's table for the call
+//!   only (wasmtime-wasi's descriptor is a shared reference to the open file). When
+//!   the call returns, the loan ends: the entry is deleted, and so is everything
+//!   the callee made from it meanwhile (files opened under a lent directory,
+//!   streams, listings), so nothing of it outlives the call. A handle made under a
+//!   loan cannot be given onward either.
+//! * **A resource the child defines** (`resource counter`) stays in the child. The
+//!   parent gets a proxy: a host resource whose number is an entry in the parent's
+//!   proxy table, pointing at the child's handle and at the instance it belongs to.
+//!   Calls on the proxy are forwarded to the child, dropping it drops the child's
+//!   resource, and when the child fails or is restarted its proxies fail cleanly.
+//!
+//! A nanoprocess that presents a handle number it was not given is stopped by
+//! wasmtime's per-instance handle tables before anything here runs: it cannot
+//! reach another nanoprocess's objects, because it has no way to name them.
+//!
+//! Every WASI transfer is recorded in the audit log: from, to, and what.
+
+use crate::audit::{Decision, Event};
+use crate::state::NanoState;
+use crate::trampoline::Live;
+use crate::wasi::filesystem::Derived;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use wasmtime::StoreContextMut;
+use wasmtime::component::types::{ResourceType, Type};
+use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, Val};
+use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, TcpSocket};
+
+/// A WASI handle nanoproc can move between nanoprocesses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WasiHandle {
+    Descriptor,
+    InputStream,
+    OutputStream,
+    TcpSocket,
+}
+
+impl WasiHandle {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "wasi:filesystem/types#descriptor" => Self::Descriptor,
+            "wasi:io/streams#input-stream" => Self::InputStream,
+            "wasi:io/streams#output-stream" => Self::OutputStream,
+            "wasi:sockets/tcp#tcp-socket" => Self::TcpSocket,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Descriptor => "wasi:filesystem/types#descriptor",
+            Self::InputStream => "wasi:io/streams#input-stream",
+            Self::OutputStream => "wasi:io/streams#output-stream",
+            Self::TcpSocket => "wasi:sockets/tcp#tcp-socket",
+        }
+    }
+}
+
+/// What a value of a function's parameter or result type carries, and where: the
+/// handles in it, so that the trampoline walks only what may hold one.
+#[derive(Clone, Debug)]
+pub(crate) enum Walk {
+    /// Nothing to transfer.
+    Plain,
+    Wasi {
+        kind: WasiHandle,
+        own: bool,
+    },
+    /// A resource of the dependency interface itself, proxied; `ty` is the host
+    /// resource type the parent sees it as.
+    Proxy {
+        ty: u32,
+        own: bool,
+        name: String,
+    },
+    List(Box<Walk>),
+    Record(Vec<Walk>),
+    Tuple(Vec<Walk>),
+    Variant(Vec<(String, Walk)>),
+    Option(Box<Walk>),
+    Result(Box<Walk>, Box<Walk>),
+}
+
+impl Walk {
+    /// `names` names the parent component's resource types; `proxies` are the
+    /// resources the dependency interface defines with the host type each got.
+    pub fn of(
+        ty: &Type,
+        names: &crate::interfaces::ResourceNames,
+        iface: &str,
+        proxies: &[(String, u32)],
+    ) -> Walk {
+        let of = |t: &Type| Walk::of(t, names, iface, proxies);
+        let handle = |rt: &ResourceType, own: bool| {
+            let name = names.name(rt).unwrap_or_default();
+            if let Some(kind) = WasiHandle::from_name(name) {
+                return Walk::Wasi { kind, own };
+            }
+            let local = name.rsplit('#').next().unwrap_or_default();
+            match proxies.iter().find(|(n, _)| n == local) {
+                Some((n, id)) => Walk::Proxy {
+                    ty: *id,
+                    own,
+                    name: format!("{iface}#{n}"),
+                },
+                // The plan refuses such a function before it is linked.
+                None => Walk::Plain,
+            }
+        };
+        let w = match ty {
+            Type::Own(rt) => handle(rt, true),
+            Type::Borrow(rt) => handle(rt, false),
+            Type::List(l) => Walk::List(Box::new(of(&l.ty()))),
+            Type::Record(r) => Walk::Record(r.fields().map(|f| of(&f.ty)).collect()),
+            Type::Tuple(t) => Walk::Tuple(t.types().map(|t| of(&t)).collect()),
+            Type::Variant(v) => Walk::Variant(
+                v.cases()
+                    .map(|c| (c.name.to_string(), c.ty.as_ref().map_or(Walk::Plain, &of)))
+                    .collect(),
+            ),
+            Type::Option(o) => Walk::Option(Box::new(of(&o.ty()))),
+            Type::Result(r) => Walk::Result(
+                Box::new(r.ok().as_ref().map_or(Walk::Plain, &of)),
+                Box::new(r.err().as_ref().map_or(Walk::Plain, &of)),
+            ),
+            _ => Walk::Plain,
+        };
+        if w.carries_handles() { w } else { Walk::Plain }
+    }
+
+    pub fn carries_handles(&self) -> bool {
+        match self {
+            Walk::Plain => false,
+            Walk::Wasi { .. } | Walk::Proxy { .. } => true,
+            Walk::List(w) | Walk::Option(w) => w.carries_handles(),
+            Walk::Record(ws) | Walk::Tuple(ws) => ws.iter().any(Walk::carries_handles),
+            Walk::Variant(cases) => cases.iter().any(|(_, w)| w.carries_handles()),
+            Walk::Result(a, b) => a.carries_handles() || b.carries_handles(),
+        }
+    }
+
+    /// Calls `f` on every handle in `v`, with the leaf of the walk that describes it.
+    fn visit(
+        &self,
+        v: &mut Val,
+        f: &mut dyn FnMut(&mut Val, &Walk) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match (self, v) {
+            (Walk::Plain, _) => Ok(()),
+            (Walk::Wasi { .. } | Walk::Proxy { .. }, v) => f(v, self),
+            (Walk::List(w), Val::List(items)) => items.iter_mut().try_for_each(|i| w.visit(i, f)),
+            (Walk::Record(ws), Val::Record(fields)) => ws
+                .iter()
+                .zip(fields.iter_mut())
+                .try_for_each(|(w, (_, v))| w.visit(v, f)),
+            (Walk::Tuple(ws), Val::Tuple(items)) => ws
+                .iter()
+                .zip(items.iter_mut())
+                .try_for_each(|(w, v)| w.visit(v, f)),
+            (Walk::Variant(cases), Val::Variant(name, Some(payload))) => {
+                match cases.iter().find(|(n, _)| n == name) {
+                    Some((_, w)) => w.visit(payload, f),
+                    None => Ok(()),
+                }
+            }
+            (Walk::Option(w), Val::Option(Some(v))) => w.visit(v, f),
+            (Walk::Result(ok, _), Val::Result(Ok(Some(v)))) => ok.visit(v, f),
+            (Walk::Result(_, err), Val::Result(Err(Some(v)))) => err.visit(v, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the handles are in one function's parameters and results.
+#[derive(Debug)]
+pub(crate) struct Handles {
+    pub params: Vec<Walk>,
+    pub results: Vec<Walk>,
+}
+
+/// A parent's handle on a resource that lives in a child.
+pub(crate) struct Proxy {
+    /// The child (its index in the parent's `children`).
+    pub child: usize,
+    /// The instance of the child the resource lives in ([`Live::id`]).
+    pub instance: u64,
+    /// The child's own handle, in the child's store.
+    pub any: ResourceAny,
+    pub ty: u32,
+}
+
+/// A fresh host resource type for a proxied resource: unique in the process, so
+/// that a proxy of one resource can never be passed where another is expected.
+pub(crate) fn new_proxy_type() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh loan number, unique in the process.
+fn new_loan() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh identity for a child instance, unique in the process.
+pub(crate) fn new_instance_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Replaces each proxy in the parameters by the child's own handle, before the
+/// child is entered: a proxy of an instance that is gone is refused here, without
+/// touching (or restarting) the child.
+pub(crate) fn proxies_to_child(
+    cx: &mut StoreContextMut<'_, NanoState>,
+    child_index: usize,
+    handles: &Handles,
+    params: &mut [Val],
+) -> Result<(), String> {
+    for (v, w) in params.iter_mut().zip(&handles.params) {
+        w.visit(v, &mut |v, leaf| {
+            let Walk::Proxy { ty, own, name } = leaf else {
+                return Ok(());
+            };
+            let Val::Resource(any) = v else {
+                return Err(format!("expected a {name} handle"));
+            };
+            let dynamic = any
+                .try_into_resource_dynamic(&mut *cx)
+                .map_err(|e| format!("{name}: {e:#}"))?;
+            let rep = dynamic.rep();
+            let state = cx.data_mut();
+            let (proxy_child, instance, child_any, proxy_ty) = match state.proxies.get(&rep) {
+                Some(p) => (p.child, p.instance, p.any, p.ty),
+                None => return Err(format!("{name} handle {rep} is not one this nanoprocess holds")),
+            };
+            if proxy_ty != *ty || proxy_child != child_index {
+                return Err(format!("that handle is not a {name}"));
+            }
+            let child = state.children[child_index]
+                .as_ref()
+                .ok_or_else(|| format!("{name}: its nanoprocess is busy"))?;
+            let current = child.live.as_ref().map(|l| l.id);
+            if current != Some(instance) {
+                let why = child.failure.as_deref().unwrap_or("it failed");
+                return Err(format!(
+                    "the {name} belonged to an earlier instance of `{}`, which failed ({why}); resources do not survive their nanoprocess's failure or restart",
+                    child.path
+                ));
+            }
+            if *own {
+                state.proxies.remove(&rep);
+            }
+            *v = Val::Resource(child_any);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// What must be undone in the child when a call returns: the loans it was given.
+#[derive(Default)]
+pub(crate) struct Loans {
+    loans: Vec<u64>,
+    borrows: Vec<ResourceAny>,
+}
+
+/// Moves or lends the WASI handles in the parameters into the child's table.
+pub(crate) fn wasi_to_child(
+    cx: &mut StoreContextMut<'_, NanoState>,
+    live: &mut Live,
+    child_path: &str,
+    handles: &Handles,
+    params: &mut [Val],
+    loans: &mut Loans,
+) -> Result<(), String> {
+    for (v, w) in params.iter_mut().zip(&handles.params) {
+        w.visit(v, &mut |v, leaf| {
+            let Walk::Wasi { kind, own } = leaf else {
+                return Ok(());
+            };
+            let Val::Resource(any) = v else {
+                return Err(format!("expected a {} handle", kind.name()));
+            };
+            let from = cx.data().gate.path.clone();
+            let rep = host_rep(*any, *kind, &mut *cx)?;
+            let (moved, target) = if *own {
+                if cx.data().fs_rights.is_on_loan(rep) {
+                    return Err(format!(
+                        "cannot give away this {}: it was only lent to `{from}`, or made from a lent one",
+                        kind.name()
+                    ));
+                }
+                let target = describe(cx.data(), *kind, rep);
+                let rights = cx.data_mut().fs_rights.take(rep);
+                let child_rep = move_entry(&mut cx.data_mut().wasi.table, &mut live.store, *kind, rep)?;
+                if let Some((r, path)) = rights {
+                    live.store.data_mut().fs_rights.receive(child_rep, r, path, None);
+                }
+                (own_any(&mut live.store, *kind, child_rep)?, target)
+            } else {
+                // Only descriptors can be lent (checked with the plan).
+                let target = describe(cx.data(), *kind, rep);
+                let d = cx
+                    .data()
+                    .wasi
+                    .table
+                    .get(&Resource::<Descriptor>::new_borrow(rep))
+                    .map_err(|e| format!("{}: {e}", kind.name()))?
+                    .clone();
+                let child_rep = live
+                    .store
+                    .data_mut()
+                    .wasi
+                    .table
+                    .push(d)
+                    .map_err(|e| format!("{}: {e}", kind.name()))?
+                    .rep();
+                let loan = new_loan();
+                loans.loans.push(loan);
+                if let Some((r, path)) = cx.data().fs_rights.get(rep) {
+                    live.store
+                        .data_mut()
+                        .fs_rights
+                        .receive(child_rep, r, path, Some(loan));
+                }
+                let lent = Resource::<Descriptor>::new_borrow(child_rep)
+                    .try_into_resource_any(&mut live.store)
+                    .map_err(|e| format!("{e:#}"))?;
+                loans.borrows.push(lent);
+                (lent, target)
+            };
+            record_transfer(cx.data(), *own, &from, &format!("{target} -> {child_path}"));
+            *v = Val::Resource(moved);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Ends the loans of a call: everything lent, and everything made from it, leaves
+/// the child's table.
+pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
+    for any in loans.borrows {
+        // Releases the host's borrow entry; the child's own borrow ended with the call.
+        let _ = any.resource_drop(&mut live.store);
+    }
+    for loan in loans.loans {
+        let gone = live.store.data_mut().fs_rights.end_loan(loan);
+        let table = &mut live.store.data_mut().wasi.table;
+        for (rep, kind) in gone {
+            // An entry the child already dropped is simply not there any more.
+            let _ = match kind {
+                Derived::Descriptor => table.delete(Resource::<Descriptor>::new_own(rep)).map(drop),
+                Derived::InputStream => table
+                    .delete(Resource::<DynInputStream>::new_own(rep))
+                    .map(drop),
+                Derived::OutputStream => table
+                    .delete(Resource::<DynOutputStream>::new_own(rep))
+                    .map(drop),
+                Derived::DirectoryEntries => table
+                    .delete(Resource::<wasmtime_wasi::p2::ReaddirIterator>::new_own(rep))
+                    .map(drop),
+            };
+        }
+    }
+}
+
+/// Brings the handles in the child's results into the parent: WASI handles move
+/// to the parent's table, the child's own resources become proxies.
+pub(crate) fn results_to_parent(
+    cx: &mut StoreContextMut<'_, NanoState>,
+    live: &mut Live,
+    child_index: usize,
+    child_path: &str,
+    handles: &Handles,
+    results: &mut [Val],
+) -> Result<(), String> {
+    for (v, w) in results.iter_mut().zip(&handles.results) {
+        w.visit(v, &mut |v, leaf| {
+            let Val::Resource(any) = v else {
+                return Err("expected a handle".into());
+            };
+            match leaf {
+                Walk::Proxy { ty, .. } => {
+                    let state = cx.data_mut();
+                    state.next_proxy = state.next_proxy.wrapping_add(1).max(1);
+                    let rep = state.next_proxy;
+                    state.proxies.insert(
+                        rep,
+                        Proxy {
+                            child: child_index,
+                            instance: live.id,
+                            any: *any,
+                            ty: *ty,
+                        },
+                    );
+                    let proxy = ResourceDynamic::new_own(rep, *ty)
+                        .try_into_resource_any(&mut *cx)
+                        .map_err(|e| format!("{e:#}"))?;
+                    *v = Val::Resource(proxy);
+                }
+                Walk::Wasi { kind, .. } => {
+                    let rep = host_rep(*any, *kind, &mut live.store)?;
+                    if live.store.data().fs_rights.is_on_loan(rep) {
+                        return Err(format!(
+                            "`{child_path}` tried to hand back a {} it was only lent, or made from a lent one",
+                            kind.name()
+                        ));
+                    }
+                    let target = describe(live.store.data(), *kind, rep);
+                    let rights = live.store.data_mut().fs_rights.take(rep);
+                    let parent_rep = move_entry(
+                        &mut live.store.data_mut().wasi.table,
+                        &mut *cx,
+                        *kind,
+                        rep,
+                    )?;
+                    if let Some((r, path)) = rights {
+                        cx.data_mut().fs_rights.receive(parent_rep, r, path, None);
+                    }
+                    let to = cx.data().gate.path.clone();
+                    record_transfer(live.store.data(), true, child_path, &format!("{target} -> {to}"));
+                    *v = Val::Resource(own_any(&mut *cx, *kind, parent_rep)?);
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The table index (rep) of a WASI handle lifted from a guest.
+fn host_rep(
+    any: ResourceAny,
+    kind: WasiHandle,
+    store: impl wasmtime::AsContextMut<Data = NanoState>,
+) -> Result<u32, String> {
+    let rep = match kind {
+        WasiHandle::Descriptor => any.try_into_resource::<Descriptor>(store).map(|r| r.rep()),
+        WasiHandle::InputStream => any
+            .try_into_resource::<DynInputStream>(store)
+            .map(|r| r.rep()),
+        WasiHandle::OutputStream => any
+            .try_into_resource::<DynOutputStream>(store)
+            .map(|r| r.rep()),
+        WasiHandle::TcpSocket => any.try_into_resource::<TcpSocket>(store).map(|r| r.rep()),
+    };
+    rep.map_err(|e| format!("{}: {e:#}", kind.name()))
+}
+
+/// Moves the table entry `rep` of `from` into the table of `to`; its new rep.
+fn move_entry(
+    from: &mut wasmtime::component::ResourceTable,
+    mut to: impl wasmtime::AsContextMut<Data = NanoState>,
+    kind: WasiHandle,
+    rep: u32,
+) -> Result<u32, String> {
+    let err = |e: wasmtime::component::ResourceTableError| {
+        format!("cannot move the {}: {e}", kind.name())
+    };
+    let mut to = to.as_context_mut();
+    let table = &mut to.data_mut().wasi.table;
+    let new = match kind {
+        WasiHandle::Descriptor => {
+            let d = from
+                .delete(Resource::<Descriptor>::new_own(rep))
+                .map_err(err)?;
+            table.push(d).map_err(err)?.rep()
+        }
+        WasiHandle::InputStream => {
+            let s = from
+                .delete(Resource::<DynInputStream>::new_own(rep))
+                .map_err(err)?;
+            table.push(s).map_err(err)?.rep()
+        }
+        WasiHandle::OutputStream => {
+            let s = from
+                .delete(Resource::<DynOutputStream>::new_own(rep))
+                .map_err(err)?;
+            table.push(s).map_err(err)?.rep()
+        }
+        WasiHandle::TcpSocket => {
+            let s = from
+                .delete(Resource::<TcpSocket>::new_own(rep))
+                .map_err(err)?;
+            table.push(s).map_err(err)?.rep()
+        }
+    };
+    Ok(new)
+}
+
+/// An owned handle to table entry `rep`, to lower into the store's guest.
+fn own_any(
+    store: impl wasmtime::AsContextMut<Data = NanoState>,
+    kind: WasiHandle,
+    rep: u32,
+) -> Result<ResourceAny, String> {
+    let any = match kind {
+        WasiHandle::Descriptor => Resource::<Descriptor>::new_own(rep).try_into_resource_any(store),
+        WasiHandle::InputStream => {
+            Resource::<DynInputStream>::new_own(rep).try_into_resource_any(store)
+        }
+        WasiHandle::OutputStream => {
+            Resource::<DynOutputStream>::new_own(rep).try_into_resource_any(store)
+        }
+        WasiHandle::TcpSocket => Resource::<TcpSocket>::new_own(rep).try_into_resource_any(store),
+    };
+    any.map_err(|e| format!("{e:#}"))
+}
+
+/// `wasi:filesystem/types#descriptor /data/a.txt (read+list)`, for the record.
+fn describe(state: &NanoState, kind: WasiHandle, rep: u32) -> String {
+    match (kind, state.fs_rights.get(rep)) {
+        (WasiHandle::Descriptor, Some((rights, path))) => {
+            format!("{} {path} ({rights})", kind.name())
+        }
+        (WasiHandle::Descriptor, None) => format!("{} (no rights)", kind.name()),
+        _ => kind.name().to_string(),
+    }
+}
+
+fn record_transfer(state: &NanoState, own: bool, from: &str, target: &str) {
+    state.gate.audit.record(Event {
+        nanoprocess: from.into(),
+        capability: "handle",
+        operation: if own { "own" } else { "borrow" },
+        target: Some(target.to_string()),
+        decision: Decision::Allowed,
+        reason: None,
+    });
+}
+
+/// Drops the child's resource behind a proxy the parent dropped. A proxy of an
+/// instance that is gone has nothing left to drop.
+pub(crate) fn drop_proxy(
+    mut cx: StoreContextMut<'_, NanoState>,
+    route: &crate::trampoline::Route,
+    rep: u32,
+) -> wasmtime::Result<()> {
+    let Some(proxy) = cx.data_mut().proxies.remove(&rep) else {
+        return Ok(());
+    };
+    let current = cx.data().children[proxy.child]
+        .as_ref()
+        .and_then(|c| c.live.as_ref())
+        .map(|l| l.id);
+    if current != Some(proxy.instance) {
+        return Ok(());
+    }
+    match crate::trampoline::call_child_raw(&mut cx, route, |_, live| {
+        proxy.any.resource_drop(&mut live.store)
+    }) {
+        Ok(()) => Ok(()),
+        // The child failed in its destructor and its policy is `error`: the parent's
+        // drop cannot return an error, and the child's failure is already on record
+        // for its next call.
+        Err(crate::trampoline::CallError::Child(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
