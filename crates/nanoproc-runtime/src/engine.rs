@@ -1,6 +1,22 @@
-//! The one wasmtime [`Engine`] every nanoprocess of a run shares.
+//! The wasmtime [`Engine`] every nanoprocess of a plan shares.
 
-use wasmtime::{Config, Engine, WasmBacktraceDetails};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, WasmBacktraceDetails,
+};
+
+/// Trees with at least this many nanoprocesses get the pooling allocator.
+pub const POOL_FROM: usize = 16;
+
+/// The slots of a pooling allocator, sized for one plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool {
+    /// Component instances that can be alive at once.
+    pub instances: u32,
+    /// The largest linear memory any nanoprocess of the plan may grow to.
+    pub max_memory: u64,
+    /// The largest table any nanoprocess of the plan may grow to.
+    pub table_elements: u64,
+}
 
 /// An engine configured for nanoprocesses.
 ///
@@ -13,11 +29,33 @@ use wasmtime::{Config, Engine, WasmBacktraceDetails};
 /// Epoch interruption is always on: it is how per-call time limits, `--timeout` and
 /// Ctrl-C stop a guest that never returns. Fuel counting is on only when `fuel` is
 /// asked for, because it slows every guest down.
-pub fn new_engine(fuel: bool) -> wasmtime::Result<Engine> {
+///
+/// With `pool`, instances come from wasmtime's pooling allocator: memories, tables
+/// and instance state are reserved once, up front, and recycled, which makes
+/// instantiation and teardown cheaper and keeps an idle instance's resident memory
+/// small. Its slots are fixed, so a plan gets a pool sized for it (see
+/// [`Pool`]); small trees use the on-demand allocator, which reserves nothing.
+pub fn new_engine(fuel: bool, pool: Option<Pool>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
+    if let Some(pool) = pool {
+        // A component is a handful of core instances with one memory (two for a
+        // WASI preview 1 module and its adapter) and a few tables. Memory slots
+        // are address space only until used, and 4 GiB each: keep them few.
+        let mut p = PoolingAllocationConfig::new();
+        p.total_component_instances(pool.instances)
+            .total_core_instances(pool.instances.saturating_mul(16))
+            .max_core_instances_per_component(64)
+            .total_memories(pool.instances.saturating_mul(2))
+            .max_memories_per_component(8)
+            .total_tables(pool.instances.saturating_mul(16))
+            .max_tables_per_component(32)
+            .max_memory_size(usize::try_from(pool.max_memory).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(pool.table_elements).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
     Engine::new(&config)
 }

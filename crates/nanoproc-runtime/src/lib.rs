@@ -55,15 +55,18 @@ pub use state::NanoState;
 use nanoproc_caps::GrantRequest;
 use nanoproc_manifest::{Manifest, ManifestErrors};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
+
+type EngineKey = (bool, Option<engine::Pool>);
 use wasmtime::Engine;
 
 /// Compiles and checks nanoprocess trees. One `Runtime` (one wasmtime engine) can
 /// check and run any number of them.
 #[derive(Clone)]
 pub struct Runtime {
-    /// Engines are made on first use: one without fuel counting, one with.
-    engines: Arc<[OnceLock<Engine>; 2]>,
+    /// Engines are made on first use, one per configuration a plan needs (fuel
+    /// counting or not, a pool of a given size or none).
+    engines: Arc<Mutex<Vec<(EngineKey, Engine)>>>,
     cache: cache::CompileCache,
 }
 
@@ -74,17 +77,18 @@ impl Runtime {
             engines: Arc::default(),
             cache: cache::CompileCache::from_env(),
         };
-        runtime.engine_for(false)?;
+        runtime.engine_for(false, None)?;
         Ok(runtime)
     }
 
-    fn engine_for(&self, fuel: bool) -> wasmtime::Result<Engine> {
-        let slot = &self.engines[usize::from(fuel)];
-        if let Some(e) = slot.get() {
+    fn engine_for(&self, fuel: bool, pool: Option<engine::Pool>) -> wasmtime::Result<Engine> {
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, e)) = engines.iter().find(|(k, _)| *k == (fuel, pool)) {
             return Ok(e.clone());
         }
-        let engine = engine::new_engine(fuel)?;
-        Ok(slot.get_or_init(|| engine).clone())
+        let engine = engine::new_engine(fuel, pool)?;
+        engines.push(((fuel, pool), engine.clone()));
+        Ok(engine)
     }
 
     /// Loads a manifest and checks everything that can be known before running.
@@ -107,7 +111,7 @@ impl Runtime {
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, ManifestErrors> {
         plan::plan(
-            &|fuel| self.engine_for(fuel),
+            &|fuel, pool| self.engine_for(fuel, pool),
             &self.cache,
             manifest,
             root_args,

@@ -92,7 +92,7 @@ pub(crate) struct PlanInner {
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
-    engine_for: &dyn Fn(bool) -> wasmtime::Result<Engine>,
+    engine_for: &dyn Fn(bool, Option<crate::engine::Pool>) -> wasmtime::Result<Engine>,
     cache: &crate::cache::CompileCache,
     manifest: &Manifest,
     root_args: &[String],
@@ -164,7 +164,7 @@ pub(crate) fn plan(
         .iter()
         .flatten()
         .any(|c| c.limits.get(LimitKind::Fuel).is_some());
-    let engine = &match engine_for(fuel) {
+    let engine = &match engine_for(fuel, pool_for(&caps)) {
         Ok(e) => e,
         Err(e) => {
             errors.push(ManifestError::new(
@@ -361,6 +361,30 @@ pub(crate) fn plan(
             fuel,
             ticker: std::sync::OnceLock::new(),
         }),
+    })
+}
+
+/// The pooling allocator's slots for a tree this large, or none for a small one.
+///
+/// A pool has a fixed number of slots: four trees of this plan can be alive at
+/// once (a restart frees its old instance first), and every memory slot is as
+/// large as the largest memory any nanoprocess of the tree may have.
+fn pool_for(caps: &[Option<Capabilities>]) -> Option<crate::engine::Pool> {
+    if caps.len() < crate::engine::POOL_FROM {
+        return None;
+    }
+    const WASM32_MAX: u64 = 1 << 32;
+    let largest = |kind: LimitKind, unlimited: u64| {
+        caps.iter()
+            .flatten()
+            .map(|c| c.limits.get(kind).unwrap_or(unlimited))
+            .max()
+            .unwrap_or(unlimited)
+    };
+    Some(crate::engine::Pool {
+        instances: u32::try_from(caps.len().saturating_mul(4)).unwrap_or(u32::MAX),
+        max_memory: largest(LimitKind::Memory, WASM32_MAX).min(WASM32_MAX),
+        table_elements: largest(LimitKind::Tables, 1_000_000).min(10_000_000),
     })
 }
 
