@@ -117,7 +117,18 @@ pub fn describe(
             other => other.to_string(),
         }
     } else {
-        format!("{err:#}")
+        // wasmtime attaches the guest's backtrace as context: offsets into an
+        // anonymous module that tell the reader nothing (details are off).
+        let causes: Vec<String> = err
+            .chain()
+            .map(|e| e.to_string())
+            .filter(|e| !e.starts_with("error while executing at wasm backtrace"))
+            .collect();
+        if causes.is_empty() {
+            format!("{err:#}")
+        } else {
+            causes.join(": ")
+        }
     };
     if let Some(bytes) = stderr {
         // One line, so that the cause survives being nested in a parent's error;

@@ -220,17 +220,64 @@ pub(crate) fn new_instance_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Replaces each proxy in the parameters by the child's own handle, before the
-/// child is entered: a proxy of an instance that is gone is refused here, without
-/// touching (or restarting) the child.
-pub(crate) fn proxies_to_child(
+/// The WASI handles a call took from the parent, until they reach the child.
+#[derive(Default)]
+pub(crate) struct Lifted {
+    /// Given (`own`) by the parent: if the call never reaches the child, they are
+    /// closed, as the parent's guest gave them up.
+    owned: Vec<(WasiHandle, u32)>,
+}
+
+impl Lifted {
+    /// Closes what the parent gave up but no child received.
+    pub fn discard(self, cx: &mut StoreContextMut<'_, NanoState>) {
+        for (kind, rep) in self.owned {
+            cx.data_mut().fs_rights.take(rep);
+            let table = &mut cx.data_mut().wasi.table;
+            let _ = match kind {
+                WasiHandle::Descriptor => {
+                    table.delete(Resource::<Descriptor>::new_own(rep)).map(drop)
+                }
+                WasiHandle::InputStream => table
+                    .delete(Resource::<DynInputStream>::new_own(rep))
+                    .map(drop),
+                WasiHandle::OutputStream => table
+                    .delete(Resource::<DynOutputStream>::new_own(rep))
+                    .map(drop),
+                WasiHandle::TcpSocket => {
+                    table.delete(Resource::<TcpSocket>::new_own(rep)).map(drop)
+                }
+            };
+        }
+    }
+}
+
+/// Takes the handles in the parameters out of the parent's guest, before the
+/// child is entered: each proxy becomes the child's own handle, each WASI handle
+/// its entry in the parent's table. A proxy of an instance that is gone is refused
+/// here, without touching (or restarting) the child.
+pub(crate) fn lift_from_parent(
     cx: &mut StoreContextMut<'_, NanoState>,
     child_index: usize,
     handles: &Handles,
     params: &mut [Val],
+    lifted: &mut Lifted,
 ) -> Result<(), String> {
     for (v, w) in params.iter_mut().zip(&handles.params) {
         w.visit(v, &mut |v, leaf| {
+            if let Walk::Wasi { kind, own } = leaf {
+                // Lifted out of the parent's handles now, whatever happens to the
+                // call: a borrow left behind would trap the parent on return.
+                let Val::Resource(any) = v else {
+                    return Err(format!("expected a {} handle", kind.name()));
+                };
+                let rep = host_rep(*any, *kind, &mut *cx)?;
+                if *own {
+                    lifted.owned.push((*kind, rep));
+                }
+                *v = Val::U32(rep);
+                return Ok(());
+            }
             let Walk::Proxy { ty, own, name } = leaf else {
                 return Ok(());
             };
@@ -277,25 +324,29 @@ pub(crate) struct Loans {
     borrows: Vec<ResourceAny>,
 }
 
-/// Moves or lends the WASI handles in the parameters into the child's table.
+/// Moves or lends the WASI handles in the parameters (lifted by
+/// [`lift_from_parent`]) into the child's table.
 pub(crate) fn wasi_to_child(
     cx: &mut StoreContextMut<'_, NanoState>,
     live: &mut Live,
     child_path: &str,
     handles: &Handles,
     params: &mut [Val],
+    lifted: Lifted,
     loans: &mut Loans,
 ) -> Result<(), String> {
+    // From here on the parent's given handles are the child's, or closed with
+    // the child if the call fails.
+    drop(lifted);
     for (v, w) in params.iter_mut().zip(&handles.params) {
         w.visit(v, &mut |v, leaf| {
             let Walk::Wasi { kind, own } = leaf else {
                 return Ok(());
             };
-            let Val::Resource(any) = v else {
+            let Val::U32(rep) = *v else {
                 return Err(format!("expected a {} handle", kind.name()));
             };
             let from = cx.data().gate.path.clone();
-            let rep = host_rep(*any, *kind, &mut *cx)?;
             let (moved, target) = if *own {
                 if cx.data().fs_rights.is_on_loan(rep) {
                     return Err(format!(
@@ -336,9 +387,10 @@ pub(crate) fn wasi_to_child(
                         .fs_rights
                         .receive(child_rep, r, path, Some(loan));
                 }
-                let lent = Resource::<Descriptor>::new_borrow(child_rep)
-                    .try_into_resource_any(&mut live.store)
-                    .map_err(|e| format!("{e:#}"))?;
+                // Held by the host as an owned handle (a borrow can only be made
+                // inside a call), lowered into the callee's `borrow` parameter, and
+                // released when the call returns.
+                let lent = own_any(&mut live.store, *kind, child_rep)?;
                 loans.borrows.push(lent);
                 (lent, target)
             };

@@ -184,15 +184,27 @@ fn forward_handles(
             Err(wasmtime::Error::msg(format!("{}: {why}", route.name)))
         }
     };
-    if let Err(why) = handles::proxies_to_child(&mut cx, child_index, handles, &mut params) {
+    let mut lifted = handles::Lifted::default();
+    if let Err(why) =
+        handles::lift_from_parent(&mut cx, child_index, handles, &mut params, &mut lifted)
+    {
+        lifted.discard(&mut cx);
         return refused(results, why);
     }
+    let mut lifted = Some(lifted);
     let outcome = call_child(&mut cx, route, |cx, live, func| {
         let child_path = live.store.data().gate.path.clone();
         let mut loans = handles::Loans::default();
-        if let Err(why) =
-            handles::wasi_to_child(cx, live, &child_path, handles, &mut params, &mut loans)
-        {
+        let lifted = lifted.take().expect("entered once");
+        if let Err(why) = handles::wasi_to_child(
+            cx,
+            live,
+            &child_path,
+            handles,
+            &mut params,
+            lifted,
+            &mut loans,
+        ) {
             handles::end_loans(live, loans);
             return Ok(Err(why));
         }
@@ -208,6 +220,10 @@ fn forward_handles(
             results,
         ))
     });
+    if let Some(lifted) = lifted {
+        // The child was never entered (it had failed and could not restart).
+        lifted.discard(&mut cx);
+    }
     match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(why)) => refused(results, why),
