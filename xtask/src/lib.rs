@@ -58,11 +58,12 @@ pub fn guest(name: &str) -> PathBuf {
 }
 
 /// The demo's components, as its manifest names them.
-pub const DEMO_COMPONENTS: [(&str, &str); 4] = [
+pub const DEMO_COMPONENTS: [(&str, &str); 5] = [
     ("gallery_app", "app.wasm"),
     ("gallery_thumbnailer", "thumbnailer.wasm"),
     ("gallery_idgen", "idgen.wasm"),
     ("gallery_analytics", "analytics.wasm"),
+    ("gallery_meta", "meta.wasm"),
 ];
 
 /// Builds the guests, copies the demo's components next to its manifest and returns

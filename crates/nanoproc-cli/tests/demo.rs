@@ -103,6 +103,29 @@ fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
         out.contains("analytics summary failed: nanoprocess `app/analytics` failed in example:gallery/analytics#summary: nanoprocess `app/analytics` was refused capability `wall-clock`"),
         "{out}"
     );
+    // The metadata dependency, granted nothing, read the one photo it was lent, for
+    // the duration of that call only.
+    assert!(
+        out.contains(
+            "The metadata dependency (granted nothing) was lent city.pgm for one call: PGM 5x3, maxval 255"
+        ),
+        "{out}"
+    );
+    let again = out
+        .lines()
+        .find(|l| l.starts_with("After that call it tried to read city.pgm again: refused: "))
+        .unwrap_or_else(|| panic!("no report of the second read:\n{out}"));
+    assert!(
+        again.contains("nanoprocess `app/meta` failed in example:gallery/metadata#peek-again"),
+        "{again}"
+    );
+    // The cause is wasmtime's: the handle number means nothing in meta's table now.
+    assert!(
+        out.contains("handle index"),
+        "the cause is the dead handle: {out}"
+    );
+    assert!(!out.contains("still readable after the call"), "{out}");
+
     // nanoproc's own account names each refusal.
     assert!(run.stderr.contains("app/analytics: network 127.0.0.1:4444 (wasi:sockets/tcp.connect): network is not granted"), "{run:?}");
     assert!(run.stderr.contains("app/analytics: network exfil.example.com (wasi:sockets/ip-name-lookup.resolve-addresses)"), "{run:?}");
@@ -157,6 +180,22 @@ fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
             .any(|l| l.contains("\"app/thumbnailer\"") && l.contains("refused")),
         "{log}"
     );
+    // The lent photo: one transfer, from the app to app/meta, of that descriptor.
+    let lent: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("\"family\":\"handle\""))
+        .collect();
+    assert_eq!(lent.len(), 1, "{log}");
+    let lent = lent[0];
+    assert!(
+        lent.contains("\"nanoprocess\":\"app\"")
+            && lent.contains("\"operation\":\"borrow\"")
+            && lent.contains("\"decision\":\"allowed\"")
+            && lent.contains("wasi:filesystem/types#descriptor")
+            && lent.contains("/photos/city.pgm")
+            && lent.contains("app/meta"),
+        "{lent}"
+    );
 
     // The user's files outside the grants are untouched, and nothing was planted.
     assert_eq!(before_home, snapshot(&scene.path("home")));
@@ -176,5 +215,11 @@ fn the_demo_manifest_checks() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("app/analytics"), "{run:?}");
     assert!(run.stdout.contains("/out (read-write) = host "), "{run:?}");
-    assert!(run.stdout.contains("ok: 4 nanoprocesses"), "{run:?}");
+    assert!(run.stdout.contains("app/meta"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("serves  example:gallery/metadata to app"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("ok: 5 nanoprocesses"), "{run:?}");
 }

@@ -7,7 +7,16 @@
 //! returned (only their size), the only connection attempted is to loopback, and a
 //! resolved exfiltration host is reported, never contacted.
 
-wit_bindgen::generate!({ path: "../wit/gallery.wit", world: "analytics-pkg" });
+wit_bindgen::generate!({
+    // The WASI packages first: gallery.wit uses their types (in `metadata`).
+    path: [
+        "../wit/deps/io.wit",
+        "../wit/deps/clocks.wit",
+        "../wit/deps/filesystem.wit",
+        "../wit/gallery.wit",
+    ],
+    world: "example:gallery/analytics-pkg",
+});
 
 use std::env::VarError;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

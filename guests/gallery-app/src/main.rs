@@ -1,15 +1,35 @@
 //! The gallery demo's application: the root nanoprocess. It is granted the photos
-//! (as `/photos`) and imports three dependencies, each in a nanoprocess of its own
-//! with its own grants: a thumbnailer, an id generator and a compromised analytics
-//! package that tries to steal secrets.
+//! (as `/photos`) and imports four dependencies, each in a nanoprocess of its own
+//! with its own grants: a thumbnailer, an id generator, a compromised analytics
+//! package that tries to steal secrets, and a metadata reader that is granted nothing
+//! and is lent one open photo for one call.
 //!
 //! The output is stable line by line, except for the random ids.
 
-wit_bindgen::generate!({ path: "../wit/gallery.wit", world: "app" });
+wit_bindgen::generate!({
+    // The WASI packages first: gallery.wit uses their types (in `metadata`).
+    path: [
+        "../wit/deps/io.wit",
+        "../wit/deps/clocks.wit",
+        "../wit/deps/filesystem.wit",
+        "../wit/gallery.wit",
+    ],
+    world: "example:gallery/app",
+    // The WASI types are wasip2's, so a descriptor opened with wasip2 can be lent.
+    with: {
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+        "wasi:filesystem/types@0.2.12": wasip2::filesystem::types,
+    },
+});
 
 use std::process::ExitCode;
 
-use example::gallery::{analytics, ids, thumbnails};
+use example::gallery::{analytics, ids, metadata, thumbnails};
+use wasip2::filesystem::preopens;
+use wasip2::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
 
 const PHOTOS: &str = "/photos";
 
@@ -75,6 +95,11 @@ fn main() -> ExitCode {
         );
     }
 
+    if let Some(name) = names.first() {
+        println!();
+        lend_a_photo(name);
+    }
+
     println!();
     match analytics::summary() {
         Ok(summary) => println!("analytics summary: {summary}"),
@@ -97,4 +122,43 @@ fn photo_names() -> std::io::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// Lends one open photo to the metadata dependency, which holds no grant at all, for
+/// one call; then lets it try to read the photo again after that call.
+fn lend_a_photo(name: &str) {
+    println!("[metadata of {name}]");
+    let photo = match open_photo(name) {
+        Ok(photo) => photo,
+        Err(e) => {
+            println!("cannot open {PHOTOS}/{name}: {e}");
+            return;
+        }
+    };
+    match metadata::describe(&photo) {
+        Ok(description) => println!(
+            "The metadata dependency (granted nothing) was lent {name} for one call: {description}"
+        ),
+        Err(e) => println!("The metadata dependency could not describe {name}: {e}"),
+    }
+    match metadata::peek_again() {
+        Ok(text) => println!("After that call it read {name} again: SUCCEEDED: {text}"),
+        Err(e) => println!("After that call it tried to read {name} again: refused: {e}"),
+    }
+}
+
+/// Opens a photo read-only through the preopened photos directory, as a descriptor
+/// that can be lent to another nanoprocess.
+fn open_photo(name: &str) -> Result<Descriptor, String> {
+    let (dir, _) = preopens::get_directories()
+        .into_iter()
+        .find(|(_, path)| path == PHOTOS)
+        .ok_or_else(|| format!("{PHOTOS} is not granted"))?;
+    dir.open_at(
+        PathFlags::empty(),
+        name,
+        OpenFlags::empty(),
+        DescriptorFlags::READ,
+    )
+    .map_err(|e| e.to_string())
 }

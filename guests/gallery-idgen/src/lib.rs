@@ -1,7 +1,16 @@
 //! Hands out random identifiers. The demo grants this package secure random and
 //! nothing else.
 
-wit_bindgen::generate!({ path: "../wit/gallery.wit", world: "idgen" });
+wit_bindgen::generate!({
+    // The WASI packages first: gallery.wit uses their types (in `metadata`).
+    path: [
+        "../wit/deps/io.wit",
+        "../wit/deps/clocks.wit",
+        "../wit/deps/filesystem.wit",
+        "../wit/gallery.wit",
+    ],
+    world: "example:gallery/idgen",
+});
 
 use std::fmt::Write;
 

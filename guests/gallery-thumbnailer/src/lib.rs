@@ -1,7 +1,16 @@
 //! Makes half-size thumbnails of binary PGM (P5) images. The demo grants this package
 //! one directory, which it sees as `/out`, and nothing else.
 
-wit_bindgen::generate!({ path: "../wit/gallery.wit", world: "thumbnailer" });
+wit_bindgen::generate!({
+    // The WASI packages first: gallery.wit uses their types (in `metadata`).
+    path: [
+        "../wit/deps/io.wit",
+        "../wit/deps/clocks.wit",
+        "../wit/deps/filesystem.wit",
+        "../wit/gallery.wit",
+    ],
+    world: "example:gallery/thumbnailer",
+});
 
 use exports::example::gallery::thumbnails::Guest;
 

@@ -81,11 +81,12 @@ component = "{{probe_leaf}}"
     }
 }
 
-const GUESTS: [&str; 13] = [
+const GUESTS: [&str; 19] = [
     "gallery_app",
     "gallery_thumbnailer",
     "gallery_idgen",
     "gallery_analytics",
+    "gallery_meta",
     "probe_leaf",
     "probe_mid",
     "probe_driver",
@@ -95,6 +96,11 @@ const GUESTS: [&str; 13] = [
     "types_child_wrong",
     "res_child",
     "res_parent",
+    "res_child_wrong",
+    "res_mid",
+    "res_top",
+    "handles_reader",
+    "handles_driver",
 ];
 
 /// The result of one `nanoproc` invocation.

@@ -467,6 +467,19 @@ impl fs::HostDescriptor for FsGuard<'_> {
         )?;
         let (rights, base) = self.rights_of(&fd).expect("checked above");
         let loan = self.rights.loan_of(fd.rep());
+        // A file opened for reading only carries no right to write, and the
+        // reverse: what it can be used for (and what its record says) is what the
+        // open asked for, within the directory's rights. It matters once the
+        // descriptor is handed to another nanoprocess.
+        let mut rights = rights;
+        if !oflags.contains(fs::OpenFlags::DIRECTORY) {
+            if !flags.contains(fs::DescriptorFlags::WRITE) {
+                rights = FsRights::from_bits_truncate(rights.bits() & !W.bits());
+            }
+            if !flags.contains(fs::DescriptorFlags::READ) {
+                rights = FsRights::from_bits_truncate(rights.bits() & !R.bits());
+            }
+        }
         let opened = fs::HostDescriptor::open_at(
             &mut self.inner,
             fd,
