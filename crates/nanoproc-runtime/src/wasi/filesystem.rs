@@ -467,19 +467,6 @@ impl fs::HostDescriptor for FsGuard<'_> {
         )?;
         let (rights, base) = self.rights_of(&fd).expect("checked above");
         let loan = self.rights.loan_of(fd.rep());
-        // A file opened for reading only carries no right to write, and the
-        // reverse: what it can be used for (and what its record says) is what the
-        // open asked for, within the directory's rights. It matters once the
-        // descriptor is handed to another nanoprocess.
-        let mut rights = rights;
-        if !oflags.contains(fs::OpenFlags::DIRECTORY) {
-            if !flags.contains(fs::DescriptorFlags::WRITE) {
-                rights = FsRights::from_bits_truncate(rights.bits() & !W.bits());
-            }
-            if !flags.contains(fs::DescriptorFlags::READ) {
-                rights = FsRights::from_bits_truncate(rights.bits() & !R.bits());
-            }
-        }
         let opened = fs::HostDescriptor::open_at(
             &mut self.inner,
             fd,
@@ -488,6 +475,25 @@ impl fs::HostDescriptor for FsGuard<'_> {
             oflags,
             flags,
         )?;
+        // A file carries only what can be done to a file (read, write, metadata),
+        // and only what it was opened for: a file opened for reading holds no
+        // right to write. That is what its record says, and what goes with it if
+        // it is handed to another nanoprocess.
+        let is_file = matches!(
+            self.inner.table.get(&opened),
+            Ok(wasmtime_wasi::filesystem::Descriptor::File(_))
+        );
+        let mut rights = rights;
+        if is_file {
+            let mut usable = FsRights::METADATA;
+            if flags.contains(fs::DescriptorFlags::READ) {
+                usable = usable.union(R);
+            }
+            if flags.contains(fs::DescriptorFlags::WRITE) {
+                usable = usable.union(W);
+            }
+            rights = rights.intersection(usable);
+        }
         self.rights.held.insert(
             opened.rep(),
             Held {
