@@ -20,12 +20,16 @@
 //! ```
 //!
 //! The data flow, module by module: [`nanoproc_manifest`] reads the manifest;
-//! `plan` compiles components, derives each nanoprocess's capabilities with
-//! [`nanoproc_caps`], checks that every import is wired to a matching export and
-//! links one `InstancePre` per component; `run` instantiates the tree bottom-up,
-//! each store's data built by `wasi` from the capabilities alone, and calls the
-//! root; `trampoline` carries every call between nanoprocesses; `wasi::guards`
-//! gate the WASI functions that have no error case; [`Audit`] records refusals.
+//! `plan` compiles components (through the compile `cache`), derives each
+//! nanoprocess's capabilities with [`nanoproc_caps`], checks that every import is
+//! wired to a matching export (`interfaces`, resources matched by the interface
+//! that defines them) and links one `InstancePre` per component, on an `engine`
+//! with the pooling allocator for large trees; [`Plan::start`] instantiates the
+//! tree bottom-up, each store's data built by `wasi` from the capabilities alone,
+//! and [`Tree::run`] calls the root; `trampoline` carries every call between
+//! nanoprocesses (`fastpath` for common shapes, `handles` for calls that pass
+//! descriptors, streams or resources); `wasi::guards` gate the WASI functions that
+//! have no error case; [`Audit`] records decisions and transfers.
 
 mod audit;
 mod cache;
