@@ -372,3 +372,36 @@ component = "{res_child_wrong}"
         assert!(run.stdout.is_empty(), "nothing ran: {run:?}");
     }
 }
+
+#[test]
+fn proxies_count_against_the_holders_handles_limit() {
+    let scene = Scene::new();
+    let m = scene.manifest(
+        r#"[app]
+root = "parent"
+
+[nanoprocess.parent]
+component = "{res_parent}"
+grants = { stdout = true, handles = 3 }
+deps = { "test:res/counters" = "child" }
+
+[nanoprocess.child]
+component = "{res_child}"
+"#,
+    );
+    // Three counters fit; dropping one makes room again; a fourth at once does not.
+    let run = run_manifest(
+        &m,
+        &[
+            "new:1", "new:2", "new:3", "drop:0", "new:4", "live", "new:5",
+        ],
+    );
+    assert_eq!(answers(&run, "live"), ["ok: 3"], "{run:?}");
+    assert_eq!(run.code, 134, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`parent` cannot take another test:res/counters#counter")
+            && run.stderr.contains("its `handles` limit"),
+        "{run:?}"
+    );
+}

@@ -446,8 +446,21 @@ pub(crate) fn results_to_parent(
                 return Err("expected a handle".into());
             };
             match leaf {
-                Walk::Proxy { ty, .. } => {
+                Walk::Proxy { ty, name, .. } => {
                     let state = cx.data_mut();
+                    // Proxies count against the holder's `handles` limit, like the
+                    // WASI handles in its table.
+                    if let Some(limit) = state.limits.get(nanoproc_caps::LimitKind::Handles)
+                        && state.proxies.len() as u64 >= limit
+                    {
+                        // The child's resource would have no holder: drop it there.
+                        let _ = any.resource_drop(&mut live.store);
+                        let state = cx.data();
+                        return Err(format!(
+                            "`{}` cannot take another {name}: it holds {limit} resources of its dependencies, its `handles` limit",
+                            state.gate.path
+                        ));
+                    }
                     state.next_proxy = state.next_proxy.wrapping_add(1).max(1);
                     let rep = state.next_proxy;
                     state.proxies.insert(
