@@ -8,6 +8,14 @@
 //!   call returned, then whether the child still answers.
 //! - `crash-hard`: the child panics in a function without one; the call must trap.
 //! - `calls`: three calls, then `calls: <n>` (4 if the child keeps its state).
+//! - `echo-string <s>...`: echoes each further argument, printing
+//!   `echo-string <sent:?> -> <got:?>`.
+//! - `echo-bytes <n>...`: echoes `n` bytes (`i % 251` for byte `i`) per argument,
+//!   printing `echo-bytes <n>: <len> bytes, fnv1a <hash of what came back>, same: <bool>`.
+//! - `add <a> <b>`: prints `add <a> <b> = <sum>`.
+//! - `invalid-utf8`: passes a `string` that is not UTF-8 (through a raw import of
+//!   `echo-string`, as a buggy or hostile guest could), which must trap this
+//!   nanoprocess, not its child.
 
 wit_bindgen::generate!({
     path: "../wit/types.wit",
@@ -47,10 +55,70 @@ fn main() -> ExitCode {
             println!("calls: {}", echo::calls());
             ExitCode::SUCCESS
         }
+        "echo-string" => {
+            for sent in std::env::args().skip(2) {
+                let got = echo::echo_string(&sent);
+                println!("echo-string {sent:?} -> {got:?}");
+            }
+            ExitCode::SUCCESS
+        }
+        "echo-bytes" => {
+            for n in std::env::args().skip(2) {
+                let n: u32 = n.parse().expect("echo-bytes takes lengths");
+                let sent: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+                let got = echo::echo_bytes(&sent);
+                println!(
+                    "echo-bytes {n}: {} bytes, fnv1a {:016x}, same: {}",
+                    got.len(),
+                    fnv1a(&got),
+                    got == sent
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        "add" => {
+            let arg = |i: usize| -> u32 {
+                let a = std::env::args().nth(i).expect("add takes two numbers");
+                a.parse().expect("add takes two u32s")
+            };
+            let (a, b) = (arg(2), arg(3));
+            println!("add {a} {b} = {}", echo::add(a, b));
+            ExitCode::SUCCESS
+        }
+        "invalid-utf8" => {
+            let bytes = [b'o', b'k', 0xff, 0xfe];
+            let mut ret = [0usize; 2];
+            // SAFETY: the canonical ABI of `echo-string`: a pointer and a length, and
+            // a pointer to two words for the returned string. The bytes are valid
+            // memory; they are not UTF-8, which the callee has to refuse.
+            unsafe { raw::echo_string(bytes.as_ptr(), bytes.len(), ret.as_mut_ptr()) };
+            println!("unreachable: invalid-utf8 returned {} bytes", ret[1]);
+            ExitCode::SUCCESS
+        }
         other => {
-            eprintln!("unknown scenario {other:?}: expected roundtrip, crash, crash-hard or calls");
+            eprintln!(
+                "unknown scenario {other:?}: expected roundtrip, crash, crash-hard, calls, \
+                 echo-string, echo-bytes, add or invalid-utf8"
+            );
             ExitCode::from(2)
         }
+    }
+}
+
+/// 64-bit FNV-1a, to print a checksum of what came back instead of the bytes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The `echo-string` import without wit-bindgen's `&str`, to send bytes that are
+/// not UTF-8.
+mod raw {
+    #[link(wasm_import_module = "test:types/echo")]
+    unsafe extern "C" {
+        #[link_name = "echo-string"]
+        pub fn echo_string(ptr: *const u8, len: usize, ret: *mut usize);
     }
 }
 
