@@ -6,6 +6,8 @@ use wasmtime::{
 
 /// Trees with at least this many nanoprocesses get the pooling allocator.
 pub const POOL_FROM: usize = 16;
+/// ... and at most this many (see `plan::pool_for`).
+pub const POOL_UP_TO: usize = 1024;
 
 /// The slots of a pooling allocator, sized for one plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

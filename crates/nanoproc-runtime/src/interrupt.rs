@@ -80,6 +80,10 @@ pub(crate) struct Ticker {
 #[derive(Default)]
 struct TickerShared {
     done: AtomicBool,
+    /// Ticks since the ticker started: the clock of per-call time limits, read on
+    /// every call between nanoprocesses (an atomic load, where reading the system
+    /// clock would cost tens of nanoseconds).
+    ticks: Arc<AtomicU64>,
     next_id: AtomicU64,
     /// Runs with a time limit: when each must be stopped.
     deadlines: Mutex<Vec<(u64, Instant, Interrupt)>>,
@@ -120,6 +124,7 @@ impl Ticker {
                             }
                         }
                     }
+                    state.ticks.fetch_add(1, Ordering::Relaxed);
                     engine.increment_epoch();
                 }
             })
@@ -128,6 +133,11 @@ impl Ticker {
             shared,
             thread: Some(thread),
         }
+    }
+
+    /// The tick count, shared with every nanoprocess of the plan.
+    pub fn ticks(&self) -> Arc<AtomicU64> {
+        self.shared.ticks.clone()
     }
 
     /// Stops `interrupt` with [`StopReason::TimedOut`] once `timeout` has passed,

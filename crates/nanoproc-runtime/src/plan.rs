@@ -370,7 +370,11 @@ pub(crate) fn plan(
 /// once (a restart frees its old instance first), and every memory slot is as
 /// large as the largest memory any nanoprocess of the tree may have.
 fn pool_for(caps: &[Option<Capabilities>]) -> Option<crate::engine::Pool> {
-    if caps.len() < crate::engine::POOL_FROM {
+    // Every memory slot reserves about 4 GiB of address space whatever its limit
+    // (wasmtime's reservation for bounds checks by guard pages): beyond about a
+    // thousand nanoprocesses the pool would not fit in the address space, and the
+    // on-demand allocator, which reserves per instance, serves the tree instead.
+    if !(crate::engine::POOL_FROM..=crate::engine::POOL_UP_TO).contains(&caps.len()) {
         return None;
     }
     const WASM32_MAX: u64 = 1 << 32;

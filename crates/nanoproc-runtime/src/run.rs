@@ -222,6 +222,9 @@ impl RunCtx {
             budgets.clone(),
         )
         .map_err(|e| fail(format!("{e:#}")))?;
+        if let Some(ticker) = self.plan.ticker.get() {
+            state.ticks = ticker.ticks();
+        }
         for &child in &node.children {
             let live = self.instantiate_child(child, &budgets)?;
             state.children.push(Some(Box::new(ChildProc {

@@ -15,7 +15,7 @@ use crate::trampoline::ChildProc;
 use crate::wasi::StderrTail;
 use nanoproc_caps::{Flag, Flags, LimitKind, Limits};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -88,7 +88,10 @@ pub struct NanoState {
     pub(crate) limits: Limits,
     pub(crate) limiter: NanoLimiter,
     /// When the call currently running in this nanoprocess must end.
-    pub(crate) call_deadline: Option<Instant>,
+    /// The tick (of [`Self::ticks`]) at which it ends.
+    pub(crate) call_deadline: Option<u64>,
+    /// The plan's tick count (see [`crate::interrupt::Ticker`]).
+    pub(crate) ticks: Arc<AtomicU64>,
     pub(crate) interrupt: Interrupt,
     /// The distinct child nanoprocesses. `None` while a call into that child is on
     /// the stack (the child is moved out for the call).
@@ -110,12 +113,14 @@ impl NanoState {
         self.stderr_capture.as_ref().map(StderrTail::contents)
     }
 
-    /// Starts the per-call time limit of a call into this nanoprocess.
+    /// Starts the per-call time limit of a call into this nanoprocess. The limit is
+    /// counted in ticks, rounded up, plus one for the tick already under way: a
+    /// call gets at least its limit, and at most a tick more.
     pub(crate) fn start_call(&mut self) {
-        self.call_deadline = self
-            .limits
-            .get(LimitKind::Timeout)
-            .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+        self.call_deadline = self.limits.get(LimitKind::Timeout).map(|ms| {
+            let tick = crate::interrupt::TICK.as_millis() as u64;
+            self.ticks.load(Ordering::Relaxed) + ms.div_ceil(tick) + 1
+        });
     }
 }
 
@@ -133,7 +138,7 @@ pub(crate) fn epoch_check(cx: StoreContextMut<'_, NanoState>) -> wasmtime::Resul
         return Err(wasmtime::Error::new(reason));
     }
     if let Some(deadline) = state.call_deadline
-        && Instant::now() >= deadline
+        && state.ticks.load(Ordering::Relaxed) >= deadline
     {
         return Err(wasmtime::Error::new(LimitExceeded {
             nanoprocess: state.gate.path.clone(),

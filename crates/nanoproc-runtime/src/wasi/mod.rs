@@ -144,6 +144,7 @@ pub(crate) fn build_state(
         lookups: Default::default(),
         limits: caps.limits,
         call_deadline: None,
+        ticks: Default::default(),
         interrupt: interrupt.clone(),
         children: Vec::new(),
         proxies: std::collections::HashMap::new(),
