@@ -1,11 +1,15 @@
 //! `cargo xtask demo`: build the guest components and run the demo application.
 //! `cargo xtask guests`: only build the guest components.
+//! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
+
+mod bench;
 
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
+        "bench" => bench::run(),
         "guests" => {
             println!("{}", xtask::build_guests().display());
             ExitCode::SUCCESS
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo|guests>");
+            eprintln!("usage: cargo xtask <demo|guests|bench>");
             ExitCode::from(2)
         }
     }

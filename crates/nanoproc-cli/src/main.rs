@@ -296,6 +296,8 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
+    // For NANOPROC_STARTUP_TRACE (see `run`): how long start-up took.
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     let runtime = match Runtime::new() {
         Ok(r) => r,
@@ -316,7 +318,7 @@ fn main() -> ExitCode {
             }
             Err(errors) => refused(&errors),
         },
-        Command::Run(args) => run(&runtime, &args),
+        Command::Run(args) => run(&runtime, &args, started),
     }
 }
 
@@ -330,7 +332,7 @@ fn refused(errors: &ManifestErrors) -> ExitCode {
     ExitCode::from(status::REFUSED_AT_CHECK)
 }
 
-fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
+fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCode {
     // Installed first, so that a Ctrl-C while the tree is still being checked is
     // not lost: it stops the guests at their first epoch tick. A second Ctrl-C (a
     // guest blocked in a host call) exits at once.
@@ -387,7 +389,16 @@ fn run(runtime: &Runtime, args: &RunArgs) -> ExitCode {
         interrupt,
         timeout,
     };
-    let outcome = plan.run_with(&options);
+    let outcome = plan.start(&options).and_then(|tree| {
+        // The start-up benchmark (crates/nanoproc-bench/benches/startup.rs) reads this.
+        if std::env::var_os("NANOPROC_STARTUP_TRACE").is_some() {
+            eprintln!(
+                "nanoproc: root entered after {:.3} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        tree.run()
+    });
     report(&options.audit, args.audit_summary);
     if args.stats {
         report_stats();
