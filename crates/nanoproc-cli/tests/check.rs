@@ -255,29 +255,6 @@ component = "{types_child_wrong}"
 }
 
 #[test]
-fn an_interface_with_a_resource_is_wired_through_proxies() {
-    let scene = Scene::new();
-    let m = scene.manifest(
-        r#"[app]
-root = "parent"
-
-[nanoprocess.parent]
-component = "{res_parent}"
-deps = { "test:res/counters" = "child" }
-
-[nanoprocess.child]
-component = "{res_child}"
-"#,
-    );
-    let out = check(&m);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.stdout.contains("serves  test:res/counters to parent"),
-        "{out:?}"
-    );
-}
-
-#[test]
 fn wiring_mistakes_are_refused() {
     let scene = Scene::new();
     // No dependency for an import, and a dependency for an interface not imported.

@@ -234,20 +234,12 @@ impl Lifted {
         for (kind, rep) in self.owned {
             cx.data_mut().fs_rights.take(rep);
             let table = &mut cx.data_mut().wasi.table;
-            let _ = match kind {
-                WasiHandle::Descriptor => {
-                    table.delete(Resource::<Descriptor>::new_own(rep)).map(drop)
-                }
-                WasiHandle::InputStream => table
-                    .delete(Resource::<DynInputStream>::new_own(rep))
-                    .map(drop),
-                WasiHandle::OutputStream => table
-                    .delete(Resource::<DynOutputStream>::new_own(rep))
-                    .map(drop),
-                WasiHandle::TcpSocket => {
-                    table.delete(Resource::<TcpSocket>::new_own(rep)).map(drop)
-                }
-            };
+            match kind {
+                WasiHandle::Descriptor => close::<Descriptor>(table, rep),
+                WasiHandle::InputStream => close::<DynInputStream>(table, rep),
+                WasiHandle::OutputStream => close::<DynOutputStream>(table, rep),
+                WasiHandle::TcpSocket => close::<TcpSocket>(table, rep),
+            }
         }
     }
 }
@@ -413,19 +405,14 @@ pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
         let gone = live.store.data_mut().fs_rights.end_loan(loan);
         let table = &mut live.store.data_mut().wasi.table;
         for (rep, kind) in gone {
-            // An entry the child already dropped is simply not there any more.
-            let _ = match kind {
-                Derived::Descriptor => table.delete(Resource::<Descriptor>::new_own(rep)).map(drop),
-                Derived::InputStream => table
-                    .delete(Resource::<DynInputStream>::new_own(rep))
-                    .map(drop),
-                Derived::OutputStream => table
-                    .delete(Resource::<DynOutputStream>::new_own(rep))
-                    .map(drop),
-                Derived::DirectoryEntries => table
-                    .delete(Resource::<wasmtime_wasi::p2::ReaddirIterator>::new_own(rep))
-                    .map(drop),
-            };
+            match kind {
+                Derived::Descriptor => close::<Descriptor>(table, rep),
+                Derived::InputStream => close::<DynInputStream>(table, rep),
+                Derived::OutputStream => close::<DynOutputStream>(table, rep),
+                Derived::DirectoryEntries => {
+                    close::<wasmtime_wasi::p2::ReaddirIterator>(table, rep)
+                }
+            }
         }
     }
 }
@@ -525,6 +512,12 @@ fn host_rep(
         WasiHandle::TcpSocket => any.try_into_resource::<TcpSocket>(store).map(|r| r.rep()),
     };
     rep.map_err(|e| format!("{}: {e:#}", kind.name()))
+}
+
+/// Closes the table entry `rep`, of type `T`. An entry already gone (the guest
+/// dropped it) is simply not there any more.
+fn close<T: Send + 'static>(table: &mut wasmtime::component::ResourceTable, rep: u32) {
+    let _ = table.delete(Resource::<T>::new_own(rep));
 }
 
 /// Moves the table entry `rep` of `from` into the table of `to`; its new rep.
