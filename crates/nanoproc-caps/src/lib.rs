@@ -355,9 +355,22 @@ pub struct DirCap {
     pub guest: GuestPath,
     pub host: PathBuf,
     pub rights: FsRights,
-    /// For a derived directory: the ancestor's guest path it was carved from and the
-    /// components below it. The runtime opens it through that ancestor's handle.
-    pub derived: Option<(GuestPath, Vec<String>)>,
+    /// For a directory carved out of the parent's: where it comes from. The
+    /// runtime opens it through the parent's *open* directory, never by path.
+    pub derived: Option<Derived>,
+}
+
+/// Where a dependency's directory was carved from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Derived {
+    /// The index, among the parent's directories, of the one it lies in.
+    pub parent_dir: usize,
+    /// Its components below that directory (none: the same directory).
+    pub below_parent: Vec<String>,
+    /// The same place seen from the root: the root grant's guest path and the
+    /// components below it, for messages that must name what the user granted.
+    pub anchor: GuestPath,
+    pub below_anchor: Vec<String>,
 }
 
 impl fmt::Display for DirCap {
@@ -542,11 +555,12 @@ impl Capabilities {
             };
             // The parent's directory that the parent itself would reach `from` through:
             // the deepest guest path containing it, as wasi-libc resolves preopens.
-            let Some((parent_dir, rel)) = self
+            let Some((parent_ix, parent_dir, rel)) = self
                 .dirs
                 .iter()
-                .filter_map(|p| from.strip_prefix(&p.guest).map(|rel| (p, rel)))
-                .max_by_key(|(p, _)| p.guest.depth())
+                .enumerate()
+                .filter_map(|(ix, p)| from.strip_prefix(&p.guest).map(|rel| (ix, p, rel)))
+                .max_by_key(|(_, p, _)| p.guest.depth())
             else {
                 let held = if self.dirs.is_empty() {
                     "no directories".to_string()
@@ -575,21 +589,27 @@ impl Capabilities {
             }
             let rel: Vec<String> = rel.into_iter().map(str::to_owned).collect();
             let rel_refs: Vec<&str> = rel.iter().map(String::as_str).collect();
-            // Chains of derivations are flattened to the oldest ancestor the parent
-            // itself opened, so the runtime always opens through one sandboxed handle.
-            let (anchor, full_rel) = match &parent_dir.derived {
-                Some((anchor, above)) => {
-                    let mut all = above.clone();
+            let host = fs::host_join(&parent_dir.host, &rel_refs);
+            // Chains of derivations also remember the root grant they lie in, so
+            // that messages can name what the user granted.
+            let (anchor, below_anchor) = match &parent_dir.derived {
+                Some(up) => {
+                    let mut all = up.below_anchor.clone();
                     all.extend(rel.iter().cloned());
-                    (anchor.clone(), all)
+                    (up.anchor.clone(), all)
                 }
                 None => (parent_dir.guest.clone(), rel.clone()),
             };
             child.dirs.push(DirCap {
                 guest,
-                host: fs::host_join(&parent_dir.host, &rel_refs),
+                host,
                 rights: d.rights,
-                derived: Some((anchor, full_rel)),
+                derived: Some(Derived {
+                    parent_dir: parent_ix,
+                    below_parent: rel,
+                    anchor,
+                    below_anchor,
+                }),
             });
         }
         check_distinct_guests(&child.dirs, &mut violations);

@@ -388,9 +388,12 @@ fn derived_directories_remember_their_anchor() {
             ..Default::default()
         })
         .unwrap();
-    let (anchor, rel) = leaf.dirs[0].derived.clone().unwrap();
-    assert_eq!(anchor.as_str(), "/photos");
-    assert_eq!(rel, vec!["a", "b", "c"]);
+    let derived = leaf.dirs[0].derived.clone().unwrap();
+    assert_eq!(derived.anchor.as_str(), "/photos");
+    assert_eq!(derived.below_anchor, vec!["a", "b", "c"]);
+    // Opened through the parent's own directory `/m`, not the root's.
+    assert_eq!(derived.parent_dir, 0);
+    assert_eq!(derived.below_parent, vec!["b", "c"]);
     assert_eq!(leaf.dirs[0].host, PathBuf::from("/home/u/photos/a/b/c"));
 }
 

@@ -17,7 +17,7 @@ fn files(scene: &Scene) {
     scene.file("data/b.txt", "bee");
     scene.file("data/secret.txt", "the driver's secret");
     scene.file("data/sub/inner.txt", "inside sub");
-    scene.file("data/ro/c.txt", "read-only c");
+    scene.file("ro/c.txt", "read-only c");
     scene.file("outside.txt", "outside every grant");
 }
 
@@ -37,7 +37,7 @@ root = "driver"
 component = "{{handles_driver}}"
 grants.fs = [
   {{ host = "data", guest = "/data", rights = "read-write" }},
-  {{ host = "data/ro", guest = "/ro", rights = "read-only" }},
+  {{ host = "ro", guest = "/ro", rights = "read-only" }},
 ]
 grants.stdout = true
 deps = {{ "test:handles/reader" = "reader" }}
@@ -217,7 +217,7 @@ fn a_lent_descriptor_keeps_exactly_its_rights() {
         "alpha"
     );
     assert_eq!(
-        std::fs::read_to_string(scene.path("data/ro/c.txt")).unwrap(),
+        std::fs::read_to_string(scene.path("ro/c.txt")).unwrap(),
         "read-only c"
     );
 }
@@ -230,7 +230,7 @@ fn the_callees_own_grants_never_widen_a_lent_descriptor() {
     let scene = Scene::new();
     let before = {
         files(&scene);
-        snapshot(&scene.path("data/ro"))
+        snapshot(&scene.path("ro"))
     };
     let run = run(
         &scene,
@@ -249,7 +249,7 @@ fn the_callees_own_grants_never_widen_a_lent_descriptor() {
         "ok: read-only c",
         "{run:?}"
     );
-    assert_eq!(before, snapshot(&scene.path("data/ro")), "/ro changed");
+    assert_eq!(before, snapshot(&scene.path("ro")), "/ro changed");
     assert_eq!(
         std::fs::read_to_string(scene.path("data/a.txt")).unwrap(),
         "alpha"
@@ -406,7 +406,7 @@ fn a_given_descriptor_keeps_its_rights_through_every_move() {
     }
     assert_eq!(run.assert_ok("back-and-write:BEE"), "ok: written");
     assert_eq!(
-        std::fs::read_to_string(scene.path("data/ro/c.txt")).unwrap(),
+        std::fs::read_to_string(scene.path("ro/c.txt")).unwrap(),
         "read-only c"
     );
     assert_eq!(

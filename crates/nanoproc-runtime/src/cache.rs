@@ -6,42 +6,68 @@
 //! `$XDG_CACHE_HOME/nanoproc`, else `~/.cache/nanoproc`; `NANOPROC_CACHE=off`
 //! disables it), one file per component and engine configuration.
 //!
-//! Loading an artifact is `unsafe` in wasmtime: it is machine code that will run
-//! with the host's authority, so nanoproc must only load what it wrote itself.
+//! Loading an artifact is `unsafe` in wasmtime: it is machine code that runs with
+//! the host's authority. Whoever can write an entry that nanoproc loads runs code
+//! as the user, with every grant of every nanoprocess of the next run. A checksum
+//! stored beside the artifact proves nothing against that: anyone who can write
+//! the file can write a matching checksum. So:
 //!
-//! * The key is the SHA-256 of the component's bytes and of wasmtime's
-//!   compatibility hash for the engine (its version and every setting that changes
-//!   code generation): a changed component or configuration is never served a stale
-//!   artifact.
-//! * Each file starts with a magic line and the SHA-256 of the artifact; a file
-//!   that is truncated, corrupt or not ours fails that check and is ignored (and
-//!   replaced by a fresh compile), never loaded. wasmtime checks the artifact's own
-//!   header again on load.
-//! * Files are written under a temporary name and renamed into place, so
-//!   concurrent runs never see half a file.
+//! * Every entry carries an HMAC-SHA256 under a per-user secret key (`key` in the
+//!   cache directory, 32 random bytes, created `0600` and refused unless it is a
+//!   plain file of the user's that nobody else can read). The MAC covers the
+//!   SHA-256 of the component's bytes, wasmtime's compatibility hash for the engine
+//!   (its version and every setting that changes code generation) and the artifact.
+//!   An entry whose MAC does not verify (corrupt, truncated, written by someone
+//!   without the key, or the artifact of another component moved into place) is
+//!   recompiled and replaced, never loaded.
+//! * The key is only as secret as the directory it is in. When a run grants any
+//!   nanoprocess a directory that contains the cache (or lies inside it), or an
+//!   output file inside it, the run goes without the cache and says so: a guest
+//!   that could read the key could forge entries for later runs.
 //! * The directory is created private (0700), and a directory that others may write
-//!   to is not used at all: the checksum protects against accidents, not against
-//!   someone who can write the cache, so nobody else must be able to.
+//!   to is not used at all.
+//! * Files are written under a temporary name and renamed into place, so concurrent
+//!   runs never see half a file.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8] = b"nanoproc compiled component v1\n";
+const MAGIC: &[u8] = b"nanoproc compiled component v2\n";
+const KEY_LEN: usize = 32;
+const MAC_LEN: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Clone, Debug)]
 pub(crate) struct CompileCache {
-    dir: Option<PathBuf>,
+    store: Option<Store>,
+}
+
+#[derive(Clone)]
+struct Store {
+    dir: PathBuf,
+    key: Arc<[u8; KEY_LEN]>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
 }
 
 impl CompileCache {
     /// The cache the environment asks for; none if disabled or unusable.
     pub fn from_env() -> Self {
         if std::env::var_os("NANOPROC_CACHE").is_some_and(|v| v == "off") {
-            return Self { dir: None };
+            return Self { store: None };
         }
         let dir = std::env::var_os("NANOPROC_CACHE_DIR")
             .map(PathBuf::from)
@@ -51,81 +77,225 @@ impl CompileCache {
             .or_else(|| {
                 std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("nanoproc"))
             });
-        Self {
-            dir: dir.filter(|d| private_dir(d)),
-        }
+        let store = dir
+            .filter(|d| private_dir(d))
+            .and_then(|d| d.canonicalize().ok())
+            .and_then(|dir| {
+                let key = load_or_create_key(&dir.join("key"))?;
+                Some(Store {
+                    dir,
+                    key: Arc::new(key),
+                })
+            });
+        Self { store }
     }
 
-    /// Loads the component's artifact if a valid one is cached, else compiles it
-    /// and caches the result. Cache failures never fail the load.
+    /// This cache, unless one of `reachable` (host paths some nanoprocess of a run
+    /// can read or write) contains it or lies inside it; then no cache, and why.
+    pub fn unreachable_from(&self, reachable: &[PathBuf]) -> (Self, Option<String>) {
+        let Some(store) = &self.store else {
+            return (self.clone(), None);
+        };
+        for p in reachable {
+            let p = resolved(p);
+            if store.dir.starts_with(&p) || p.starts_with(&store.dir) {
+                return (
+                    Self { store: None },
+                    Some(format!(
+                        "not using the compile cache {}: a nanoprocess is granted {}, which {} it; every component is compiled afresh (set NANOPROC_CACHE_DIR to a directory outside every grant)",
+                        store.dir.display(),
+                        p.display(),
+                        if store.dir.starts_with(&p) {
+                            "contains"
+                        } else {
+                            "lies inside"
+                        }
+                    )),
+                );
+            }
+        }
+        (self.clone(), None)
+    }
+
+    /// Loads the component's artifact if an authentic one is cached, else compiles
+    /// it and caches the result. Cache failures never fail the load.
     pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.dir else {
+        let Some(store) = &self.store else {
             return Component::new(engine, bytes);
         };
-        let path = dir.join(format!("{}.cwasm", key(engine, bytes)));
+        let context = Context::new(engine, bytes);
+        let path = store.dir.join(format!("{}.cwasm", context.file_key()));
         if let Ok(file) = std::fs::read(&path)
-            && let Some(artifact) = verified(&file)
+            && let Some(artifact) = authentic(&store.key, &context, &file)
         {
-            // SAFETY: the artifact is one this cache wrote (its checksum matches,
-            // in a directory only this user can write), produced by
-            // `precompile_component` for an engine with the same compatibility
-            // hash (part of the key); wasmtime re-checks its header.
+            // SAFETY: the artifact carries a MAC under a key only this user can read,
+            // kept out of reach of every nanoprocess of this run, over this
+            // component's digest and this engine's compatibility hash: nanoproc
+            // wrote it, with `precompile_component`, for an engine that loads it.
+            // wasmtime checks its header again.
             if let Ok(component) = unsafe { Component::deserialize(engine, artifact) } {
                 return Ok(component);
             }
         }
         let artifact = engine.precompile_component(bytes)?;
-        let _ = store(&path, &artifact);
+        let _ = write_entry(&path, &seal(&store.key, &context, &artifact));
         // SAFETY: produced just now by this engine.
         unsafe { Component::deserialize(engine, &artifact) }
     }
 }
 
-fn key(engine: &Engine, bytes: &[u8]) -> String {
-    struct ShaHasher(Sha256);
-    impl Hasher for ShaHasher {
-        fn finish(&self) -> u64 {
-            0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            self.0.update(bytes);
-        }
-    }
-    let mut h = ShaHasher(Sha256::new());
-    engine.precompile_compatibility_hash().hash(&mut h);
-    h.0.update(Sha256::digest(bytes));
-    hex::encode(h.0.finalize())
+/// What an entry is bound to: the component's digest and the engine's
+/// compatibility hash.
+struct Context {
+    component: [u8; 32],
+    engine: [u8; 32],
 }
 
-fn verified(file: &[u8]) -> Option<&[u8]> {
+impl Context {
+    fn new(engine: &Engine, bytes: &[u8]) -> Self {
+        struct ShaHasher(Sha256);
+        impl Hasher for ShaHasher {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.update(bytes);
+            }
+        }
+        let mut h = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        Self {
+            component: Sha256::digest(bytes).into(),
+            engine: h.0.finalize().into(),
+        }
+    }
+
+    /// The entry's file name: a changed component or configuration gets another.
+    fn file_key(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.engine);
+        h.update(self.component);
+        hex::encode(h.finalize())
+    }
+
+    fn mac(&self, key: &[u8; KEY_LEN], artifact: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(MAGIC);
+        mac.update(&self.component);
+        mac.update(&self.engine);
+        mac.update(artifact);
+        mac
+    }
+}
+
+/// The artifact in `file`, if its MAC verifies for this component and engine.
+fn authentic<'a>(key: &[u8; KEY_LEN], context: &Context, file: &'a [u8]) -> Option<&'a [u8]> {
     let rest = file.strip_prefix(MAGIC)?;
-    if rest.len() < 32 {
+    if rest.len() < MAC_LEN {
         return None;
     }
-    let (sum, artifact) = rest.split_at(32);
-    (Sha256::digest(artifact).as_slice() == sum).then_some(artifact)
+    let (tag, artifact) = rest.split_at(MAC_LEN);
+    context
+        .mac(key, artifact)
+        .verify_slice(tag)
+        .ok()
+        .map(|()| artifact)
 }
 
-fn store(path: &std::path::Path, artifact: &[u8]) -> std::io::Result<()> {
+fn seal(key: &[u8; KEY_LEN], context: &Context, artifact: &[u8]) -> Vec<u8> {
+    let tag = context.mac(key, artifact).finalize().into_bytes();
+    let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + artifact.len());
+    data.extend_from_slice(MAGIC);
+    data.extend_from_slice(&tag);
+    data.extend_from_slice(artifact);
+    data
+}
+
+fn write_entry(path: &Path, data: &[u8]) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = path.with_extension(format!(
         "tmp.{}.{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut data = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
-    data.extend_from_slice(MAGIC);
-    data.extend_from_slice(&Sha256::digest(artifact));
-    data.extend_from_slice(artifact);
-    std::fs::write(&tmp, &data)?;
+    std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }
 
+/// `p` with symbolic links resolved as far as it exists.
+fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The user's cache key: read if it is a private plain file of this user's,
+/// created (random, `0600`) if it is missing; `None` otherwise.
+fn load_or_create_key(path: &Path) -> Option<[u8; KEY_LEN]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+        };
+        let file = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; KEY_LEN];
+                getrandom::fill(&mut key).ok()?;
+                // `create_new`: never through a link, never over another's key.
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(path)
+                {
+                    Ok(mut f) => {
+                        use std::io::Write;
+                        f.write_all(&key).ok()?;
+                        f.sync_all().ok()?;
+                        return Some(key);
+                    }
+                    // Another run made it first: read theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open().ok()?,
+                    Err(_) => return None,
+                }
+            }
+            Err(_) => return None,
+        };
+        let meta = file.metadata().ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+            return None;
+        }
+        if meta.len() != KEY_LEN as u64 {
+            return None;
+        }
+        let mut key = [0u8; KEY_LEN];
+        (&file).read_exact(&mut key).ok()?;
+        Some(key)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Creates the directory private if it is missing; whether only its owner may
 /// write to it.
-fn private_dir(dir: &std::path::Path) -> bool {
+fn private_dir(dir: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -137,7 +307,8 @@ fn private_dir(dir: &std::path::Path) -> bool {
     }
     #[cfg(not(unix))]
     {
-        std::fs::create_dir_all(dir).is_ok()
+        let _ = dir;
+        false
     }
 }
 
@@ -145,17 +316,79 @@ fn private_dir(dir: &std::path::Path) -> bool {
 mod tests {
     use super::*;
 
+    fn context(component: u8) -> Context {
+        Context {
+            component: [component; 32],
+            engine: [7; 32],
+        }
+    }
+
     #[test]
-    fn only_intact_files_verify() {
+    fn only_entries_sealed_with_the_key_for_this_component_verify() {
+        let key = [1u8; KEY_LEN];
         let artifact = b"pretend machine code".to_vec();
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&Sha256::digest(&artifact));
-        file.extend_from_slice(&artifact);
-        assert_eq!(verified(&file), Some(&artifact[..]));
+        let file = seal(&key, &context(1), &artifact);
+        assert_eq!(authentic(&key, &context(1), &file), Some(&artifact[..]));
+        // Tampered, truncated, foreign.
         let mut flipped = file.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        assert_eq!(verified(&flipped), None);
-        assert_eq!(verified(&file[..file.len() - 1]), None);
-        assert_eq!(verified(b"\x7fELF something else"), None);
+        assert_eq!(authentic(&key, &context(1), &flipped), None);
+        assert_eq!(authentic(&key, &context(1), &file[..file.len() - 1]), None);
+        assert_eq!(
+            authentic(&key, &context(1), b"\x7fELF something else"),
+            None
+        );
+        // Another component's entry moved into place, or one for another engine.
+        assert_eq!(authentic(&key, &context(2), &file), None);
+        let other_engine = Context {
+            component: [1; 32],
+            engine: [8; 32],
+        };
+        assert_eq!(authentic(&key, &other_engine, &file), None);
+        // Sealed by someone without the key.
+        let forged = seal(&[2u8; KEY_LEN], &context(1), &artifact);
+        assert_eq!(authentic(&key, &context(1), &forged), None);
+    }
+
+    #[test]
+    fn a_grant_over_or_inside_the_cache_disables_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        std::fs::create_dir(&cache_dir).unwrap();
+        let cache = CompileCache {
+            store: Some(Store {
+                dir: cache_dir.canonicalize().unwrap(),
+                key: Arc::new([0; KEY_LEN]),
+            }),
+        };
+        let outside = dir.path().join("elsewhere");
+        std::fs::create_dir(&outside).unwrap();
+        assert!(cache.unreachable_from(&[outside]).1.is_none());
+        for reach in [
+            dir.path().to_path_buf(),
+            cache_dir.clone(),
+            cache_dir.join("out.log"),
+        ] {
+            let (c, notice) = cache.unreachable_from(std::slice::from_ref(&reach));
+            assert!(c.store.is_none(), "{reach:?}");
+            assert!(notice.unwrap().contains("not using the compile cache"));
+        }
+    }
+
+    #[test]
+    fn the_key_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let key = load_or_create_key(&path).expect("created");
+        assert_eq!(load_or_create_key(&path), Some(key), "read back");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(load_or_create_key(&path), None, "readable by others");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(load_or_create_key(&link), None, "a link is not followed");
     }
 }

@@ -18,6 +18,7 @@
 use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
+use crate::wasi::dirs::{self, OpenedDir};
 use crate::wasi::guards;
 use nanoproc_caps::{Capabilities, DirSource, GrantRequest, LimitKind};
 use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node, OnFailure, Restart};
@@ -62,6 +63,8 @@ pub struct PlannedNode {
     pub parent: Option<usize>,
     /// What it holds.
     pub caps: Capabilities,
+    /// Its directories, opened when the plan was checked, one per `caps.dirs`.
+    pub(crate) dirs: Vec<OpenedDir>,
     pub component_path: PathBuf,
     pub(crate) compiled: Arc<Compiled>,
     /// For each dependency slot of its component: the index (in the plan) of the child
@@ -86,9 +89,14 @@ pub(crate) struct PlanInner {
     pub nodes: Vec<PlannedNode>,
     /// The engine counts fuel: some nanoprocess has a fuel limit.
     pub fuel: bool,
+    /// What the user should know about how the plan was prepared.
+    pub notices: Vec<String>,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
+
+/// A component file as read (once) and compiled, if it compiles.
+type ReadOnce = (Vec<u8>, Option<Arc<Compiled>>);
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
@@ -100,63 +108,85 @@ pub(crate) fn plan(
 ) -> Result<Plan, ManifestErrors> {
     let mut errors: Vec<ManifestError> = Vec::new();
 
-    // 2. Capabilities, top-down (nodes are in pre-order: a parent before its children).
+    // 2. Capabilities, top-down (nodes are in pre-order: a parent before its
+    // children), and the directories they confer opened: a root grant by the path
+    // the user gave, every other directory through its parent's open one.
     let mut caps: Vec<Option<Capabilities>> = Vec::with_capacity(manifest.nodes.len());
+    let mut opened: Vec<Option<Vec<OpenedDir>>> = Vec::with_capacity(manifest.nodes.len());
     for node in &manifest.nodes {
         let held = match node.parent {
             None => root_caps(manifest, node, root_args, host_env, &mut errors),
-            Some(p) => {
-                match &caps[p] {
-                    None => None, // the parent's own grants are wrong: reported there
-                    Some(parent_caps) => match parent_caps.attenuate(&node.grants) {
-                        Ok(c) => {
-                            // On success the child's directories match its requests one
-                            // to one, so `i` is also the index of the grant that asked.
-                            for (i, dir) in c.dirs.iter().enumerate() {
-                                if let Err(e) = crate::wasi::open_derived(dir) {
-                                    errors.push(manifest.error_at(
-                                    node.grant_spans.fs.get(i),
-                                    format!(
-                                        "{}: grant fs[{i}]: cannot open {} (host {}): {e:#}",
-                                        node.path,
-                                        dir.derived.as_ref().map_or(dir.guest.as_str(), |(a, _)| a.as_str()),
-                                        dir.host.display()
-                                    ),
-                                ));
+            Some(p) => match &caps[p] {
+                None => None, // the parent's own grants are wrong: reported there
+                Some(parent_caps) => match parent_caps.attenuate(&node.grants) {
+                    Ok(c) => Some(c),
+                    Err(violations) => {
+                        report_violations(manifest, node, violations, &mut errors);
+                        None
+                    }
+                },
+            },
+        };
+        let dirs = held.as_ref().and_then(|c| {
+            let results = match node.parent {
+                None => dirs::open_root(&c.dirs),
+                Some(p) => dirs::open_child(opened[p].as_deref()?, &c.dirs),
+            };
+            let mut ok = Vec::with_capacity(results.len());
+            // The directories match the grants one to one, so `i` is also the
+            // index of the grant that asked.
+            for (i, (result, dir)) in results.into_iter().zip(&c.dirs).enumerate() {
+                match result {
+                    Ok(d) => ok.push(d),
+                    Err(e) => {
+                        let parent_dirs = node.parent.and_then(|p| caps[p].as_ref());
+                        let what = match (&dir.derived, parent_dirs) {
+                            (Some(from), Some(pc)) => {
+                                let mut from_path =
+                                    pc.dirs[from.parent_dir].guest.as_str().to_string();
+                                for c in &from.below_parent {
+                                    from_path.push('/');
+                                    from_path.push_str(c);
                                 }
+                                from_path
                             }
-                            Some(c)
-                        }
-                        Err(violations) => {
-                            let parent = &manifest.nodes[p];
-                            for v in violations {
-                                // A grant compared with the parent's exceeds it; one
-                                // refused for its own form (syntax, `..`) just is.
-                                let relation = if v.parent_grant.is_some() {
-                                    format!(" exceeds what its parent `{}` holds", parent.path)
-                                } else {
-                                    String::new()
-                                };
-                                let mut e = manifest.error_at(
-                                    node.grant_spans.span_of(&v.item).as_ref(),
-                                    format!(
-                                        "{}: grant {} ({}){relation}: {}",
-                                        node.path, v.item, v.grant, v.reason
-                                    ),
-                                );
-                                if let Some(pg) = v.parent_grant {
-                                    e = e.help(format!("`{}` holds: {pg}", parent.path));
-                                }
-                                errors.push(e);
-                            }
-                            None
-                        }
-                    },
+                            _ => dir.host.display().to_string(),
+                        };
+                        errors.push(manifest.error_at(
+                            node.grant_spans.fs.get(i),
+                            format!("{}: grant fs[{i}]: cannot open {what}: {e}", node.path),
+                        ));
+                    }
                 }
             }
-        };
-        caps.push(held);
+            (ok.len() == c.dirs.len()).then_some(ok)
+        });
+        // A nanoprocess whose directories cannot all be opened holds nothing: its
+        // children are not checked against it.
+        caps.push(if dirs.is_some() { held } else { None });
+        opened.push(dirs);
     }
+
+    // The compile cache runs native code: it is used only if no nanoprocess can
+    // reach it (see `cache`).
+    let mut notices = Vec::new();
+    let cache = match &opened[..] {
+        [Some(root_dirs), ..] => {
+            let mut reachable: Vec<PathBuf> = root_dirs.iter().map(OpenedDir::host_path).collect();
+            if let Some(root) = &caps[0] {
+                for mode in [&root.modes.stdout, &root.modes.stderr] {
+                    if let nanoproc_caps::OutputMode::File(f) = mode {
+                        reachable.push(f.clone());
+                    }
+                }
+            }
+            let (cache, notice) = cache.unreachable_from(&reachable);
+            notices.extend(notice);
+            cache
+        }
+        _ => cache.clone(),
+    };
+    let cache = &cache;
 
     // 3. Components, once per file, for an engine that counts fuel only if some
     // nanoprocess has a fuel limit (counting costs every guest some speed).
@@ -174,31 +204,16 @@ pub(crate) fn plan(
             return Err(ManifestErrors(errors));
         }
     };
-    let mut by_file: HashMap<PathBuf, Option<Arc<Compiled>>> = HashMap::new();
+    // Each file is read once, through one open descriptor, and every digest pin
+    // naming it is checked against exactly the bytes that are compiled: a file
+    // replaced between two reads cannot give a pinned nanoprocess's grants to
+    // other code.
+    let mut by_file: HashMap<PathBuf, Result<ReadOnce, String>> = HashMap::new();
     let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
     for node in &manifest.nodes {
-        let bytes = match std::fs::read(&node.component) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(manifest.error_at(
-                    Some(&node.component_span),
-                    format!(
-                        "{}: cannot read component {}: {e}",
-                        node.path,
-                        node.component.display()
-                    ),
-                ));
-                compiled.push(None);
-                continue;
-            }
-        };
-        if let Err(e) = manifest.verify_digest(node, &bytes) {
-            errors.push(e);
-            compiled.push(None);
-            continue;
-        }
         let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            match compile(engine, cache, &bytes) {
+            let bytes = std::fs::read(&node.component).map_err(|e| e.to_string())?;
+            let comp = match compile(engine, cache, &bytes) {
                 Ok(c) => Some(Arc::new(c)),
                 Err(e) => {
                     errors.push(
@@ -215,9 +230,30 @@ pub(crate) fn plan(
                     );
                     None
                 }
-            }
+            };
+            Ok((bytes, comp))
         });
-        compiled.push(entry.clone());
+        let (bytes, comp) = match entry {
+            Ok(found) => found,
+            Err(e) => {
+                errors.push(manifest.error_at(
+                    Some(&node.component_span),
+                    format!(
+                        "{}: cannot read component {}: {e}",
+                        node.path,
+                        node.component.display()
+                    ),
+                ));
+                compiled.push(None);
+                continue;
+            }
+        };
+        if let Err(e) = manifest.verify_digest(node, bytes) {
+            errors.push(e);
+            compiled.push(None);
+            continue;
+        }
+        compiled.push(comp.clone());
     }
 
     // 4. Wiring.
@@ -344,6 +380,7 @@ pub(crate) fn plan(
                 path: node.path.as_str().into(),
                 parent: node.parent,
                 caps: caps[ix].clone().expect("checked above"),
+                dirs: opened[ix].clone().expect("checked above"),
                 component_path: node.component.clone(),
                 compiled: compiled[ix].clone().expect("checked above"),
                 slot_child: slot_child[ix].clone(),
@@ -359,9 +396,41 @@ pub(crate) fn plan(
             engine: engine.clone(),
             nodes,
             fuel,
+            notices,
             ticker: std::sync::OnceLock::new(),
         }),
     })
+}
+
+/// Reports every way a dependency's grants exceed its parent's.
+fn report_violations(
+    manifest: &Manifest,
+    node: &Node,
+    violations: Vec<nanoproc_caps::Violation>,
+    errors: &mut Vec<ManifestError>,
+) {
+    let Some(p) = node.parent else { return };
+    let parent = &manifest.nodes[p];
+    for v in violations {
+        // A grant compared with the parent's exceeds it; one refused for its own
+        // form (syntax, `..`) just is.
+        let relation = if v.parent_grant.is_some() {
+            format!(" exceeds what its parent `{}` holds", parent.path)
+        } else {
+            String::new()
+        };
+        let mut e = manifest.error_at(
+            node.grant_spans.span_of(&v.item).as_ref(),
+            format!(
+                "{}: grant {} ({}){relation}: {}",
+                node.path, v.item, v.grant, v.reason
+            ),
+        );
+        if let Some(pg) = v.parent_grant {
+            e = e.help(format!("`{}` holds: {pg}", parent.path));
+        }
+        errors.push(e);
+    }
 }
 
 /// The pooling allocator's slots for a tree this large, or none for a small one.
@@ -399,26 +468,17 @@ fn root_caps(
     host_env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<ManifestError>,
 ) -> Option<Capabilities> {
-    // The user's grants name host directories relative to the manifest; they are
-    // resolved here, once, so that every derived directory is below a real path.
+    // The user's grants name host directories relative to the manifest. Each is
+    // made absolute here with its parent directory resolved; its last component is
+    // left as named, because the runtime opens it without following a symbolic
+    // link (see `wasi::dirs`).
     let mut req: GrantRequest = node.grants.clone();
     let mut ok = true;
     for (i, d) in req.fs.iter_mut().enumerate() {
         if let DirSource::Host(h) = &d.source {
             let joined = manifest.dir.join(h);
-            match joined.canonicalize() {
-                Ok(abs) if abs.is_dir() => d.source = DirSource::Host(abs),
-                Ok(abs) => {
-                    ok = false;
-                    errors.push(manifest.error_at(
-                        node.grant_spans.fs.get(i),
-                        format!(
-                            "{}: grant fs[{i}]: {} is not a directory",
-                            node.path,
-                            abs.display()
-                        ),
-                    ));
-                }
+            match absolute_keeping_last(&joined) {
+                Ok(abs) => d.source = DirSource::Host(abs),
                 Err(e) => {
                     ok = false;
                     errors.push(manifest.error_at(
@@ -455,6 +515,18 @@ fn root_caps(
             }
             None
         }
+    }
+}
+
+/// `path` absolute, its parent resolved (symbolic links included), its last
+/// component as named. A path ending in `.` or `..` is resolved whole.
+fn absolute_keeping_last(path: &Path) -> std::io::Result<PathBuf> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+            Ok(parent.canonicalize()?.join(name))
+        }
+        (Some(_), Some(name)) => Ok(std::env::current_dir()?.join(name)),
+        _ => path.canonicalize(),
     }
 }
 
@@ -667,6 +739,12 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
 }
 
 impl Plan {
+    /// What the user should know about how the plan was prepared (such as a
+    /// compile cache left unused); `nanoproc` prints each on stderr.
+    pub fn notices(&self) -> &[String] {
+        &self.inner.notices
+    }
+
     /// The nanoprocesses, root first, then depth-first.
     pub fn nodes(&self) -> &[PlannedNode] {
         &self.inner.nodes
@@ -702,6 +780,26 @@ impl Plan {
             format!("{child_prefix}│   ")
         };
         for (family, text) in node.caps.summary_lines() {
+            // Directories as they were opened: the handle is what the nanoprocess
+            // gets, whatever its path says now.
+            let text = if family == "fs" && !node.dirs.is_empty() {
+                node.caps
+                    .dirs
+                    .iter()
+                    .zip(&node.dirs)
+                    .map(|(d, opened)| {
+                        format!(
+                            "{} ({}) = host {}",
+                            d.guest,
+                            d.rights,
+                            opened.host_path().display()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                text
+            };
             out.push_str(&format!("{detail_prefix}{family:<8}{text}\n"));
         }
         for (_, export) in &node.serves {

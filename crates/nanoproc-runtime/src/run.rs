@@ -216,6 +216,7 @@ impl RunCtx {
         let mut state = build_state(
             node.path.clone(),
             &node.caps,
+            &node.dirs,
             &node.name,
             &self.audit,
             &self.interrupt,

@@ -6,32 +6,32 @@
 //! stdout per read or write by [`stdio`].
 
 mod clocks;
+pub(crate) mod dirs;
 pub(crate) mod filesystem;
 pub(crate) mod guards;
+pub(crate) mod loans;
 pub(crate) mod network;
 mod stdio;
 
+pub(crate) use dirs::OpenedDir;
 pub(crate) use stdio::StderrTail;
 
 use crate::audit::Audit;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
 use crate::state::{Gate, NanoState, WasiPart};
-use nanoproc_caps::{
-    Capabilities, ClockMode, DirCap, Flag, FsRights, LimitKind, OutputMode, RandomMode,
-};
-use std::path::Path;
+use nanoproc_caps::{Capabilities, ClockMode, Flag, LimitKind, OutputMode, RandomMode};
 use std::sync::Arc;
-use wasmtime::bail;
 use wasmtime::component::ResourceTable;
 use wasmtime::error::Context;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
 
 /// Builds the store data of one nanoprocess. `budgets` are the memory budgets it is
 /// charged to: its own (if it has a memory limit) and its ancestors'.
 pub(crate) fn build_state(
     path: Arc<str>,
     caps: &Capabilities,
+    dirs: &[OpenedDir],
     argv0: &str,
     audit: &Audit,
     interrupt: &Interrupt,
@@ -39,14 +39,16 @@ pub(crate) fn build_state(
 ) -> wasmtime::Result<NanoState> {
     let mut b = WasiCtxBuilder::new();
 
-    for dir in &caps.dirs {
-        preopen(&mut b, dir).with_context(|| {
-            format!(
-                "nanoprocess `{path}`: cannot open its directory {} (host {})",
-                dir.guest,
-                dir.host.display()
-            )
-        })?;
+    // The plan opened every directory once; each start reopens those handles.
+    for (dir, opened) in caps.dirs.iter().zip(dirs) {
+        opened
+            .preopen(&mut b, dir.guest.as_str(), dir.rights)
+            .with_context(|| {
+                format!(
+                    "nanoprocess `{path}`: cannot open its directory {}",
+                    dir.guest
+                )
+            })?;
     }
 
     let env: Vec<(&str, &str)> = caps
@@ -203,81 +205,4 @@ fn output(
         }
         OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
     })
-}
-
-fn perms(rights: FsRights) -> FsPerms {
-    if rights.can_modify() {
-        FsPerms::ReadWrite
-    } else {
-        FsPerms::ReadOnly
-    }
-}
-
-fn preopen(b: &mut WasiCtxBuilder, dir: &DirCap) -> wasmtime::Result<()> {
-    match open_derived(dir)? {
-        // A root grant: the user named this host directory.
-        None => {
-            if !dir.host.is_dir() {
-                bail!("it does not exist or is not a directory");
-            }
-            b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
-            Ok(())
-        }
-        Some(opened) => preopen_opened(b, &opened, dir),
-    }
-}
-
-/// Opens a directory carved out of an ancestor's *through* the ancestor's directory
-/// with cap-std, which refuses any step (a `..`, an absolute symlink, a symlink
-/// pointing outside) that would leave the ancestor's tree. A lexical join of host
-/// paths would follow such a symlink and hand the child whatever it points at.
-/// Returns `None` for a root grant, which is opened by its path.
-///
-/// `check` calls this too, so that a derived directory that is missing or leads
-/// outside is refused before anything runs, at the line that granted it.
-pub(crate) fn open_derived(dir: &DirCap) -> wasmtime::Result<Option<cap_std::fs::Dir>> {
-    let Some((_, rel)) = &dir.derived else {
-        return Ok(None);
-    };
-    let mut anchor = dir.host.clone();
-    for _ in rel {
-        anchor.pop();
-    }
-    let ancestor = cap_std::fs::Dir::open_ambient_dir(&anchor, cap_std::ambient_authority())
-        .with_context(|| format!("opening ancestor directory {}", anchor.display()))?;
-    if rel.is_empty() {
-        return Ok(Some(ancestor));
-    }
-    let opened = ancestor.open_dir(rel.join("/")).map_err(|e| {
-        wasmtime::format_err!(
-            "{e} (it must be a directory inside the parent's, reached without leaving it)"
-        )
-    })?;
-    Ok(Some(opened))
-}
-
-/// Hands wasmtime-wasi the directory that cap-std opened, by its file descriptor, so
-/// that what the child gets is exactly what was checked (no second path lookup that
-/// a concurrent rename could redirect).
-#[cfg(target_os = "linux")]
-fn preopen_opened(
-    b: &mut WasiCtxBuilder,
-    opened: &cap_std::fs::Dir,
-    dir: &DirCap,
-) -> wasmtime::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd_path = format!("/proc/self/fd/{}", opened.as_raw_fd());
-    b.preopened_dir(Path::new(&fd_path), dir.guest.as_str(), perms(dir.rights))?;
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn preopen_opened(
-    b: &mut WasiCtxBuilder,
-    _opened: &cap_std::fs::Dir,
-    dir: &DirCap,
-) -> wasmtime::Result<()> {
-    // Checked through cap-std above; reopened by path (a rename race remains here).
-    b.preopened_dir(&dir.host, dir.guest.as_str(), perms(dir.rights))?;
-    Ok(())
 }
