@@ -309,6 +309,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { manifest } => match runtime.check_manifest(&manifest, &[]) {
             Ok(plan) => {
+                print_notices(&plan);
                 print!("{}", plan.describe());
                 println!(
                     "ok: {} nanoprocesses, every grant within its parent's",
@@ -319,6 +320,12 @@ fn main() -> ExitCode {
             Err(errors) => refused(&errors),
         },
         Command::Run(args) => run(&runtime, &args, started),
+    }
+}
+
+fn print_notices(plan: &Plan) {
+    for notice in plan.notices() {
+        eprintln!("nanoproc: note: {notice}");
     }
 }
 
@@ -374,6 +381,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
         Ok(p) => p,
         Err(errors) => return refused(&errors),
     };
+    print_notices(&plan);
     let audit = match Audit::with(args.audit.as_deref(), args.audit_summary) {
         Ok(a) => a,
         Err(e) => {
@@ -433,7 +441,7 @@ fn report(audit: &Audit, uses: bool) {
         if e.capability == "restart" {
             let verb = match e.decision {
                 Decision::Allowed => "restarted",
-                Decision::Refused => "not restarted",
+                Decision::Refused | Decision::Failed => "not restarted",
             };
             restarts.push(format!(
                 "  {}: {verb}: {}",

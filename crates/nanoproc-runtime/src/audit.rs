@@ -29,6 +29,9 @@ pub const KEPT: usize = 10_000;
 pub enum Decision {
     Allowed,
     Refused,
+    /// Allowed by the nanoprocess's grants, but the operation itself failed (the
+    /// sandbox or the system refused it): what it aimed at was not reached.
+    Failed,
 }
 
 impl Decision {
@@ -36,6 +39,7 @@ impl Decision {
         match self {
             Decision::Allowed => "allowed",
             Decision::Refused => "refused",
+            Decision::Failed => "failed",
         }
     }
 }
@@ -139,7 +143,8 @@ impl Audit {
                 .entry((event.nanoprocess.clone(), event.capability))
                 .or_default();
             match event.decision {
-                Decision::Allowed => entry.0 += 1,
+                // A failed use was still a use the grants allowed.
+                Decision::Allowed | Decision::Failed => entry.0 += 1,
                 Decision::Refused => entry.1 += 1,
             }
         }

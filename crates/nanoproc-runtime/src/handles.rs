@@ -31,8 +31,10 @@ use crate::audit::{Decision, Event};
 use crate::state::NanoState;
 use crate::trampoline::Live;
 use crate::wasi::filesystem::Derived;
+use crate::wasi::loans::StreamKind;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use wasmtime::StoreContextMut;
+use wasmtime::component::ResourceTableError;
 use wasmtime::component::types::{ResourceType, Type};
 use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, Val};
 use wasmtime_wasi::filesystem::Descriptor;
@@ -234,12 +236,13 @@ impl Lifted {
         for (kind, rep) in self.owned {
             cx.data_mut().fs_rights.take(rep);
             let table = &mut cx.data_mut().wasi.table;
-            match kind {
+            // The parent's guest gave these up: nothing else can hold them.
+            let _ = match kind {
                 WasiHandle::Descriptor => close::<Descriptor>(table, rep),
                 WasiHandle::InputStream => close::<DynInputStream>(table, rep),
                 WasiHandle::OutputStream => close::<DynOutputStream>(table, rep),
                 WasiHandle::TcpSocket => close::<TcpSocket>(table, rep),
-            }
+            };
         }
     }
 }
@@ -347,10 +350,10 @@ pub(crate) fn wasi_to_child(
                     ));
                 }
                 let target = describe(cx.data(), *kind, rep);
-                let rights = cx.data_mut().fs_rights.take(rep);
+                let carried = cx.data_mut().fs_rights.take(rep);
                 let child_rep = move_entry(&mut cx.data_mut().wasi.table, &mut live.store, *kind, rep)?;
-                if let Some((r, path)) = rights {
-                    live.store.data_mut().fs_rights.receive(child_rep, r, path, None);
+                if let Some(carried) = carried {
+                    live.store.data_mut().fs_rights.receive(child_rep, carried, None);
                 }
                 (own_any(&mut live.store, *kind, child_rep)?, target)
             } else {
@@ -373,11 +376,11 @@ pub(crate) fn wasi_to_child(
                     .rep();
                 let loan = new_loan();
                 loans.loans.push(loan);
-                if let Some((r, path)) = cx.data().fs_rights.get(rep) {
+                if let Some(carried) = cx.data().fs_rights.get(rep) {
                     live.store
                         .data_mut()
                         .fs_rights
-                        .receive(child_rep, r, path, Some(loan));
+                        .receive(child_rep, carried, Some(loan));
                 }
                 // Held by the host as an owned handle (a borrow can only be made
                 // inside a call), lowered into the callee's `borrow` parameter, and
@@ -394,26 +397,46 @@ pub(crate) fn wasi_to_child(
     Ok(())
 }
 
-/// Ends the loans of a call: everything lent, and everything made from it, leaves
-/// the child's table.
-pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
+/// Ends the loans of a call: everything lent, and everything made from it, stops
+/// working at once (see `wasi::loans`) and leaves the child's table where the
+/// table allows it (a stream with a live pollable stays, dead, until the child
+/// drops it). A descriptor or listing that cannot be deleted is an error: the
+/// child is failed rather than left holding anything of the loan.
+pub(crate) fn end_loans(live: &mut Live, loans: Loans) -> Result<(), String> {
     for any in loans.borrows {
         // Releases the host's borrow entry; the child's own borrow ended with the call.
         let _ = any.resource_drop(&mut live.store);
     }
+    let mut stuck = Vec::new();
     for loan in loans.loans {
         let gone = live.store.data_mut().fs_rights.end_loan(loan);
-        let table = &mut live.store.data_mut().wasi.table;
         for (rep, kind) in gone {
-            match kind {
-                Derived::Descriptor => close::<Descriptor>(table, rep),
-                Derived::InputStream => close::<DynInputStream>(table, rep),
-                Derived::OutputStream => close::<DynOutputStream>(table, rep),
+            let state = live.store.data_mut();
+            let table = &mut state.wasi.table;
+            let deleted = match kind {
+                Derived::Stream(StreamKind::Input) => close::<DynInputStream>(table, rep),
+                Derived::Stream(StreamKind::Output) => close::<DynOutputStream>(table, rep),
                 Derived::DirectoryEntries => {
                     close::<wasmtime_wasi::p2::ReaddirIterator>(table, rep)
                 }
+                Derived::Descriptor => close::<Descriptor>(table, rep),
+            };
+            match deleted {
+                Ok(()) => state.fs_rights.forget(rep, kind),
+                // Revoked already; it leaves when the child drops what hangs on it.
+                Err(ResourceTableError::HasChildren) if matches!(kind, Derived::Stream(_)) => {}
+                Err(e) => stuck.push(format!("{kind:?} {rep}: {e}")),
             }
         }
+    }
+    if stuck.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nanoprocess `{}`: a loan could not be withdrawn ({}); the nanoprocess is stopped so that it keeps nothing of it",
+            live.store.data().gate.path,
+            stuck.join(", ")
+        ))
     }
 }
 
@@ -473,15 +496,15 @@ pub(crate) fn results_to_parent(
                         ));
                     }
                     let target = describe(live.store.data(), *kind, rep);
-                    let rights = live.store.data_mut().fs_rights.take(rep);
+                    let carried = live.store.data_mut().fs_rights.take(rep);
                     let parent_rep = move_entry(
                         &mut live.store.data_mut().wasi.table,
                         &mut *cx,
                         *kind,
                         rep,
                     )?;
-                    if let Some((r, path)) = rights {
-                        cx.data_mut().fs_rights.receive(parent_rep, r, path, None);
+                    if let Some(carried) = carried {
+                        cx.data_mut().fs_rights.receive(parent_rep, carried, None);
                     }
                     let to = cx.data().gate.path.clone();
                     record_transfer(live.store.data(), true, child_path, &format!("{target} -> {to}"));
@@ -514,10 +537,15 @@ fn host_rep(
     rep.map_err(|e| format!("{}: {e:#}", kind.name()))
 }
 
-/// Closes the table entry `rep`, of type `T`. An entry already gone (the guest
-/// dropped it) is simply not there any more.
-fn close<T: Send + 'static>(table: &mut wasmtime::component::ResourceTable, rep: u32) {
-    let _ = table.delete(Resource::<T>::new_own(rep));
+/// Deletes the table entry `rep`, of type `T`. Checks the type first: wasmtime's
+/// `delete` frees the entry before it looks at the type.
+fn close<T: Send + 'static>(
+    table: &mut wasmtime::component::ResourceTable,
+    rep: u32,
+) -> Result<(), ResourceTableError> {
+    let entry = Resource::<T>::new_own(rep);
+    table.get(&entry)?;
+    table.delete(entry).map(drop)
 }
 
 /// Moves the table entry `rep` of `from` into the table of `to`; its new rep.
@@ -583,9 +611,7 @@ fn own_any(
 /// `wasi:filesystem/types#descriptor /data/a.txt (read+list)`, for the record.
 fn describe(state: &NanoState, kind: WasiHandle, rep: u32) -> String {
     match (kind, state.fs_rights.get(rep)) {
-        (WasiHandle::Descriptor, Some((rights, path))) => {
-            format!("{} {path} ({rights})", kind.name())
-        }
+        (WasiHandle::Descriptor, Some(carried)) => format!("{} {carried}", kind.name()),
         (WasiHandle::Descriptor, None) => format!("{} (no rights)", kind.name()),
         _ => kind.name().to_string(),
     }

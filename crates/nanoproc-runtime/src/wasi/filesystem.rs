@@ -9,20 +9,50 @@
 //! wasmtime-wasi's and cap-std's: `..`, absolute paths and symlinks cannot leave a
 //! directory however rights are split, because we never resolve a path ourselves.
 //!
+//! Three rules beyond "each operation needs its right":
+//!
+//! * **No right is gained through an alias.** `link-at` and `rename-at` make an
+//!   existing file reachable through another directory, with that directory's
+//!   rights. Both need the source directory to hold every right the destination
+//!   would give the file (read, write, remove, rename, metadata): a file under a
+//!   read-only grant cannot be linked or moved into a writable one and rewritten
+//!   there. Nothing made under a loan may get a name outside the loan either, or
+//!   it would outlive the call that lent it (see [`super::loans`]).
+//! * **wasmtime's answers where the grant is not the reason.** An operation the
+//!   descriptor's own open mode rules out (writing to a file opened for reading)
+//!   is not a capability refusal: it is passed to wasmtime-wasi, which answers as
+//!   for any WASI program (`bad-descriptor`), and nothing is recorded.
+//! * **The record says what happened.** A refusal is recorded when it is made; an
+//!   operation the rights allow is recorded after it ran, with its outcome, so an
+//!   `open-at` that the sandbox then refuses (a `..` out of the directory) is
+//!   recorded as failed, never as allowed.
+//!
 //! A refused operation returns `not-permitted`, as a read-only wasmtime-wasi
-//! directory would, changes nothing, and is recorded with its target path.
+//! directory would, changes nothing, and is recorded with its target path (a
+//! guest path: guests and the record never see host paths).
 
+use super::loans::{self, Loan, LoanStreams, StreamKind};
 use crate::audit::{Decision, Event};
 use crate::state::{Gate, NanoState};
 use nanoproc_caps::FsRights;
 use std::collections::HashMap;
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::filesystem::{WasiFilesystemCtxView, WasiFilesystemView};
+use wasmtime_wasi::filesystem::{OpenMode, WasiFilesystemCtxView, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types as async_fs;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 use wasmtime_wasi::p2::bindings::sync::io::streams;
 use wasmtime_wasi::p2::{FsError, FsResult};
+
+/// The rights a file can carry: what can be done to a file, as opposed to a
+/// directory's entries.
+const FILE_RIGHTS: FsRights = FsRights::READ
+    .union(FsRights::WRITE)
+    .union(FsRights::METADATA);
+
+/// The rights that an alias (a hard link, a rename) would give a file in its new
+/// directory, and that its old directory must therefore already hold.
+const ALIAS_RIGHTS: FsRights = FILE_RIGHTS.union(FsRights::REMOVE).union(FsRights::RENAME);
 
 /// The rights of every descriptor a nanoprocess holds, by resource handle.
 #[derive(Default)]
@@ -30,92 +60,150 @@ pub(crate) struct DescriptorRights {
     /// The granted directories: guest path and rights.
     pub granted: Vec<(String, FsRights)>,
     held: HashMap<u32, Held>,
-    /// Streams and directory listings made from lent descriptors, by loan.
-    derived: Vec<(u64, u32, Derived)>,
+    /// Directory listings made under a loan, by handle.
+    listings: HashMap<u32, Loan>,
+    /// Streams made under a loan (kept by the streams themselves).
+    streams: LoanStreams,
+    /// Every loan this nanoprocess was given that has not been withdrawn.
+    loans: HashMap<u64, Loan>,
 }
 
+#[derive(Clone)]
 struct Held {
+    /// What its directory grant allows (for a file, the file rights of it).
     rights: FsRights,
+    /// Those rights as far as the descriptor was opened for them: what it is
+    /// described as, in the record and when it is handed on.
+    shown: FsRights,
     /// The guest path it was opened at, for the audit record.
     path: String,
     /// Set when it was lent by the parent for one call, or opened under such a
     /// descriptor: it is withdrawn when that call returns.
-    loan: Option<u64>,
+    loan: Option<Loan>,
 }
 
-/// A handle made from a lent descriptor during the loan: withdrawn with it, so that
-/// a callee cannot keep reading through a stream it opened while it held the loan.
+/// What a descriptor carries from one nanoprocess to another.
+#[derive(Clone, Debug)]
+pub(crate) struct Carried {
+    rights: FsRights,
+    shown: FsRights,
+    pub path: String,
+}
+
+impl std::fmt::Display for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.path, self.shown)
+    }
+}
+
+/// Handles made under a loan that leave the table when it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Derived {
     Descriptor,
-    InputStream,
-    OutputStream,
     DirectoryEntries,
+    Stream(StreamKind),
 }
 
 impl DescriptorRights {
     pub fn new(granted: Vec<(String, FsRights)>) -> Self {
         Self {
             granted,
-            held: HashMap::new(),
-            derived: Vec::new(),
+            ..Default::default()
         }
     }
 
-    /// The rights and path of a descriptor, if it is one this nanoprocess holds.
-    pub fn get(&self, rep: u32) -> Option<(FsRights, String)> {
-        self.held.get(&rep).map(|h| (h.rights, h.path.clone()))
+    /// What a descriptor would carry if handed on, if it is one this nanoprocess
+    /// holds.
+    pub fn get(&self, rep: u32) -> Option<Carried> {
+        self.held.get(&rep).map(|h| Carried {
+            rights: h.rights,
+            shown: h.shown,
+            path: h.path.clone(),
+        })
     }
 
-    /// Whether the handle was lent to this nanoprocess or made from a lent one: it
-    /// must not be given away, or it would outlive the loan.
+    /// Whether the handle was lent to this nanoprocess or made under a loan: it
+    /// must not be given away, or it would outlive the loan. True for good once
+    /// the loan has ended, for an entry that could not leave the table.
     pub fn is_on_loan(&self, rep: u32) -> bool {
         self.held.get(&rep).is_some_and(|h| h.loan.is_some())
-            || self.derived.iter().any(|(_, r, _)| *r == rep)
+            || self.listings.contains_key(&rep)
+            || self.streams.contains(rep)
     }
 
-    /// Forgets a descriptor that leaves this nanoprocess; returns its rights and path.
-    pub fn take(&mut self, rep: u32) -> Option<(FsRights, String)> {
-        self.held.remove(&rep).map(|h| (h.rights, h.path))
+    /// Forgets a descriptor that leaves this nanoprocess; returns what it carries.
+    pub fn take(&mut self, rep: u32) -> Option<Carried> {
+        let carried = self.get(rep);
+        self.held.remove(&rep);
+        carried
     }
 
-    /// Records a descriptor handed to this nanoprocess, with exactly the rights it
+    /// Records a descriptor handed to this nanoprocess, carrying exactly what it
     /// had where it came from; `loan` when it is only lent for one call.
-    pub fn receive(&mut self, rep: u32, rights: FsRights, path: String, loan: Option<u64>) {
-        self.held.insert(rep, Held { rights, path, loan });
+    pub fn receive(&mut self, rep: u32, carried: Carried, loan: Option<u64>) {
+        let loan = loan.map(|id| {
+            self.loans
+                .entry(id)
+                .or_insert_with(|| Loan::new(id))
+                .clone()
+        });
+        self.held.insert(
+            rep,
+            Held {
+                rights: carried.rights,
+                shown: carried.shown,
+                path: carried.path,
+                loan,
+            },
+        );
     }
 
-    /// Ends a loan: forgets every descriptor and derived handle that belongs to it
-    /// and returns them, for the caller to delete from the resource table.
-    pub fn end_loan(&mut self, loan: u64) -> Vec<(u32, Derived)> {
+    /// Ends a loan: from now on nothing made from it does anything. Returns the
+    /// handles to delete from the table, descriptors last (they may have listings
+    /// and streams made from them); the caller reports each deleted one with
+    /// [`Self::forget`].
+    pub fn end_loan(&mut self, id: u64) -> Vec<(u32, Derived)> {
+        let Some(loan) = self.loans.remove(&id) else {
+            return Vec::new();
+        };
+        loan.end();
         let mut gone: Vec<(u32, Derived)> = self
-            .held
-            .iter()
-            .filter(|(_, h)| h.loan == Some(loan))
-            .map(|(rep, _)| (*rep, Derived::Descriptor))
+            .streams
+            .of_loan(id)
+            .into_iter()
+            .map(|(rep, kind)| (rep, Derived::Stream(kind)))
             .collect();
-        for (rep, _) in &gone {
-            self.held.remove(rep);
-        }
-        self.derived.retain(|(l, rep, kind)| {
-            if *l == loan {
-                gone.push((*rep, *kind));
-                false
-            } else {
-                true
-            }
-        });
+        gone.extend(
+            self.listings
+                .iter()
+                .filter(|(_, l)| l.id == id)
+                .map(|(rep, _)| (*rep, Derived::DirectoryEntries)),
+        );
+        gone.extend(
+            self.held
+                .iter()
+                .filter(|(_, h)| h.loan.as_ref().is_some_and(|l| l.id == id))
+                .map(|(rep, _)| (*rep, Derived::Descriptor)),
+        );
         gone
     }
 
-    fn loan_of(&self, rep: u32) -> Option<u64> {
-        self.held.get(&rep).and_then(|h| h.loan)
+    /// A handle of an ended loan has left the table.
+    pub fn forget(&mut self, rep: u32, kind: Derived) {
+        match kind {
+            Derived::Descriptor => {
+                self.held.remove(&rep);
+            }
+            Derived::DirectoryEntries => {
+                self.listings.remove(&rep);
+            }
+            // The stream's wrapper left the registry as it was dropped.
+            Derived::Stream(_) => {}
+        }
     }
 
-    fn note_derived(&mut self, from: u32, rep: u32, kind: Derived) {
-        if let Some(loan) = self.loan_of(from) {
-            self.derived.push((loan, rep, kind));
-        }
+    fn loan_of(&self, rep: u32) -> Option<Loan> {
+        self.held.get(&rep).and_then(|h| h.loan.clone())
     }
 }
 
@@ -157,75 +245,248 @@ fn join(base: &str, path: &str) -> String {
     if out.is_empty() { "/".into() } else { out }
 }
 
-fn right_name(r: FsRights) -> String {
-    r.to_string()
+/// How an operation is checked.
+#[derive(Clone, Copy)]
+struct Need {
+    rights: FsRights,
+    /// One of `rights` is enough.
+    any: bool,
+    /// On a file, the operation reads or writes its data, which its open mode
+    /// may rule out before any grant is consulted.
+    data: Option<OpenMode>,
+}
+
+const fn all(rights: FsRights) -> Need {
+    Need {
+        rights,
+        any: false,
+        data: None,
+    }
+}
+
+const fn one_of(rights: FsRights) -> Need {
+    Need {
+        rights,
+        any: true,
+        data: None,
+    }
+}
+
+const fn data(rights: FsRights, mode: OpenMode) -> Need {
+    Need {
+        rights,
+        any: false,
+        data: Some(mode),
+    }
+}
+
+/// What the guard decided before the operation runs.
+enum Verdict {
+    /// The rights allow it: record the outcome (`target`) once it has run.
+    Allowed { target: String },
+    /// Not a question of rights: wasmtime-wasi answers, nothing is recorded.
+    Wasmtime,
 }
 
 impl FsGuard<'_> {
-    /// Lets an operation on `fd` through if the descriptor's rights include all of
-    /// `need` (or, with `any`, one of them); records the decision.
-    fn check(
-        &mut self,
-        fd: &Resource<fs::Descriptor>,
-        need: FsRights,
-        any: bool,
+    fn event(
+        &self,
         operation: &'static str,
-        path: Option<&str>,
-    ) -> FsResult<()> {
-        let held = self.rights.held.get(&fd.rep());
-        let target = match (held, path) {
-            (Some(h), Some(p)) => join(&h.path, p),
-            (Some(h), None) => h.path.clone(),
-            (None, Some(p)) => p.to_string(),
-            (None, None) => String::new(),
-        };
-        let ok = held.is_some_and(|h| {
-            if any {
-                need == FsRights::NONE || h.rights.intersection(need) != FsRights::NONE
-            } else {
-                h.rights.contains(need)
-            }
-        });
-        let audit = &self.gate.audit;
-        if ok {
-            if audit.wants_allowed() {
-                audit.record(Event {
-                    nanoprocess: self.gate.path.clone(),
-                    capability: "fs",
-                    operation,
-                    target: Some(target),
-                    decision: Decision::Allowed,
-                    reason: None,
-                });
-            }
-            return Ok(());
-        }
-        let reason = match held {
-            Some(h) => format!(
-                "needs {}{}, the directory grants {}",
-                if any { "one of " } else { "" },
-                right_name(need),
-                h.rights
-            ),
-            None => "not a descriptor this nanoprocess was granted".into(),
-        };
-        audit.record(Event {
+        target: String,
+        decision: Decision,
+        reason: Option<String>,
+    ) -> Event {
+        Event {
             nanoprocess: self.gate.path.clone(),
             capability: "fs",
             operation,
             target: Some(target),
-            decision: Decision::Refused,
-            reason: Some(reason),
-        });
+            decision,
+            reason,
+        }
+    }
+
+    /// Whether `fd` may be used at all: a descriptor this nanoprocess holds, and
+    /// not one of a loan that has ended. Refusals are recorded.
+    fn usable(&mut self, fd: u32, operation: &'static str) -> FsResult<()> {
+        match self.rights.held.get(&fd) {
+            Some(h) if h.loan.as_ref().is_none_or(Loan::is_live) => Ok(()),
+            Some(h) => {
+                let target = h.path.clone();
+                self.gate.audit.record(self.event(
+                    operation,
+                    target,
+                    Decision::Refused,
+                    Some("the descriptor was lent for one call, which has ended".into()),
+                ));
+                Err(FsError::from(async_fs::ErrorCode::BadDescriptor))
+            }
+            // Only a descriptor of wasmtime-wasi's that we never saw: none exist.
+            None => Err(FsError::from(async_fs::ErrorCode::BadDescriptor)),
+        }
+    }
+
+    /// Decides an operation on `fd` that needs `need`; records a refusal.
+    fn check(
+        &mut self,
+        fd: &Resource<fs::Descriptor>,
+        need: Need,
+        operation: &'static str,
+        path: Option<&str>,
+    ) -> FsResult<Verdict> {
+        self.usable(fd.rep(), operation)?;
+        let held = self.rights.held.get(&fd.rep()).expect("usable");
+        let target = match path {
+            Some(p) => join(&held.path, p),
+            None => held.path.clone(),
+        };
+        if let Some(mode) = need.data
+            && let Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) = self.inner.table.get(fd)
+            && !f.open_mode.contains(mode)
+        {
+            // The descriptor was not opened for this: the OS refuses it on that
+            // file whatever the grant says, and wasmtime-wasi reports that.
+            return Ok(Verdict::Wasmtime);
+        }
+        let ok = if need.any {
+            need.rights == FsRights::NONE || held.rights.intersection(need.rights) != FsRights::NONE
+        } else {
+            held.rights.contains(need.rights)
+        };
+        if ok {
+            return Ok(Verdict::Allowed { target });
+        }
+        let reason = format!(
+            "needs {}{}, the directory grants {}",
+            if need.any { "one of " } else { "" },
+            need.rights,
+            held.rights
+        );
+        self.gate
+            .audit
+            .record(self.event(operation, target, Decision::Refused, Some(reason)));
         Err(FsError::from(async_fs::ErrorCode::NotPermitted))
     }
 
-    fn rights_of(&self, fd: &Resource<fs::Descriptor>) -> Option<(FsRights, String)> {
-        self.rights
-            .held
-            .get(&fd.rep())
-            .map(|h| (h.rights, h.path.clone()))
+    /// Records what an allowed operation did.
+    fn record<T>(&self, verdict: &Verdict, operation: &'static str, outcome: &FsResult<T>) {
+        let Verdict::Allowed { target } = verdict else {
+            return;
+        };
+        let audit = &self.gate.audit;
+        // Only where allowed uses are recorded at all: a failed use is one of them.
+        if !audit.wants_allowed() {
+            return;
+        }
+        match outcome {
+            Ok(_) => audit.record(self.event(operation, target.clone(), Decision::Allowed, None)),
+            Err(e) => {
+                let why = match e.downcast_ref() {
+                    Some(code) => format!("allowed, but it failed: {}", error_name(*code)),
+                    None => "allowed, but it failed".to_string(),
+                };
+                audit.record(self.event(operation, target.clone(), Decision::Failed, Some(why)));
+            }
+        }
     }
+
+    /// Checks, runs and records one operation on `fd`.
+    fn guarded<T>(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        need: Need,
+        operation: &'static str,
+        path: Option<&str>,
+        op: impl FnOnce(&mut WasiFilesystemCtxView<'_>, Resource<fs::Descriptor>) -> FsResult<T>,
+    ) -> FsResult<T> {
+        let verdict = self.check(&fd, need, operation, path)?;
+        let outcome = op(&mut self.inner, fd);
+        self.record(&verdict, operation, &outcome);
+        outcome
+    }
+
+    /// The rule for aliases: `to` may give a file no right that `from` lacks, and
+    /// nothing made under a loan gets a name outside it.
+    fn check_alias(
+        &mut self,
+        from: &Resource<fs::Descriptor>,
+        to: &Resource<fs::Descriptor>,
+        operation: &'static str,
+        target: &str,
+    ) -> FsResult<()> {
+        let (Some(src), Some(dst)) = (
+            self.rights.held.get(&from.rep()),
+            self.rights.held.get(&to.rep()),
+        ) else {
+            return Err(FsError::from(async_fs::ErrorCode::BadDescriptor));
+        };
+        let gained = dst
+            .rights
+            .intersection(ALIAS_RIGHTS)
+            .intersection(FsRights::from_bits_truncate(!src.rights.bits()));
+        let reason = if gained != FsRights::NONE {
+            Some(format!(
+                "the file would gain {gained} in {}, which {} does not grant",
+                dst.path, src.path
+            ))
+        } else if src.loan.as_ref().map(|l| l.id) != dst.loan.as_ref().map(|l| l.id)
+            && src.loan.is_some()
+        {
+            Some(format!(
+                "{} was lent for one call; nothing in it may get a name outside the loan",
+                src.path
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(()),
+            Some(reason) => {
+                let target = join(&dst.path, target);
+                self.gate.audit.record(self.event(
+                    operation,
+                    target,
+                    Decision::Refused,
+                    Some(reason),
+                ));
+                Err(FsError::from(async_fs::ErrorCode::NotPermitted))
+            }
+        }
+    }
+
+    /// Records a descriptor, listing or stream just made from `from`, under the
+    /// same loan as `from`.
+    fn note_made(&mut self, from: u32, rep: u32, kind: Derived) -> wasmtime::Result<()> {
+        let Some(loan) = self.rights.loan_of(from) else {
+            return Ok(());
+        };
+        match kind {
+            Derived::Descriptor => {}
+            Derived::DirectoryEntries => {
+                self.rights.listings.insert(rep, loan);
+            }
+            Derived::Stream(StreamKind::Input) => {
+                loans::wrap_input(self.inner.table, rep, &loan, &self.rights.streams)?
+            }
+            Derived::Stream(StreamKind::Output) => {
+                loans::wrap_output(self.inner.table, rep, &loan, &self.rights.streams)?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `not-permitted`, as WASI spells it.
+fn error_name(code: async_fs::ErrorCode) -> String {
+    format!("{code:?}")
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let dash = (i > 0 && c.is_ascii_uppercase()).then_some('-');
+            dash.into_iter()
+                .chain(std::iter::once(c.to_ascii_lowercase()))
+        })
+        .collect()
 }
 
 impl preopens::Host for FsGuard<'_> {
@@ -245,6 +506,7 @@ impl preopens::Host for FsGuard<'_> {
                 fd.rep(),
                 Held {
                     rights,
+                    shown: rights,
                     path: guest.clone(),
                     loan: None,
                 },
@@ -270,6 +532,8 @@ impl fs::Host for FsGuard<'_> {
 const R: FsRights = FsRights::READ;
 const W: FsRights = FsRights::WRITE;
 const META: FsRights = FsRights::METADATA;
+const READ_DATA: Need = data(R, OpenMode::READ);
+const WRITE_DATA: Need = data(W, OpenMode::WRITE);
 
 impl fs::HostDescriptor for FsGuard<'_> {
     fn advise(
@@ -279,27 +543,34 @@ impl fs::HostDescriptor for FsGuard<'_> {
         len: fs::Filesize,
         advice: fs::Advice,
     ) -> FsResult<()> {
-        self.check(&fd, R, false, "wasi:filesystem/types.advise", None)?;
-        fs::HostDescriptor::advise(&mut self.inner, fd, offset, len, advice)
+        self.guarded(fd, all(R), "wasi:filesystem/types.advise", None, |i, fd| {
+            fs::HostDescriptor::advise(i, fd, offset, len, advice)
+        })
     }
 
     fn sync_data(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<()> {
-        self.check(&fd, W, false, "wasi:filesystem/types.sync-data", None)?;
-        fs::HostDescriptor::sync_data(&mut self.inner, fd)
+        let op = "wasi:filesystem/types.sync-data";
+        self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::sync_data(i, fd)
+        })
     }
 
     fn get_flags(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorFlags> {
         // Describes the handle the guest holds; reveals nothing about the files.
+        self.usable(fd.rep(), "wasi:filesystem/types.get-flags")?;
         fs::HostDescriptor::get_flags(&mut self.inner, fd)
     }
 
     fn get_type(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorType> {
+        self.usable(fd.rep(), "wasi:filesystem/types.get-type")?;
         fs::HostDescriptor::get_type(&mut self.inner, fd)
     }
 
     fn set_size(&mut self, fd: Resource<fs::Descriptor>, size: fs::Filesize) -> FsResult<()> {
-        self.check(&fd, W, false, "wasi:filesystem/types.set-size", None)?;
-        fs::HostDescriptor::set_size(&mut self.inner, fd, size)
+        let op = "wasi:filesystem/types.set-size";
+        self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::set_size(i, fd, size)
+        })
     }
 
     fn set_times(
@@ -308,8 +579,10 @@ impl fs::HostDescriptor for FsGuard<'_> {
         atim: fs::NewTimestamp,
         mtim: fs::NewTimestamp,
     ) -> FsResult<()> {
-        self.check(&fd, W, false, "wasi:filesystem/types.set-times", None)?;
-        fs::HostDescriptor::set_times(&mut self.inner, fd, atim, mtim)
+        let op = "wasi:filesystem/types.set-times";
+        self.guarded(fd, all(W), op, None, |i, fd| {
+            fs::HostDescriptor::set_times(i, fd, atim, mtim)
+        })
     }
 
     fn read(
@@ -318,8 +591,10 @@ impl fs::HostDescriptor for FsGuard<'_> {
         len: fs::Filesize,
         offset: fs::Filesize,
     ) -> FsResult<(Vec<u8>, bool)> {
-        self.check(&fd, R, false, "wasi:filesystem/types.read", None)?;
-        fs::HostDescriptor::read(&mut self.inner, fd, len, offset)
+        let op = "wasi:filesystem/types.read";
+        self.guarded(fd, READ_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::read(i, fd, len, offset)
+        })
     }
 
     fn write(
@@ -328,48 +603,50 @@ impl fs::HostDescriptor for FsGuard<'_> {
         buf: Vec<u8>,
         offset: fs::Filesize,
     ) -> FsResult<fs::Filesize> {
-        self.check(&fd, W, false, "wasi:filesystem/types.write", None)?;
-        fs::HostDescriptor::write(&mut self.inner, fd, buf, offset)
+        let op = "wasi:filesystem/types.write";
+        self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::write(i, fd, buf, offset)
+        })
     }
 
     fn read_directory(
         &mut self,
         fd: Resource<fs::Descriptor>,
     ) -> FsResult<Resource<fs::DirectoryEntryStream>> {
-        self.check(
-            &fd,
-            FsRights::LIST,
-            false,
-            "wasi:filesystem/types.read-directory",
-            None,
-        )?;
         let from = fd.rep();
-        let made = fs::HostDescriptor::read_directory(&mut self.inner, fd)?;
-        self.rights
-            .note_derived(from, made.rep(), Derived::DirectoryEntries);
+        let op = "wasi:filesystem/types.read-directory";
+        let made = self.guarded(fd, all(FsRights::LIST), op, None, |i, fd| {
+            fs::HostDescriptor::read_directory(i, fd)
+        })?;
+        self.note_made(from, made.rep(), Derived::DirectoryEntries)
+            .map_err(FsError::trap)?;
         Ok(made)
     }
 
     fn sync(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<()> {
-        self.check(&fd, W, false, "wasi:filesystem/types.sync", None)?;
-        fs::HostDescriptor::sync(&mut self.inner, fd)
+        let op = "wasi:filesystem/types.sync";
+        self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::sync(i, fd)
+        })
     }
 
     fn create_directory_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
-        self.check(
-            &fd,
-            FsRights::CREATE,
-            false,
-            "wasi:filesystem/types.create-directory-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::create_directory_at(&mut self.inner, fd, path)
+        let op = "wasi:filesystem/types.create-directory-at";
+        self.guarded(
+            fd,
+            all(FsRights::CREATE),
+            op,
+            Some(&path.clone()),
+            |i, fd| fs::HostDescriptor::create_directory_at(i, fd, path),
+        )
     }
 
     fn stat(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorStat> {
         // The size of a file one may read is part of reading it (std asks for it).
-        self.check(&fd, META.union(R), true, "wasi:filesystem/types.stat", None)?;
-        fs::HostDescriptor::stat(&mut self.inner, fd)
+        let op = "wasi:filesystem/types.stat";
+        self.guarded(fd, one_of(META.union(R)), op, None, |i, fd| {
+            fs::HostDescriptor::stat(i, fd)
+        })
     }
 
     fn stat_at(
@@ -378,14 +655,10 @@ impl fs::HostDescriptor for FsGuard<'_> {
         path_flags: fs::PathFlags,
         path: String,
     ) -> FsResult<fs::DescriptorStat> {
-        self.check(
-            &fd,
-            META,
-            false,
-            "wasi:filesystem/types.stat-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::stat_at(&mut self.inner, fd, path_flags, path)
+        let op = "wasi:filesystem/types.stat-at";
+        self.guarded(fd, all(META), op, Some(&path.clone()), |i, fd| {
+            fs::HostDescriptor::stat_at(i, fd, path_flags, path)
+        })
     }
 
     fn set_times_at(
@@ -396,14 +669,10 @@ impl fs::HostDescriptor for FsGuard<'_> {
         atim: fs::NewTimestamp,
         mtim: fs::NewTimestamp,
     ) -> FsResult<()> {
-        self.check(
-            &fd,
-            W,
-            false,
-            "wasi:filesystem/types.set-times-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::set_times_at(&mut self.inner, fd, path_flags, path, atim, mtim)
+        let op = "wasi:filesystem/types.set-times-at";
+        self.guarded(fd, all(W), op, Some(&path.clone()), |i, fd| {
+            fs::HostDescriptor::set_times_at(i, fd, path_flags, path, atim, mtim)
+        })
     }
 
     fn link_at(
@@ -414,28 +683,23 @@ impl fs::HostDescriptor for FsGuard<'_> {
         new_descriptor: Resource<fs::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        self.check(
-            &fd,
-            R,
-            false,
-            "wasi:filesystem/types.link-at",
-            Some(&old_path),
-        )?;
-        self.check(
-            &new_descriptor,
-            FsRights::CREATE,
-            false,
-            "wasi:filesystem/types.link-at",
-            Some(&new_path),
-        )?;
-        fs::HostDescriptor::link_at(
+        let op = "wasi:filesystem/types.link-at";
+        self.check(&fd, all(R), op, Some(&old_path))?;
+        self.check(&new_descriptor, all(FsRights::CREATE), op, Some(&new_path))?;
+        self.check_alias(&fd, &new_descriptor, op, &new_path)?;
+        let verdict = Verdict::Allowed {
+            target: self.target_of(&new_descriptor, &new_path),
+        };
+        let outcome = fs::HostDescriptor::link_at(
             &mut self.inner,
             fd,
             old_path_flags,
             old_path,
             new_descriptor,
             new_path,
-        )
+        );
+        self.record(&verdict, op, &outcome);
+        outcome
     }
 
     fn open_at(
@@ -458,48 +722,37 @@ impl fs::HostDescriptor for FsGuard<'_> {
         if flags.contains(fs::DescriptorFlags::READ) && !oflags.contains(fs::OpenFlags::DIRECTORY) {
             need = need.union(R);
         }
-        self.check(
-            &fd,
-            need,
-            false,
-            "wasi:filesystem/types.open-at",
-            Some(&path),
-        )?;
-        let (rights, base) = self.rights_of(&fd).expect("checked above");
-        let loan = self.rights.loan_of(fd.rep());
-        let opened = fs::HostDescriptor::open_at(
-            &mut self.inner,
-            fd,
-            path_flags,
-            path.clone(),
-            oflags,
-            flags,
-        )?;
-        // A file carries only what can be done to a file (read, write, metadata),
-        // and only what it was opened for: a file opened for reading holds no
-        // right to write. That is what its record says, and what goes with it if
-        // it is handed to another nanoprocess.
-        let is_file = matches!(
-            self.inner.table.get(&opened),
-            Ok(wasmtime_wasi::filesystem::Descriptor::File(_))
-        );
-        let mut rights = rights;
-        if is_file {
-            let mut usable = FsRights::METADATA;
-            if flags.contains(fs::DescriptorFlags::READ) {
-                usable = usable.union(R);
+        let op = "wasi:filesystem/types.open-at";
+        let from = fd.rep();
+        let base = self.rights.held.get(&from).cloned();
+        let opened = self.guarded(fd, all(need), op, Some(&path.clone()), |i, fd| {
+            fs::HostDescriptor::open_at(i, fd, path_flags, path.clone(), oflags, flags)
+        })?;
+        let base = base.expect("checked by the guard");
+        // A file carries only what can be done to a file (read, write, metadata).
+        // It is shown, and handed on, as what it was opened for: a file opened for
+        // reading is described as readable only.
+        let (rights, shown) = match self.inner.table.get(&opened) {
+            Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => {
+                let rights = base.rights.intersection(FILE_RIGHTS);
+                let mut usable = META;
+                if f.open_mode.contains(OpenMode::READ) {
+                    usable = usable.union(R);
+                }
+                if f.open_mode.contains(OpenMode::WRITE) {
+                    usable = usable.union(W);
+                }
+                (rights, rights.intersection(usable))
             }
-            if flags.contains(fs::DescriptorFlags::WRITE) {
-                usable = usable.union(W);
-            }
-            rights = rights.intersection(usable);
-        }
+            _ => (base.rights, base.rights),
+        };
         self.rights.held.insert(
             opened.rep(),
             Held {
                 rights,
-                path: join(&base, &path),
-                loan,
+                shown,
+                path: join(&base.path, &path),
+                loan: base.loan,
             },
         );
         Ok(opened)
@@ -511,25 +764,25 @@ impl fs::HostDescriptor for FsGuard<'_> {
     }
 
     fn readlink_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<String> {
-        self.check(
-            &fd,
-            META.union(R),
-            true,
-            "wasi:filesystem/types.readlink-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::readlink_at(&mut self.inner, fd, path)
+        let op = "wasi:filesystem/types.readlink-at";
+        self.guarded(
+            fd,
+            one_of(META.union(R)),
+            op,
+            Some(&path.clone()),
+            |i, fd| fs::HostDescriptor::readlink_at(i, fd, path),
+        )
     }
 
     fn remove_directory_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
-        self.check(
-            &fd,
-            FsRights::REMOVE,
-            false,
-            "wasi:filesystem/types.remove-directory-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::remove_directory_at(&mut self.inner, fd, path)
+        let op = "wasi:filesystem/types.remove-directory-at";
+        self.guarded(
+            fd,
+            all(FsRights::REMOVE),
+            op,
+            Some(&path.clone()),
+            |i, fd| fs::HostDescriptor::remove_directory_at(i, fd, path),
+        )
     }
 
     fn rename_at(
@@ -539,21 +792,17 @@ impl fs::HostDescriptor for FsGuard<'_> {
         new_fd: Resource<fs::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        self.check(
-            &fd,
-            FsRights::RENAME,
-            false,
-            "wasi:filesystem/types.rename-at",
-            Some(&old_path),
-        )?;
-        self.check(
-            &new_fd,
-            FsRights::RENAME,
-            false,
-            "wasi:filesystem/types.rename-at",
-            Some(&new_path),
-        )?;
-        fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path)
+        let op = "wasi:filesystem/types.rename-at";
+        self.check(&fd, all(FsRights::RENAME), op, Some(&old_path))?;
+        self.check(&new_fd, all(FsRights::RENAME), op, Some(&new_path))?;
+        self.check_alias(&fd, &new_fd, op, &new_path)?;
+        let verdict = Verdict::Allowed {
+            target: self.target_of(&new_fd, &new_path),
+        };
+        let outcome =
+            fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path);
+        self.record(&verdict, op, &outcome);
+        outcome
     }
 
     fn symlink_at(
@@ -562,25 +811,25 @@ impl fs::HostDescriptor for FsGuard<'_> {
         src_path: String,
         dest_path: String,
     ) -> FsResult<()> {
-        self.check(
-            &fd,
-            FsRights::CREATE,
-            false,
-            "wasi:filesystem/types.symlink-at",
-            Some(&dest_path),
-        )?;
-        fs::HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path)
+        let op = "wasi:filesystem/types.symlink-at";
+        self.guarded(
+            fd,
+            all(FsRights::CREATE),
+            op,
+            Some(&dest_path.clone()),
+            |i, fd| fs::HostDescriptor::symlink_at(i, fd, src_path, dest_path),
+        )
     }
 
     fn unlink_file_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
-        self.check(
-            &fd,
-            FsRights::REMOVE,
-            false,
-            "wasi:filesystem/types.unlink-file-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::unlink_file_at(&mut self.inner, fd, path)
+        let op = "wasi:filesystem/types.unlink-file-at";
+        self.guarded(
+            fd,
+            all(FsRights::REMOVE),
+            op,
+            Some(&path.clone()),
+            |i, fd| fs::HostDescriptor::unlink_file_at(i, fd, path),
+        )
     }
 
     fn read_via_stream(
@@ -588,11 +837,13 @@ impl fs::HostDescriptor for FsGuard<'_> {
         fd: Resource<fs::Descriptor>,
         offset: fs::Filesize,
     ) -> FsResult<Resource<streams::InputStream>> {
-        self.check(&fd, R, false, "wasi:filesystem/types.read-via-stream", None)?;
         let from = fd.rep();
-        let made = fs::HostDescriptor::read_via_stream(&mut self.inner, fd, offset)?;
-        self.rights
-            .note_derived(from, made.rep(), Derived::InputStream);
+        let op = "wasi:filesystem/types.read-via-stream";
+        let made = self.guarded(fd, READ_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::read_via_stream(i, fd, offset)
+        })?;
+        self.note_made(from, made.rep(), Derived::Stream(StreamKind::Input))
+            .map_err(FsError::trap)?;
         Ok(made)
     }
 
@@ -601,17 +852,13 @@ impl fs::HostDescriptor for FsGuard<'_> {
         fd: Resource<fs::Descriptor>,
         offset: fs::Filesize,
     ) -> FsResult<Resource<streams::OutputStream>> {
-        self.check(
-            &fd,
-            W,
-            false,
-            "wasi:filesystem/types.write-via-stream",
-            None,
-        )?;
         let from = fd.rep();
-        let made = fs::HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
-        self.rights
-            .note_derived(from, made.rep(), Derived::OutputStream);
+        let op = "wasi:filesystem/types.write-via-stream";
+        let made = self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::write_via_stream(i, fd, offset)
+        })?;
+        self.note_made(from, made.rep(), Derived::Stream(StreamKind::Output))
+            .map_err(FsError::trap)?;
         Ok(made)
     }
 
@@ -619,17 +866,13 @@ impl fs::HostDescriptor for FsGuard<'_> {
         &mut self,
         fd: Resource<fs::Descriptor>,
     ) -> FsResult<Resource<streams::OutputStream>> {
-        self.check(
-            &fd,
-            W,
-            false,
-            "wasi:filesystem/types.append-via-stream",
-            None,
-        )?;
         let from = fd.rep();
-        let made = fs::HostDescriptor::append_via_stream(&mut self.inner, fd)?;
-        self.rights
-            .note_derived(from, made.rep(), Derived::OutputStream);
+        let op = "wasi:filesystem/types.append-via-stream";
+        let made = self.guarded(fd, WRITE_DATA, op, None, |i, fd| {
+            fs::HostDescriptor::append_via_stream(i, fd)
+        })?;
+        self.note_made(from, made.rep(), Derived::Stream(StreamKind::Output))
+            .map_err(FsError::trap)?;
         Ok(made)
     }
 
@@ -638,18 +881,23 @@ impl fs::HostDescriptor for FsGuard<'_> {
         a: Resource<fs::Descriptor>,
         b: Resource<fs::Descriptor>,
     ) -> wasmtime::Result<bool> {
+        let op = "wasi:filesystem/types.is-same-object";
+        if self.usable(a.rep(), op).is_err() || self.usable(b.rep(), op).is_err() {
+            // This function has no error case: a dead descriptor is nothing.
+            return Ok(false);
+        }
         fs::HostDescriptor::is_same_object(&mut self.inner, a, b)
     }
 
     fn metadata_hash(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::MetadataHashValue> {
-        self.check(
-            &fd,
-            META.union(R).union(FsRights::LIST),
-            true,
-            "wasi:filesystem/types.metadata-hash",
+        let op = "wasi:filesystem/types.metadata-hash";
+        self.guarded(
+            fd,
+            one_of(META.union(R).union(FsRights::LIST)),
+            op,
             None,
-        )?;
-        fs::HostDescriptor::metadata_hash(&mut self.inner, fd)
+            |i, fd| fs::HostDescriptor::metadata_hash(i, fd),
+        )
     }
 
     fn metadata_hash_at(
@@ -660,14 +908,24 @@ impl fs::HostDescriptor for FsGuard<'_> {
     ) -> FsResult<fs::MetadataHashValue> {
         // wasi-libc asks for this for every entry it lists (to make up inode
         // numbers); the hash reveals identity only, so listing is enough.
-        self.check(
-            &fd,
-            META.union(FsRights::LIST),
-            true,
-            "wasi:filesystem/types.metadata-hash-at",
-            Some(&path),
-        )?;
-        fs::HostDescriptor::metadata_hash_at(&mut self.inner, fd, path_flags, path)
+        let op = "wasi:filesystem/types.metadata-hash-at";
+        self.guarded(
+            fd,
+            one_of(META.union(FsRights::LIST)),
+            op,
+            Some(&path.clone()),
+            |i, fd| fs::HostDescriptor::metadata_hash_at(i, fd, path_flags, path),
+        )
+    }
+}
+
+impl FsGuard<'_> {
+    /// A guest path for the record: `path` below the descriptor `fd`.
+    fn target_of(&self, fd: &Resource<fs::Descriptor>, path: &str) -> String {
+        match self.rights.held.get(&fd.rep()) {
+            Some(h) => join(&h.path, path),
+            None => path.to_string(),
+        }
     }
 }
 
@@ -676,10 +934,19 @@ impl fs::HostDirectoryEntryStream for FsGuard<'_> {
         &mut self,
         stream: Resource<fs::DirectoryEntryStream>,
     ) -> FsResult<Option<fs::DirectoryEntry>> {
+        if self
+            .rights
+            .listings
+            .get(&stream.rep())
+            .is_some_and(|l| !l.is_live())
+        {
+            return Err(FsError::from(async_fs::ErrorCode::BadDescriptor));
+        }
         fs::HostDirectoryEntryStream::read_directory_entry(&mut self.inner, stream)
     }
 
     fn drop(&mut self, stream: Resource<fs::DirectoryEntryStream>) -> wasmtime::Result<()> {
+        self.rights.listings.remove(&stream.rep());
         fs::HostDirectoryEntryStream::drop(&mut self.inner, stream)
     }
 }
