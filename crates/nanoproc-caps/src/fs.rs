@@ -211,3 +211,115 @@ pub fn host_join(base: &Path, rel: &[&str]) -> PathBuf {
     out.extend(rel);
     out
 }
+
+/// One directory some nanoprocess holds, where it really is on the host.
+#[derive(Clone, Debug)]
+pub struct Region<'a> {
+    /// Who holds it (an index the caller chooses, e.g. the nanoprocess's).
+    pub owner: usize,
+    /// Which of the owner's directories it is.
+    pub dir: usize,
+    pub host: &'a Path,
+    pub rights: FsRights,
+}
+
+/// A way to launder a file between two overlapping grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Laundering {
+    /// The region (index into the slice given) that may put things inside the other.
+    pub outer: usize,
+    /// The region inside it where they would gain rights.
+    pub inner: usize,
+    /// What they would gain there.
+    pub gained: FsRights,
+}
+
+/// Pairs of overlapping directories through which a file could gain rights.
+///
+/// A hard link or a rename through one descriptor never changes rights by itself,
+/// but it can move a file from one place to another *inside* that directory. If a
+/// region lies strictly inside another that may create or rename (`outer`), the
+/// outer holder can put any file of its directory where the inner holder may do
+/// more with it: a read-only file becomes writable, a hidden directory listable.
+/// That is a gain when the inner rights exceed both what the outer holder had over
+/// the file and what the inner holder already had over all of `outer` (the union
+/// of its regions containing it). Handing down what one holds is delegation and
+/// gains nothing: a parent with a read-write directory may put anything in its
+/// child's read-only one.
+pub fn laundering(regions: &[Region<'_>]) -> Vec<Laundering> {
+    let moves = FsRights::CREATE.union(FsRights::RENAME);
+    let mut found = Vec::new();
+    for (o, outer) in regions.iter().enumerate() {
+        if outer.rights.intersection(moves) == FsRights::NONE {
+            continue;
+        }
+        for (i, inner) in regions.iter().enumerate() {
+            if i == o || inner.host == outer.host || !inner.host.starts_with(outer.host) {
+                continue;
+            }
+            let cover = regions
+                .iter()
+                .filter(|r| r.owner == inner.owner && outer.host.starts_with(r.host))
+                .fold(FsRights::NONE, |acc, r| acc.union(r.rights));
+            let had = cover.union(outer.rights);
+            let gained = inner
+                .rights
+                .intersection(FsRights::from_bits_truncate(!had.bits()));
+            if gained != FsRights::NONE {
+                found.push(Laundering {
+                    outer: o,
+                    inner: i,
+                    gained,
+                });
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region<'a>(owner: usize, host: &'a Path, rights: &str) -> Region<'a> {
+        Region {
+            owner,
+            dir: 0,
+            host,
+            rights: FsRights::parse(rights).unwrap(),
+        }
+    }
+
+    #[test]
+    fn overlapping_grants_that_could_launder_a_file_are_found() {
+        let data = Path::new("/h/data");
+        let w = Path::new("/h/data/w");
+        let other = Path::new("/h/other");
+        // One nanoprocess: a creatable encloser around a writable inner directory.
+        let found = laundering(&[region(0, data, "read+list+create"), region(0, w, "rw")]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].outer, 0);
+        assert!(found[0].gained.contains(FsRights::WRITE));
+        // Two siblings, the same shape.
+        assert_eq!(
+            laundering(&[region(1, data, "read+rename"), region(2, w, "rw")]).len(),
+            1
+        );
+        // An encloser that can neither create nor rename cannot put anything there.
+        assert!(laundering(&[region(0, data, "read-only"), region(0, w, "rw")]).is_empty());
+        // The inner holder holds the whole of the outer directory with as much.
+        assert!(
+            laundering(&[
+                region(0, data, "rw"),
+                region(1, data, "read+create"),
+                region(0, w, "rw")
+            ])
+            .is_empty()
+        );
+        // A parent and its child's narrower directory: the child has no more.
+        assert!(laundering(&[region(0, data, "rw"), region(1, w, "read-only")]).is_empty());
+        // Disjoint or equal directories never launder.
+        assert!(laundering(&[region(0, data, "rw"), region(1, other, "rw")]).is_empty());
+        assert!(laundering(&[region(0, data, "read+create"), region(1, data, "rw")]).is_empty());
+    }
+}

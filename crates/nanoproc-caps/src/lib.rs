@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use fs::{FsRights, GuestPath, GuestPathError};
+pub use fs::{FsRights, GuestPath, GuestPathError, Laundering, Region, laundering};
 pub use limits::{LimitKind, Limits, format_millis, parse_millis};
 
 /// Where a requested directory comes from.

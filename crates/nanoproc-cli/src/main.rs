@@ -199,8 +199,11 @@ impl RunArgs {
                 Some((h, g)) => (h, Some(g)),
                 None => (spec.as_str(), None),
             };
+            // Made absolute, not resolved: the runtime opens the last component
+            // without following a symbolic link (see the runtime's `wasi::dirs`).
             let host_path = Path::new(host)
-                .canonicalize()
+                .symlink_metadata()
+                .and_then(|_| std::path::absolute(host))
                 .map_err(|e| format!("{flag} {spec}: {host}: {e}"))?;
             let guest = match guest {
                 Some(g) => g.to_string(),

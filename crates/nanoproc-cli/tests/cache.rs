@@ -88,3 +88,67 @@ fn an_unsafe_or_disabled_cache_is_not_used() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(cached_files(&dir).is_empty());
 }
+
+#[test]
+fn another_components_entry_moved_into_place_is_not_loaded() {
+    // Whoever can write the cache directory (a guest granted it in an earlier run,
+    // say) copies the artifact of another component over this one's entry. The old
+    // cache checked only a checksum stored in the same file, and ran the substitute.
+    let scene = Scene::new();
+    let dir = scene.path("cache");
+    assert_eq!(run_cached(&dir).code, 0);
+    let mine = cached_files(&dir);
+    assert_eq!(mine.len(), 1);
+    let other = guest("handles_driver").display().to_string();
+    let env = [("NANOPROC_CACHE_DIR", dir.display().to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Compiled (and cached) before it is refused for its unmet import.
+    let _ = nanoproc_env(&["run", &other, "--", "read:/x"], &env);
+    let theirs: Vec<_> = cached_files(&dir)
+        .into_iter()
+        .filter(|f| !mine.contains(f))
+        .collect();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    let substitute = std::fs::read(&theirs[0]).unwrap();
+    std::fs::write(&mine[0], &substitute).unwrap();
+
+    let run = run_cached(&dir);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.answer("args"), "ok: probe_cmd args");
+    assert_ne!(
+        std::fs::read(&mine[0]).unwrap(),
+        substitute,
+        "the entry was recompiled and replaced"
+    );
+}
+
+#[test]
+fn a_grant_over_the_cache_leaves_it_unused_and_burns_its_key() {
+    let scene = Scene::new();
+    let dir = scene.path("cache");
+    assert_eq!(run_cached(&dir).code, 0);
+    let key = std::fs::read(dir.join("key")).unwrap();
+    let before = cached_files(&dir);
+
+    // The guest is granted the directory that holds the cache: it could read the
+    // key, so the run compiles afresh, says so, and the key it could read is gone.
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/s", scene.dir.path().display());
+    let run = nanoproc_env(
+        &["run", &cmd, "--dir", &grant, "--", "read:/s/cache/key"],
+        &[("NANOPROC_CACHE_DIR", &dir.display().to_string())],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("not using the compile cache"),
+        "{run:?}"
+    );
+    run.assert_err("read:/s/cache/key");
+    assert_eq!(cached_files(&dir), before, "nothing written to it");
+
+    // The next run makes a new key; the old entry, sealed with the old one, is
+    // recompiled.
+    let next = run_cached(&dir);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert_ne!(std::fs::read(dir.join("key")).unwrap(), key);
+}

@@ -621,3 +621,74 @@ fn check_accepts_handles_across_nanoprocesses() {
     assert!(run.stdout.contains("ok: 2 nanoprocesses"), "{run:?}");
     assert!(!run.stderr.contains("cannot cross"), "{run:?}");
 }
+
+#[test]
+fn nothing_derived_from_a_loan_outlives_it() {
+    // During the call the reader opens a file under the lent directory, makes a
+    // stream of it with a pollable subscribed (a table entry that cannot simply be
+    // deleted), and lists the directory; it keeps all of it for later.
+    let scene = Scene::new();
+    let first = run(&scene, "", &["hoard:/data,a.txt", "use-hoard"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.assert_ok("hoard:/data,a.txt"), "ok: hoarded");
+    let used = first.answer("use-hoard");
+    assert!(
+        !used.contains("alpha") && !used.contains(" read "),
+        "something made under the loan still worked after it: {used}"
+    );
+    assert!(
+        used.contains("stream failed") || used.contains("driver/reader"),
+        "{used}"
+    );
+
+    // Nor can the stream be handed back as if the reader owned it.
+    let scene = Scene::new();
+    let again = run(&scene, "", &["hoard:/data,a.txt", "give-back-stream"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let back = again.assert_err("give-back-stream");
+    assert!(back.contains("only lent"), "{back}");
+    assert!(!back.contains("alpha"), "{back}");
+}
+
+#[test]
+fn a_lent_file_gets_no_name_outside_the_loan() {
+    // The reader holds a read-write directory of its own, inside the driver's
+    // /data. It tries to give a lent file a name there: durable authority over the
+    // lender's file once the call has returned.
+    let scene = Scene::new();
+    scene.mkdir("data/own");
+    let (run, log) = run_audited(
+        &scene,
+        r#"grants.fs = [{ from = "/data/own", guest = "/own", rights = "read-write" }]"#,
+        &[
+            "link-out:/data,a.txt",
+            "link-out:/ro,c.txt",
+            "read:/ro/c.txt",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // /data, which may create, contains the reader's own directory: it is not lent
+    // at all (within it, `own/stolen` would be a name in the reader's own grant).
+    let a = run.assert_err("link-out:/data,a.txt");
+    assert!(a.contains("cannot lend /data"), "{a}");
+    // /ro is lent; linking out of it is refused.
+    let a = run.assert_err("link-out:/ro,c.txt");
+    assert!(a.contains("link refused"), "{a}");
+    assert!(
+        !scene.path("data/own/stolen").exists(),
+        "a lent file was linked into the borrower's directory"
+    );
+    assert_eq!(run.assert_ok("read:/ro/c.txt"), "ok: read-only c");
+    let refusals: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["operation"] == "wasi:filesystem/types.link-at" && l["decision"] == "refused")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{log:?}");
+    assert_eq!(refusals[0]["nanoprocess"], "driver/reader", "{refusals:?}");
+    assert!(
+        refusals[0]["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("c.txt -> /own/stolen")),
+        "{refusals:?}"
+    );
+}

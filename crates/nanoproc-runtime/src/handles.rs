@@ -30,8 +30,6 @@
 use crate::audit::{Decision, Event};
 use crate::state::NanoState;
 use crate::trampoline::Live;
-use crate::wasi::filesystem::Derived;
-use crate::wasi::loans::StreamKind;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use wasmtime::StoreContextMut;
 use wasmtime::component::ResourceTableError;
@@ -317,6 +315,8 @@ pub(crate) fn lift_from_parent(
 pub(crate) struct Loans {
     loans: Vec<u64>,
     borrows: Vec<ResourceAny>,
+    /// The child's table entries of the lent descriptors themselves.
+    lent: Vec<u32>,
 }
 
 /// Moves or lends the WASI handles in the parameters (lifted by
@@ -342,6 +342,9 @@ pub(crate) fn wasi_to_child(
                 return Err(format!("expected a {} handle", kind.name()));
             };
             let from = cx.data().gate.path.clone();
+            if *kind == WasiHandle::Descriptor {
+                overlap_check(cx.data(), rep, *own, child_path)?;
+            }
             let (moved, target) = if *own {
                 if cx.data().fs_rights.is_on_loan(rep) {
                     return Err(format!(
@@ -358,6 +361,12 @@ pub(crate) fn wasi_to_child(
                 (own_any(&mut live.store, *kind, child_rep)?, target)
             } else {
                 // Only descriptors can be lent (checked with the plan).
+                if cx.data().fs_rights.is_revoked(rep) {
+                    return Err(format!(
+                        "cannot lend this {}: it was lent to `{from}` for a call that has ended",
+                        kind.name()
+                    ));
+                }
                 let target = describe(cx.data(), *kind, rep);
                 let d = cx
                     .data()
@@ -376,6 +385,7 @@ pub(crate) fn wasi_to_child(
                     .rep();
                 let loan = new_loan();
                 loans.loans.push(loan);
+                loans.lent.push(child_rep);
                 if let Some(carried) = cx.data().fs_rights.get(rep) {
                     live.store
                         .data_mut()
@@ -397,46 +407,64 @@ pub(crate) fn wasi_to_child(
     Ok(())
 }
 
-/// Ends the loans of a call: everything lent, and everything made from it, stops
-/// working at once (see `wasi::loans`) and leaves the child's table where the
-/// table allows it (a stream with a live pollable stays, dead, until the child
-/// drops it). A descriptor or listing that cannot be deleted is an error: the
-/// child is failed rather than left holding anything of the loan.
-pub(crate) fn end_loans(live: &mut Live, loans: Loans) -> Result<(), String> {
+/// A directory handed across a boundary must not let the receiver put files where
+/// someone else may do more with them, or (for a loan) give them a name that
+/// outlives the call: no directory of another nanoprocess (other than the giver and
+/// its ancestors) may lie inside it, when it may create or rename. The plan checks
+/// the same of every grant (see `nanoproc_caps::laundering`).
+fn overlap_check(giver: &NanoState, rep: u32, own: bool, to: &str) -> Result<(), String> {
+    let Some(carried) = giver.fs_rights.get(rep) else {
+        return Ok(());
+    };
+    let moves = nanoproc_caps::FsRights::CREATE.union(nanoproc_caps::FsRights::RENAME);
+    if carried.rights().intersection(moves) == nanoproc_caps::FsRights::NONE {
+        return Ok(());
+    }
+    let Ok(Descriptor::Dir(dir)) = giver
+        .wasi
+        .table
+        .get(&Resource::<Descriptor>::new_borrow(rep))
+    else {
+        return Ok(());
+    };
+    let Some(at) = crate::wasi::dirs::real_path(&dir.dir) else {
+        return Err(format!("cannot tell where {} is", carried.path));
+    };
+    let inside = giver.foreign_dirs.iter().find(|(p, rights)| {
+        p != &at && p.starts_with(&at) && (!own || !carried.rights().contains(*rights))
+    });
+    match inside {
+        None => Ok(()),
+        Some((p, _)) => Err(format!(
+            "cannot {} {} (which may create or rename) to `{to}`: the directory of another nanoprocess ({}) lies inside it, and a file put there {}",
+            if own { "give" } else { "lend" },
+            carried.path,
+            p.display(),
+            if own {
+                "could gain rights it never had"
+            } else {
+                "would keep a name after the loan"
+            }
+        )),
+    }
+}
+
+/// Ends the loans of a call. Everything the child made from them stops working
+/// at once (see `wasi::loans`), and the lent descriptors leave the child's table:
+/// the child's borrows of them ended with the call, so no handle of its guest
+/// names them any more.
+pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
     for any in loans.borrows {
-        // Releases the host's borrow entry; the child's own borrow ended with the call.
+        // Releases the host's own handle; wasmtime runs no destructor for it.
         let _ = any.resource_drop(&mut live.store);
     }
-    let mut stuck = Vec::new();
+    let state = live.store.data_mut();
     for loan in loans.loans {
-        let gone = live.store.data_mut().fs_rights.end_loan(loan);
-        for (rep, kind) in gone {
-            let state = live.store.data_mut();
-            let table = &mut state.wasi.table;
-            let deleted = match kind {
-                Derived::Stream(StreamKind::Input) => close::<DynInputStream>(table, rep),
-                Derived::Stream(StreamKind::Output) => close::<DynOutputStream>(table, rep),
-                Derived::DirectoryEntries => {
-                    close::<wasmtime_wasi::p2::ReaddirIterator>(table, rep)
-                }
-                Derived::Descriptor => close::<Descriptor>(table, rep),
-            };
-            match deleted {
-                Ok(()) => state.fs_rights.forget(rep, kind),
-                // Revoked already; it leaves when the child drops what hangs on it.
-                Err(ResourceTableError::HasChildren) if matches!(kind, Derived::Stream(_)) => {}
-                Err(e) => stuck.push(format!("{kind:?} {rep}: {e}")),
-            }
-        }
+        state.fs_rights.end_loan(loan);
     }
-    if stuck.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nanoprocess `{}`: a loan could not be withdrawn ({}); the nanoprocess is stopped so that it keeps nothing of it",
-            live.store.data().gate.path,
-            stuck.join(", ")
-        ))
+    for rep in loans.lent {
+        state.fs_rights.take(rep);
+        let _ = close::<Descriptor>(&mut state.wasi.table, rep);
     }
 }
 

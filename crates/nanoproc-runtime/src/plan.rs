@@ -20,7 +20,7 @@ use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
 use crate::wasi::dirs::{self, OpenedDir};
 use crate::wasi::guards;
-use nanoproc_caps::{Capabilities, DirSource, GrantRequest, LimitKind};
+use nanoproc_caps::{Capabilities, DirSource, GrantRequest, LimitKind, Region};
 use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node, OnFailure, Restart};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,8 @@ pub struct PlannedNode {
     pub caps: Capabilities,
     /// Its directories, opened when the plan was checked, one per `caps.dirs`.
     pub(crate) dirs: Vec<OpenedDir>,
+    /// Where the directories of every other nanoprocess but its ancestors are.
+    pub(crate) foreign_dirs: Arc<[(PathBuf, nanoproc_caps::FsRights)]>,
     pub component_path: PathBuf,
     pub(crate) compiled: Arc<Compiled>,
     /// For each dependency slot of its component: the index (in the plan) of the child
@@ -91,6 +93,8 @@ pub(crate) struct PlanInner {
     pub fuel: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
+    /// Held while the plan lives if its guests can reach the compile cache.
+    pub _exposed: Option<crate::cache::Exposed>,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
@@ -167,9 +171,69 @@ pub(crate) fn plan(
         opened.push(dirs);
     }
 
+    // No two directories of the tree may overlap so that a file could be moved or
+    // linked from one into the other and gain rights there.
+    let real: Vec<Vec<PathBuf>> = opened
+        .iter()
+        .map(|d| d.iter().flatten().map(OpenedDir::host_path).collect())
+        .collect();
+    let regions: Vec<Region<'_>> = caps
+        .iter()
+        .zip(&real)
+        .enumerate()
+        .filter_map(|(node, (c, paths))| Some((node, c.as_ref()?, paths)))
+        .flat_map(|(node, c, paths)| {
+            c.dirs
+                .iter()
+                .zip(paths)
+                .enumerate()
+                .map(move |(dir, (d, host))| Region {
+                    owner: node,
+                    dir,
+                    host,
+                    rights: d.rights,
+                })
+        })
+        .collect();
+    for l in nanoproc_caps::laundering(&regions) {
+        let (outer, inner) = (&regions[l.outer], &regions[l.inner]);
+        let (o_node, i_node) = (&manifest.nodes[outer.owner], &manifest.nodes[inner.owner]);
+        let o_cap = &caps[outer.owner]
+            .as_ref()
+            .expect("a region has capabilities")
+            .dirs[outer.dir];
+        let i_cap = &caps[inner.owner]
+            .as_ref()
+            .expect("a region has capabilities")
+            .dirs[inner.dir];
+        let whose = if outer.owner == inner.owner {
+            format!("its {}", i_cap.guest)
+        } else {
+            format!("`{}`'s {}", i_node.path, i_cap.guest)
+        };
+        errors.push(
+            manifest
+                .error_at(
+                    o_node.grant_spans.fs.get(outer.dir),
+                    format!(
+                        "{}: grant fs[{}] ({} as {}) may create or rename in {}, which contains {whose} ({}); a file moved or linked there would gain {}",
+                        o_node.path,
+                        outer.dir,
+                        o_cap.guest,
+                        o_cap.rights,
+                        outer.host.display(),
+                        inner.host.display(),
+                        l.gained
+                    ),
+                )
+                .help("grant the outer directory without `create` and `rename`, or grant the inner one no more than the outer"),
+        );
+    }
+
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).
     let mut notices = Vec::new();
+    let mut exposed = None;
     let cache = match &opened[..] {
         [Some(root_dirs), ..] => {
             let mut reachable: Vec<PathBuf> = root_dirs.iter().map(OpenedDir::host_path).collect();
@@ -180,8 +244,9 @@ pub(crate) fn plan(
                     }
                 }
             }
-            let (cache, notice) = cache.unreachable_from(&reachable);
+            let (cache, notice, mark) = cache.unreachable_from(&reachable);
             notices.extend(notice);
+            exposed = mark;
             cache
         }
         _ => cache.clone(),
@@ -381,6 +446,19 @@ pub(crate) fn plan(
                 parent: node.parent,
                 caps: caps[ix].clone().expect("checked above"),
                 dirs: opened[ix].clone().expect("checked above"),
+                foreign_dirs: {
+                    let mut mine = vec![ix];
+                    let mut up = node.parent;
+                    while let Some(p) = up {
+                        mine.push(p);
+                        up = manifest.nodes[p].parent;
+                    }
+                    regions
+                        .iter()
+                        .filter(|r| !mine.contains(&r.owner))
+                        .map(|r| (r.host.to_path_buf(), r.rights))
+                        .collect()
+                },
                 component_path: node.component.clone(),
                 compiled: compiled[ix].clone().expect("checked above"),
                 slot_child: slot_child[ix].clone(),
@@ -397,6 +475,7 @@ pub(crate) fn plan(
             nodes,
             fuel,
             notices,
+            _exposed: exposed,
             ticker: std::sync::OnceLock::new(),
         }),
     })

@@ -226,6 +226,7 @@ impl RunCtx {
         if let Some(ticker) = self.plan.ticker.get() {
             state.ticks = ticker.ticks();
         }
+        state.foreign_dirs = node.foreign_dirs.clone();
         for &child in &node.children {
             let live = self.instantiate_child(child, &budgets)?;
             state.children.push(Some(Box::new(ChildProc {

@@ -205,11 +205,11 @@ fn forward_handles(
             lifted,
             &mut loans,
         ) {
-            handles::end_loans(live, loans).map_err(wasmtime::Error::msg)?;
+            handles::end_loans(live, loans);
             return Ok(Err(why));
         }
         let called = func.call(&mut live.store, &params, results);
-        handles::end_loans(live, loans).map_err(wasmtime::Error::msg)?;
+        handles::end_loans(live, loans);
         called?;
         Ok(handles::results_to_parent(
             cx,

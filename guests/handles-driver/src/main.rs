@@ -19,6 +19,12 @@
 //! - `snoop:PATH`: asks the reader to read PATH on its own.
 //! - `drain:PATH`: opens PATH, makes an input stream of it and gives the stream to
 //!   `drain`.
+//! - `hoard:DIR,NAME`: lends the directory DIR to `hoard`, which keeps a stream of
+//!   NAME (with a pollable on it), a listing and NAME opened; `use-hoard` asks the
+//!   reader to use them in a later call; `give-back-stream` asks for the stream
+//!   back and reads it here.
+//! - `link-out:DIR,NAME`: lends DIR to `link-out`, which links NAME into its own
+//!   `/own`.
 //! - `read:PATH`: reads PATH here, to compare.
 //! - `repeat:N,OP+OP...`: runs the operations N times in turn (to show that handles
 //!   passed to and fro do not pile up in anyone's table); prints `ok: N times: <last
@@ -121,6 +127,33 @@ fn run(dirs: &[(Descriptor, String)], arg: &str) -> Result<String, String> {
             // The stream was given away; the descriptor it came from stays here until now.
             drop(file);
             drained
+        }
+        "hoard" => {
+            let (dir, name) = rest
+                .split_once(',')
+                .ok_or_else(|| format!("expected hoard:DIR,NAME, got {arg:?}"))?;
+            reader::hoard(&open(dirs, dir, DescriptorFlags::READ)?, name)?;
+            Ok("hoarded".to_owned())
+        }
+        "use-hoard" => reader::use_hoard(),
+        "give-back-stream" => {
+            let stream = reader::give_back_stream()?;
+            let mut bytes = Vec::new();
+            loop {
+                match stream.blocking_read(64 * 1024) {
+                    Ok(chunk) => bytes.extend_from_slice(&chunk),
+                    Err(wasip2::io::streams::StreamError::Closed) => break,
+                    Err(e) => return Err(format!("the stream given back failed: {e}")),
+                }
+            }
+            Ok(format!("back here: {}", String::from_utf8_lossy(&bytes)))
+        }
+        "link-out" => {
+            let (dir, name) = rest
+                .split_once(',')
+                .ok_or_else(|| format!("expected link-out:DIR,NAME, got {arg:?}"))?;
+            reader::link_out(&open(dirs, dir, DescriptorFlags::READ)?, name)?;
+            Ok("linked".to_owned())
         }
         "read" => read_all(&open(dirs, rest, DescriptorFlags::READ)?),
         "repeat" => {

@@ -30,10 +30,23 @@ wit_bindgen::generate!({
 use std::cell::{Cell, RefCell};
 
 use exports::test::handles::reader::Guest;
-use wasip2::filesystem::types::{Descriptor, DescriptorFlags, OpenFlags, PathFlags};
+use wasip2::filesystem::types::{
+    Descriptor, DescriptorFlags, DirectoryEntryStream, OpenFlags, PathFlags,
+};
+use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, StreamError};
 
+/// What `hoard` keeps from a lent directory.
+struct Hoard {
+    stream: InputStream,
+    pollable: Pollable,
+    listing: DirectoryEntryStream,
+    file: Descriptor,
+}
+
 thread_local! {
+    /// What `hoard` kept, until `use-hoard` or `give-back-stream`.
+    static HOARD: RefCell<Option<Hoard>> = const { RefCell::new(None) };
     /// The descriptor given by `keep`, until `give-back`.
     static KEPT: RefCell<Option<Descriptor>> = const { RefCell::new(None) };
     /// The handle number of the descriptor lent to the last `read-lent`.
@@ -113,6 +126,69 @@ impl Guest for Reader {
             }
         }
         String::from_utf8(bytes).map_err(|e| e.to_string())
+    }
+
+    fn hoard(dir: &Descriptor, name: String) -> Result<(), String> {
+        let file = dir
+            .open_at(
+                PathFlags::empty(),
+                &name,
+                OpenFlags::empty(),
+                DescriptorFlags::READ,
+            )
+            .map_err(|e| format!("open {name}: {e}"))?;
+        let stream = file
+            .read_via_stream(0)
+            .map_err(|e| format!("stream of {name}: {e}"))?;
+        let pollable = stream.subscribe();
+        let listing = dir.read_directory().map_err(|e| format!("listing: {e}"))?;
+        HOARD.set(Some(Hoard {
+            stream,
+            pollable,
+            listing,
+            file,
+        }));
+        Ok(())
+    }
+
+    fn use_hoard() -> Result<String, String> {
+        HOARD.with_borrow(|hoard| {
+            let Some(h) = hoard else {
+                return Err("nothing hoarded".to_owned());
+            };
+            h.pollable.block();
+            let stream = match h.stream.read(64) {
+                Ok(bytes) => format!("stream read {:?}", String::from_utf8_lossy(&bytes)),
+                Err(e) => format!("stream failed ({e:?})"),
+            };
+            let listing = match h.listing.read_directory_entry() {
+                Ok(Some(entry)) => format!("listing read {}", entry.name),
+                Ok(None) => "listing read nothing".to_owned(),
+                Err(e) => format!("listing failed ({e})"),
+            };
+            let file = match read_all(&h.file) {
+                Ok(text) => format!("file read {text:?}"),
+                Err(e) => format!("file failed ({e})"),
+            };
+            Ok(format!("{stream}; {listing}; {file}"))
+        })
+    }
+
+    fn give_back_stream() -> Result<InputStream, String> {
+        let h = HOARD.take().ok_or_else(|| "nothing hoarded".to_owned())?;
+        // The pollable is a child of the stream: it goes first.
+        drop(h.pollable);
+        Ok(h.stream)
+    }
+
+    fn link_out(dir: &Descriptor, name: String) -> Result<(), String> {
+        let own = wasip2::filesystem::preopens::get_directories()
+            .into_iter()
+            .find(|(_, path)| path == "/own")
+            .map(|(d, _)| d)
+            .ok_or_else(|| "this nanoprocess holds no /own".to_owned())?;
+        dir.link_at(PathFlags::empty(), &name, &own, "stolen")
+            .map_err(|e| format!("link refused: {e}"))
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `read:PATH` | `ok: <first 200 chars of the file>` |
 //! | `write:PATH=CONTENT` | `ok: written N bytes` (creates or truncates) |
 //! | `append:PATH=CONTENT` | `ok: appended N bytes` (creates if missing) |
+//! | `write-ro:PATH` | opens PATH for reading only and writes to it: `err: <what WASI said>` |
 //! | `ls:PATH` | `ok: <sorted entry names joined by ",">` |
 //! | `mkdir:PATH`, `rmdir:PATH`, `rm:PATH` | `ok: created` / `ok: removed` |
 //! | `stat:PATH` | `ok: file\|dir\|symlink\|other len N` (does not follow symlinks) |
@@ -87,6 +88,11 @@ pub fn run_op(op: &str) -> String {
         "read" => read(arg),
         "write" => with_pair(arg, write),
         "append" => with_pair(arg, append),
+        // Opens for reading only, then writes: not a question of grants.
+        "write-ro" => std::fs::File::open(arg)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"x"))
+            .map(|()| "written".to_string())
+            .map_err(|e| e.to_string()),
         "ls" => list(arg),
         "mkdir" => fs::create_dir(arg)
             .map(|()| "created".to_owned())

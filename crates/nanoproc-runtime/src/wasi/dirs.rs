@@ -38,14 +38,7 @@ impl OpenedDir {
     /// Where the open directory is now, as the kernel reports it: what `check`
     /// shows, because it is what the nanoprocess will get.
     pub fn host_path(&self) -> PathBuf {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", self.file.as_raw_fd())) {
-                return p;
-            }
-        }
-        self.opened_at.clone()
+        real_path(&self.file).unwrap_or_else(|| self.opened_at.clone())
     }
 
     /// The directory `components` below this one, each opened without following a
@@ -196,4 +189,18 @@ pub(crate) fn open_child(parent: &[OpenedDir], dirs: &[DirCap]) -> Vec<Result<Op
             None => Err("a dependency's directory must come from its parent".to_string()),
         })
         .collect()
+}
+
+/// Where an open directory is now, as the kernel reports it.
+pub(crate) fn real_path(file: &std::fs::File) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
+    }
 }

@@ -9,19 +9,28 @@
 //! wasmtime-wasi's and cap-std's: `..`, absolute paths and symlinks cannot leave a
 //! directory however rights are split, because we never resolve a path ourselves.
 //!
-//! Three rules beyond "each operation needs its right":
+//! The rules beyond "each operation needs its right":
 //!
 //! * **No right is gained through an alias.** `link-at` and `rename-at` make an
-//!   existing file reachable through another directory, with that directory's
-//!   rights. Both need the source directory to hold every right the destination
-//!   would give the file (read, write, remove, rename, metadata): a file under a
-//!   read-only grant cannot be linked or moved into a writable one and rewritten
-//!   there. Nothing made under a loan may get a name outside the loan either, or
-//!   it would outlive the call that lent it (see [`super::loans`]).
+//!   existing file (or, for a rename, a whole directory) reachable through another
+//!   directory, with that directory's rights. Both need the source directory to
+//!   hold every right the destination holds: a file under a read-only grant cannot
+//!   be linked or moved into a writable one and rewritten there, and a directory
+//!   cannot be moved to where it may be listed. A rename also needs `remove` on the
+//!   destination, since it replaces whatever had that name. Nothing made under a
+//!   loan may get a name outside it, or it would outlive the call that lent it (see
+//!   [`super::loans`]). Grants that overlap (one directory inside another, held
+//!   with more rights by the same or another nanoprocess) could launder a file
+//!   from one into the other through a single descriptor; the plan refuses them
+//!   (see `wasi::dirs`), and handing a directory across a boundary is checked the
+//!   same way (see `handles`).
+//! * **A symbolic link stays below the directory it is made in.** Its target must
+//!   be relative, without `..`: a nanoprocess with `create` must not plant a link
+//!   that its parent, holding more, would follow out of the child's grant.
 //! * **wasmtime's answers where the grant is not the reason.** An operation the
 //!   descriptor's own open mode rules out (writing to a file opened for reading)
 //!   is not a capability refusal: it is passed to wasmtime-wasi, which answers as
-//!   for any WASI program (`bad-descriptor`), and nothing is recorded.
+//!   for any WASI program, and nothing is recorded.
 //! * **The record says what happened.** A refusal is recorded when it is made; an
 //!   operation the rights allow is recorded after it ran, with its outcome, so an
 //!   `open-at` that the sandbox then refuses (a `..` out of the directory) is
@@ -49,10 +58,6 @@ use wasmtime_wasi::p2::{FsError, FsResult};
 const FILE_RIGHTS: FsRights = FsRights::READ
     .union(FsRights::WRITE)
     .union(FsRights::METADATA);
-
-/// The rights that an alias (a hard link, a rename) would give a file in its new
-/// directory, and that its old directory must therefore already hold.
-const ALIAS_RIGHTS: FsRights = FILE_RIGHTS.union(FsRights::REMOVE).union(FsRights::RENAME);
 
 /// The rights of every descriptor a nanoprocess holds, by resource handle.
 #[derive(Default)]
@@ -90,16 +95,21 @@ pub(crate) struct Carried {
     pub path: String,
 }
 
+impl Carried {
+    pub fn rights(&self) -> FsRights {
+        self.rights
+    }
+}
+
 impl std::fmt::Display for Carried {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.path, self.shown)
     }
 }
 
-/// Handles made under a loan that leave the table when it ends.
+/// What a guard made from a descriptor: under a loan, it belongs to the loan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Derived {
-    Descriptor,
     DirectoryEntries,
     Stream(StreamKind),
 }
@@ -158,48 +168,22 @@ impl DescriptorRights {
         );
     }
 
-    /// Ends a loan: from now on nothing made from it does anything. Returns the
-    /// handles to delete from the table, descriptors last (they may have listings
-    /// and streams made from them); the caller reports each deleted one with
-    /// [`Self::forget`].
-    pub fn end_loan(&mut self, id: u64) -> Vec<(u32, Derived)> {
-        let Some(loan) = self.loans.remove(&id) else {
-            return Vec::new();
-        };
-        loan.end();
-        let mut gone: Vec<(u32, Derived)> = self
-            .streams
-            .of_loan(id)
-            .into_iter()
-            .map(|(rep, kind)| (rep, Derived::Stream(kind)))
-            .collect();
-        gone.extend(
-            self.listings
-                .iter()
-                .filter(|(_, l)| l.id == id)
-                .map(|(rep, _)| (*rep, Derived::DirectoryEntries)),
-        );
-        gone.extend(
-            self.held
-                .iter()
-                .filter(|(_, h)| h.loan.as_ref().is_some_and(|l| l.id == id))
-                .map(|(rep, _)| (*rep, Derived::Descriptor)),
-        );
-        gone
+    /// Ends a loan: from now on nothing made from it does anything. What the
+    /// borrower still holds of it stays in its table, dead, until it drops it
+    /// (deleting it under the guest would leave it a dangling handle number that a
+    /// later handle could reuse).
+    pub fn end_loan(&mut self, id: u64) {
+        if let Some(loan) = self.loans.remove(&id) {
+            loan.end();
+        }
     }
 
-    /// A handle of an ended loan has left the table.
-    pub fn forget(&mut self, rep: u32, kind: Derived) {
-        match kind {
-            Derived::Descriptor => {
-                self.held.remove(&rep);
-            }
-            Derived::DirectoryEntries => {
-                self.listings.remove(&rep);
-            }
-            // The stream's wrapper left the registry as it was dropped.
-            Derived::Stream(_) => {}
-        }
+    /// Whether the descriptor belongs to a loan that has ended: it may not be lent
+    /// onward either.
+    pub fn is_revoked(&self, rep: u32) -> bool {
+        self.held
+            .get(&rep)
+            .is_some_and(|h| h.loan.as_ref().is_some_and(|l| !l.is_live()))
     }
 
     fn loan_of(&self, rep: u32) -> Option<Loan> {
@@ -374,12 +358,12 @@ impl FsGuard<'_> {
             return;
         };
         let audit = &self.gate.audit;
-        // Only where allowed uses are recorded at all: a failed use is one of them.
-        if !audit.wants_allowed() {
-            return;
-        }
         match outcome {
-            Ok(_) => audit.record(self.event(operation, target.clone(), Decision::Allowed, None)),
+            Ok(_) if audit.wants_allowed() => {
+                audit.record(self.event(operation, target.clone(), Decision::Allowed, None))
+            }
+            Ok(_) => {}
+            // Always: a failure is often the sandbox refusing an escape.
             Err(e) => {
                 let why = match e.downcast_ref() {
                     Some(code) => format!("allowed, but it failed: {}", error_name(*code)),
@@ -412,7 +396,8 @@ impl FsGuard<'_> {
         from: &Resource<fs::Descriptor>,
         to: &Resource<fs::Descriptor>,
         operation: &'static str,
-        target: &str,
+        old_path: &str,
+        new_path: &str,
     ) -> FsResult<()> {
         let (Some(src), Some(dst)) = (
             self.rights.held.get(&from.rep()),
@@ -422,11 +407,10 @@ impl FsGuard<'_> {
         };
         let gained = dst
             .rights
-            .intersection(ALIAS_RIGHTS)
             .intersection(FsRights::from_bits_truncate(!src.rights.bits()));
         let reason = if gained != FsRights::NONE {
             Some(format!(
-                "the file would gain {gained} in {}, which {} does not grant",
+                "it would gain {gained} in {}, which {} does not grant",
                 dst.path, src.path
             ))
         } else if src.loan.as_ref().map(|l| l.id) != dst.loan.as_ref().map(|l| l.id)
@@ -442,7 +426,11 @@ impl FsGuard<'_> {
         match reason {
             None => Ok(()),
             Some(reason) => {
-                let target = join(&dst.path, target);
+                let target = format!(
+                    "{} -> {}",
+                    join(&src.path, old_path),
+                    join(&dst.path, new_path)
+                );
                 self.gate.audit.record(self.event(
                     operation,
                     target,
@@ -461,7 +449,6 @@ impl FsGuard<'_> {
             return Ok(());
         };
         match kind {
-            Derived::Descriptor => {}
             Derived::DirectoryEntries => {
                 self.rights.listings.insert(rep, loan);
             }
@@ -477,16 +464,8 @@ impl FsGuard<'_> {
 }
 
 /// `not-permitted`, as WASI spells it.
-fn error_name(code: async_fs::ErrorCode) -> String {
-    format!("{code:?}")
-        .chars()
-        .enumerate()
-        .flat_map(|(i, c)| {
-            let dash = (i > 0 && c.is_ascii_uppercase()).then_some('-');
-            dash.into_iter()
-                .chain(std::iter::once(c.to_ascii_lowercase()))
-        })
-        .collect()
+fn error_name(code: async_fs::ErrorCode) -> &'static str {
+    code.name()
 }
 
 impl preopens::Host for FsGuard<'_> {
@@ -686,9 +665,13 @@ impl fs::HostDescriptor for FsGuard<'_> {
         let op = "wasi:filesystem/types.link-at";
         self.check(&fd, all(R), op, Some(&old_path))?;
         self.check(&new_descriptor, all(FsRights::CREATE), op, Some(&new_path))?;
-        self.check_alias(&fd, &new_descriptor, op, &new_path)?;
+        self.check_alias(&fd, &new_descriptor, op, &old_path, &new_path)?;
         let verdict = Verdict::Allowed {
-            target: self.target_of(&new_descriptor, &new_path),
+            target: format!(
+                "{} -> {}",
+                self.target_of(&fd, &old_path),
+                self.target_of(&new_descriptor, &new_path)
+            ),
         };
         let outcome = fs::HostDescriptor::link_at(
             &mut self.inner,
@@ -794,10 +777,16 @@ impl fs::HostDescriptor for FsGuard<'_> {
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.rename-at";
         self.check(&fd, all(FsRights::RENAME), op, Some(&old_path))?;
-        self.check(&new_fd, all(FsRights::RENAME), op, Some(&new_path))?;
-        self.check_alias(&fd, &new_fd, op, &new_path)?;
+        // A rename replaces whatever had the new name: a removal there.
+        let replace = FsRights::RENAME.union(FsRights::REMOVE);
+        self.check(&new_fd, all(replace), op, Some(&new_path))?;
+        self.check_alias(&fd, &new_fd, op, &old_path, &new_path)?;
         let verdict = Verdict::Allowed {
-            target: self.target_of(&new_fd, &new_path),
+            target: format!(
+                "{} -> {}",
+                self.target_of(&fd, &old_path),
+                self.target_of(&new_fd, &new_path)
+            ),
         };
         let outcome =
             fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path);
@@ -812,6 +801,22 @@ impl fs::HostDescriptor for FsGuard<'_> {
         dest_path: String,
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.symlink-at";
+        let leaves = src_path.is_empty()
+            || src_path.starts_with('/')
+            || src_path.split('/').any(|c| c == "..");
+        if leaves {
+            self.usable(fd.rep(), op)?;
+            let target = self.target_of(&fd, &dest_path);
+            self.gate.audit.record(self.event(
+                op,
+                target,
+                Decision::Refused,
+                Some(format!(
+                    "a link must point below its own directory (relative, without `..`), not to {src_path:?}"
+                )),
+            ));
+            return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
+        }
         self.guarded(
             fd,
             all(FsRights::CREATE),

@@ -14,11 +14,12 @@
 //!   [`RevocableOutput`]) so that every read, write and poll checks the switch,
 //!   whatever holds them (a pollable included).
 //!
-//! When the loan ends, the switch goes off first (from then on nothing made from
-//! the loan does anything), then the table entries are deleted where the table
-//! allows it. An entry that must stay (a stream with a live pollable) is dead and
-//! stays marked as made under a loan, so it can never be given onward or handed
-//! back; it leaves the table when the borrower drops it.
+//! When the loan ends, the switch goes off, and from then on nothing made from the
+//! loan does anything: revocation is one store, so it cannot be left half done.
+//! What the borrower still holds of the loan stays in its table, dead, until it
+//! drops it: deleting an entry under the guest would leave it a handle number that
+//! a later handle could reuse. A dead entry stays marked as made under a loan, so
+//! it can never be given onward, handed back or lent again.
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -73,15 +74,6 @@ impl LoanStreams {
 
     pub fn contains(&self, rep: u32) -> bool {
         self.map().contains_key(&rep)
-    }
-
-    /// The streams made under `loan`.
-    pub fn of_loan(&self, loan: u64) -> Vec<(u32, StreamKind)> {
-        self.map()
-            .iter()
-            .filter(|(_, (l, _))| *l == loan)
-            .map(|(rep, (_, kind))| (*rep, *kind))
-            .collect()
     }
 
     fn insert(&self, rep: u32, loan: u64, kind: StreamKind) {

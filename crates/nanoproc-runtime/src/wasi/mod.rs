@@ -153,6 +153,7 @@ pub(crate) fn build_state(
         next_proxy: 0,
         routes: Vec::new(),
         stderr_capture,
+        foreign_dirs: Arc::from([]),
     })
 }
 

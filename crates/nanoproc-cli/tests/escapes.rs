@@ -1,0 +1,439 @@
+//! Red-team tests: dependencies written to break out, each doing what an attacker
+//! would with a real guest, and the host checked afterwards. One test (or more) per
+//! class of escape; `docs/security.md` lists which test covers which boundary.
+
+mod common;
+use common::*;
+
+fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no audit log at {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Directories are open handles, never paths resolved again.
+
+#[test]
+fn a_parent_cannot_redirect_a_restarted_childs_directory() {
+    // The driver holds /data read-write; the leaf holds /data/child read-only as
+    // /mine and is restarted after a failure. The driver moves the leaf's
+    // directory away and puts a symlink to its own secrets in its place, then
+    // makes the leaf fail: the restarted leaf must get the directory it was
+    // granted, not whatever the name now points at.
+    let scene = Scene::new();
+    scene.file("data/child/mine.txt", "the child's file");
+    scene.file("data/secret/secret.txt", "the driver's secret");
+    let manifest = scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]
+grants.stdout = true"#,
+        r#"grants.fs = [{ from = "/data/child", guest = "/mine", rights = "read-only" }]
+on-failure = "error"
+restart = { max = 3, within = "1m" }"#,
+        "",
+    );
+    let run = run_manifest(
+        &manifest,
+        &[
+            "child:read:/mine/mine.txt",
+            "rename:/data/child=/data/moved",
+            "symlink:secret=/data/child",
+            "child:panic:make me restart",
+            "child:read:/mine/secret.txt",
+            "child:read:/mine/mine.txt",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_ok("rename:/data/child=/data/moved");
+    run.assert_ok("symlink:secret=/data/child");
+    run.assert_err("child:panic:make me restart");
+    let stolen = run.answer("child:read:/mine/secret.txt");
+    assert!(
+        !stolen.contains("the driver's secret"),
+        "the restarted child was handed the redirected directory: {stolen}"
+    );
+    // It still holds the very directory it was granted, under its new name.
+    let answers: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("child:read:/mine/mine.txt => "))
+        .collect();
+    assert_eq!(answers, ["ok: the child's file"; 2], "{run:?}");
+}
+
+#[test]
+fn a_root_grant_that_is_a_symlink_is_refused() {
+    // A guest that can write where the user's grants are named (here: the
+    // manifest's directory) could turn a granted directory into a symlink to
+    // anywhere before the next run. The last component is never followed.
+    let scene = Scene::new();
+    scene.file("home/.ssh/id_rsa", "private key");
+    std::os::unix::fs::symlink(scene.path("home"), scene.path("data")).unwrap();
+    let cmd = guest("probe_cmd").display().to_string();
+    let dir = format!("{}::/data", scene.path("data").display());
+    let run = nanoproc(&["run", &cmd, "--dir", &dir, "--", "read:/data/.ssh/id_rsa"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("is a symbolic link"), "{run:?}");
+    assert!(!run.stdout.contains("private key"), "{run:?}");
+}
+
+#[test]
+fn a_nested_root_grant_is_opened_through_its_encloser() {
+    // `data` is granted read+list and `data/inner` read-write. Someone who could
+    // write in `data` turned `inner` into a symlink to a directory outside: the
+    // nested grant is opened through `data`'s handle without following it.
+    let scene = Scene::new();
+    scene.file("outside/victim.txt", "not granted");
+    scene.mkdir("data");
+    std::os::unix::fs::symlink("../outside", scene.path("data/inner")).unwrap();
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.fs = [
+  { host = "data", guest = "/data", rights = "read+list" },
+  { host = "data/inner", guest = "/inner", rights = "read-write" },
+]
+grants.stdout = true
+"#,
+    );
+    let run = run_manifest(&manifest, &["write:/inner/victim.txt=overwritten"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("grant fs[1]"), "{run:?}");
+    assert!(run.stderr.contains("symbolic link"), "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(scene.path("outside/victim.txt")).unwrap(),
+        "not granted"
+    );
+
+    // A nested grant that adds no right to its encloser is refused: it could only
+    // mislead whoever reads the manifest.
+    scene.mkdir("data2/sub");
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.fs = [
+  { host = "data2", guest = "/data", rights = "read-write" },
+  { host = "data2/sub", guest = "/sub", rights = "read-only" },
+]
+"#,
+    );
+    let run = check(&manifest);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains("already holds every right it asks for"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn check_shows_the_directories_it_opened() {
+    let scene = Scene::new();
+    scene.mkdir("data/child");
+    let manifest = scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]"#,
+        r#"grants.fs = [{ from = "/data/child", guest = "/mine", rights = "read-only" }]"#,
+        "",
+    );
+    let run = check(&manifest);
+    assert_eq!(run.code, 0, "{run:?}");
+    let real = scene.path("data/child").canonicalize().unwrap();
+    assert!(
+        run.stdout
+            .contains(&format!("/mine (read-only) = host {}", real.display())),
+        "{run:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// No right is gained through an alias.
+
+#[test]
+fn a_read_only_file_cannot_be_linked_or_moved_into_a_writable_grant() {
+    let scene = Scene::new();
+    scene.file("ro/victim.txt", "read-only content");
+    scene.mkdir("rw");
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.fs = [
+  { host = "ro", guest = "/ro", rights = ["read", "list", "metadata", "rename", "remove"] },
+  { host = "rw", guest = "/rw", rights = "read-write" },
+]
+grants.stdout = true
+"#,
+    );
+    let run = run_manifest(
+        &manifest,
+        &[
+            "write:/ro/victim.txt=direct",
+            "hardlink:/ro/victim.txt=/rw/alias.txt",
+            "write:/rw/alias.txt=through the link",
+            "rename:/ro/victim.txt=/rw/moved.txt",
+            "rename:/ro/victim.txt=/ro/renamed.txt",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_err("write:/ro/victim.txt=direct");
+    run.assert_err("hardlink:/ro/victim.txt=/rw/alias.txt");
+    run.assert_err("rename:/ro/victim.txt=/rw/moved.txt");
+    // Renaming inside its own directory gives the file nothing new.
+    run.assert_ok("rename:/ro/victim.txt=/ro/renamed.txt");
+    assert_eq!(
+        std::fs::read_to_string(scene.path("ro/renamed.txt")).unwrap(),
+        "read-only content"
+    );
+    assert!(!scene.path("rw/moved.txt").exists());
+    // The write "through the link" created a new file of the guest's own.
+    let alias = std::fs::read_to_string(scene.path("rw/alias.txt")).unwrap_or_default();
+    assert_ne!(alias, "read-only content");
+}
+
+// ---------------------------------------------------------------------------
+// Errors as WASI programs expect them, and a record of what really happened.
+
+#[test]
+fn writing_to_a_file_opened_for_reading_is_wasmtimes_answer_not_a_refusal() {
+    let scene = Scene::new();
+    scene.file("data/a.txt", "alpha");
+    let log = scene.path("audit.jsonl");
+    let cmd = guest("probe_cmd").display().to_string();
+    let dir = format!("{}::/data", scene.path("data").display());
+    let run = nanoproc(&[
+        "run",
+        &cmd,
+        "--dir",
+        &dir,
+        "--audit",
+        &log.display().to_string(),
+        "--",
+        "write-ro:/data/a.txt",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // What wasmtime-wasi answers for any WASI program (the write fails on the
+    // file's own descriptor), not the `not-permitted` of a refused grant.
+    let answer = run.assert_err("write-ro:/data/a.txt");
+    assert!(!answer.contains("not permitted"), "{answer}");
+    let lines = audit_lines(&log);
+    assert!(
+        !lines.iter().any(|l| l["decision"] == "refused"),
+        "not a capability refusal: {lines:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.path("data/a.txt")).unwrap(),
+        "alpha"
+    );
+}
+
+#[test]
+fn the_audit_log_records_what_happened_not_what_was_attempted() {
+    // `..` out of a granted directory: the rights allow opening files for
+    // reading, the sandbox refuses the path. No "allowed" line may name it.
+    let scene = Scene::new();
+    scene.file("data/a.txt", "alpha");
+    scene.file("outside.txt", "outside");
+    let log = scene.path("audit.jsonl");
+    let cmd = guest("probe_cmd").display().to_string();
+    let dir = format!("{}::/data", scene.path("data").display());
+    let run = nanoproc(&[
+        "run",
+        &cmd,
+        "--dir",
+        &dir,
+        "--audit",
+        &log.display().to_string(),
+        "--",
+        "read:/data/../outside.txt",
+        "read:/data/a.txt",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_err("read:/data/../outside.txt");
+    let lines = audit_lines(&log);
+    let about_outside: Vec<_> = lines
+        .iter()
+        .filter(|l| l["target"].as_str().is_some_and(|t| t.contains("outside")))
+        .collect();
+    assert!(!about_outside.is_empty(), "{lines:?}");
+    assert!(
+        about_outside.iter().all(|l| l["decision"] != "allowed"),
+        "{about_outside:?}"
+    );
+    assert!(
+        about_outside.iter().any(|l| l["decision"] == "failed"),
+        "{about_outside:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l["decision"] == "allowed"
+            && l["target"] == "/data/a.txt"
+            && l["operation"] == "wasi:filesystem/types.open-at"),
+        "{lines:?}"
+    );
+    // Guests and the record see guest paths only.
+    let host = scene.dir.path().display().to_string();
+    assert!(
+        !std::fs::read_to_string(&log).unwrap().contains(&host),
+        "a host path in the record"
+    );
+}
+
+#[test]
+fn grants_through_which_a_file_could_be_laundered_are_refused_at_check() {
+    // The root may create in /data and holds /data/w read-write: any file of
+    // /data linked into w (through /data's own descriptor) would become writable.
+    let scene = Scene::new();
+    scene.mkdir("data/w");
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.fs = [
+  { host = "data", guest = "/d", rights = "read+list+create" },
+  { host = "data/w", guest = "/w", rights = "read-write" },
+]
+"#,
+    );
+    let run = check(&manifest);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains("may create or rename in") && run.stderr.contains("would gain"),
+        "{run:?}"
+    );
+
+    // Two siblings, the same shape: together they could rewrite a file of /data
+    // that neither may write.
+    let scene = Scene::new();
+    scene.mkdir("data/w");
+    let manifest = scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]"#,
+        r#"grants.fs = [{ from = "/data", guest = "/d", rights = ["read", "list", "rename"] }]"#,
+        r#"grants.fs = [{ from = "/data/w", guest = "/w", rights = "read-write" }]"#,
+    );
+    let run = check(&manifest);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("driver/leaf: grant fs[0]"), "{run:?}");
+    assert!(run.stderr.contains("`driver/sib`'s /w"), "{run:?}");
+}
+
+#[test]
+fn a_rename_that_replaces_a_file_needs_remove() {
+    let scene = Scene::new();
+    scene.file("d/a.txt", "a");
+    scene.file("d/b.txt", "b, to keep");
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.fs = [{ host = "d", guest = "/d", rights = ["read", "list", "metadata", "rename"] }]
+grants.stdout = true
+"#,
+    );
+    let run = run_manifest(&manifest, &["rename:/d/a.txt=/d/b.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_err("rename:/d/a.txt=/d/b.txt");
+    assert_eq!(
+        std::fs::read_to_string(scene.path("d/b.txt")).unwrap(),
+        "b, to keep"
+    );
+}
+
+#[test]
+fn a_child_cannot_plant_a_link_its_parent_would_follow() {
+    // The leaf may create and write in /data/drop. A link there pointing at
+    // ../secret.txt would make the driver, which holds all of /data, write its
+    // own secret when it writes the "report".
+    let scene = Scene::new();
+    scene.mkdir("data/drop/sub");
+    scene.file("data/secret.txt", "the driver's secret");
+    let manifest = scene.driver_tree(
+        r#"grants.fs = [{ host = "data", guest = "/data", rights = "read-write" }]
+grants.stdout = true"#,
+        r#"grants.fs = [{ from = "/data/drop", guest = "/drop", rights = ["create", "write"] }]
+on-failure = "error""#,
+        "",
+    );
+    let run = run_manifest(
+        &manifest,
+        &[
+            "child:symlink:../secret.txt=/drop/report.txt",
+            "child:symlink:/etc/passwd=/drop/abs.txt",
+            "child:symlink:sub/x=/drop/down.txt",
+            "write:/data/drop/report.txt=report",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    run.assert_err("child:symlink:../secret.txt=/drop/report.txt");
+    run.assert_err("child:symlink:/etc/passwd=/drop/abs.txt");
+    run.assert_ok("child:symlink:sub/x=/drop/down.txt");
+    assert_eq!(
+        std::fs::read_to_string(scene.path("data/secret.txt")).unwrap(),
+        "the driver's secret"
+    );
+}
+
+#[test]
+fn a_run_that_exposes_the_cache_keeps_concurrent_runs_off_it() {
+    // Run A grants the directory that holds the cache and keeps running; run B,
+    // started meanwhile, must not make a key that A's guest could read.
+    use std::io::BufRead;
+    let scene = Scene::new();
+    let cache = scene.path("cache");
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/s", scene.dir.path().display());
+    let mut a = std::process::Command::new(env!("CARGO_BIN_EXE_nanoproc"))
+        .args([
+            "run",
+            &cmd,
+            "--dir",
+            &grant,
+            "--timeout",
+            "5s",
+            "--",
+            "spin",
+        ])
+        .env("NANOPROC_CACHE_DIR", &cache)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A says it goes without the cache once its plan (and its mark) exist.
+    let mut stderr = std::io::BufReader::new(a.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("compile cache") {}
+    assert!(line.contains("not using the compile cache"), "{line}");
+
+    let b = nanoproc_env(
+        &["run", &cmd, "--", "args"],
+        &[("NANOPROC_CACHE_DIR", &cache.display().to_string())],
+    );
+    assert_eq!(b.code, 0, "{b:?}");
+    let entries = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count();
+    assert_eq!(
+        entries, 0,
+        "B used the cache while A's guest could reach it"
+    );
+    let _ = a.kill();
+    let _ = a.wait();
+}
