@@ -61,6 +61,38 @@ restart = { max = 3, within = "1m" }"#,
         .filter_map(|l| l.strip_prefix("child:read:/mine/mine.txt => "))
         .collect();
     assert_eq!(answers, ["ok: the child's file"; 2], "{run:?}");
+    // What reached the guests (the driver prints its child's errors) names guest
+    // paths only.
+    let host = scene.dir.path().display().to_string();
+    assert!(!run.stdout.contains(&host), "{run:?}");
+}
+
+#[test]
+fn an_output_file_is_opened_once_and_never_through_a_link() {
+    // The root writes its stdout to a log next to the manifest. A log that is a
+    // symbolic link (say, one a guest made where it may write) is refused.
+    let scene = Scene::new();
+    scene.file("victim.txt", "keep me\n");
+    std::os::unix::fs::symlink(scene.path("victim.txt"), scene.path("app.log")).unwrap();
+    let manifest = scene.manifest(
+        r#"[app]
+root = "cmd"
+
+[nanoprocess.cmd]
+component = "{probe_cmd}"
+grants.stdout = { file = "app.log" }
+"#,
+    );
+    let run = run_manifest(&manifest, &["stdout:appended"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot open its output file"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.path("victim.txt")).unwrap(),
+        "keep me\n"
+    );
 }
 
 #[test]

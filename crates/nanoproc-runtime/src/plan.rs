@@ -65,6 +65,8 @@ pub struct PlannedNode {
     pub caps: Capabilities,
     /// Its directories, opened when the plan was checked, one per `caps.dirs`.
     pub(crate) dirs: Vec<OpenedDir>,
+    /// The host files its output goes to, opened when the plan was checked.
+    pub(crate) outputs: crate::wasi::OutputFiles,
     /// Where the directories of every other nanoprocess but its ancestors are.
     pub(crate) foreign_dirs: Arc<[(PathBuf, nanoproc_caps::FsRights)]>,
     pub component_path: PathBuf,
@@ -169,6 +171,18 @@ pub(crate) fn plan(
         // children are not checked against it.
         caps.push(if dirs.is_some() { held } else { None });
         opened.push(dirs);
+    }
+
+    // The root's output files, like its directories, are opened once.
+    let mut outputs = vec![crate::wasi::OutputFiles::default(); manifest.nodes.len()];
+    if let (Some(root), Some(node)) = (&caps[0], manifest.nodes.first()) {
+        match crate::wasi::OutputFiles::open(root) {
+            Ok(files) => outputs[0] = files,
+            Err(e) => errors.push(manifest.error_at(
+                node.grant_spans.whole.as_ref(),
+                format!("{}: cannot open its output file {e}", node.path),
+            )),
+        }
     }
 
     // No two directories of the tree may overlap so that a file could be moved or
@@ -446,6 +460,7 @@ pub(crate) fn plan(
                 parent: node.parent,
                 caps: caps[ix].clone().expect("checked above"),
                 dirs: opened[ix].clone().expect("checked above"),
+                outputs: outputs[ix].clone(),
                 foreign_dirs: {
                     let mut mine = vec![ix];
                     let mut up = node.parent;

@@ -217,6 +217,7 @@ impl RunCtx {
             node.path.clone(),
             &node.caps,
             &node.dirs,
+            &node.outputs,
             &node.name,
             &self.audit,
             &self.interrupt,

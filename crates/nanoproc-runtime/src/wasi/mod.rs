@@ -32,6 +32,7 @@ pub(crate) fn build_state(
     path: Arc<str>,
     caps: &Capabilities,
     dirs: &[OpenedDir],
+    files: &OutputFiles,
     argv0: &str,
     audit: &Audit,
     interrupt: &Interrupt,
@@ -70,13 +71,13 @@ pub(crate) fn build_state(
     // limit (unlimited is just a budget that is never reached).
     let output_limit = caps.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
     if caps.flags.has(Flag::Stdout) {
-        let out = output(&path, &caps.modes.stdout, "stdout", output_limit)?;
+        let out = output(&path, files, &caps.modes.stdout, "stdout", output_limit)?;
         b.stdout(out);
     } else {
         b.stdout(stdio::Refused::stdout(path.clone(), audit.clone()));
     }
     let stderr_capture = if caps.flags.has(Flag::Stderr) {
-        let out = output(&path, &caps.modes.stderr, "stderr", output_limit)?;
+        let out = output(&path, files, &caps.modes.stderr, "stderr", output_limit)?;
         b.stderr(out);
         None
     } else {
@@ -157,9 +158,49 @@ pub(crate) fn build_state(
     })
 }
 
+/// The host files the root's output goes to (`stdout = "file:..."`), opened once
+/// per plan like its directories: a later start or tree appends to the file that
+/// was checked, never to whatever the name points at by then.
+#[derive(Clone, Debug, Default)]
+pub struct OutputFiles {
+    stdout: Option<Arc<std::fs::File>>,
+    stderr: Option<Arc<std::fs::File>>,
+}
+
+impl OutputFiles {
+    /// Opens (creating, for appending) the files `caps` writes its output to; the
+    /// last component of each is never followed if it is a symbolic link.
+    pub(crate) fn open(caps: &Capabilities) -> Result<Self, String> {
+        let open = |mode: &OutputMode, flag: Flag| -> Result<Option<Arc<std::fs::File>>, String> {
+            let OutputMode::File(path) = mode else {
+                return Ok(None);
+            };
+            if !caps.flags.has(flag) {
+                return Ok(None);
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            options
+                .open(path)
+                .map(|f| Some(Arc::new(f)))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        };
+        Ok(Self {
+            stdout: open(&caps.modes.stdout, Flag::Stdout)?,
+            stderr: open(&caps.modes.stderr, Flag::Stderr)?,
+        })
+    }
+}
+
 /// The stream a granted output goes to, counted against the output limit.
 fn output(
     path: &Arc<str>,
+    files: &OutputFiles,
     mode: &OutputMode,
     stream: &'static str,
     limit: u64,
@@ -196,12 +237,17 @@ fn output(
                 Some(format!("[{path}] ")),
             ))
         }
-        OutputMode::File(file) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)
-                .with_context(|| format!("opening its {stream} file {}", file.display()))?;
+        OutputMode::File(_) => {
+            let opened = if stream == "stdout" {
+                &files.stdout
+            } else {
+                &files.stderr
+            };
+            let f = opened
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("its {stream} file was not opened"))?
+                .try_clone()
+                .with_context(|| format!("reopening its {stream} file"))?;
             limited(stdio::WriterOutput::new(Box::new(f), None))
         }
         OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
