@@ -11,10 +11,13 @@
 //!   grants are never consulted, so they cannot widen it.
 //! * **A descriptor lent (`borrow`)** is entered in the callee's table for the call
 //!   only (wasmtime-wasi's descriptor is a shared reference to the open file). When
-//!   the call returns, the loan ends: the entry is deleted, and so is everything
-//!   the callee made from it meanwhile (files opened under a lent directory,
-//!   streams, listings), so nothing of it outlives the call. A handle made under a
-//!   loan cannot be given onward either.
+//!   the call returns, the loan ends: the entry is deleted, and everything the
+//!   callee made from it meanwhile (files opened under a lent directory, streams,
+//!   pollables on them, listings) stops working at once, through the loan's switch
+//!   (see `wasi::loans`); what the callee still holds of it is dead until it drops
+//!   it. Nothing made under a loan can be given onward, handed back or lent again.
+//!   A directory that may create or rename is not lent or given at all when
+//!   another nanoprocess's directory lies inside it (`overlap_check`).
 //! * **A resource the child defines** (`resource counter`) stays in the child. The
 //!   parent gets a proxy: a host resource whose number is an entry in the parent's
 //!   proxy table, pointing at the child's handle and at the instance it belongs to.
