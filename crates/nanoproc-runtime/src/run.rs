@@ -213,21 +213,11 @@ impl RunCtx {
             budgets.push(Budget::new(node.path.clone(), limit));
         }
         budgets.extend(ancestors.iter().cloned());
-        let mut state = build_state(
-            node.path.clone(),
-            &node.caps,
-            &node.dirs,
-            &node.outputs,
-            &node.name,
-            &self.audit,
-            &self.interrupt,
-            budgets.clone(),
-        )
-        .map_err(|e| fail(format!("{e:#}")))?;
+        let mut state = build_state(node, &self.audit, &self.interrupt, budgets.clone())
+            .map_err(|e| fail(format!("{e:#}")))?;
         if let Some(ticker) = self.plan.ticker.get() {
             state.ticks = ticker.ticks();
         }
-        state.foreign_dirs = node.foreign_dirs.clone();
         for &child in &node.children {
             let live = self.instantiate_child(child, &budgets)?;
             state.children.push(Some(Box::new(ChildProc {

@@ -13,12 +13,12 @@ pub(crate) mod loans;
 pub(crate) mod network;
 mod stdio;
 
-pub(crate) use dirs::OpenedDir;
 pub(crate) use stdio::StderrTail;
 
 use crate::audit::Audit;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
+use crate::plan::PlannedNode;
 use crate::state::{Gate, NanoState, WasiPart};
 use nanoproc_caps::{Capabilities, ClockMode, Flag, LimitKind, OutputMode, RandomMode};
 use std::sync::Arc;
@@ -26,18 +26,18 @@ use wasmtime::component::ResourceTable;
 use wasmtime::error::Context;
 use wasmtime_wasi::WasiCtxBuilder;
 
-/// Builds the store data of one nanoprocess. `budgets` are the memory budgets it is
-/// charged to: its own (if it has a memory limit) and its ancestors'.
+/// Builds the store data of one nanoprocess of a plan: from its capabilities and
+/// the handles the plan opened for it, nothing else. `budgets` are the memory
+/// budgets it is charged to: its own (if it has a memory limit) and its ancestors'.
 pub(crate) fn build_state(
-    path: Arc<str>,
-    caps: &Capabilities,
-    dirs: &[OpenedDir],
-    files: &OutputFiles,
-    argv0: &str,
+    node: &PlannedNode,
     audit: &Audit,
     interrupt: &Interrupt,
     budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
+    let path = node.path.clone();
+    let caps = &node.caps;
+    let (dirs, files, argv0) = (&node.dirs, &node.outputs, node.name.as_str());
     let mut b = WasiCtxBuilder::new();
 
     // The plan opened every directory once; each start reopens those handles.
@@ -154,7 +154,7 @@ pub(crate) fn build_state(
         next_proxy: 0,
         routes: Vec::new(),
         stderr_capture,
-        foreign_dirs: Arc::from([]),
+        foreign_dirs: node.foreign_dirs.clone(),
     })
 }
 
