@@ -5,12 +5,12 @@
 mod common;
 use common::*;
 
-fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("no audit log at {}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+/// A manifest whose one nanoprocess, `cmd`, is the `probe_cmd` guest; `table` is
+/// the rest of its table (grants), one key a line.
+fn cmd_manifest(scene: &Scene, table: &str) -> std::path::PathBuf {
+    scene.manifest(&format!(
+        "[app]\nroot = \"cmd\"\n\n[nanoprocess.cmd]\ncomponent = \"{{probe_cmd}}\"\n{table}"
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -74,13 +74,9 @@ fn an_output_file_is_opened_once_and_never_through_a_link() {
     let scene = Scene::new();
     scene.file("victim.txt", "keep me\n");
     std::os::unix::fs::symlink(scene.path("victim.txt"), scene.path("app.log")).unwrap();
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.stdout = { file = "app.log" }
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.stdout = { file = "app.log" }
 "#,
     );
     let run = run_manifest(&manifest, &["stdout:appended"]);
@@ -120,13 +116,9 @@ fn a_nested_root_grant_is_opened_through_its_encloser() {
     scene.file("outside/victim.txt", "not granted");
     scene.mkdir("data");
     std::os::unix::fs::symlink("../outside", scene.path("data/inner")).unwrap();
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.fs = [
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.fs = [
   { host = "data", guest = "/data", rights = "read+list" },
   { host = "data/inner", guest = "/inner", rights = "read-write" },
 ]
@@ -145,13 +137,9 @@ grants.stdout = true
     // A nested grant that adds no right to its encloser is refused: it could only
     // mislead whoever reads the manifest.
     scene.mkdir("data2/sub");
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.fs = [
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.fs = [
   { host = "data2", guest = "/data", rights = "read-write" },
   { host = "data2/sub", guest = "/sub", rights = "read-only" },
 ]
@@ -192,13 +180,9 @@ fn a_read_only_file_cannot_be_linked_or_moved_into_a_writable_grant() {
     let scene = Scene::new();
     scene.file("ro/victim.txt", "read-only content");
     scene.mkdir("rw");
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.fs = [
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.fs = [
   { host = "ro", guest = "/ro", rights = ["read", "list", "metadata", "rename", "remove"] },
   { host = "rw", guest = "/rw", rights = "read-write" },
 ]
@@ -324,13 +308,9 @@ fn grants_through_which_a_file_could_be_laundered_are_refused_at_check() {
     // /data linked into w (through /data's own descriptor) would become writable.
     let scene = Scene::new();
     scene.mkdir("data/w");
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.fs = [
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.fs = [
   { host = "data", guest = "/d", rights = "read+list+create" },
   { host = "data/w", guest = "/w", rights = "read-write" },
 ]
@@ -363,13 +343,9 @@ fn a_rename_that_replaces_a_file_needs_remove() {
     let scene = Scene::new();
     scene.file("d/a.txt", "a");
     scene.file("d/b.txt", "b, to keep");
-    let manifest = scene.manifest(
-        r#"[app]
-root = "cmd"
-
-[nanoprocess.cmd]
-component = "{probe_cmd}"
-grants.fs = [{ host = "d", guest = "/d", rights = ["read", "list", "metadata", "rename"] }]
+    let manifest = cmd_manifest(
+        &scene,
+        r#"grants.fs = [{ host = "d", guest = "/d", rights = ["read", "list", "metadata", "rename"] }]
 grants.stdout = true
 "#,
     );

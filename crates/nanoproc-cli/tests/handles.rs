@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -65,14 +65,6 @@ fn run_audited(scene: &Scene, reader: &str, ops: &[&str]) -> (Run, Vec<Value>) {
     let run = nanoproc(&args);
     let lines = audit_lines(&log);
     (run, lines)
-}
-
-fn audit_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("no audit log at {}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 /// The handle transfers in an audit log: `"family"` (the JSON name of the event's

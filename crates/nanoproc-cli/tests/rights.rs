@@ -197,14 +197,6 @@ fn escape_attempts_fail_through_our_layer_and_change_nothing() {
     assert_eq!(before, snapshot(scene.dir.path()), "the host changed");
 }
 
-fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
 #[test]
 fn the_audit_log_is_complete_when_the_run_traps_halfway() {
     let scene = Scene::new();

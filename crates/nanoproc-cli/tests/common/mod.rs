@@ -182,6 +182,15 @@ pub fn run_manifest(manifest: &Path, root_args: &[&str]) -> Run {
     nanoproc(&args)
 }
 
+/// The lines of an `--audit` file, each parsed as JSON.
+pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no audit log at {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 pub fn check(manifest: &Path) -> Run {
     nanoproc(&["check", &manifest.display().to_string()])
 }
