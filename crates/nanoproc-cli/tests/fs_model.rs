@@ -334,10 +334,12 @@ impl Model {
                 }
                 Expect::Ok("renamed".into())
             }
-            // `link-at`: read on the source directory, create on the destination,
+            // `link-at`: read and write on the source directory (only a file one
+            // could write anyway gets another name), create on the destination,
             // and the alias rule. An existing destination is not replaced.
             Op::Hardlink((d1, f1), (d2, f2)) => {
-                let allowed = r[d1].has(READ) && r[d2].has(CREATE) && self.alias_allowed(d1, d2);
+                let allowed =
+                    r[d1].has(READ | WRITE) && r[d2].has(CREATE) && self.alias_allowed(d1, d2);
                 if let Some(e) = self.gate(&[d1, d2], allowed) {
                     return e;
                 }
@@ -696,8 +698,9 @@ grants.fs = [
     let x = std::fs::metadata(scene.path("src/x.txt")).unwrap();
     assert_eq!(x.nlink(), 3, "src/x.txt, rw/x.txt and drop/x.txt");
 
-    // Each refusal is in the account. From /ro a rename is refused before the alias
-    // rule, for want of `rename`; every other one for what the file would gain.
+    // Each refusal is in the account. A link needs `write` on its source and a
+    // rename needs `rename`, which /ro lacks: refused before the alias rule. A
+    // rename from /mv is refused for what the file would gain.
     let account: Vec<&str> = run.stderr.lines().collect();
     let refusal = |operation: &str, from: &str, why: &str| {
         account.iter().any(|l| {
@@ -706,12 +709,18 @@ grants.fs = [
                 && l.contains(why)
         })
     };
-    assert!(refusal("link-at", "/ro/keep.txt", "would gain"), "{run:?}");
+    assert!(
+        refusal("link-at", "/ro/keep.txt", "needs read+write"),
+        "{run:?}"
+    );
     assert!(
         refusal("rename-at", "/ro/keep.txt", "needs rename"),
         "{run:?}"
     );
-    assert!(refusal("link-at", "/mv/keep.txt", "would gain"), "{run:?}");
+    assert!(
+        refusal("link-at", "/mv/keep.txt", "needs read+write"),
+        "{run:?}"
+    );
     assert!(
         refusal("rename-at", "/mv/keep.txt", "would gain"),
         "{run:?}"

@@ -12,31 +12,24 @@
 //! stored beside the artifact proves nothing against that: anyone who can write
 //! the file can write a matching checksum. So:
 //!
-//! * Every entry carries an HMAC-SHA256 under a per-user secret key (`key` in the
-//!   cache directory, 32 random bytes). The MAC covers the SHA-256 of the
-//!   component's bytes, wasmtime's compatibility hash for the engine (its version
-//!   and every setting that changes code generation) and the artifact. An entry
-//!   whose MAC does not verify (corrupt, truncated, written by someone without the
-//!   key, or the artifact of another component moved into place) is recompiled and
-//!   replaced, never loaded.
-//! * The key is created with mode `0400` and used only if it is still exactly
-//!   that: a plain file of this user's, mode `0400`, one link, 32 bytes. A guest
-//!   can create files only through WASI, which cannot set a mode (they get
-//!   `0666` less the umask), so a key a guest planted is never taken for ours.
-//! * The key is only as secret as the directory it is in. When a run grants any
-//!   nanoprocess a directory that contains the cache (or lies inside it), or an
-//!   output file inside it, the run goes without the cache and says so, and the key
-//!   is burnt before any guest runs: emptied in place (a hard link a guest made
-//!   earlier sees nothing) and removed, so that later runs make a new one that
-//!   this run's guests never saw. Every entry sealed with the old key is then
-//!   recompiled on first use.
-//! * A run started while such a run is still going could make the new key where
-//!   the exposed run's guests can read it. So a run that exposes the cache marks
-//!   itself for as long as its plan lives, with an abstract Unix socket (a name in
-//!   the kernel, not in any directory a guest can reach); a run that finds such a
-//!   mark after loading its key goes without the cache too. The key is loaded
-//!   first and the mark looked for after, so a key made before an exposing run
-//!   began is burnt by that run, and one made after it began is never used.
+//! * Every entry carries an HMAC-SHA256 under a per-user secret key. The MAC
+//!   covers the SHA-256 of the component's bytes, wasmtime's compatibility hash
+//!   for the engine (its version and every setting that changes code generation)
+//!   and the artifact. An entry whose MAC does not verify (corrupt, truncated,
+//!   written by someone without the key, or the artifact of another component
+//!   moved into place) is recompiled and replaced, never loaded.
+//! * The key is never in a file. A file can be granted to a guest (`--dir ~` grants
+//!   `~/.cache`), and a guest that could read the key once, or plant one, could
+//!   forge entries for every later run; while a run that exposes a directory is
+//!   going, even a key made by a concurrent run would be in its reach. So the key
+//!   lives in the user's kernel keyring (`keyctl`, one key per cache directory):
+//!   readable by this user's processes, by no other user, and by no guest, since
+//!   WASI has no way to name it. Where the keyring cannot be used, there is no
+//!   cache: every component is compiled afresh.
+//! * When a run grants any nanoprocess a directory that contains the cache (or
+//!   lies inside it), or an output file inside it, the run goes without the cache
+//!   and says so: its guests could replace entries (which later runs would only
+//!   recompile) or read compiled code.
 //! * The directory is created private (0700), and a directory that others may write
 //!   to is not used at all.
 //! * Files are written under a temporary name and renamed into place, so concurrent
@@ -45,7 +38,6 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,9 +47,6 @@ use wasmtime::component::Component;
 const MAGIC: &[u8] = b"nanoproc compiled component v2\n";
 const KEY_LEN: usize = 32;
 const MAC_LEN: usize = 32;
-/// Read-only for its owner: a mode no file created through WASI gets.
-#[cfg(unix)]
-const KEY_MODE: u32 = 0o400;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -97,36 +86,28 @@ impl CompileCache {
             .filter(|d| private_dir(d))
             .and_then(|d| d.canonicalize().ok())
             .and_then(|dir| {
-                let key = load_or_create_key(&dir.join("key"))?;
+                let key = keyring::key_for(&dir)?;
                 Some(Store {
                     dir,
                     key: Arc::new(key),
                 })
-            })
-            // After the key: see the module's documentation.
-            .filter(|_| !exposure::active());
+            });
         Self { store }
     }
 
     /// This cache, unless one of `reachable` (host paths some nanoprocess of a run
     /// can read or write) contains it or lies inside it; then no cache, and why.
-    pub fn unreachable_from(
-        &self,
-        reachable: &[PathBuf],
-    ) -> (Self, Option<String>, Option<Exposed>) {
+    pub fn unreachable_from(&self, reachable: &[PathBuf]) -> (Self, Option<String>) {
         let Some(store) = &self.store else {
-            return (self.clone(), None, None);
+            return (self.clone(), None);
         };
         for p in reachable {
             let p = resolved(p);
             if store.dir.starts_with(&p) || p.starts_with(&store.dir) {
-                // Marked before the key is burnt: see the module's documentation.
-                let mark = exposure::mark();
-                burn_key(&store.dir.join("key"));
                 return (
                     Self { store: None },
                     Some(format!(
-                        "not using the compile cache {}: a nanoprocess is granted {}, which {} it; every component is compiled afresh, and the cache's key is replaced after this run (set NANOPROC_CACHE_DIR to a directory outside every grant)",
+                        "not using the compile cache {}: a nanoprocess is granted {}, which {} it; every component is compiled afresh (set NANOPROC_CACHE_DIR to a directory outside every grant)",
                         store.dir.display(),
                         p.display(),
                         if store.dir.starts_with(&p) {
@@ -135,11 +116,10 @@ impl CompileCache {
                             "lies inside"
                         }
                     )),
-                    Some(mark),
                 );
             }
         }
-        (self.clone(), None, None)
+        (self.clone(), None)
     }
 
     /// Loads the component's artifact if an authentic one is cached, else compiles
@@ -166,60 +146,6 @@ impl CompileCache {
         let _ = write_entry(&path, &seal(&store.key, &context, &artifact));
         // SAFETY: produced just now by this engine.
         unsafe { Component::deserialize(engine, &artifact) }
-    }
-}
-
-pub(crate) use exposure::Exposed;
-
-/// Runs whose guests can reach the cache, marked where no guest can reach.
-mod exposure {
-    /// Held while a plan that exposes the cache lives.
-    #[derive(Debug)]
-    pub(crate) struct Exposed {
-        #[cfg(target_os = "linux")]
-        _socket: Option<std::os::unix::net::UnixDatagram>,
-    }
-
-    #[cfg(target_os = "linux")]
-    fn prefix() -> String {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        format!("nanoproc-cache-exposed-{}-", unsafe { libc::geteuid() })
-    }
-
-    /// Marks this process as running guests that can reach the cache.
-    pub(crate) fn mark() -> Exposed {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::linux::net::SocketAddrExt;
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static N: AtomicU64 = AtomicU64::new(0);
-            let name = format!(
-                "{}{}-{}",
-                prefix(),
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            let socket = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                .and_then(|addr| std::os::unix::net::UnixDatagram::bind_addr(&addr))
-                .ok();
-            Exposed { _socket: socket }
-        }
-        #[cfg(not(target_os = "linux"))]
-        Exposed {}
-    }
-
-    /// Whether some process of this user is running guests that can reach the
-    /// cache (or whether that cannot be told).
-    pub(crate) fn active() -> bool {
-        #[cfg(target_os = "linux")]
-        {
-            match std::fs::read_to_string("/proc/net/unix") {
-                Ok(table) => table.contains(&format!("@{}", prefix())),
-                Err(_) => true,
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        false
     }
 }
 
@@ -314,92 +240,41 @@ fn resolved(p: &Path) -> PathBuf {
     }
 }
 
-/// Makes the key useless to anyone who may have read it or linked it: emptied in
-/// place, then removed. A missing key is made afresh by the next run.
-fn burn_key(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if let Ok(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            && file.metadata().is_ok_and(|m| m.is_file())
-        {
-            // Writable for the moment it takes to empty it.
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-            if let Ok(w) = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-            {
-                let _ = w.set_len(0);
-                let _ = w.sync_all();
-            }
-        }
-    }
-    let _ = std::fs::remove_file(path);
-}
+/// The per-user key, in the kernel keyring.
+mod keyring {
+    use super::KEY_LEN;
+    use std::path::Path;
 
-/// The user's cache key: read if it is still what this code creates (a plain
-/// file of this user's, mode `0400`, one link, 32 bytes), created (random) if it
-/// is missing; `None` otherwise.
-fn load_or_create_key(path: &Path) -> Option<[u8; KEY_LEN]> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-        let open = || {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-        };
-        let file = match open() {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; KEY_LEN];
-                getrandom::fill(&mut key).ok()?;
-                // `create_new`: never through a link, never over another's key.
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(KEY_MODE)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(path)
-                {
-                    Ok(mut f) => {
-                        use std::io::Write;
-                        f.write_all(&key).ok()?;
-                        f.sync_all().ok()?;
-                        return Some(key);
-                    }
-                    // Another run made it first: read theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open().ok()?,
-                    Err(_) => return None,
-                }
+    /// This user's key for the cache in `dir`: found in the user keyring, or made
+    /// (random) and added to it. `None` where the keyring cannot be used.
+    #[cfg(target_os = "linux")]
+    pub(super) fn key_for(dir: &Path) -> Option<[u8; KEY_LEN]> {
+        use linux_keyutils::{KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
+        let ring = KeyRing::from_special_id(KeyRingIdentifier::User, true).ok()?;
+        let description = format!("nanoproc compile cache key v1 {}", dir.display());
+        let key = match ring.search(&description) {
+            Ok(key) => key,
+            Err(_) => {
+                let mut fresh = [0u8; KEY_LEN];
+                getrandom::fill(&mut fresh).ok()?;
+                let key = ring.add_key(&description, &fresh).ok()?;
+                // Readable by this user's processes, whatever keyrings they possess;
+                // by no other user.
+                let perms = KeyPermissionsBuilder::builder()
+                    .posessor(Permission::ALL)
+                    .user(Permission::ALL)
+                    .build();
+                key.set_perms(perms).ok()?;
+                key
             }
-            Err(_) => return None,
         };
-        let meta = file.metadata().ok()?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if !meta.is_file()
-            || meta.uid() != me
-            || meta.mode() & 0o7777 != KEY_MODE
-            || meta.nlink() != 1
-        {
-            return None;
-        }
-        if meta.len() != KEY_LEN as u64 {
-            return None;
-        }
-        let mut key = [0u8; KEY_LEN];
-        (&file).read_exact(&mut key).ok()?;
-        Some(key)
+        // Read back: if two runs made a key at once, both use the one that stayed.
+        let mut bytes = [0u8; KEY_LEN];
+        (key.read(&mut bytes).ok()? == KEY_LEN).then_some(bytes)
     }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn key_for(_dir: &Path) -> Option<[u8; KEY_LEN]> {
         None
     }
 }
@@ -480,42 +355,23 @@ mod tests {
             cache_dir.clone(),
             cache_dir.join("out.log"),
         ] {
-            let (c, notice, mark) = cache.unreachable_from(std::slice::from_ref(&reach));
-            assert!(mark.is_some(), "the run is marked as exposing the cache");
-            assert!(exposure::active(), "and other runs can see it");
+            let (c, notice) = cache.unreachable_from(std::slice::from_ref(&reach));
             assert!(c.store.is_none(), "{reach:?}");
             assert!(notice.unwrap().contains("not using the compile cache"));
         }
     }
 
     #[test]
-    fn the_key_must_be_the_one_nanoproc_made() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key");
-        let key = load_or_create_key(&path).expect("created");
-        assert_eq!(load_or_create_key(&path), Some(key), "read back");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o7777, 0o400);
-        // Another mode (what a file created through WASI gets), another link to
-        // it, a symlink to it: none is taken.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(load_or_create_key(&path), None, "mode 0600");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
-        let hard = dir.path().join("hard");
-        std::fs::hard_link(&path, &hard).unwrap();
-        assert_eq!(load_or_create_key(&path), None, "two links");
-        std::fs::remove_file(&hard).unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert_eq!(load_or_create_key(&link), None, "a link is not followed");
-
-        // Burnt: a hard link made before sees nothing, and the next key differs.
-        std::fs::hard_link(&path, &hard).unwrap();
-        burn_key(&path);
-        assert!(!path.exists());
-        assert_eq!(std::fs::metadata(&hard).unwrap().len(), 0);
-        let fresh = load_or_create_key(&path).expect("a new key");
-        assert_ne!(fresh, key);
+    fn the_key_is_per_user_per_directory_and_stays() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let Some(key) = keyring::key_for(a.path()) else {
+            // No keyring here: then there is no cache, which is safe.
+            return;
+        };
+        assert_eq!(keyring::key_for(a.path()), Some(key), "found again");
+        assert_ne!(keyring::key_for(b.path()), Some(key), "one per directory");
+        // Nothing of it is on disk.
+        assert_eq!(std::fs::read_dir(a.path()).unwrap().count(), 0);
     }
 }

@@ -33,6 +33,7 @@
 use crate::audit::{Decision, Event};
 use crate::state::NanoState;
 use crate::trampoline::Live;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use wasmtime::StoreContextMut;
 use wasmtime::component::ResourceTableError;
@@ -333,6 +334,28 @@ pub(crate) fn wasi_to_child(
     lifted: Lifted,
     loans: &mut Loans,
 ) -> Result<(), String> {
+    // Every directory handed over is checked before anything moves: a refusal
+    // must not leave the handles already lifted out of the parent orphaned.
+    let mut checked = Ok(());
+    for (v, w) in params.iter_mut().zip(&handles.params) {
+        checked = w.visit(v, &mut |v, leaf| match (leaf, &*v) {
+            (
+                Walk::Wasi {
+                    kind: WasiHandle::Descriptor,
+                    own,
+                },
+                Val::U32(rep),
+            ) => overlap_check(cx.data(), live.store.data(), *rep, *own, child_path),
+            _ => Ok(()),
+        });
+        if checked.is_err() {
+            break;
+        }
+    }
+    if let Err(why) = checked {
+        lifted.discard(cx);
+        return Err(why);
+    }
     // From here on the parent's given handles are the child's, or closed with
     // the child if the call fails.
     drop(lifted);
@@ -345,9 +368,6 @@ pub(crate) fn wasi_to_child(
                 return Err(format!("expected a {} handle", kind.name()));
             };
             let from = cx.data().gate.path.clone();
-            if *kind == WasiHandle::Descriptor {
-                overlap_check(cx.data(), rep, *own, child_path)?;
-            }
             let (moved, target) = if *own {
                 if cx.data().fs_rights.is_on_loan(rep) {
                     return Err(format!(
@@ -410,45 +430,111 @@ pub(crate) fn wasi_to_child(
     Ok(())
 }
 
-/// A directory handed across a boundary must not let the receiver put files where
-/// someone else may do more with them, or (for a loan) give them a name that
-/// outlives the call: no directory of another nanoprocess (other than the giver and
-/// its ancestors) may lie inside it, when it may create or rename. The plan checks
-/// the same of every grant (see `nanoproc_caps::laundering`).
-fn overlap_check(giver: &NanoState, rep: u32, own: bool, to: &str) -> Result<(), String> {
+/// A directory handed across a boundary is checked as the plan checks grants
+/// (`nanoproc_caps::laundering`): seen as the receiver's, together with every
+/// directory of the plan and every directory the receiver holds now, it must not
+/// let a file gain rights by being moved or linked from one into another. And a
+/// directory lent for one call must contain no directory of another nanoprocess
+/// (other than the giver and its ancestors) when it may create or rename: a name
+/// made there would outlive the loan.
+fn overlap_check(
+    giver: &NanoState,
+    receiver: &NanoState,
+    rep: u32,
+    own: bool,
+    to: &str,
+) -> Result<(), String> {
+    use nanoproc_caps::{FsRights, Region};
     let Some(carried) = giver.fs_rights.get(rep) else {
         return Ok(());
     };
-    let moves = nanoproc_caps::FsRights::CREATE.union(nanoproc_caps::FsRights::RENAME);
-    if carried.rights().intersection(moves) == nanoproc_caps::FsRights::NONE {
-        return Ok(());
+    let Some(at) = dir_path(giver, rep) else {
+        return Ok(()); // a file: nothing can be put in it
+    };
+    let at = at.map_err(|()| format!("cannot tell where {} is", carried.path))?;
+    let refuse = |why: String| {
+        Err(format!(
+            "cannot {} {} to `{to}`: {why}",
+            if own { "give" } else { "lend" },
+            carried.path
+        ))
+    };
+    let moves = FsRights::CREATE.union(FsRights::RENAME);
+    if !own && carried.rights().intersection(moves) != FsRights::NONE {
+        let mut foreign = giver.plan_dirs.foreign_to(giver.node);
+        if let Some((_, p, _)) = foreign.find(|(_, p, _)| p != &at && p.starts_with(&at)) {
+            return refuse(format!(
+                "it may create or rename, and the directory of another nanoprocess ({}) lies inside it: a name made there would outlive the loan",
+                p.display()
+            ));
+        }
     }
-    let Ok(Descriptor::Dir(dir)) = giver
+    let held: Vec<(PathBuf, FsRights)> = receiver
+        .fs_rights
+        .held()
+        .filter_map(|(r, rights)| Some((dir_path(receiver, r)?.ok()?, rights)))
+        .collect();
+    let mut regions: Vec<Region<'_>> = giver
+        .plan_dirs
+        .regions
+        .iter()
+        .map(|(owner, host, rights)| Region {
+            owner: *owner,
+            dir: 0,
+            host,
+            rights: *rights,
+        })
+        .collect();
+    regions.extend(held.iter().map(|(host, rights)| Region {
+        owner: receiver.node,
+        dir: 0,
+        host,
+        rights: *rights,
+    }));
+    let handed = regions.len();
+    regions.push(Region {
+        owner: receiver.node,
+        dir: 0,
+        host: &at,
+        rights: carried.rights(),
+    });
+    let found = nanoproc_caps::laundering(&regions)
+        .into_iter()
+        .find(|l| l.outer == handed || l.inner == handed);
+    match found {
+        None => Ok(()),
+        Some(l) => {
+            let other = if l.outer == handed { l.inner } else { l.outer };
+            refuse(format!(
+                "it overlaps {} ({} {}), and a file moved or linked {} would gain {}",
+                regions[other].host.display(),
+                if l.outer == handed {
+                    "inside it"
+                } else {
+                    "around it"
+                },
+                regions[other].rights,
+                if l.outer == handed {
+                    "there"
+                } else {
+                    "into it"
+                },
+                l.gained
+            ))
+        }
+    }
+}
+
+/// Where the directory behind descriptor `rep` is: `None` if it is not a
+/// directory, `Some(Err)` if that cannot be told.
+fn dir_path(state: &NanoState, rep: u32) -> Option<Result<PathBuf, ()>> {
+    match state
         .wasi
         .table
         .get(&Resource::<Descriptor>::new_borrow(rep))
-    else {
-        return Ok(());
-    };
-    let Some(at) = crate::wasi::dirs::real_path(&dir.dir) else {
-        return Err(format!("cannot tell where {} is", carried.path));
-    };
-    let inside = giver.foreign_dirs.iter().find(|(p, rights)| {
-        p != &at && p.starts_with(&at) && (!own || !carried.rights().contains(*rights))
-    });
-    match inside {
-        None => Ok(()),
-        Some((p, _)) => Err(format!(
-            "cannot {} {} (which may create or rename) to `{to}`: the directory of another nanoprocess ({}) lies inside it, and a file put there {}",
-            if own { "give" } else { "lend" },
-            carried.path,
-            p.display(),
-            if own {
-                "could gain rights it never had"
-            } else {
-                "would keep a name after the loan"
-            }
-        )),
+    {
+        Ok(Descriptor::Dir(dir)) => Some(crate::wasi::dirs::real_path(&dir.dir).ok_or(())),
+        _ => None,
     }
 }
 

@@ -67,8 +67,10 @@ pub struct PlannedNode {
     pub(crate) dirs: Vec<OpenedDir>,
     /// The host files its output goes to, opened when the plan was checked.
     pub(crate) outputs: crate::wasi::OutputFiles,
-    /// Where the directories of every other nanoprocess but its ancestors are.
-    pub(crate) foreign_dirs: Arc<[(PathBuf, nanoproc_caps::FsRights)]>,
+    /// Its index in the plan.
+    pub(crate) index: usize,
+    /// Where every directory of the plan is, shared by every node.
+    pub(crate) plan_dirs: Arc<dirs::PlanDirs>,
     pub component_path: PathBuf,
     pub(crate) compiled: Arc<Compiled>,
     /// For each dependency slot of its component: the index (in the plan) of the child
@@ -95,8 +97,6 @@ pub(crate) struct PlanInner {
     pub fuel: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
-    /// Held while the plan lives if its guests can reach the compile cache.
-    pub _exposed: Option<crate::cache::Exposed>,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
@@ -247,7 +247,6 @@ pub(crate) fn plan(
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).
     let mut notices = Vec::new();
-    let mut exposed = None;
     let cache = match &opened[..] {
         [Some(root_dirs), ..] => {
             let mut reachable: Vec<PathBuf> = root_dirs.iter().map(OpenedDir::host_path).collect();
@@ -258,9 +257,8 @@ pub(crate) fn plan(
                     }
                 }
             }
-            let (cache, notice, mark) = cache.unreachable_from(&reachable);
+            let (cache, notice) = cache.unreachable_from(&reachable);
             notices.extend(notice);
-            exposed = mark;
             cache
         }
         _ => cache.clone(),
@@ -443,6 +441,23 @@ pub(crate) fn plan(
         return Err(ManifestErrors(errors));
     }
 
+    let plan_dirs = Arc::new(dirs::PlanDirs {
+        regions: regions
+            .iter()
+            .map(|r| (r.owner, r.host.to_path_buf(), r.rights))
+            .collect(),
+        lineage: (0..manifest.nodes.len())
+            .map(|ix| {
+                let mut mine = vec![ix];
+                let mut up = manifest.nodes[ix].parent;
+                while let Some(p) = up {
+                    mine.push(p);
+                    up = manifest.nodes[p].parent;
+                }
+                mine
+            })
+            .collect(),
+    });
     let nodes = manifest
         .nodes
         .iter()
@@ -461,19 +476,8 @@ pub(crate) fn plan(
                 caps: caps[ix].clone().expect("checked above"),
                 dirs: opened[ix].clone().expect("checked above"),
                 outputs: outputs[ix].clone(),
-                foreign_dirs: {
-                    let mut mine = vec![ix];
-                    let mut up = node.parent;
-                    while let Some(p) = up {
-                        mine.push(p);
-                        up = manifest.nodes[p].parent;
-                    }
-                    regions
-                        .iter()
-                        .filter(|r| !mine.contains(&r.owner))
-                        .map(|r| (r.host.to_path_buf(), r.rights))
-                        .collect()
-                },
+                index: ix,
+                plan_dirs: plan_dirs.clone(),
                 component_path: node.component.clone(),
                 compiled: compiled[ix].clone().expect("checked above"),
                 slot_child: slot_child[ix].clone(),
@@ -490,7 +494,6 @@ pub(crate) fn plan(
             nodes,
             fuel,
             notices,
-            _exposed: exposed,
             ticker: std::sync::OnceLock::new(),
         }),
     })

@@ -106,10 +106,10 @@ pub struct NanoState {
     /// The end of what the guest wrote to stderr when stderr is not granted: kept
     /// so that a trap can be explained with the guest's own panic message.
     pub(crate) stderr_capture: Option<StderrTail>,
-    /// Where the directories of every nanoprocess of the tree other than this one
-    /// and its ancestors really are: a directory it hands across a boundary must
-    /// contain none of them (see `handles`).
-    pub(crate) foreign_dirs: Arc<[(std::path::PathBuf, nanoproc_caps::FsRights)]>,
+    /// Its index in the plan, and where every directory of the plan is: what a
+    /// directory it hands across a boundary is checked against (see `handles`).
+    pub(crate) node: usize,
+    pub(crate) plan_dirs: Arc<crate::wasi::dirs::PlanDirs>,
 }
 
 impl NanoState {

@@ -176,8 +176,11 @@ impl Guest for Reader {
 
     fn give_back_stream() -> Result<InputStream, String> {
         let h = HOARD.take().ok_or_else(|| "nothing hoarded".to_owned())?;
-        // The pollable is a child of the stream: it goes first.
+        // The pollable is a child of the stream: it goes first. The rest is kept
+        // (never dropped), so that only the stream is at stake.
         drop(h.pollable);
+        std::mem::forget(h.listing);
+        std::mem::forget(h.file);
         Ok(h.stream)
     }
 

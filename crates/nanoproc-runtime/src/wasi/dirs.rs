@@ -204,3 +204,23 @@ pub(crate) fn real_path(file: &std::fs::File) -> Option<PathBuf> {
         None
     }
 }
+
+/// Where every directory of a plan really is, and who holds it: what a directory
+/// handed across a boundary at run time is checked against (see `handles`).
+#[derive(Debug, Default)]
+pub(crate) struct PlanDirs {
+    /// (holder's index in the plan, real path, rights), for every granted directory.
+    pub regions: Vec<(usize, PathBuf, FsRights)>,
+    /// For each nanoprocess: itself and its ancestors.
+    pub lineage: Vec<Vec<usize>>,
+}
+
+impl PlanDirs {
+    /// The directories of nanoprocesses other than `node` and its ancestors.
+    pub fn foreign_to(&self, node: usize) -> impl Iterator<Item = &(usize, PathBuf, FsRights)> {
+        let lineage = self.lineage.get(node).cloned().unwrap_or_default();
+        self.regions
+            .iter()
+            .filter(move |(owner, _, _)| !lineage.contains(owner))
+    }
+}

@@ -178,6 +178,11 @@ impl DescriptorRights {
         }
     }
 
+    /// Every descriptor it holds, with the rights it carries.
+    pub fn held(&self) -> impl Iterator<Item = (u32, FsRights)> + '_ {
+        self.held.iter().map(|(rep, h)| (*rep, h.rights))
+    }
+
     /// Whether the descriptor belongs to a loan that has ended: it may not be lent
     /// onward either.
     pub fn is_revoked(&self, rep: u32) -> bool {
@@ -663,7 +668,10 @@ impl fs::HostDescriptor for FsGuard<'_> {
         new_path: String,
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.link-at";
-        self.check(&fd, all(R), op, Some(&old_path))?;
+        // A hard link outlives the run: whoever is granted its directory later
+        // holds the file with that directory's rights. So only a file this
+        // nanoprocess may write gets another name.
+        self.check(&fd, all(R.union(W)), op, Some(&old_path))?;
         self.check(&new_descriptor, all(FsRights::CREATE), op, Some(&new_path))?;
         self.check_alias(&fd, &new_descriptor, op, &old_path, &new_path)?;
         let verdict = Verdict::Allowed {

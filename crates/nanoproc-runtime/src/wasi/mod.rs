@@ -154,7 +154,8 @@ pub(crate) fn build_state(
         next_proxy: 0,
         routes: Vec::new(),
         stderr_capture,
-        foreign_dirs: node.foreign_dirs.clone(),
+        node: node.index,
+        plan_dirs: node.plan_dirs.clone(),
     })
 }
 
