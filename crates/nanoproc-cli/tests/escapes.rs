@@ -391,3 +391,49 @@ on-failure = "error""#,
         "the driver's secret"
     );
 }
+
+#[test]
+fn no_grant_reaches_procfs() {
+    // /proc/self/mem would be nanoproc's own memory, /proc/self/environ its
+    // environment. A grant of /proc is refused; below a grant of /, nothing on
+    // procfs is opened.
+    let cmd = guest("probe_cmd").display().to_string();
+    let env = [("NANOPROC_TEST_SECRET", "the-host-secret-42")];
+    let run = nanoproc_env(
+        &[
+            "run",
+            &cmd,
+            "--dir-ro",
+            "/proc",
+            "--",
+            "read:/proc/self/environ",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("procfs"), "{run:?}");
+    assert!(!run.stdout.contains("the-host-secret-42"), "{run:?}");
+
+    let run = nanoproc_env(
+        &[
+            "run",
+            &cmd,
+            "--dir-ro",
+            "/::/host",
+            "--",
+            "read:/host/proc/self/environ",
+            "read:/host/proc/self/maps",
+            "ls:/host/proc/self",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for op in [
+        "read:/host/proc/self/environ",
+        "read:/host/proc/self/maps",
+        "ls:/host/proc/self",
+    ] {
+        run.assert_err(op);
+    }
+    assert!(!run.stdout.contains("the-host-secret-42"), "{run:?}");
+}

@@ -709,3 +709,23 @@ fn a_directory_handed_over_cannot_launder_what_the_receiver_holds() {
     // A file handed over can hold nothing: it goes.
     assert_eq!(run.assert_ok("lend:/data/a.txt"), "ok: alpha");
 }
+
+#[test]
+fn a_loan_cannot_reach_into_a_directory_the_borrower_keeps() {
+    // The reader was given /data/sub for good. Lent all of /data afterwards, it
+    // could link the driver's files into sub and keep them after the loan.
+    let scene = Scene::new();
+    let run = run(
+        &scene,
+        "",
+        &["give:/data/sub", "lend-dir:/data,a.txt", "lend:/data/a.txt"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.assert_ok("give:/data/sub"), "ok: kept");
+    let a = run.assert_err("lend-dir:/data,a.txt");
+    assert!(
+        a.contains("cannot lend /data to `driver/reader`") && a.contains("outlive the loan"),
+        "{a}"
+    );
+    assert_eq!(run.assert_ok("lend:/data/a.txt"), "ok: alpha");
+}

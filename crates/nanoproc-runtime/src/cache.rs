@@ -22,7 +22,7 @@
 //!   `~/.cache`), and a guest that could read the key once, or plant one, could
 //!   forge entries for every later run; while a run that exposes a directory is
 //!   going, even a key made by a concurrent run would be in its reach. So the key
-//!   lives in the user's kernel keyring (`keyctl`, one key per cache directory):
+//!   lives in the user's kernel keyring (`keyctl`, one key for all its caches):
 //!   readable by this user's processes, by no other user, and by no guest, since
 //!   WASI has no way to name it. Where the keyring cannot be used, there is no
 //!   cache: every component is compiled afresh.
@@ -245,19 +245,21 @@ mod keyring {
     use super::KEY_LEN;
     use std::path::Path;
 
-    /// This user's key for the cache in `dir`: found in the user keyring, or made
-    /// (random) and added to it. `None` where the keyring cannot be used.
+    /// This user's key for its compile caches: found in the user keyring, or made
+    /// (random) and added to it. `None` where the keyring cannot be used. One key
+    /// serves every cache directory (an entry is bound to its component and engine
+    /// anyway), so the user's key quota is not spent by many cache directories.
     #[cfg(target_os = "linux")]
-    pub(super) fn key_for(dir: &Path) -> Option<[u8; KEY_LEN]> {
+    pub(super) fn key_for(_dir: &Path) -> Option<[u8; KEY_LEN]> {
         use linux_keyutils::{KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
         let ring = KeyRing::from_special_id(KeyRingIdentifier::User, true).ok()?;
-        let description = format!("nanoproc compile cache key v1 {}", dir.display());
-        let key = match ring.search(&description) {
+        let description = "nanoproc compile cache key v1";
+        let key = match ring.search(description) {
             Ok(key) => key,
             Err(_) => {
                 let mut fresh = [0u8; KEY_LEN];
                 getrandom::fill(&mut fresh).ok()?;
-                let key = ring.add_key(&description, &fresh).ok()?;
+                let key = ring.add_key(description, &fresh).ok()?;
                 // Readable by this user's processes, whatever keyrings they possess;
                 // by no other user.
                 let perms = KeyPermissionsBuilder::builder()
@@ -268,7 +270,9 @@ mod keyring {
                 key
             }
         };
-        // Read back: if two runs made a key at once, both use the one that stayed.
+        // Read back. Two runs that make the key at once both add it, and the second
+        // replaces the first's payload: the first then seals its entries with a
+        // key that is gone, and later runs recompile them. Harmless.
         let mut bytes = [0u8; KEY_LEN];
         (key.read(&mut bytes).ok()? == KEY_LEN).then_some(bytes)
     }
@@ -362,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_per_user_per_directory_and_stays() {
+    fn the_key_is_per_user_and_stays() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let Some(key) = keyring::key_for(a.path()) else {
@@ -370,7 +374,11 @@ mod tests {
             return;
         };
         assert_eq!(keyring::key_for(a.path()), Some(key), "found again");
-        assert_ne!(keyring::key_for(b.path()), Some(key), "one per directory");
+        assert_eq!(
+            keyring::key_for(b.path()),
+            Some(key),
+            "one for every directory"
+        );
         // Nothing of it is on disk.
         assert_eq!(std::fs::read_dir(a.path()).unwrap().count(), 0);
     }

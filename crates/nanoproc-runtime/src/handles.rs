@@ -337,6 +337,7 @@ pub(crate) fn wasi_to_child(
     // Every directory handed over is checked before anything moves: a refusal
     // must not leave the handles already lifted out of the parent orphaned.
     let mut checked = Ok(());
+    let mut pending = Vec::new();
     for (v, w) in params.iter_mut().zip(&handles.params) {
         checked = w.visit(v, &mut |v, leaf| match (leaf, &*v) {
             (
@@ -345,7 +346,14 @@ pub(crate) fn wasi_to_child(
                     own,
                 },
                 Val::U32(rep),
-            ) => overlap_check(cx.data(), live.store.data(), *rep, *own, child_path),
+            ) => overlap_check(
+                cx.data(),
+                live.store.data(),
+                *rep,
+                *own,
+                child_path,
+                &mut pending,
+            ),
             _ => Ok(()),
         });
         if checked.is_err() {
@@ -430,19 +438,22 @@ pub(crate) fn wasi_to_child(
     Ok(())
 }
 
-/// A directory handed across a boundary is checked as the plan checks grants
-/// (`nanoproc_caps::laundering`): seen as the receiver's, together with every
-/// directory of the plan and every directory the receiver holds now, it must not
-/// let a file gain rights by being moved or linked from one into another. And a
-/// directory lent for one call must contain no directory of another nanoprocess
-/// (other than the giver and its ancestors) when it may create or rename: a name
-/// made there would outlive the loan.
+/// A directory handed across a boundary, from `giver` to `receiver`, is checked
+/// as the plan checks grants (`nanoproc_caps::laundering`): seen as the
+/// receiver's, together with every directory of the plan, every directory the
+/// receiver holds now and the others handed over in the same call (`pending`),
+/// it must not let a file gain rights by being moved or linked from one into
+/// another. And nothing lent for one call that may create or rename may contain a
+/// directory that anyone but the giver and its ancestors holds, or that the
+/// receiver holds or is being handed, nor lie around one: a name made there would
+/// outlive the loan.
 fn overlap_check(
     giver: &NanoState,
     receiver: &NanoState,
     rep: u32,
     own: bool,
     to: &str,
+    pending: &mut Vec<(PathBuf, nanoproc_caps::FsRights, bool)>,
 ) -> Result<(), String> {
     use nanoproc_caps::{FsRights, Region};
     let Some(carried) = giver.fs_rights.get(rep) else {
@@ -451,7 +462,6 @@ fn overlap_check(
     let Some(at) = dir_path(giver, rep) else {
         return Ok(()); // a file: nothing can be put in it
     };
-    let at = at.map_err(|()| format!("cannot tell where {} is", carried.path))?;
     let refuse = |why: String| {
         Err(format!(
             "cannot {} {} to `{to}`: {why}",
@@ -459,21 +469,46 @@ fn overlap_check(
             carried.path
         ))
     };
+    let Ok(at) = at else {
+        return refuse("where it is cannot be told".into());
+    };
+    // What the receiver holds, as it is now. One that cannot be located counts
+    // against the transfer: this check fails closed.
+    let mut held: Vec<(PathBuf, FsRights)> = Vec::new();
+    for (r, rights) in receiver.fs_rights.held() {
+        match dir_path(receiver, r) {
+            None => {}
+            Some(Ok(p)) => held.push((p, rights)),
+            Some(Err(())) => return refuse("a directory it holds cannot be located".into()),
+        }
+    }
     let moves = FsRights::CREATE.union(FsRights::RENAME);
-    if !own && carried.rights().intersection(moves) != FsRights::NONE {
-        let mut foreign = giver.plan_dirs.foreign_to(giver.node);
-        if let Some((_, p, _)) = foreign.find(|(_, p, _)| p != &at && p.starts_with(&at)) {
+    let may_move = |rights: FsRights| rights.intersection(moves) != FsRights::NONE;
+    let strictly_inside = |p: &PathBuf, of: &PathBuf| p != of && p.starts_with(of);
+    if !own && may_move(carried.rights()) {
+        let inside = giver
+            .plan_dirs
+            .foreign_to(giver.node)
+            .map(|(_, p, _)| p)
+            .chain(held.iter().map(|(p, _)| p))
+            .chain(pending.iter().map(|(p, _, _)| p))
+            .find(|p| strictly_inside(p, &at));
+        if let Some(p) = inside {
             return refuse(format!(
-                "it may create or rename, and the directory of another nanoprocess ({}) lies inside it: a name made there would outlive the loan",
+                "it may create or rename, and {} lies inside it: a name made there would outlive the loan",
                 p.display()
             ));
         }
     }
-    let held: Vec<(PathBuf, FsRights)> = receiver
-        .fs_rights
-        .held()
-        .filter_map(|(r, rights)| Some((dir_path(receiver, r)?.ok()?, rights)))
-        .collect();
+    if let Some((p, _, _)) = pending
+        .iter()
+        .find(|(p, rights, given)| !*given && may_move(*rights) && strictly_inside(&at, p))
+    {
+        return refuse(format!(
+            "it lies inside {}, lent in the same call: a name made there would outlive the loan",
+            p.display()
+        ));
+    }
     let mut regions: Vec<Region<'_>> = giver
         .plan_dirs
         .regions
@@ -485,44 +520,40 @@ fn overlap_check(
             rights: *rights,
         })
         .collect();
-    regions.extend(held.iter().map(|(host, rights)| Region {
+    let mine = |host, rights| Region {
         owner: receiver.node,
         dir: 0,
         host,
-        rights: *rights,
-    }));
+        rights,
+    };
+    regions.extend(held.iter().map(|(host, rights)| mine(host, *rights)));
+    regions.extend(pending.iter().map(|(host, rights, _)| mine(host, *rights)));
     let handed = regions.len();
-    regions.push(Region {
-        owner: receiver.node,
-        dir: 0,
-        host: &at,
-        rights: carried.rights(),
-    });
+    regions.push(mine(&at, carried.rights()));
     let found = nanoproc_caps::laundering(&regions)
         .into_iter()
         .find(|l| l.outer == handed || l.inner == handed);
-    match found {
-        None => Ok(()),
-        Some(l) => {
-            let other = if l.outer == handed { l.inner } else { l.outer };
-            refuse(format!(
-                "it overlaps {} ({} {}), and a file moved or linked {} would gain {}",
-                regions[other].host.display(),
-                if l.outer == handed {
-                    "inside it"
-                } else {
-                    "around it"
-                },
-                regions[other].rights,
-                if l.outer == handed {
-                    "there"
-                } else {
-                    "into it"
-                },
-                l.gained
-            ))
-        }
+    if let Some(l) = found {
+        let other = if l.outer == handed { l.inner } else { l.outer };
+        return refuse(format!(
+            "it overlaps {} ({} {}), and a file moved or linked {} would gain {}",
+            regions[other].host.display(),
+            if l.outer == handed {
+                "inside it"
+            } else {
+                "around it"
+            },
+            regions[other].rights,
+            if l.outer == handed {
+                "there"
+            } else {
+                "into it"
+            },
+            l.gained
+        ));
     }
+    pending.push((at, carried.rights(), own));
+    Ok(())
 }
 
 /// Where the directory behind descriptor `rep` is: `None` if it is not a
@@ -567,6 +598,8 @@ pub(crate) fn results_to_parent(
     handles: &Handles,
     results: &mut [Val],
 ) -> Result<(), String> {
+    // Directories handed back are checked as those handed down (`overlap_check`).
+    let mut handed_back = Vec::new();
     for (v, w) in results.iter_mut().zip(&handles.results) {
         w.visit(v, &mut |v, leaf| {
             let Val::Resource(any) = v else {
@@ -611,6 +644,10 @@ pub(crate) fn results_to_parent(
                             "`{child_path}` tried to hand back a {} it was only lent, or made from a lent one",
                             kind.name()
                         ));
+                    }
+                    if *kind == WasiHandle::Descriptor {
+                        let to = cx.data().gate.path.clone();
+                        overlap_check(live.store.data(), cx.data(), rep, true, &to, &mut handed_back)?;
                     }
                     let target = describe(live.store.data(), *kind, rep);
                     let carried = live.store.data_mut().fs_rights.take(rep);

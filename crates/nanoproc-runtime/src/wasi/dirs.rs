@@ -135,11 +135,23 @@ pub(crate) fn open_root(dirs: &[DirCap]) -> Vec<Result<OpenedDir, String>> {
             }
             None => open_ambient(&dir.host),
         };
-        out[i] = Some(result);
+        out[i] = Some(result.and_then(not_procfs));
     }
     out.into_iter()
         .map(|r| r.expect("every grant visited"))
         .collect()
+}
+
+/// Refuses a directory on procfs (see [`on_procfs`]).
+fn not_procfs(dir: OpenedDir) -> Result<OpenedDir, String> {
+    if on_procfs(&dir.file) {
+        Err(format!(
+            "{} is on procfs: it would give the nanoprocess nanoproc's own memory and environment (`/proc/self/mem`); it cannot be granted",
+            dir.host_path().display()
+        ))
+    } else {
+        Ok(dir)
+    }
 }
 
 /// Opens a root grant by the path the user gave: its parent as named, its last
@@ -184,7 +196,8 @@ pub(crate) fn open_child(parent: &[OpenedDir], dirs: &[DirCap]) -> Vec<Result<Op
                 .and_then(|p| {
                     p.open_below(&from.below_parent)
                         .map_err(|e| format!("{e} (it must be a directory inside the parent's, reached without leaving it)"))
-                }),
+                })
+                .and_then(not_procfs),
             // `attenuate` derives every directory of a dependency.
             None => Err("a dependency's directory must come from its parent".to_string()),
         })
@@ -222,5 +235,31 @@ impl PlanDirs {
         self.regions
             .iter()
             .filter(move |(owner, _, _)| !lineage.contains(owner))
+    }
+}
+
+/// Whether an open file or directory lies on procfs (or that cannot be told).
+///
+/// `/proc/self` is an ordinary relative symlink, so a guest whose grant reaches
+/// procfs (a grant of `/proc`, or of `/`) could open `/proc/self/mem` and read or
+/// rewrite nanoproc's own memory: every other nanoprocess's data, the host's
+/// environment, the compiled code. No grant may reach it: such a directory is
+/// refused at check, and anything the filesystem guard opens there is closed and
+/// refused.
+pub(crate) fn on_procfs(file: &std::fs::File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `statfs` is plain data, and zero is a valid value of it.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a descriptor this `File` owns, and a buffer of the type asked for.
+        let r = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+        // Fails closed: a filesystem that cannot be told is treated as procfs.
+        r != 0 || st.f_type == libc::PROC_SUPER_MAGIC
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
     }
 }

@@ -716,9 +716,41 @@ impl fs::HostDescriptor for FsGuard<'_> {
         let op = "wasi:filesystem/types.open-at";
         let from = fd.rep();
         let base = self.rights.held.get(&from).cloned();
-        let opened = self.guarded(fd, all(need), op, Some(&path.clone()), |i, fd| {
-            fs::HostDescriptor::open_at(i, fd, path_flags, path.clone(), oflags, flags)
-        })?;
+        let verdict = self.check(&fd, all(need), op, Some(&path))?;
+        let outcome = fs::HostDescriptor::open_at(
+            &mut self.inner,
+            fd,
+            path_flags,
+            path.clone(),
+            oflags,
+            flags,
+        );
+        // Below a grant of `/`, say: nothing on procfs is ever handed to a guest.
+        let procfs = outcome
+            .as_ref()
+            .is_ok_and(|opened| match self.inner.table.get(opened) {
+                Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => {
+                    super::dirs::on_procfs(&f.file)
+                }
+                Ok(wasmtime_wasi::filesystem::Descriptor::Dir(d)) => super::dirs::on_procfs(&d.dir),
+                Err(_) => true,
+            });
+        if let (true, Ok(opened)) = (procfs, &outcome) {
+            let _ = self
+                .inner
+                .table
+                .delete(Resource::<fs::Descriptor>::new_own(opened.rep()));
+            let target = self.target_of(&Resource::new_borrow(from), &path);
+            self.gate.audit.record(self.event(
+                op,
+                target,
+                Decision::Refused,
+                Some("it is on procfs, which holds nanoproc's own memory and environment".into()),
+            ));
+            return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
+        }
+        self.record(&verdict, op, &outcome);
+        let opened = outcome?;
         let base = base.expect("checked by the guard");
         // A file carries only what can be done to a file (read, write, metadata).
         // It is shown, and handed on, as what it was opened for: a file opened for
