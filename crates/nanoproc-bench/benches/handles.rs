@@ -199,7 +199,7 @@ impl Setup {
                     .runtime
                     .check_manifest(&self.manifests[&program], &args)
                     .map_err(|e| e.to_string())?;
-                let _ = std::fs::remove_file(&self.out);
+                nanoproc_bench::empty_output(&self.out);
                 let exit = plan
                     .run_with(&RunOptions::default())
                     .map_err(|e| e.to_string())?;

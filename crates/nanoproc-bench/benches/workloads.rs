@@ -99,7 +99,7 @@ fn main() {
     };
 
     let nano = |plan: &Plan, audit: Audit| -> String {
-        let _ = std::fs::remove_file(&out);
+        nanoproc_bench::empty_output(&out);
         let options = RunOptions {
             audit,
             ..Default::default()

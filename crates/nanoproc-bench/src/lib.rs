@@ -41,6 +41,15 @@ pub fn private_compile_cache() -> tempfile::TempDir {
     dir
 }
 
+/// Empties a file that a plan writes a nanoprocess's output to, in place: the plan
+/// opened it once when it was checked and appends to that open file, so removing
+/// it would leave the run writing to a file no longer in the directory.
+pub fn empty_output(path: &std::path::Path) {
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+        let _ = f.set_len(0);
+    }
+}
+
 /// A built guest component (`cargo xtask guests` builds them; this builds them too).
 pub fn guest(name: &str) -> PathBuf {
     xtask::guest(name)
