@@ -385,6 +385,17 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
         Err(errors) => return refused(&errors),
     };
     print_notices(&plan);
+    // The record must be beyond every guest's reach: one that could read it would
+    // learn every decision, one that could write it would forge or delete them.
+    if let Some(log) = args.audit.as_deref()
+        && let Some(grant) = plan.grant_reaching(log)
+    {
+        eprintln!(
+            "nanoproc: --audit {}: it lies inside a granted directory ({grant}), where a guest could read, forge or delete it; write it elsewhere",
+            log.display()
+        );
+        return ExitCode::from(2);
+    }
     let audit = match Audit::with(args.audit.as_deref(), args.audit_summary) {
         Ok(a) => a,
         Err(e) => {

@@ -437,3 +437,30 @@ fn no_grant_reaches_procfs() {
     }
     assert!(!run.stdout.contains("the-host-secret-42"), "{run:?}");
 }
+
+#[test]
+fn the_audit_log_cannot_be_where_a_guest_reaches() {
+    // A guest granted the directory of the --audit file could read the record,
+    // forge lines in it or delete it mid-run.
+    let scene = Scene::new();
+    scene.mkdir("w");
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/w", scene.path("w").display());
+    let log = scene.path("w/audit.jsonl").display().to_string();
+    let run = nanoproc(&[
+        "run",
+        &cmd,
+        "--dir",
+        &grant,
+        "--audit",
+        &log,
+        "--",
+        "rm:/w/audit.jsonl",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("lies inside a granted directory"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "nothing ran: {run:?}");
+}

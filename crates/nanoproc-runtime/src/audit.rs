@@ -112,7 +112,16 @@ impl Audit {
     /// counts uses as well as refusals if `count_allowed`.
     pub fn with(log: Option<&Path>, count_allowed: bool) -> std::io::Result<Self> {
         let log = match log {
-            Some(path) => Some(Mutex::new(File::create(path)?)),
+            Some(path) => {
+                // Appended to only, so that every line lands at the end whatever
+                // else has the file open; emptied once, here.
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                file.set_len(0)?;
+                Some(Mutex::new(file))
+            }
             None => None,
         };
         Ok(Self {

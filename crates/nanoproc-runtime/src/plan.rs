@@ -842,6 +842,40 @@ impl Plan {
         &self.inner.notices
     }
 
+    /// The nanoprocess and granted directory through which a guest could reach
+    /// host `path` (a file nanoproc is to write, such as the `--audit` log), if
+    /// any: every directory is compared where it really is, as opened.
+    pub fn grant_reaching(&self, path: &Path) -> Option<String> {
+        let resolved = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                parent.canonicalize().ok()?.join(name)
+            }
+            _ => path.canonicalize().ok()?,
+        };
+        self.inner.nodes.iter().find_map(|node| {
+            node.caps
+                .dirs
+                .iter()
+                .zip(&node.dirs)
+                .find_map(|(d, opened)| {
+                    let host = opened.host_path();
+                    resolved.starts_with(&host).then(|| {
+                        format!(
+                            "`{}` holds {} (host {})",
+                            node.path,
+                            d.guest,
+                            host.display()
+                        )
+                    })
+                })
+        })
+    }
+
     /// The nanoprocesses, root first, then depth-first.
     pub fn nodes(&self) -> &[PlannedNode] {
         &self.inner.nodes
