@@ -428,7 +428,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
     match outcome {
         Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("nanoproc: {e}");
+            eprintln!("nanoproc: {}", printable(&e.to_string()));
             ExitCode::from(match e {
                 RunError::Instantiate { .. } => status::CANNOT_START,
                 RunError::Trap {
@@ -441,6 +441,24 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
             })
         }
     }
+}
+
+/// `text` with every control character escaped (C0 and C1, newlines included), for
+/// the terminal. Guests choose much of what nanoproc prints (paths, addresses,
+/// their own panic messages): raw, a guest granted no output at all could clear
+/// the screen, retitle the window or print a forged line of nanoproc's report.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The end-of-run account: what each nanoprocess was refused (each distinct
@@ -457,21 +475,21 @@ fn report(audit: &Audit, uses: bool) {
                 Decision::Allowed => "restarted",
                 Decision::Refused | Decision::Failed => "not restarted",
             };
-            restarts.push(format!(
+            restarts.push(printable(&format!(
                 "  {}: {verb}: {}",
                 e.nanoprocess,
                 e.reason.unwrap_or_default()
-            ));
+            )));
             continue;
         }
         let target = e.target.map(|t| format!(" {t}")).unwrap_or_default();
-        let line = format!(
+        let line = printable(&format!(
             "  {}: {}{target} ({}): {}",
             e.nanoprocess,
             e.capability,
             e.operation,
             e.reason.unwrap_or_default()
-        );
+        ));
         match refusals.iter_mut().find(|(l, _)| *l == line) {
             Some((_, n)) => *n += 1,
             None => refusals.push((line, 1)),

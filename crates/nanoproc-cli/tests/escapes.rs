@@ -464,3 +464,29 @@ fn the_audit_log_cannot_be_where_a_guest_reaches() {
     );
     assert!(run.stdout.is_empty(), "nothing ran: {run:?}");
 }
+
+#[test]
+fn what_a_guest_names_reaches_the_terminal_escaped() {
+    // A guest that may not even write picks the path of a refused write: with a
+    // raw escape sequence and a newline in it, the refusal report would clear the
+    // user's screen and print a forged line of nanoproc's own.
+    let scene = Scene::new();
+    scene.mkdir("d");
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/d", scene.path("d").display());
+    let op = "write:/d/\u{1b}[2J\nnanoproc: all clear, 0 refusals\u{9b}=x";
+    let run = nanoproc(&["run", &cmd, "--dir-ro", &grant, "--no-stdio", "--", op]);
+    assert!(run.stderr.contains("capability uses were refused"), "{run:?}");
+    assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
+    assert!(!run.stderr.contains('\u{9b}'), "{run:?}");
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.starts_with("nanoproc: all clear")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("\\u{1b}[2J\\nnanoproc: all clear"),
+        "{run:?}"
+    );
+}
