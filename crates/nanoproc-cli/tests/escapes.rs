@@ -476,7 +476,10 @@ fn what_a_guest_names_reaches_the_terminal_escaped() {
     let grant = format!("{}::/d", scene.path("d").display());
     let op = "write:/d/\u{1b}[2J\nnanoproc: all clear, 0 refusals\u{9b}=x";
     let run = nanoproc(&["run", &cmd, "--dir-ro", &grant, "--no-stdio", "--", op]);
-    assert!(run.stderr.contains("capability uses were refused"), "{run:?}");
+    assert!(
+        run.stderr.contains("capability uses were refused"),
+        "{run:?}"
+    );
     assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
     assert!(!run.stderr.contains('\u{9b}'), "{run:?}");
     assert!(
