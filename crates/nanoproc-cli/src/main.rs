@@ -27,7 +27,14 @@ mod status {
     pub const TIMED_OUT: u8 = 124;
     /// Interrupted with Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Standard output was closed by its reader (128 + SIGPIPE, as a shell reports a
+    /// process a closed pipe ended).
+    pub const OUTPUT_CLOSED: u8 = 141;
 }
+
+/// How long a stopped run (`--timeout`, Ctrl-C) may take to end before the watchdog
+/// ends the process.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Parser)]
 #[command(
@@ -313,16 +320,31 @@ fn main() -> ExitCode {
         Command::Check { manifest } => match runtime.check_manifest(&manifest, &[]) {
             Ok(plan) => {
                 print_notices(&plan);
-                print!("{}", plan.describe());
-                println!(
-                    "ok: {} nanoprocesses, every grant within its parent's",
+                print_out(&format!(
+                    "{}ok: {} nanoprocesses, every grant within its parent's\n",
+                    plan.describe(),
                     plan.nodes().len()
-                );
+                ));
                 ExitCode::SUCCESS
             }
             Err(errors) => refused(&errors),
         },
         Command::Run(args) => run(&runtime, &args, started),
+    }
+}
+
+/// Writes to standard output. If nobody reads it any more (`nanoproc check ... |
+/// head -1`), ends quietly as a process killed by SIGPIPE would: Rust's `print!`
+/// would panic instead.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(status::OUTPUT_CLOSED.into());
+        }
+        eprintln!("nanoproc: writing to standard output: {e}");
+        std::process::exit(1);
     }
 }
 
@@ -344,12 +366,18 @@ fn refused(errors: &ManifestErrors) -> ExitCode {
 
 fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCode {
     // Installed first, so that a Ctrl-C while the tree is still being checked is
-    // not lost: it stops the guests at their first epoch tick. A second Ctrl-C (a
-    // guest blocked in a host call) exits at once.
+    // not lost: it stops the guests at their first epoch tick, or in the host call
+    // they wait in. A second Ctrl-C exits at once, after the audit line being
+    // written, without waiting for the watchdog.
     let interrupt = Interrupt::new();
     let on_signal = interrupt.clone();
+    let audit_for_signal = std::sync::Arc::new(std::sync::OnceLock::<Audit>::new());
+    let audit_at_signal = audit_for_signal.clone();
     let _ = ctrlc::set_handler(move || {
         if on_signal.reason().is_some() {
+            if let Some(audit) = audit_at_signal.get() {
+                audit.seal();
+            }
             std::process::exit(status::INTERRUPTED.into());
         }
         on_signal.stop(StopReason::Interrupted);
@@ -406,11 +434,13 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
             return ExitCode::from(2);
         }
     };
+    let _ = audit_for_signal.set(audit.clone());
     let options = RunOptions {
         audit,
         interrupt,
         timeout,
     };
+    let finished = Watchdog::start(&options.interrupt, &options.audit, args.audit_summary);
     let outcome = plan.start(&options).and_then(|tree| {
         // The start-up benchmark (crates/nanoproc-bench/benches/startup.rs) reads this.
         if std::env::var_os("NANOPROC_STARTUP_TRACE").is_some() {
@@ -421,6 +451,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
         }
         tree.run()
     });
+    finished.finish();
     report(&options.audit, args.audit_summary);
     if args.stats {
         report_stats();
@@ -428,18 +459,88 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
     match outcome {
         Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("nanoproc: {}", printable(&e.to_string()));
+            // A closed output ends the run quietly, as SIGPIPE would.
+            if !matches!(e, RunError::Stopped(StopReason::OutputClosed)) {
+                eprintln!("nanoproc: {}", printable(&e.to_string()));
+            }
             ExitCode::from(match e {
+                RunError::Instantiate {
+                    limit_exceeded: true,
+                    ..
+                } => status::LIMIT_EXCEEDED,
                 RunError::Instantiate { .. } => status::CANNOT_START,
                 RunError::Trap {
                     limit_exceeded: true,
                     ..
                 } => status::LIMIT_EXCEEDED,
                 RunError::Trap { .. } => status::TRAP,
-                RunError::Stopped(StopReason::TimedOut) => status::TIMED_OUT,
-                RunError::Stopped(StopReason::Interrupted) => status::INTERRUPTED,
+                RunError::Stopped(reason) => stop_status(reason),
             })
         }
+    }
+}
+
+fn stop_status(reason: StopReason) -> u8 {
+    match reason {
+        StopReason::TimedOut => status::TIMED_OUT,
+        StopReason::Interrupted => status::INTERRUPTED,
+        StopReason::OutputClosed => status::OUTPUT_CLOSED,
+    }
+}
+
+/// Ends the process when a run told to stop (`--timeout`, Ctrl-C) has not ended
+/// within [`STOP_GRACE`]. Guests are stopped in wasm at the next epoch tick and in
+/// the host calls that wait (`wasi::blocking` in the runtime); this is for what
+/// neither reaches, such as a host call stuck in a system call. It does not depend
+/// on any guest returning: it reports what was recorded, waits for the audit line
+/// being written and exits with the stop's status.
+struct Watchdog {
+    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(interrupt: &Interrupt, audit: &Audit, audit_summary: bool) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (done, interrupt, audit) = (finished.clone(), interrupt.clone(), audit.clone());
+        let poll = std::time::Duration::from_millis(10);
+        let spawned = std::thread::Builder::new()
+            .name("nanoproc-watchdog".into())
+            .spawn(move || {
+                let reason = loop {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(reason) = interrupt.reason() {
+                        break reason;
+                    }
+                    std::thread::sleep(poll);
+                };
+                let stopped_at = std::time::Instant::now();
+                while stopped_at.elapsed() < STOP_GRACE {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(poll);
+                }
+                audit.seal();
+                report(&audit, audit_summary);
+                eprintln!(
+                    "nanoproc: stopped: {reason}; a nanoprocess was still blocked in a host call {:.1}s later, so nanoproc exits without waiting for it",
+                    STOP_GRACE.as_secs_f64()
+                );
+                std::process::exit(stop_status(reason).into());
+            });
+        if let Err(e) = spawned {
+            eprintln!("nanoproc: cannot start the watchdog thread ({e}); a stopped run may take long to end");
+        }
+        Watchdog { finished }
+    }
+
+    /// The run ended by itself: the watchdog has nothing left to do.
+    fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

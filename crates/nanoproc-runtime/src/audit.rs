@@ -261,6 +261,18 @@ fn rfc3339_now() -> String {
     )
 }
 
+impl Audit {
+    /// Waits for the line being written to the log, if any, and lets no other line
+    /// be written: for a process about to exit while some guest is still running
+    /// (blocked in a host call that cannot be cancelled). The log then ends with a
+    /// whole line.
+    pub fn seal(&self) {
+        if let Some(log) = &self.inner.log {
+            std::mem::forget(lock(log));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,9 @@ pub enum StopReason {
     TimedOut,
     /// The user interrupted it (Ctrl-C).
     Interrupted,
+    /// A nanoprocess wrote to a standard stream nobody reads any more (the reader
+    /// of a pipe exited, as in `nanoproc run app.toml | head -1`).
+    OutputClosed,
 }
 
 impl fmt::Display for StopReason {
@@ -33,6 +36,7 @@ impl fmt::Display for StopReason {
         f.write_str(match self {
             StopReason::TimedOut => "the run's time limit passed",
             StopReason::Interrupted => "the run was interrupted",
+            StopReason::OutputClosed => "its output was closed by the reader",
         })
     }
 }
@@ -54,6 +58,7 @@ impl Interrupt {
         let code = match reason {
             StopReason::TimedOut => 1,
             StopReason::Interrupted => 2,
+            StopReason::OutputClosed => 3,
         };
         let _ = self
             .0
@@ -64,6 +69,7 @@ impl Interrupt {
         match self.0.load(Ordering::SeqCst) {
             1 => Some(StopReason::TimedOut),
             2 => Some(StopReason::Interrupted),
+            3 => Some(StopReason::OutputClosed),
             _ => None,
         }
     }

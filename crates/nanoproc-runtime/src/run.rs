@@ -33,10 +33,13 @@ pub struct Exit {
 #[derive(Debug)]
 pub enum RunError {
     /// A nanoprocess could not be instantiated (for example, a granted directory
-    /// vanished, or its initial memory is over its limit).
+    /// vanished, or its initial memory is over its limit). `limit_exceeded` when
+    /// the cause was a resource limit: instantiation runs guest code (a start
+    /// function), under the same limits as a call.
     Instantiate {
         nanoprocess: Arc<str>,
         message: String,
+        limit_exceeded: bool,
     },
     /// The root trapped: by itself, or because a child failed in a call it could not
     /// report otherwise. `limit_exceeded` when the cause was a resource limit.
@@ -55,6 +58,7 @@ impl fmt::Display for RunError {
             RunError::Instantiate {
                 nanoprocess,
                 message,
+                ..
             } => write!(f, "cannot start nanoprocess `{nanoprocess}`: {message}"),
             RunError::Trap {
                 nanoprocess,
@@ -119,12 +123,7 @@ impl Plan {
             .timeout
             .map(|t| ticker.deadline(t, options.interrupt.clone()));
         let root = &self.inner.nodes[0];
-        let (mut store, instance) =
-            cx.instantiate(0, &[])
-                .map_err(|(nanoprocess, message)| RunError::Instantiate {
-                    nanoprocess,
-                    message,
-                })?;
+        let (mut store, instance) = cx.instantiate(0, &[]).map_err(StartError::into_run_error)?;
         let run_export = root
             .compiled
             .run_export
@@ -145,6 +144,7 @@ impl Plan {
         .map_err(|e| RunError::Instantiate {
             nanoprocess: root.path.clone(),
             message: format!("{e:#}"),
+            limit_exceeded: false,
         })?;
         Ok(Tree {
             plan: self.inner.clone(),
@@ -171,7 +171,7 @@ impl Tree {
         let root = &self.plan.nodes[0];
         let store = &mut self.store;
         // The root's `run` is one call into it: its per-call limits apply to it.
-        store.data_mut().start_call();
+        store.data_mut().clock.start_call();
         let outcome = self.run.call(&mut *store, ());
         match outcome {
             Ok((Ok(()),)) => Ok(Exit { code: 0 }),
@@ -198,6 +198,45 @@ impl Tree {
     }
 }
 
+/// Why a nanoprocess could not be (re)started.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// The run was stopped from outside while it was being instantiated.
+    Stopped(StopReason),
+    /// It failed: its grants could not be set up, or its start function trapped or
+    /// went over a limit.
+    Failed {
+        nanoprocess: Arc<str>,
+        message: String,
+        limit_exceeded: bool,
+    },
+}
+
+impl StartError {
+    fn failed(nanoprocess: &Arc<str>, message: String) -> Self {
+        StartError::Failed {
+            nanoprocess: nanoprocess.clone(),
+            message,
+            limit_exceeded: false,
+        }
+    }
+
+    fn into_run_error(self) -> RunError {
+        match self {
+            StartError::Stopped(reason) => RunError::Stopped(reason),
+            StartError::Failed {
+                nanoprocess,
+                message,
+                limit_exceeded,
+            } => RunError::Instantiate {
+                nanoprocess,
+                message,
+                limit_exceeded,
+            },
+        }
+    }
+}
+
 impl RunCtx {
     /// Instantiates node `ix` and, first, its subtree. `ancestors` are the memory
     /// budgets of the node's ancestors.
@@ -205,9 +244,9 @@ impl RunCtx {
         &self,
         ix: usize,
         ancestors: &[Arc<Budget>],
-    ) -> Result<(Store<NanoState>, Instance), (Arc<str>, String)> {
+    ) -> Result<(Store<NanoState>, Instance), StartError> {
         let node = &self.plan.nodes[ix];
-        let fail = |e: String| (node.path.clone(), e);
+        let fail = |e: String| StartError::failed(&node.path, e);
         let mut budgets = Vec::with_capacity(ancestors.len() + 1);
         if let Some(limit) = node.caps.limits.get(LimitKind::Memory) {
             budgets.push(Budget::new(node.path.clone(), limit));
@@ -216,7 +255,7 @@ impl RunCtx {
         let mut state = build_state(node, &self.audit, &self.interrupt, budgets.clone())
             .map_err(|e| fail(format!("{e:#}")))?;
         if let Some(ticker) = self.plan.ticker.get() {
-            state.ticks = ticker.ticks();
+            state.clock.ticks = ticker.ticks();
         }
         for &child in &node.children {
             let live = self.instantiate_child(child, &budgets)?;
@@ -249,13 +288,22 @@ impl RunCtx {
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
         }
         let pre = node.compiled.pre.as_ref().expect("linked at plan time");
-        let instance = pre.instantiate(&mut store).map_err(|e| {
+        // Instantiation runs guest code (a start function, `_initialize`): it is a
+        // call into the nanoprocess like any other, under its time limit, its fuel
+        // and the run's interrupt, from its first instruction.
+        store.data_mut().clock.start_call();
+        let instantiated = pre.instantiate(&mut store);
+        store.data_mut().clock.end_call();
+        let instance = instantiated.map_err(|e| {
+            if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
+                return StartError::Stopped(*reason);
+            }
             let stderr = store.data().captured_stderr();
-            fail(describe(
-                &e,
-                stderr.as_deref(),
-                Some((&node.path, &node.caps.limits)),
-            ))
+            StartError::Failed {
+                nanoprocess: node.path.clone(),
+                message: describe(&e, stderr.as_deref(), Some((&node.path, &node.caps.limits))),
+                limit_exceeded: crate::error::is_limit(&e),
+            }
         })?;
         Ok((store, instance))
     }
@@ -265,7 +313,7 @@ impl RunCtx {
         &self,
         ix: usize,
         ancestors: &[Arc<Budget>],
-    ) -> Result<Live, (Arc<str>, String)> {
+    ) -> Result<Live, StartError> {
         let (mut store, instance) = self.instantiate(ix, ancestors)?;
         let node = &self.plan.nodes[ix];
         let parent = &self.plan.nodes[node.parent.expect("a child has a parent")];
@@ -288,7 +336,8 @@ impl RunCtx {
                     })
                     .collect()
             };
-            funcs[*slot] = lookup().map_err(|e| (node.path.clone(), format!("{e:#}")))?;
+            funcs[*slot] =
+                lookup().map_err(|e| StartError::failed(&node.path, format!("{e:#}")))?;
         }
         Ok(Live {
             id: crate::handles::new_instance_id(),

@@ -88,11 +88,7 @@ pub struct NanoState {
     pub(crate) limits: Limits,
     pub(crate) limiter: NanoLimiter,
     /// When the call currently running in this nanoprocess must end.
-    /// The tick (of [`Self::ticks`]) at which it ends.
-    pub(crate) call_deadline: Option<u64>,
-    /// The plan's tick count (see [`crate::interrupt::Ticker`]).
-    pub(crate) ticks: Arc<AtomicU64>,
-    pub(crate) interrupt: Interrupt,
+    pub(crate) clock: CallClock,
     /// The distinct child nanoprocesses. `None` while a call into that child is on
     /// the stack (the child is moved out for the call).
     pub(crate) children: Vec<Option<Box<ChildProc>>>,
@@ -116,16 +112,6 @@ impl NanoState {
     pub(crate) fn captured_stderr(&self) -> Option<Vec<u8>> {
         self.stderr_capture.as_ref().map(StderrTail::contents)
     }
-
-    /// Starts the per-call time limit of a call into this nanoprocess. The limit is
-    /// counted in ticks, rounded up, plus one for the tick already under way: a
-    /// call gets at least its limit, and at most a tick more.
-    pub(crate) fn start_call(&mut self) {
-        self.call_deadline = self.limits.get(LimitKind::Timeout).map(|ms| {
-            let tick = crate::interrupt::TICK.as_millis() as u64;
-            self.ticks.load(Ordering::Relaxed) + ms.div_ceil(tick) + 1
-        });
-    }
 }
 
 impl WasiView for NanoState {
@@ -137,20 +123,69 @@ impl WasiView for NanoState {
 /// Runs at every epoch tick while this nanoprocess executes wasm: stops it if the
 /// run was interrupted or its current call is over its time limit.
 pub(crate) fn epoch_check(cx: StoreContextMut<'_, NanoState>) -> wasmtime::Result<UpdateDeadline> {
-    let state = cx.data();
-    if let Some(reason) = state.interrupt.reason() {
-        return Err(wasmtime::Error::new(reason));
+    match cx.data().clock.stop_cause() {
+        Some(stop) => Err(stop),
+        None => Ok(UpdateDeadline::Continue(1)),
     }
-    if let Some(deadline) = state.call_deadline
-        && state.ticks.load(Ordering::Relaxed) >= deadline
-    {
-        return Err(wasmtime::Error::new(LimitExceeded {
-            nanoprocess: state.gate.path.clone(),
+}
+
+/// When a nanoprocess must stop: the run's interrupt, and the end of the call
+/// currently running in it. Asked at every epoch tick while the nanoprocess runs
+/// wasm ([`epoch_check`]) and every tick while it waits in a host call
+/// (`wasi::blocking`), so that the same limits hold in both.
+pub(crate) struct CallClock {
+    pub path: Arc<str>,
+    pub interrupt: Interrupt,
+    /// The plan's tick count (see [`crate::interrupt::Ticker`]).
+    pub ticks: Arc<AtomicU64>,
+    /// Its time limit per call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The tick (of `ticks`) at which the current call ends.
+    pub deadline: Option<u64>,
+}
+
+impl CallClock {
+    pub fn new(path: Arc<str>, interrupt: Interrupt, timeout_ms: Option<u64>) -> Self {
+        Self {
+            path,
+            interrupt,
+            ticks: Default::default(),
+            timeout_ms,
+            deadline: None,
+        }
+    }
+
+    /// Starts the per-call time limit of a call into this nanoprocess (its
+    /// instantiation, which runs guest code, counts as one). The limit is counted
+    /// in ticks, rounded up, plus one for the tick already under way: a call gets
+    /// at least its limit, and at most a tick more.
+    pub fn start_call(&mut self) {
+        self.deadline = self.timeout_ms.map(|ms| {
+            let tick = crate::interrupt::TICK.as_millis() as u64;
+            self.ticks.load(Ordering::Relaxed) + ms.div_ceil(tick) + 1
+        });
+    }
+
+    pub fn end_call(&mut self) {
+        self.deadline = None;
+    }
+
+    /// Why the nanoprocess must stop now, if it must.
+    pub fn stop_cause(&self) -> Option<wasmtime::Error> {
+        if let Some(reason) = self.interrupt.reason() {
+            return Some(wasmtime::Error::new(reason));
+        }
+        let deadline = self.deadline?;
+        if self.ticks.load(Ordering::Relaxed) < deadline {
+            return None;
+        }
+        let limit = self.timeout_ms.unwrap_or(0);
+        Some(wasmtime::Error::new(LimitExceeded {
+            nanoprocess: self.path.clone(),
             kind: LimitKind::Timeout,
-            limit: state.limits.get(LimitKind::Timeout).unwrap_or(0),
-            owner: state.gate.path.clone(),
+            limit,
+            owner: self.path.clone(),
             detail: String::new(),
-        }));
+        }))
     }
-    Ok(UpdateDeadline::Continue(1))
 }

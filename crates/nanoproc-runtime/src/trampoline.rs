@@ -20,7 +20,7 @@ use crate::audit::{Decision, Event};
 use crate::error::{ChildFailed, describe};
 use crate::interrupt::StopReason;
 use crate::limits::Budget;
-use crate::run::RunCtx;
+use crate::run::{RunCtx, StartError};
 use crate::state::NanoState;
 use nanoproc_manifest::OnFailure;
 use std::collections::VecDeque;
@@ -257,7 +257,7 @@ impl ChildProc {
             self.restart(route)?;
         }
         let live = self.live.as_mut().expect("live after restart");
-        live.store.data_mut().start_call();
+        live.store.data_mut().clock.start_call();
         if self.run.plan.fuel {
             let fuel = self.run.plan.nodes[self.node]
                 .caps
@@ -267,7 +267,7 @@ impl ChildProc {
             live.store.set_fuel(fuel).expect("fuel is enabled");
         }
         let result = body(live);
-        live.store.data_mut().call_deadline = None;
+        live.store.data_mut().clock.end_call();
         let e = match result {
             Ok(r) => return Ok(r),
             Err(e) => e,
@@ -353,11 +353,22 @@ impl ChildProc {
                 record(Decision::Allowed, format!("after: {earlier}"));
                 Ok(())
             }
-            Err((_, e)) => {
+            // Stopped from outside while restarting: the run ends, nobody is blamed.
+            Err(StartError::Stopped(reason)) => Err(Failure::Stopped(reason)),
+            Err(StartError::Failed {
+                message,
+                limit_exceeded,
+                ..
+            }) => {
                 let cause =
-                    format!("it failed earlier ({earlier}) and could not be restarted: {e:#}");
+                    format!("it failed earlier ({earlier}) and could not be restarted: {message}");
                 record(Decision::Refused, cause.clone());
-                Err(failed(cause))
+                Err(Failure::Child(ChildFailed {
+                    child: self.path.clone(),
+                    function: route.name.clone(),
+                    cause,
+                    limit_exceeded,
+                }))
             }
         }
     }

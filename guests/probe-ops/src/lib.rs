@@ -47,6 +47,7 @@
 //! | `bomb` | never returns: allocates and writes 1 MiB chunks, keeping them all, until an allocation fails and the guest aborts (a trap) |
 //! | `sockets:N` | `ok: N sockets`: creates N IPv4 TCP sockets through the raw WASI API and leaks them (never connected), one host resource each; `err: after K sockets: <error>` if creation fails |
 //! | `flood:MIB`, `flood-err:MIB` | `ok: wrote N bytes`: writes MIB MiB to stdout / stderr in 64 KiB writes (lines of `x`) and flushes; `err: after K bytes: <error>` on the first failed write or flush |
+//! | `flood-lines:MIB` | the same as `flood:` with empty lines (every byte a newline) |
 //! | `tenth` | `ok: call N`, panicking with `tenth call` (a trap) when N is a multiple of 10 |
 //! | `count` | `ok: N` |
 //! | `busy:N` | `ok: N` after N million iterations of a busy loop (no clock) |
@@ -173,6 +174,7 @@ pub fn run_op(op: &str) -> String {
         "sockets" => sockets(arg),
         "flood" => flood(arg, std::io::stdout()),
         "flood-err" => flood(arg, std::io::stderr()),
+        "flood-lines" => flood_lines(arg),
         "tenth" => Ok(tenth()),
         "count" => Ok(count()),
         "busy" => busy(arg),
@@ -452,6 +454,26 @@ fn flood(arg: &str, mut out: impl Write) -> Result<String, String> {
         .ok_or_else(|| format!("{mib} MiB is too large"))?;
     let mut block = vec![b'x'; FLOOD_WRITE];
     block[FLOOD_WRITE - 1] = b'\n';
+    let mut written: u64 = 0;
+    while written < total {
+        out.write_all(&block)
+            .map_err(|e| format!("after {written} bytes: {e}"))?;
+        written += FLOOD_WRITE as u64;
+    }
+    out.flush()
+        .map_err(|e| format!("after {written} bytes: {e}"))?;
+    Ok(format!("wrote {written} bytes"))
+}
+
+/// `flood:` with empty lines: every byte written is a newline, so a per-line prefix
+/// added by the host costs more than the guest's own bytes.
+fn flood_lines(arg: &str) -> Result<String, String> {
+    let mib = number(arg, "size")?;
+    let total = mib
+        .checked_mul(1 << 20)
+        .ok_or_else(|| format!("{mib} MiB is too large"))?;
+    let block = vec![b'\n'; FLOOD_WRITE];
+    let mut out = std::io::stdout();
     let mut written: u64 = 0;
     while written < total {
         out.write_all(&block)

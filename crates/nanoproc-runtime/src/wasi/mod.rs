@@ -5,6 +5,7 @@
 //! context is refused on use: clocks and random per call by [`guards`], stdin and
 //! stdout per read or write by [`stdio`].
 
+pub(crate) mod blocking;
 mod clocks;
 pub(crate) mod dirs;
 pub(crate) mod filesystem;
@@ -19,7 +20,7 @@ use crate::audit::Audit;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
 use crate::plan::PlannedNode;
-use crate::state::{Gate, NanoState, WasiPart};
+use crate::state::{CallClock, Gate, NanoState, WasiPart};
 use nanoproc_caps::{Capabilities, ClockMode, Flag, LimitKind, OutputMode, RandomMode};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -146,9 +147,11 @@ pub(crate) fn build_state(
         net,
         lookups: Default::default(),
         limits: caps.limits,
-        call_deadline: None,
-        ticks: Default::default(),
-        interrupt: interrupt.clone(),
+        clock: CallClock::new(
+            node.path.clone(),
+            interrupt.clone(),
+            caps.limits.get(LimitKind::Timeout),
+        ),
         children: Vec::new(),
         proxies: std::collections::HashMap::new(),
         next_proxy: 0,
@@ -206,36 +209,22 @@ fn output(
     stream: &'static str,
     limit: u64,
 ) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
-    let limited = |inner| -> Box<dyn wasmtime_wasi::cli::StdoutStream + Sync> {
-        Box::new(stdio::LimitedOutput::new(
-            inner,
-            path.clone(),
-            limit,
-            stream,
-        ))
-    };
+    let budget = stdio::OutputBudget::new(path.clone(), limit, stream);
     Ok(match mode {
-        OutputMode::Terminal if stream == "stdout" => Box::new(stdio::LimitedOutput::new(
-            std::io::stdout(),
-            path.clone(),
-            limit,
-            stream,
-        )),
-        OutputMode::Terminal => Box::new(stdio::LimitedOutput::new(
-            std::io::stderr(),
-            path.clone(),
-            limit,
-            stream,
-        )),
+        OutputMode::Terminal if stream == "stdout" => {
+            Box::new(stdio::LimitedOutput::new(std::io::stdout(), budget))
+        }
+        OutputMode::Terminal => Box::new(stdio::LimitedOutput::new(std::io::stderr(), budget)),
         OutputMode::Prefixed => {
             let terminal: Box<dyn std::io::Write + Send> = if stream == "stdout" {
                 Box::new(std::io::stdout())
             } else {
                 Box::new(std::io::stderr())
             };
-            limited(stdio::WriterOutput::new(
+            Box::new(stdio::WriterOutput::new(
                 terminal,
                 Some(format!("[{path}] ")),
+                budget,
             ))
         }
         OutputMode::File(_) => {
@@ -249,7 +238,7 @@ fn output(
                 .ok_or_else(|| wasmtime::format_err!("its {stream} file was not opened"))?
                 .try_clone()
                 .with_context(|| format!("reopening its {stream} file"))?;
-            limited(stdio::WriterOutput::new(Box::new(f), None))
+            Box::new(stdio::WriterOutput::new(Box::new(f), None, budget))
         }
         OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
     })

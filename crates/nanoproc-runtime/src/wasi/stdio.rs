@@ -10,6 +10,7 @@
 
 use crate::audit::{Audit, Decision, Event};
 use crate::error::CapabilityRefused;
+use crate::interrupt::StopReason;
 use crate::limits::LimitExceeded;
 use nanoproc_caps::{Flag, LimitKind};
 use std::io;
@@ -251,20 +252,21 @@ pub(crate) struct OutputBudget {
 }
 
 impl<S> LimitedOutput<S> {
-    pub fn new(inner: S, nanoprocess: Arc<str>, limit: u64, stream: &'static str) -> Self {
-        Self {
-            inner,
-            budget: Arc::new(OutputBudget {
-                nanoprocess,
-                limit,
-                used: Default::default(),
-                stream,
-            }),
-        }
+    pub fn new(inner: S, budget: Arc<OutputBudget>) -> Self {
+        Self { inner, budget }
     }
 }
 
 impl OutputBudget {
+    pub fn new(nanoprocess: Arc<str>, limit: u64, stream: &'static str) -> Arc<Self> {
+        Arc::new(OutputBudget {
+            nanoprocess,
+            limit,
+            used: Default::default(),
+            stream,
+        })
+    }
+
     fn charge(&self, len: usize) -> Result<(), LimitExceeded> {
         use std::sync::atomic::Ordering;
         let used = self.used.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
@@ -319,15 +321,34 @@ impl OutputStream for CountedStream {
         self.budget
             .charge(bytes.len())
             .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
-        self.inner.write(bytes)
+        self.inner.write(bytes).map_err(reader_gone)
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.inner.flush()
+        self.inner.flush().map_err(reader_gone)
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
         self.inner.check_write()
+    }
+}
+
+/// A write that failed because nobody reads the stream any more (`nanoproc run ... |
+/// head -1`) ends the run, as SIGPIPE ends a Unix process: quietly, with
+/// [`StopReason::OutputClosed`], instead of an error every guest's runtime would
+/// report as a crash.
+fn reader_gone(e: StreamError) -> StreamError {
+    match e {
+        // What wasmtime-wasi's own terminal streams make of a broken pipe.
+        StreamError::Closed => StreamError::Trap(wasmtime::Error::new(StopReason::OutputClosed)),
+        StreamError::LastOperationFailed(cause)
+            if cause
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            StreamError::Trap(wasmtime::Error::new(StopReason::OutputClosed))
+        }
+        other => other,
     }
 }
 
@@ -340,31 +361,62 @@ struct Sink {
     out: Box<dyn io::Write + Send>,
     prefix: Option<String>,
     at_line_start: bool,
+    /// Charged with every byte written, prefixes included: the limit bounds what
+    /// reaches the terminal or the file, not only what the guest passed.
+    budget: Arc<OutputBudget>,
+}
+
+/// Why a write to a [`WriterOutput`] failed.
+enum WriteFailure {
+    Limit(LimitExceeded),
+    Io(io::Error),
 }
 
 impl WriterOutput {
-    pub fn new(out: Box<dyn io::Write + Send>, prefix: Option<String>) -> Self {
+    pub fn new(
+        out: Box<dyn io::Write + Send>,
+        prefix: Option<String>,
+        budget: Arc<OutputBudget>,
+    ) -> Self {
         Self(Arc::new(std::sync::Mutex::new(Sink {
             out,
             prefix,
             at_line_start: true,
+            budget,
         })))
     }
 
-    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+    fn write_all(&self, bytes: &[u8]) -> Result<(), WriteFailure> {
         let mut sink = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(prefix) = sink.prefix.clone() else {
-            return sink.out.write_all(bytes);
+            sink.budget
+                .charge(bytes.len())
+                .map_err(WriteFailure::Limit)?;
+            return sink.out.write_all(bytes).map_err(WriteFailure::Io);
         };
-        // Prefix every line, including one continued across writes, once.
-        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+        // Prefix every line, including one continued across writes, once. The
+        // whole cost is charged before anything is written, so that a write over
+        // the limit writes nothing.
+        let lines = bytes.split_inclusive(|b| *b == b'\n');
+        // Every chunk but the first starts a line; the first does if the last
+        // write ended one.
+        let starts = lines
+            .clone()
+            .count()
+            .saturating_sub(usize::from(!sink.at_line_start));
+        sink.budget
+            .charge(bytes.len() + starts * prefix.len())
+            .map_err(WriteFailure::Limit)?;
+        for chunk in lines {
             if sink.at_line_start {
-                sink.out.write_all(prefix.as_bytes())?;
+                sink.out
+                    .write_all(prefix.as_bytes())
+                    .map_err(WriteFailure::Io)?;
             }
-            sink.out.write_all(chunk)?;
+            sink.out.write_all(chunk).map_err(WriteFailure::Io)?;
             sink.at_line_start = chunk.ends_with(b"\n");
         }
         Ok(())
@@ -402,13 +454,17 @@ impl Pollable for WriterOutput {
 
 impl OutputStream for WriterOutput {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
-        self.write_all(&bytes)
-            .map_err(|e| StreamError::LastOperationFailed(wasmtime::Error::new(e)))
+        self.write_all(&bytes).map_err(|e| match e {
+            WriteFailure::Limit(e) => StreamError::Trap(wasmtime::Error::new(e)),
+            WriteFailure::Io(e) => {
+                reader_gone(StreamError::LastOperationFailed(wasmtime::Error::new(e)))
+            }
+        })
     }
 
     fn flush(&mut self) -> StreamResult<()> {
         WriterOutput::flush(self)
-            .map_err(|e| StreamError::LastOperationFailed(wasmtime::Error::new(e)))
+            .map_err(|e| reader_gone(StreamError::LastOperationFailed(wasmtime::Error::new(e))))
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
@@ -422,7 +478,14 @@ impl tokio::io::AsyncWrite for WriterOutput {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.write_all(buf).map(|()| buf.len()))
+        Poll::Ready(
+            self.write_all(buf)
+                .map(|()| buf.len())
+                .map_err(|e| match e {
+                    WriteFailure::Limit(e) => io::Error::other(e),
+                    WriteFailure::Io(e) => e,
+                }),
+        )
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
