@@ -436,6 +436,18 @@ impl NetPattern {
             ));
         }
         let host = HostPattern::parse(host)?;
+        // Without a prefix, `UDP:53` would be the host `udp` on both protocols:
+        // surely not what was meant, and printed back as `udp:53` it would read as
+        // a protocol with no host. A host so named takes a prefix (`tcp:udp:53`).
+        if protocols == Protocols::BOTH
+            && let HostPattern::Name(name) = &host
+            && (name == "tcp" || name == "udp")
+        {
+            return Err(format!(
+                "{s:?} has a protocol but no host: {EXPECTED} (protocols are lowercase); \
+                 a host named {name} is written with its protocol, as in tcp:{name}:PORTS"
+            ));
+        }
         let ports = PortRange::parse(ports).map_err(|e| format!("in {s:?}: {e}"))?;
         Ok(NetPattern {
             protocols,

@@ -183,6 +183,22 @@ fn rejects_malformed_patterns() {
     assert_err("x1:y:443", "too many `:`");
 }
 
+/// Found by the `network` fuzz target: `Udp:1` was the host `udp` on both protocols,
+/// printed back as `udp:1`, which is a protocol with no host.
+#[test]
+fn a_protocol_word_is_not_a_host_without_a_prefix() {
+    assert_err("Udp:1", "has a protocol but no host");
+    assert_err("TCP:443", "has a protocol but no host");
+    assert_err("udp.:53", "has a protocol but no host");
+    // With its protocol written, a host so named is unambiguous and round-trips.
+    for shown in ["udp:udp:53", "tcp:tcp:1-2"] {
+        let pat = p(shown);
+        assert_eq!(pat.host, HostPattern::Name(shown[4..7].into()));
+        assert_eq!(pat.to_string(), shown);
+        assert_eq!(p(&pat.to_string()), pat);
+    }
+}
+
 #[test]
 fn rejects_bad_ports() {
     assert_err("x:70000", "out of range");
