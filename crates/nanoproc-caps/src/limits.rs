@@ -145,21 +145,35 @@ pub fn format_millis(ms: u64) -> String {
     }
 }
 
-/// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`.
+/// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`; a fraction is rounded to the nearest
+/// millisecond, half up.
+///
+/// Decimal arithmetic on integers, not `f64`: above 2^53 ms a float loses the last
+/// digits, and a limit printed by [`format_millis`] must read back as itself.
 pub fn parse_millis(text: &str) -> Result<u64, String> {
+    /// Enough for nanoseconds of a second; more is noise, and the bound keeps the
+    /// arithmetic below within `u64`.
+    const MAX_DECIMALS: usize = 9;
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration such as \"5s\" or \"250ms\", found {text:?}"))?;
-    let scale = match unit.trim() {
-        "ms" => 1.0,
-        "s" => 1000.0,
-        "m" | "min" => 60_000.0,
-        "h" => 3_600_000.0,
+    let expected = || format!("expected a duration such as \"5s\" or \"250ms\", found {text:?}");
+    let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(expected());
+    }
+    if fraction.len() > MAX_DECIMALS {
+        return Err(format!(
+            "duration {text:?} has more than {MAX_DECIMALS} decimal places"
+        ));
+    }
+    let scale: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
         "" => return Err(format!("a duration needs a unit (ms, s, m or h): {text:?}")),
         other => {
             return Err(format!(
@@ -167,9 +181,23 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             ));
         }
     };
-    let ms = value * scale;
-    if !(ms.is_finite() && ms >= 0.0 && ms <= u64::MAX as f64) {
-        return Err(format!("duration {text:?} is out of range"));
-    }
-    Ok(ms.round() as u64)
+    let out_of_range = || format!("duration {text:?} is out of range");
+    // Only ASCII digits are left, so a parse error is an overflow.
+    let whole: u64 = match whole {
+        "" => 0,
+        digits => digits.parse().map_err(|_| out_of_range())?,
+    };
+    let (numerator, denominator) = match fraction {
+        "" => (0, 1),
+        digits => (
+            digits.parse::<u64>().map_err(|_| expected())?,
+            10u64.pow(digits.len() as u32),
+        ),
+    };
+    // numerator < 10^9 and scale <= 3.6 * 10^6: the product fits.
+    let fraction_ms = (numerator * scale + denominator / 2) / denominator;
+    whole
+        .checked_mul(scale)
+        .and_then(|ms| ms.checked_add(fraction_ms))
+        .ok_or_else(out_of_range)
 }

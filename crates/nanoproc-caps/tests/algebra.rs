@@ -475,3 +475,40 @@ fn durations_parse_in_their_units() {
     assert_eq!(format_millis(1500), "1.5s");
     assert_eq!(LimitKind::Fuel.parse("1_000_000").unwrap(), 1_000_000);
 }
+
+/// Found by the `units` fuzz target: durations were parsed through `f64`, so a
+/// timeout above 2^53 ms printed as text that read back as another number.
+#[test]
+fn durations_parse_exactly_to_the_millisecond() {
+    for n in [
+        (1 << 53) + 1,
+        3_472_379_973_274_197_809,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        assert_eq!(parse_millis(&format_millis(n)), Ok(n), "{n}");
+    }
+    // Half a millisecond rounds up, which 1.0005 * 1000 in f64 (1000.4999...) did not.
+    assert_eq!(parse_millis("1.0005s"), Ok(1001));
+    assert_eq!(parse_millis("0.4ms"), Ok(0));
+    assert_eq!(parse_millis(".5s"), Ok(500));
+    assert_eq!(parse_millis("2.s"), Ok(2000));
+    // One past u64::MAX was accepted as u64::MAX.
+    assert!(
+        parse_millis("18446744073709551616ms")
+            .unwrap_err()
+            .contains("out of range")
+    );
+    assert!(
+        parse_millis("5124095576030432h")
+            .unwrap_err()
+            .contains("out of range")
+    );
+    assert!(
+        parse_millis("1.0000000001s")
+            .unwrap_err()
+            .contains("decimal places")
+    );
+    assert!(parse_millis("1.2.3s").is_err());
+    assert!(parse_millis(".s").is_err());
+}
