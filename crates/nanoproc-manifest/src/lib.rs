@@ -766,7 +766,8 @@ fn apply_mode(flag: Flag, raw: &raw::RawMode, modes: &mut Modes) -> Result<bool,
 }
 
 /// `2024-01-01T00:00:00Z` (optionally with `.fff` fractions) as nanoseconds since
-/// the UNIX epoch.
+/// the UNIX epoch; `None` for anything else, and for instants before 1970 or too
+/// late for a `u64` of nanoseconds (past 2554).
 pub fn parse_instant(s: &str) -> Option<u64> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
@@ -776,6 +777,12 @@ pub fn parse_instant(s: &str) -> Option<u64> {
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
     let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Four-digit years, as RFC 3339 writes them. The bound also keeps the day
+    // arithmetic below from overflowing on a year of twenty digits (which, unchecked,
+    // would freeze the clock at a wrapped-around instant in a release build).
+    if !(0..=9999).contains(&y) {
         return None;
     }
     if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {

@@ -2,7 +2,9 @@
 //! from a valid manifest, and the place and wording of every kind of error.
 
 use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, LimitKind};
-use nanoproc_manifest::{Location, Manifest, ManifestError, ManifestErrors, digest_of};
+use nanoproc_manifest::{
+    Location, Manifest, ManifestError, ManifestErrors, digest_of, parse_instant,
+};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -1255,4 +1257,32 @@ grants = { env = ["GRÜSSE=héllo", "=☕"] }
 "#,
     );
     p.assert_at(&p.error(), 7, 35, "\"=☕\"", "an environment grant is");
+}
+
+/// Found by the `units` fuzz target: a year of twenty digits overflowed the day
+/// arithmetic (a panic in a debug build, a wrapped-around instant in a release one).
+#[test]
+fn a_frozen_clock_at_an_absurd_year_is_an_error_at_its_line() {
+    let absurd = "22200283202012-04-14T23:59:39Z";
+    assert_eq!(parse_instant(absurd), None);
+    assert_eq!(parse_instant("99999999999999999-01-01T00:00:00Z"), None);
+    assert_eq!(parse_instant("10000-01-01T00:00:00Z"), None);
+    // The years that remain still read as before.
+    assert_eq!(parse_instant("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(
+        parse_instant("2024-02-29T23:59:59.5Z"),
+        Some(1_709_251_199_500_000_000)
+    );
+    assert_eq!(parse_instant("1969-12-31T23:59:59Z"), None);
+    let p = Project::new(&format!(
+        r#"
+[app]
+root = "app"
+
+[nanoprocess.app]
+component = "build/app.wasm"
+grants.wall-clock = "{absurd}"
+"#
+    ));
+    p.assert_at(&p.error(), 6, 21, "\"2220", "wall-clock: expected");
 }
