@@ -151,6 +151,7 @@ pub fn describe(
 pub(crate) fn is_limit(err: &wasmtime::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<crate::limits::LimitExceeded>().is_some()
+            || c.downcast_ref::<crate::limits::ResultTooLarge>().is_some()
             || c.downcast_ref::<ChildFailed>()
                 .is_some_and(|f| f.limit_exceeded)
             || matches!(

@@ -382,7 +382,7 @@ impl<T: ComponentType + Lift + Lower + Copy + 'static> FastParam for Scalar<T> {
 /// into the parent's), and what the parent gets when the child failed.
 trait FastRet: 'static {
     /// The function's results, as a tuple.
-    type List: ComponentNamedList + Lift + Lower + 'static;
+    type List: ComponentNamedList + Lift + Lower + Payload + 'static;
     /// The parent's result when the child failed under `on-failure = "error"`: an
     /// `err` where the function has a string error, else the failure as a trap.
     fn failed(failure: ChildFailed) -> wasmtime::Result<Self::List>;
@@ -399,7 +399,7 @@ impl FastRet for () {
 /// One result without an error channel.
 struct One<T>(PhantomData<T>);
 
-impl<T: ComponentType + Lift + Lower + 'static> FastRet for One<T> {
+impl<T: ComponentType + Lift + Lower + Payload + 'static> FastRet for One<T> {
     type List = (T,);
     fn failed(failure: ChildFailed) -> wasmtime::Result<(T,)> {
         Err(wasmtime::Error::new(failure))
@@ -409,10 +409,54 @@ impl<T: ComponentType + Lift + Lower + 'static> FastRet for One<T> {
 /// `result<T, string>`: a failure of the child can be handed over as an `err`.
 struct OrError<T>(PhantomData<T>);
 
-impl<T: ComponentType + Lift + Lower + 'static> FastRet for OrError<T> {
+impl<T: ComponentType + Lift + Lower + Payload + 'static> FastRet for OrError<T> {
     type List = (Result<T, String>,);
     fn failed(failure: ChildFailed) -> wasmtime::Result<(Result<T, String>,)> {
         Ok((Err(failure.to_string()),))
+    }
+}
+
+/// What lowering a result allocates in the parent's memory (see
+/// [`crate::trampoline::payload`]), for the result types of the fast paths.
+trait Payload {
+    fn payload(&self) -> u64;
+}
+
+macro_rules! no_payload {
+    ($($t:ty),*) => { $(impl Payload for $t { fn payload(&self) -> u64 { 0 } })* };
+}
+no_payload!((), u32, u64, i32, i64, bool, f64);
+
+impl Payload for String {
+    fn payload(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl Payload for Vec<u8> {
+    fn payload(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl<T: Payload> Payload for Option<T> {
+    fn payload(&self) -> u64 {
+        self.as_ref().map_or(0, T::payload)
+    }
+}
+
+impl<T: Payload, E: Payload> Payload for Result<T, E> {
+    fn payload(&self) -> u64 {
+        match self {
+            Ok(v) => v.payload(),
+            Err(e) => e.payload(),
+        }
+    }
+}
+
+impl<T: Payload> Payload for (T,) {
+    fn payload(&self) -> u64 {
+        self.0.payload()
     }
 }
 
@@ -473,7 +517,9 @@ macro_rules! link_arity {
                     let typed = unsafe {
                         TypedFunc::<($($P::Child<'_>,)*), R::List>::new_unchecked(func)
                     };
-                    out = Some(Ok(typed.call(&mut live.store, ($($P::child(&$p),)*))?));
+                    let result = typed.call(&mut live.store, ($($P::child(&$p),)*))?;
+                    crate::trampoline::result_fits(cx.data(), result.payload())?;
+                    out = Some(Ok(result));
                     Ok(())
                 });
                 match outcome {

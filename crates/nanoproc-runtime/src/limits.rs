@@ -52,6 +52,42 @@ impl fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// A child's result is larger than what its parent may still allocate. Lowering it
+/// would grow the parent's memory past its budget and trap the parent, blamed for
+/// a size the child chose; checked before lowering, it is the child's failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultTooLarge {
+    pub parent: Arc<str>,
+    pub bytes: u64,
+    pub headroom: Headroom,
+}
+
+impl fmt::Display for ResultTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Headroom { left, owner, limit } = &self.headroom;
+        write!(
+            f,
+            "its result of {} is more than its parent `{}` may still allocate ({} left of the memory limit of `{owner}`, {})",
+            nanoproc_caps::format_bytes(self.bytes),
+            self.parent,
+            nanoproc_caps::format_bytes(*left),
+            nanoproc_caps::format_bytes(*limit),
+        )
+    }
+}
+
+impl std::error::Error for ResultTooLarge {}
+
+/// How much more memory a nanoprocess may take: the least that any budget it is
+/// charged to has left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Headroom {
+    pub left: u64,
+    /// Whose budget is the tightest.
+    pub owner: Arc<str>,
+    pub limit: u64,
+}
+
 fn describe_kind(kind: LimitKind) -> &'static str {
     match kind {
         LimitKind::Memory => "memory",
@@ -107,6 +143,20 @@ impl NanoLimiter {
                     usize::try_from(n).unwrap_or(usize::MAX)
                 }),
         }
+    }
+}
+
+impl NanoLimiter {
+    /// What this nanoprocess may still allocate, if any budget bounds it.
+    pub fn headroom(&self) -> Option<Headroom> {
+        self.budgets
+            .iter()
+            .map(|b| Headroom {
+                left: b.limit.saturating_sub(b.used.load(Ordering::Relaxed)),
+                owner: b.owner.clone(),
+                limit: b.limit,
+            })
+            .min_by_key(|h| h.left)
     }
 }
 

@@ -165,9 +165,71 @@ pub struct Tree {
     _deadline: Option<Deadline>,
 }
 
+/// The native stack one level of nested calls may take: the callee's wasm stack
+/// (wasmtime's `max_wasm_stack`, 512 KiB by default, counted afresh for each store
+/// entered) and the host frames of the call between them.
+pub(crate) const STACK_PER_LEVEL: usize = (512 + 256) << 10;
+
+/// What a call into a child must find left on the native stack: one more level,
+/// and room for the host to report the refusal.
+const STACK_FOR_A_CALL: usize = STACK_PER_LEVEL + (128 << 10);
+
+/// Refuses a call between nanoprocesses when the native stack could not hold it.
+/// Each nanoprocess stays within its own wasm stack limit, but a chain of calls
+/// stacks them all on one native stack: overflowing it would abort nanoproc, not
+/// trap a guest. [`Tree::run`] sizes the stack for the tree's depth, so this is
+/// the backstop for what that sizing did not foresee.
+pub(crate) fn stack_left_for_a_call(caller: &str) -> wasmtime::Result<()> {
+    match stacker::remaining_stack() {
+        Some(left) if left < STACK_FOR_A_CALL => Err(format_err!(
+            "nanoprocess `{caller}` made a call nested too deeply for nanoproc's stack ({} KiB left, {} KiB needed)",
+            left >> 10,
+            STACK_FOR_A_CALL >> 10
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The number of levels below the root (nodes are in pre-order: a parent before
+/// its children).
+fn tree_depth(nodes: &[crate::plan::PlannedNode]) -> usize {
+    let mut depths = vec![0usize; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(parent) = node.parent {
+            depths[i] = depths[parent] + 1;
+        }
+    }
+    depths.into_iter().max().unwrap_or(0)
+}
+
 impl Tree {
-    /// Runs the root's `wasi:cli/run` to its end.
-    pub fn run(mut self) -> Result<Exit, RunError> {
+    /// Runs the root's `wasi:cli/run` to its end, on a thread of its own whose
+    /// stack holds a chain of calls as deep as the tree (see [`STACK_PER_LEVEL`]).
+    pub fn run(self) -> Result<Exit, RunError> {
+        let depth = tree_depth(&self.plan.nodes);
+        let stack = (depth + 1) * STACK_PER_LEVEL + (8 << 20);
+        std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new()
+                .name("nanoproc-tree".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, move || self.run_here());
+            match thread {
+                Ok(running) => running
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(e) => Err(RunError::Instantiate {
+                    nanoprocess: "(nanoproc)".into(),
+                    message: format!(
+                        "cannot start a thread with a {} MiB stack: {e}",
+                        stack >> 20
+                    ),
+                    limit_exceeded: false,
+                }),
+            }
+        })
+    }
+
+    fn run_here(mut self) -> Result<Exit, RunError> {
         let root = &self.plan.nodes[0];
         let store = &mut self.store;
         // The root's `run` is one call into it: its per-call limits apply to it.

@@ -19,7 +19,7 @@
 use crate::audit::{Decision, Event};
 use crate::error::{ChildFailed, describe};
 use crate::interrupt::StopReason;
-use crate::limits::Budget;
+use crate::limits::{Budget, ResultTooLarge};
 use crate::run::{RunCtx, StartError};
 use crate::state::NanoState;
 use nanoproc_manifest::OnFailure;
@@ -112,6 +112,7 @@ pub(crate) fn call_child_raw<R>(
     route: &Route,
     body: impl FnOnce(&mut StoreContextMut<'_, NanoState>, &mut Live) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
+    crate::run::stack_left_for_a_call(&cx.data().gate.path).map_err(CallError::Trap)?;
     let data = cx.data_mut();
     let child_index = data.routes[route.slot];
     let Some(mut child) = data.children[child_index].take() else {
@@ -149,8 +150,9 @@ pub(crate) fn forward(
     if let Some(handles) = &route.handles {
         return forward_handles(cx, route, handles, params, results);
     }
-    match call_child(&mut cx, route, |_, live, func| {
-        func.call(&mut live.store, params, results)
+    match call_child(&mut cx, route, |cx, live, func| {
+        func.call(&mut live.store, params, results)?;
+        result_fits(cx.data(), results.iter().map(payload).sum())
     }) {
         Ok(()) => Ok(()),
         Err(CallError::Child(failure)) => {
@@ -211,6 +213,7 @@ fn forward_handles(
         let called = func.call(&mut live.store, &params, results);
         handles::end_loans(live, loans);
         called?;
+        result_fits(cx.data(), results.iter().map(payload).sum())?;
         Ok(handles::results_to_parent(
             cx,
             live,
@@ -232,6 +235,53 @@ fn forward_handles(
             Ok(())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks that a child's result, of `bytes` to copy into its parent's memory, fits
+/// in what the parent may still allocate, before it is lowered there: an `Err`
+/// here is the child's failure (see [`ResultTooLarge`]). The estimate counts the
+/// bytes of strings and list elements, not the parent allocator's own overhead: a
+/// result that passes by a hair may still trap the parent, one that fails could
+/// never have fitted.
+pub(crate) fn result_fits(parent: &NanoState, bytes: u64) -> wasmtime::Result<()> {
+    match parent.limiter.headroom() {
+        Some(headroom) if bytes > headroom.left => Err(wasmtime::Error::new(ResultTooLarge {
+            parent: parent.gate.path.clone(),
+            bytes,
+            headroom,
+        })),
+        _ => Ok(()),
+    }
+}
+
+/// The bytes a value occupies once lowered beyond its flat representation:
+/// what lowering it allocates in the receiver's memory.
+pub(crate) fn payload(v: &Val) -> u64 {
+    match v {
+        Val::String(s) => s.len() as u64,
+        Val::List(items) => items.iter().map(|i| flat_size(i) + payload(i)).sum(),
+        Val::Record(fields) => fields.iter().map(|(_, v)| payload(v)).sum(),
+        Val::Tuple(items) => items.iter().map(payload).sum(),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) => payload(v),
+        Val::Result(Ok(Some(v)) | Err(Some(v))) => payload(v),
+        _ => 0,
+    }
+}
+
+/// The size of a list element in the list's own buffer (an estimate for
+/// aggregates: at least one byte, so that a list of a billion empty records
+/// still counts).
+fn flat_size(v: &Val) -> u64 {
+    match v {
+        Val::Bool(_) | Val::U8(_) | Val::S8(_) => 1,
+        Val::U16(_) | Val::S16(_) => 2,
+        Val::U32(_) | Val::S32(_) | Val::Float32(_) | Val::Char(_) => 4,
+        Val::U64(_) | Val::S64(_) | Val::Float64(_) => 8,
+        Val::String(_) | Val::List(_) => 8,
+        Val::Record(fields) => fields.iter().map(|(_, v)| flat_size(v)).sum::<u64>().max(1),
+        Val::Tuple(items) => items.iter().map(flat_size).sum::<u64>().max(1),
+        _ => 8,
     }
 }
 

@@ -48,6 +48,7 @@
 //! | `sockets:N` | `ok: N sockets`: creates N IPv4 TCP sockets through the raw WASI API and leaks them (never connected), one host resource each; `err: after K sockets: <error>` if creation fails |
 //! | `flood:MIB`, `flood-err:MIB` | `ok: wrote N bytes`: writes MIB MiB to stdout / stderr in 64 KiB writes (lines of `x`) and flushes; `err: after K bytes: <error>` on the first failed write or flush |
 //! | `flood-lines:MIB` | the same as `flood:` with empty lines (every byte a newline) |
+//! | `big:MIB` | `ok: ` and MIB MiB of `x`: a result as large as the caller's memory |
 //! | `tenth` | `ok: call N`, panicking with `tenth call` (a trap) when N is a multiple of 10 |
 //! | `count` | `ok: N` |
 //! | `busy:N` | `ok: N` after N million iterations of a busy loop (no clock) |
@@ -175,6 +176,17 @@ pub fn run_op(op: &str) -> String {
         "flood" => flood(arg, std::io::stdout()),
         "flood-err" => flood(arg, std::io::stderr()),
         "flood-lines" => flood_lines(arg),
+        // Built in place: the answer is the only copy in the guest's memory.
+        "big" => {
+            return match number(arg, "size") {
+                Ok(mib) => {
+                    let mut answer = String::from("ok: ");
+                    answer.extend(std::iter::repeat_n('x', (mib as usize) << 20));
+                    answer
+                }
+                Err(e) => format!("err: {e}"),
+            };
+        }
         "tenth" => Ok(tenth()),
         "count" => Ok(count()),
         "busy" => busy(arg),
