@@ -567,10 +567,11 @@ fn printable(text: &str) -> String {
 /// `--audit-summary` every capability each one used.
 fn report(audit: &Audit, uses: bool) {
     const SHOWN: usize = 50;
-    let (kept, not_kept) = audit.kept();
+    let kept = audit.kept();
+    let not_kept = kept.refusals_not_kept;
     let mut refusals: Vec<(String, u64)> = Vec::new();
     let mut restarts = Vec::new();
-    for e in kept {
+    for e in kept.events {
         if e.capability == "restart" {
             let verb = match e.decision {
                 Decision::Allowed => "restarted",
@@ -610,16 +611,25 @@ fn report(audit: &Audit, uses: bool) {
             }
         }
         let hidden = refusals.len().saturating_sub(SHOWN);
-        if hidden > 0 || not_kept > 0 {
+        if hidden > 0 {
+            eprintln!("  ... and {hidden} other kinds; see --audit FILE for all");
+        }
+        if not_kept > 0 {
             eprintln!(
-                "  ... and more ({hidden} other kinds, {not_kept} not kept); see --audit FILE for all"
+                "  ... and {not_kept} more refusals not kept in memory; see --audit FILE for all"
             );
         }
     }
-    if !restarts.is_empty() {
+    if !restarts.is_empty() || kept.restarts_not_kept > 0 {
         eprintln!("nanoproc: restarts:");
         for r in restarts {
             eprintln!("{r}");
+        }
+        if kept.restarts_not_kept > 0 {
+            eprintln!(
+                "  ... and {} more restarts not kept in memory; see --audit FILE for all",
+                kept.restarts_not_kept
+            );
         }
     }
     if uses {

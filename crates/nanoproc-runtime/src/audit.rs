@@ -8,8 +8,15 @@
 //!   as the decision is made: the file is valid JSON Lines up to the last decision
 //!   however the run ends (a trap, a limit, Ctrl-C, a crash of nanoproc itself);
 //! * counts per nanoprocess, capability and decision, for the end-of-run summary;
-//! * the refusals and restarts themselves, up to [`KEPT`]; a hostile nanoprocess
-//!   that is refused millions of times must not grow the host's memory with it.
+//! * the refusals and restarts themselves, up to [`KEPT`] of them and [`KEPT_BYTES`]
+//!   in all; a hostile nanoprocess that is refused millions of times must not grow
+//!   the host's memory with it. What is not kept is counted.
+//!
+//! A guest chooses the text of a target (a path, a host name) and, through its
+//! failures, of a reason (a restart's carries the failure, stderr tail included),
+//! and a single refused lookup of a 1 MB name would otherwise cost a megabyte in
+//! the file and another in memory. So both are cut to [`FIELD_MAX`] bytes before
+//! anything is recorded, with a marker that says how much was cut.
 //!
 //! The record is shared by every store of a tree and guarded by mutexes: a poisoned
 //! lock (a panic while recording) must not lose what was already recorded.
@@ -24,6 +31,18 @@ use std::time::SystemTime;
 
 /// How many refusals and restarts are kept in memory for the summary.
 pub const KEPT: usize = 10_000;
+
+/// How many bytes the refusals and restarts kept in memory may take in all, each
+/// counted with its target and reason (see [`footprint`]). With every text at its
+/// longest, about 3,500 are kept.
+pub const KEPT_BYTES: usize = 4 << 20;
+
+/// The longest target or reason recorded, in bytes (before the marker). A longer
+/// text keeps at most its first and last `FIELD_MAX / 2` bytes (each cut on a
+/// character boundary) around a marker such as `...[1047552 bytes cut]...`: the
+/// start of a path or name says what it was, and the end of a failure is where its
+/// panic message is.
+pub const FIELD_MAX: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Decision {
@@ -84,11 +103,29 @@ impl fmt::Display for Event {
 /// Uses and refusals of one capability by one nanoprocess.
 pub type Counts = BTreeMap<(Arc<str>, &'static str), (u64, u64)>;
 
+/// The refusals and restarts kept in memory, and how many of each were not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// In the order they were recorded.
+    pub events: Vec<Event>,
+    /// Refusals recorded after the record was full ([`KEPT`], [`KEPT_BYTES`]).
+    pub refusals_not_kept: u64,
+    /// Restarts (made or refused) recorded after the record was full.
+    pub restarts_not_kept: u64,
+}
+
+#[derive(Default)]
+struct KeptState {
+    kept: Kept,
+    /// The sum of the kept events' [`footprint`]s.
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Inner {
     log: Option<Mutex<File>>,
     count_allowed: bool,
-    kept: Mutex<(Vec<Event>, u64)>,
+    kept: Mutex<KeptState>,
     counts: Mutex<Counts>,
 }
 
@@ -139,7 +176,11 @@ impl Audit {
         self.inner.log.is_some() || self.inner.count_allowed
     }
 
-    pub fn record(&self, event: Event) {
+    pub fn record(&self, mut event: Event) {
+        // Cut before anything else, so that neither the file nor the memory ever
+        // holds more of a guest's text than this.
+        event.target = event.target.map(clip);
+        event.reason = event.reason.map(clip);
         if let Some(log) = &self.inner.log {
             let line = json_line(&event);
             // One write per line: a reader never sees half a line, whatever
@@ -157,24 +198,29 @@ impl Audit {
                 Decision::Refused => entry.1 += 1,
             }
         }
-        if event.decision == Decision::Refused || event.capability == "restart" {
-            let mut kept = lock(&self.inner.kept);
-            if kept.0.len() < KEPT {
-                kept.0.push(event);
+        let is_restart = event.capability == "restart";
+        if event.decision == Decision::Refused || is_restart {
+            let mut state = lock(&self.inner.kept);
+            let size = footprint(&event);
+            if state.kept.events.len() < KEPT && state.bytes + size <= KEPT_BYTES {
+                state.bytes += size;
+                state.kept.events.push(event);
+            } else if is_restart {
+                state.kept.restarts_not_kept += 1;
             } else {
-                kept.1 += 1;
+                state.kept.refusals_not_kept += 1;
             }
         }
     }
 
     /// The refusals and restarts kept, in order, and how many more were not kept.
-    pub fn kept(&self) -> (Vec<Event>, u64) {
-        lock(&self.inner.kept).clone()
+    pub fn kept(&self) -> Kept {
+        lock(&self.inner.kept).kept.clone()
     }
 
     pub fn refusals(&self) -> Vec<Event> {
         self.kept()
-            .0
+            .events
             .into_iter()
             .filter(|e| e.decision == Decision::Refused && e.capability != "restart")
             .collect()
@@ -189,9 +235,40 @@ impl Audit {
 impl fmt::Debug for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Audit")
-            .field("kept", &lock(&self.inner.kept).0.len())
+            .field("kept", &lock(&self.inner.kept).kept.events.len())
             .finish()
     }
+}
+
+/// What an event kept in memory costs: the event itself and the text it owns (the
+/// nanoprocess's path is shared by all its events).
+fn footprint(e: &Event) -> usize {
+    std::mem::size_of::<Event>()
+        + e.target.as_ref().map_or(0, String::capacity)
+        + e.reason.as_ref().map_or(0, String::capacity)
+}
+
+/// `text` cut to at most [`FIELD_MAX`] bytes and the marker (see there). A new
+/// string, so that the guest's megabyte is freed rather than kept as capacity.
+fn clip(text: String) -> String {
+    if text.len() <= FIELD_MAX {
+        return text;
+    }
+    let mut head = FIELD_MAX / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - FIELD_MAX / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let marker = format!("...[{} bytes cut]...", tail - head);
+    // Exactly as long as it needs to be: the record counts capacity, not length.
+    let mut cut = String::with_capacity(head + marker.len() + (text.len() - tail));
+    cut.push_str(&text[..head]);
+    cut.push_str(&marker);
+    cut.push_str(&text[tail..]);
+    cut
 }
 
 fn json_line(e: &Event) -> String {
@@ -307,11 +384,105 @@ mod tests {
                 reason: None,
             });
         }
-        let (kept, dropped) = audit.kept();
-        assert_eq!((kept.len(), dropped), (KEPT, 5));
+        let kept = audit.kept();
+        assert_eq!((kept.events.len(), kept.refusals_not_kept), (KEPT, 5));
         assert_eq!(
             audit.counts()[&("a".into(), "random")],
             (0, KEPT as u64 + 5)
+        );
+    }
+
+    fn refusal(target: String) -> Event {
+        Event {
+            nanoprocess: "app/x".into(),
+            capability: "network",
+            operation: "wasi:sockets/ip-name-lookup.resolve-addresses",
+            target: Some(target),
+            decision: Decision::Refused,
+            reason: Some("network is not granted".into()),
+        }
+    }
+
+    #[test]
+    fn a_long_text_is_cut_in_the_middle_with_a_count() {
+        let text = format!(
+            "{}{}{}",
+            "h".repeat(600),
+            "m".repeat(1_000_000),
+            "t".repeat(600)
+        );
+        let cut = clip(text.clone());
+        let cut_bytes = text.len() - FIELD_MAX;
+        assert_eq!(
+            cut,
+            format!(
+                "{}...[{cut_bytes} bytes cut]...{}",
+                "h".repeat(512),
+                "t".repeat(512)
+            )
+        );
+        // What fits is left alone, capacity and all.
+        let short = "x".repeat(FIELD_MAX);
+        assert_eq!(clip(short.clone()), short);
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        // Two- and three-byte characters at every offset around both cut points.
+        for pad in 0..3 {
+            for c in ['é', '€'] {
+                let text = format!("{}{}", "a".repeat(pad), c.to_string().repeat(2000));
+                let cut = clip(text.clone());
+                let (head, rest) = cut.split_once("...[").unwrap();
+                let (count, tail) = rest.split_once(" bytes cut]...").unwrap();
+                assert!(text.starts_with(head) && text.ends_with(tail), "{cut}");
+                assert!(head.len() <= FIELD_MAX / 2 && tail.len() <= FIELD_MAX / 2);
+                let count: usize = count.parse().unwrap();
+                assert_eq!(head.len() + count + tail.len(), text.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_target_is_cut_in_the_line_and_in_memory() {
+        let audit = Audit::new();
+        audit.record(refusal("a".repeat(1 << 20)));
+        let kept = audit.kept();
+        let target = kept.events[0].target.as_ref().unwrap();
+        assert!(target.contains(&format!("[{} bytes cut]", (1 << 20) - FIELD_MAX)));
+        assert_eq!(target.capacity(), target.len());
+        let line = json_line(&kept.events[0]);
+        assert!(line.len() < FIELD_MAX + 300, "{}", line.len());
+    }
+
+    #[test]
+    fn memory_kept_is_bounded_in_bytes_and_what_is_dropped_is_counted() {
+        let audit = Audit::new();
+        let many = 2 * KEPT_BYTES / FIELD_MAX;
+        for i in 0..many {
+            audit.record(refusal(format!("{i}{}", "n".repeat(4 * FIELD_MAX))));
+        }
+        audit.record(Event {
+            nanoprocess: "app/x".into(),
+            capability: "restart",
+            operation: "nanoproc:restart",
+            target: None,
+            decision: Decision::Allowed,
+            reason: Some("f".repeat(100_000)),
+        });
+        let kept = audit.kept();
+        let bytes: usize = kept.events.iter().map(footprint).sum();
+        assert!(bytes <= KEPT_BYTES, "{bytes}");
+        assert!(kept.events.len() < KEPT, "the byte bound came first");
+        assert_eq!(
+            kept.events.len() as u64 + kept.refusals_not_kept,
+            many as u64
+        );
+        assert_eq!(kept.restarts_not_kept, 1);
+        // The counts still see every one.
+        assert_eq!(
+            audit.counts()[&("app/x".into(), "network")],
+            (0, many as u64)
         );
     }
 }

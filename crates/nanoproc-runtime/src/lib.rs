@@ -46,7 +46,7 @@ mod state;
 mod trampoline;
 mod wasi;
 
-pub use audit::{Audit, Decision, Event};
+pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};
 pub use interrupt::{Interrupt, StopReason};
 pub use limits::LimitExceeded;

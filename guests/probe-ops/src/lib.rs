@@ -46,6 +46,7 @@
 //! | `recurse:N` | `ok: depth reached N`: recurses N levels, each frame holding a 256-byte array on the stack; a huge N (e.g. 100000000) overflows the stack (a trap: the 1 MiB shadow stack in linear memory holds about 3,850 frames) |
 //! | `bomb` | never returns: allocates and writes 1 MiB chunks, keeping them all, until an allocation fails and the guest aborts (a trap) |
 //! | `sockets:N` | `ok: N sockets`: creates N IPv4 TCP sockets through the raw WASI API and leaks them (never connected), one host resource each; `err: after K sockets: <error>` if creation fails |
+//! | `lookups:N:BYTES` | `ok: N refused`: looks up a name of BYTES bytes (`a`s, ending in `.test`) N times through the raw WASI API, each refused; `err: lookup I: <error>` if one was not refused, `err: lookup I was allowed` if one was |
 //! | `flood:MIB`, `flood-err:MIB` | `ok: wrote N bytes`: writes MIB MiB to stdout / stderr in 64 KiB writes (lines of `x`) and flushes; `err: after K bytes: <error>` on the first failed write or flush |
 //! | `flood-lines:MIB` | the same as `flood:` with empty lines (every byte a newline) |
 //! | `big:MIB` | `ok: ` and MIB MiB of `x`: a result as large as the caller's memory |
@@ -173,6 +174,7 @@ pub fn run_op(op: &str) -> String {
         "recurse" => recurse(arg),
         "bomb" => bomb(),
         "sockets" => sockets(arg),
+        "lookups" => lookups(arg),
         "flood" => flood(arg, std::io::stdout()),
         "flood-err" => flood(arg, std::io::stderr()),
         "flood-lines" => flood_lines(arg),
@@ -456,6 +458,28 @@ fn sockets(arg: &str) -> Result<String, String> {
         }
     }
     Ok(format!("{n} sockets"))
+}
+
+/// Looks up one huge name `N` times, each lookup expected to be refused: the host
+/// must not keep what it records of each (the name) in full.
+fn lookups(arg: &str) -> Result<String, String> {
+    use wasip2::sockets::instance_network::instance_network;
+    use wasip2::sockets::ip_name_lookup::resolve_addresses;
+    use wasip2::sockets::network::ErrorCode;
+    let (n, bytes) = arg
+        .split_once(':')
+        .ok_or_else(|| format!("expected N:BYTES, got {arg:?}"))?;
+    let (n, bytes) = (number(n, "count")?, number(bytes, "size")?);
+    let name = format!("{}.test", "a".repeat(bytes.saturating_sub(5) as usize));
+    let network = instance_network();
+    for i in 0..n {
+        match resolve_addresses(&network, &name) {
+            Err(ErrorCode::AccessDenied) => {}
+            Err(e) => return Err(format!("lookup {i}: {e}")),
+            Ok(_) => return Err(format!("lookup {i} was allowed")),
+        }
+    }
+    Ok(format!("{n} refused"))
 }
 
 /// Writes `MIB` MiB of `x` lines to `out` in 64 KiB writes, then flushes.
