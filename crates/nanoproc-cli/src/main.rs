@@ -3,11 +3,12 @@
 use clap::{Args, Parser, Subcommand};
 use nanoproc_runtime::caps::{
     ClockMode, DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, LimitKind,
-    OutputMode, RandomMode, parse_millis,
+    OutputMode, RandomMode, parse_bytes, parse_millis,
 };
 use nanoproc_runtime::manifest::ManifestErrors;
 use nanoproc_runtime::{
-    Audit, Decision, Interrupt, Plan, RunError, RunOptions, Runtime, StopReason,
+    Audit, DEFAULT_MAX_COMPONENT_SIZE, Decision, Interrupt, Plan, RunError, RunOptions, Runtime,
+    StopReason,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,16 +56,29 @@ enum Command {
     Check {
         /// The manifest (nanoproc.toml).
         manifest: PathBuf,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
     Run(Box<RunArgs>),
 }
 
+/// How components are read, for `check` and `run` alike.
+#[derive(Args)]
+struct Reading {
+    /// Refuse component files larger than this, e.g. 64MiB (default 256 MiB). Each
+    /// is read whole, and compiled, at every check and run.
+    #[arg(long, value_name = "SIZE")]
+    max_component_size: Option<String>,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// A manifest (.toml), or a component or module (.wasm) to run on its own.
     target: PathBuf,
+    #[command(flatten)]
+    reading: Reading,
     /// Grant a host directory read-write, seen by the guest at GUEST (default: the
     /// same path if absolute, else below `/`). Single component only.
     #[arg(long, value_name = "HOST[::GUEST]")]
@@ -309,15 +323,27 @@ fn main() -> ExitCode {
     // For NANOPROC_STARTUP_TRACE (see `run`): how long start-up took.
     let started = std::time::Instant::now();
     let cli = Cli::parse();
+    let reading = match &cli.command {
+        Command::Check { reading, .. } => reading,
+        Command::Run(args) => &args.reading,
+    };
+    let max_component_size = match reading.max_component_size.as_deref().map(parse_bytes) {
+        None => DEFAULT_MAX_COMPONENT_SIZE,
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => {
+            eprintln!("nanoproc: --max-component-size: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match Runtime::new() {
-        Ok(r) => r,
+        Ok(r) => r.with_max_component_size(max_component_size),
         Err(e) => {
             eprintln!("nanoproc: cannot set up the WebAssembly engine: {e:#}");
             return ExitCode::from(status::CANNOT_START);
         }
     };
     match cli.command {
-        Command::Check { manifest } => match runtime.check_manifest(&manifest, &[]) {
+        Command::Check { manifest, .. } => match runtime.check_manifest(&manifest, &[]) {
             Ok(plan) => {
                 print_notices(&plan);
                 print_out(&format!(

@@ -5,6 +5,9 @@
 
 mod common;
 use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// What nanoproc itself may use on top of the guests' memory (as in hostile.rs).
 const HOST_OVERHEAD_KIB: u64 = 96 * 1024;
@@ -20,6 +23,50 @@ fn peak_kib(run: &Run) -> u64 {
         .and_then(|l| l.strip_suffix(" KiB"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in {run:?}"))
+}
+
+/// Runs `nanoproc` with `args`, killing it and failing the test if it has not
+/// ended within `limit`: for what used to hang or take forever.
+fn nanoproc_within(limit: Duration, args: &[&str]) -> (Run, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running nanoproc");
+    // The pipes are drained on their own threads, so that a large output cannot
+    // block the child while this one waits.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).unwrap();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nanoproc {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (run, started.elapsed())
 }
 
 // ---------------------------------------------------------------------------
@@ -120,5 +167,144 @@ fn refusals_beyond_what_memory_keeps_are_counted_in_the_report() {
     assert_eq!(
         kept.trim_end_matches(')').parse::<u64>().unwrap() + not_kept,
         5000
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Component files
+
+/// A manifest whose root is the component file `file`.
+fn root_only(scene: &Scene, file: &Path) -> std::path::PathBuf {
+    scene.manifest(&format!(
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"{}\"\n",
+        file.display()
+    ))
+}
+
+#[test]
+fn a_sparse_component_over_the_cap_is_refused_without_being_read() {
+    let scene = Scene::new();
+    // 4 GiB that take no disk: a valid header, then a hole.
+    let sparse = scene.path("huge.wasm");
+    std::fs::write(&sparse, b"\0asm\x0d\x00\x01\x00").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&sparse)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let manifest = root_only(&scene, &sparse);
+    // Under 1 GiB of address space: reading the file whole could not even start.
+    let script = format!(
+        "ulimit -v 1048576 && exec '{}' check '{}'",
+        env!("CARGO_BIN_EXE_nanoproc"),
+        manifest.display()
+    );
+    let started = Instant::now();
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        stderr.contains(&format!(
+            "nanoproc.toml:5:13: app: cannot read component {}: it is 4 GiB, more than the 256 MiB a component may be",
+            sparse.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--max-component-size"), "{stderr}");
+}
+
+#[test]
+fn the_size_cap_is_configurable() {
+    let scene = Scene::new();
+    let probe = cmd();
+    let size = std::fs::metadata(&probe).unwrap().len();
+    let m = root_only(&scene, Path::new(&probe)).display().to_string();
+    let cap = format!("{}", size - 1);
+    let run = nanoproc(&["check", "--max-component-size", &cap, &m]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "it is {size} B, more than the {cap} B a component may be"
+        )),
+        "{run:?}"
+    );
+    // The same file under a cap it fits in; and `run` takes the flag too.
+    let run = nanoproc(&["check", "--max-component-size", "64MiB", &m]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .ends_with("ok: 1 nanoprocesses, every grant within its parent's\n")
+    );
+    let run = nanoproc(&["run", "--max-component-size", "1KiB", &probe, "--", "count"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("more than the 1 KiB"), "{run:?}");
+    let run = nanoproc(&["run", "--max-component-size", "lots", &probe]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--max-component-size: expected a size"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_without_hanging() {
+    let scene = Scene::new();
+    let fifo = scene.path("pipe.wasm");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let limit = Duration::from_secs(30);
+    // Named by a manifest: refused where the manifest is checked.
+    let m = root_only(&scene, &fifo).display().to_string();
+    let (run, _) = nanoproc_within(limit, &["check", &m]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "app: component file {} is not a regular file",
+            fifo.display()
+        )),
+        "{run:?}"
+    );
+    // Run on its own: refused where it is read, without waiting for a writer.
+    let f = fifo.display().to_string();
+    let (run, _) = nanoproc_within(limit, &["run", &f]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot read component {f}: it is a FIFO (named pipe); a component is a regular file"
+        )),
+        "{run:?}"
+    );
+    // An endless file.
+    let (run, _) = nanoproc_within(limit, &["run", "/dev/zero"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("it is a character device"), "{run:?}");
+}
+
+#[test]
+fn a_file_that_is_not_webassembly_is_refused_by_its_header() {
+    let scene = Scene::new();
+    let script = scene.file("app.wasm", "#!/bin/sh\necho not wasm\n");
+    let m = root_only(&scene, &script);
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "nanoproc.toml:5:13: app: {} is not a component nanoproc can run: it is not WebAssembly: it starts with 23 21 2f 62 69 6e 2f 73, not with `\\0asm` (00 61 73 6d)",
+            script.display()
+        )),
+        "{run:?}"
+    );
+    // WebAssembly of another layer's version (a component of an older encoding).
+    let old = scene.path("old.wasm");
+    std::fs::write(&old, b"\0asm\x0a\x00\x01\x00more").unwrap();
+    let run = check(&root_only(&scene, &old));
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "it is WebAssembly of a version and layer nanoproc does not run (0a 00 01 00; a component has 0d 00 01 00, a core module 01 00 00 00)"
+        ),
+        "{run:?}"
     );
 }

@@ -476,17 +476,37 @@ impl Cx {
         dir: &Path,
     ) -> Node {
         let component = dir.join(decl.component.get_ref());
-        if !component.is_file() {
-            self.error(
-                Some(decl.component.span()),
-                format!(
-                    "{path}: component file {} does not exist",
-                    component.display()
-                ),
-            )
-            .help = Some(
-                "paths are relative to the manifest's directory; build the component first".into(),
-            );
+        match std::fs::metadata(&component) {
+            Ok(meta) if meta.is_file() => {}
+            // A FIFO or a device would block or never end when read.
+            Ok(_) => {
+                self.error(
+                    Some(decl.component.span()),
+                    format!(
+                        "{path}: component file {} is not a regular file",
+                        component.display()
+                    ),
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.error(
+                    Some(decl.component.span()),
+                    format!(
+                        "{path}: component file {} does not exist",
+                        component.display()
+                    ),
+                )
+                .help = Some(
+                    "paths are relative to the manifest's directory; build the component first"
+                        .into(),
+                );
+            }
+            Err(e) => {
+                self.error(
+                    Some(decl.component.span()),
+                    format!("{path}: component file {}: {e}", component.display()),
+                );
+            }
         }
         let digest = decl.digest.as_ref().and_then(|d| {
             let parsed = d

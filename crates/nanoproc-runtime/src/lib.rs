@@ -52,7 +52,7 @@ pub use interrupt::{Interrupt, StopReason};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
-pub use plan::{Plan, PlannedNode};
+pub use plan::{DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
 
@@ -72,6 +72,8 @@ pub struct Runtime {
     /// counting or not, a pool of a given size or none).
     engines: Arc<Mutex<Vec<(EngineKey, Engine)>>>,
     cache: cache::CompileCache,
+    /// The largest component file a check reads, in bytes.
+    max_component_size: u64,
 }
 
 impl Runtime {
@@ -80,9 +82,18 @@ impl Runtime {
         let runtime = Self {
             engines: Arc::default(),
             cache: cache::CompileCache::from_env(),
+            max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
         };
         runtime.engine_for(false, None)?;
         Ok(runtime)
+    }
+
+    /// The same runtime, refusing component files larger than `bytes` (the default
+    /// is [`DEFAULT_MAX_COMPONENT_SIZE`]). A file is read whole, and compiled, at
+    /// every check: this bounds what one costs before compilation starts.
+    pub fn with_max_component_size(mut self, bytes: u64) -> Self {
+        self.max_component_size = bytes;
+        self
     }
 
     fn engine_for(&self, fuel: bool, pool: Option<engine::Pool>) -> wasmtime::Result<Engine> {
@@ -120,6 +131,7 @@ impl Runtime {
             manifest,
             root_args,
             host_env,
+            self.max_component_size,
         )
     }
 

@@ -104,6 +104,13 @@ pub(crate) struct PlanInner {
 /// A component file as read (once) and compiled, if it compiles.
 type ReadOnce = (Vec<u8>, Option<Arc<Compiled>>);
 
+/// The largest component file a [`crate::Runtime`] reads unless configured
+/// otherwise (`Runtime::with_max_component_size`, `--max-component-size`). Real
+/// components are a few MiB; interpreters compiled with their standard library,
+/// tens. Every check and run reads the file whole and compiles it, so the cap is
+/// what a file can cost nanoproc's memory before compilation starts.
+pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
+
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
     engine_for: &dyn Fn(bool, Option<crate::engine::Pool>) -> wasmtime::Result<Engine>,
@@ -111,6 +118,7 @@ pub(crate) fn plan(
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
+    max_component_size: u64,
 ) -> Result<Plan, ManifestErrors> {
     let mut errors: Vec<ManifestError> = Vec::new();
 
@@ -285,11 +293,11 @@ pub(crate) fn plan(
     // naming it is checked against exactly the bytes that are compiled: a file
     // replaced between two reads cannot give a pinned nanoprocess's grants to
     // other code.
-    let mut by_file: HashMap<PathBuf, Result<ReadOnce, String>> = HashMap::new();
+    let mut by_file: HashMap<PathBuf, Result<ReadOnce, Unreadable>> = HashMap::new();
     let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
     for node in &manifest.nodes {
         let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            let bytes = std::fs::read(&node.component).map_err(|e| e.to_string())?;
+            let bytes = read_component(&node.component, max_component_size)?;
             let comp = match compile(engine, cache, &bytes) {
                 Ok(c) => Some(Arc::new(c)),
                 Err(e) => {
@@ -312,15 +320,29 @@ pub(crate) fn plan(
         });
         let (bytes, comp) = match entry {
             Ok(found) => found,
-            Err(e) => {
-                errors.push(manifest.error_at(
-                    Some(&node.component_span),
-                    format!(
-                        "{}: cannot read component {}: {e}",
-                        node.path,
-                        node.component.display()
-                    ),
-                ));
+            Err(unreadable) => {
+                let (node_path, file) = (&node.path, node.component.display());
+                let e = match unreadable {
+                    Unreadable::Read { why, help } => {
+                        let e = manifest.error_at(
+                            Some(&node.component_span),
+                            format!("{node_path}: cannot read component {file}: {why}"),
+                        );
+                        match help {
+                            Some(help) => e.help(*help),
+                            None => e,
+                        }
+                    }
+                    Unreadable::NotWasm(why) => manifest
+                        .error_at(
+                            Some(&node.component_span),
+                            format!(
+                                "{node_path}: {file} is not a component nanoproc can run: {why}"
+                            ),
+                        )
+                        .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                };
+                errors.push(e);
                 compiled.push(None);
                 continue;
             }
@@ -699,10 +721,143 @@ fn compile(
     Ok(compiled)
 }
 
+/// The first four bytes of every WebAssembly binary.
+const WASM_MAGIC: [u8; 4] = *b"\0asm";
+/// What follows the magic in a core module: version 1, layer 0.
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+/// What follows it in a component: the component model's version 0x0d, layer 1
+/// (the encoding wasmtime 48 reads).
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
+
 fn is_core_module(bytes: &[u8]) -> bool {
-    // A core module's preamble is `\0asm` followed by version 1 and layer 0; a
-    // component's uses layer 1.
-    bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+    bytes.len() >= 8 && bytes[0..4] == WASM_MAGIC && bytes[4..8] == CORE_MODULE_VERSION
+}
+
+/// Why a component file was not read whole.
+enum Unreadable {
+    /// Its kind, its size or the system refused it, and what the user can do.
+    Read {
+        why: String,
+        help: Option<&'static str>,
+    },
+    /// Its header says it is no component or module nanoproc runs.
+    NotWasm(String),
+}
+
+impl From<std::io::Error> for Unreadable {
+    fn from(e: std::io::Error) -> Self {
+        Unreadable::Read {
+            why: e.to_string(),
+            help: None,
+        }
+    }
+}
+
+/// Reads a component file whole, once it is known to be worth reading: a regular
+/// file of at most `max` bytes that starts like a component or a core module.
+///
+/// The file is the user's, but it may be anything: a sparse file of a terabyte
+/// (which would cost that much memory at every check and run), a FIFO (whose read
+/// would wait forever for a writer), `/dev/zero` (endless), or a file that another
+/// program is still writing. So the size and kind come from the open descriptor
+/// (what is checked is what is read), the header is checked before the rest is
+/// read, and the read itself stops one byte past `max`, for a file that grows in
+/// between.
+fn read_component(path: &Path, max: u64) -> Result<Vec<u8>, Unreadable> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // Opening a FIFO for reading waits for a writer unless O_NONBLOCK is given. On
+    // a regular file the flag changes nothing (reads block briefly on the disk
+    // whatever it says, see open(2)), and nothing else is read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a file"
+        };
+        return Err(Unreadable::Read {
+            why: format!("it is {what}; a component is a regular file"),
+            help: None,
+        });
+    }
+    let too_large = |size: &str| Unreadable::Read {
+        why: format!(
+            "it is {size}, more than the {} a component may be",
+            nanoproc_caps::format_bytes(max)
+        ),
+        help: Some("raise the limit with --max-component-size (Runtime::with_max_component_size)"),
+    };
+    if meta.len() > max {
+        return Err(too_large(&nanoproc_caps::format_bytes(meta.len())));
+    }
+    let mut reader = (&file).take(max.saturating_add(1));
+    let mut header = [0u8; 8];
+    let mut got = 0;
+    while got < header.len() {
+        match reader.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let header = &header[..got];
+    let (magic, version) = header.split_at(got.min(4));
+    if header.is_empty() {
+        return Err(Unreadable::NotWasm("it is empty".into()));
+    }
+    if magic != WASM_MAGIC {
+        return Err(Unreadable::NotWasm(format!(
+            "it is not WebAssembly: it starts with {}, not with `\\0asm` (00 61 73 6d)",
+            hex_bytes(header)
+        )));
+    }
+    if version.len() < COMPONENT_VERSION.len() {
+        return Err(Unreadable::NotWasm(format!(
+            "it ends within its header ({})",
+            hex_bytes(header)
+        )));
+    }
+    if version != COMPONENT_VERSION && version != CORE_MODULE_VERSION {
+        return Err(Unreadable::NotWasm(format!(
+            "it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
+            hex_bytes(version),
+            hex_bytes(&COMPONENT_VERSION),
+            hex_bytes(&CORE_MODULE_VERSION)
+        )));
+    }
+    // At most `max` bytes are reserved: the size checked above may be stale.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    bytes.extend_from_slice(header);
+    reader.read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        // It grew after its size was checked.
+        return Err(too_large("longer as it is read"));
+    }
+    Ok(bytes)
+}
+
+/// `00 61 73 6d`, for messages about headers.
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Finds the child's export for the parent's `import` and checks it resource by
@@ -965,4 +1120,45 @@ impl Plan {
 
 fn display_path(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(path: &Path, max: u64) -> String {
+        match read_component(path, max) {
+            Ok(bytes) => panic!("read {} bytes of {}", bytes.len(), path.display()),
+            Err(Unreadable::Read { why, .. } | Unreadable::NotWasm(why)) => why,
+        }
+    }
+
+    #[test]
+    fn only_regular_files_with_a_wasm_header_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let component = file("c.wasm", b"\0asm\x0d\x00\x01\x00rest");
+        assert_eq!(read_component(&component, 12).ok().unwrap().len(), 12);
+        assert!(why(&component, 11).contains("it is 12 B, more than the 11 B"));
+        let module = file("m.wasm", b"\0asm\x01\x00\x00\x00");
+        assert!(read_component(&module, 8).is_ok());
+        let elf = file("elf.wasm", b"\x7fELF\x02\x01\x01\x00");
+        assert!(why(&elf, 100).contains("it starts with 7f 45 4c 46 02 01 01 00"));
+        let old = file("old.wasm", b"\0asm\x0a\x00\x01\x00");
+        assert!(why(&old, 100).contains("(0a 00 01 00;"));
+        assert!(why(&file("short.wasm", b"\0asm\x01"), 100).contains("ends within its header"));
+        assert_eq!(why(&file("empty.wasm", b""), 100), "it is empty");
+        assert!(why(dir.path(), 100).contains("a directory"));
+        assert!(why(Path::new("/dev/zero"), u64::MAX).contains("a character device"));
+        let fifo = dir.path().join("fifo.wasm");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // With no writer, a blocking open would wait here forever.
+        assert!(why(&fifo, 100).contains("a FIFO"));
+    }
 }
