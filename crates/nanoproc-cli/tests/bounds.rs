@@ -308,3 +308,178 @@ fn a_file_that_is_not_webassembly_is_refused_by_its_header() {
         "{run:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Manifests of any shape
+
+#[test]
+fn a_manifest_100000_levels_deep_is_refused_at_the_depth_cap() {
+    const LEVELS: usize = 100_000;
+    let scene = Scene::new();
+    let leaf = guest("probe_leaf").display().to_string();
+    let mut text = String::from("[app]\nroot = \"n0\"\n\n");
+    for i in 0..LEVELS {
+        text.push_str(&format!(
+            "[nanoprocess.n{i}]\ncomponent = \"{leaf}\"\ndeps = {{ \"test:probe/downstream\" = \"n{}\" }}\n\n",
+            i + 1
+        ));
+    }
+    text.push_str(&format!(
+        "[nanoprocess.n{LEVELS}]\ncomponent = \"{leaf}\"\n"
+    ));
+    let m = scene.manifest(&text).display().to_string();
+    // Before the cap, the recursive walk overflowed nanoproc's stack (SIGSEGV).
+    let (run, took) = nanoproc_within(Duration::from_secs(120), &["check", &m]);
+    assert_eq!(run.code, 125, "{run:?}");
+    // Located at the declaration of the 65th level: 3 lines of [app], 4 a node.
+    assert!(
+        run.stderr.contains(&format!(
+            "nanoproc.toml:{}:14: nanoprocess `n64` (a dependency of `n63`) would be level 65 of the tree; a tree has at most 64 levels",
+            3 + 64 * 4 + 1
+        )),
+        "{}",
+        &run.stderr[..run.stderr.len().min(4000)]
+    );
+    assert!(
+        run.stderr
+            .contains("nanoproc: refused before running (1 error)"),
+        "the levels below are not reported one by one: {}",
+        &run.stderr[..run.stderr.len().min(4000)]
+    );
+    eprintln!("checked {LEVELS} levels in {took:?}");
+}
+
+/// `(import "test:wide/{prefix}K" ...)` for each K below `count`: interfaces of
+/// one function `f: func()`.
+fn imports(prefix: &str, count: usize) -> String {
+    (0..count)
+        .map(|k| format!("  (import \"test:wide/{prefix}{k}\" (instance (export \"f\" (func))))\n"))
+        .collect()
+}
+
+/// A command component (exporting `wasi:cli/run`) importing `test:wide/{prefix}K`
+/// for each K below `count`.
+fn wide_root(prefix: &str, count: usize) -> String {
+    format!(
+        r#"(component
+{}  (core module $m (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $cli (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $cli))
+)"#,
+        imports(prefix, count)
+    )
+}
+
+/// A library component importing `test:wide/{import}K` for each K below
+/// `imported`, and exporting `test:wide/{export}K` for each K below `exported`.
+fn wide_library(import: &str, imported: usize, export: &str, exported: usize) -> String {
+    let mut wat = format!(
+        r#"(component
+{}  (core module $m (func (export "f")))
+  (core instance $i (instantiate $m))
+  (func $f (canon lift (core func $i "f")))
+"#,
+        imports(import, imported)
+    );
+    for k in 0..exported {
+        wat.push_str(&format!(
+            "  (instance $e{k} (export \"f\" (func $f)))\n  (export \"test:wide/{export}{k}\" (instance $e{k}))\n"
+        ));
+    }
+    wat.push(')');
+    wat
+}
+
+/// `name` = "the component `wat` compiles to", written into the scene.
+fn component(scene: &Scene, name: &str, wat: &str) -> String {
+    let path = scene.path(name);
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_manifest_of_5000_leaves_checks_in_bounded_time() {
+    // A component can import at most 1,000 interfaces (wasmtime's limit of 1,000
+    // instances in a component), so 5,000 leaves are 50 groups of 100 siblings.
+    const GROUPS: usize = 50;
+    const LEAVES: usize = 100;
+    let scene = Scene::new();
+    let root = component(&scene, "root.wasm", &wide_root("m", GROUPS));
+    let mid = component(&scene, "mid.wasm", &wide_library("w", LEAVES, "m", GROUPS));
+    let leaf = component(&scene, "leaf.wasm", &wide_library("", 0, "w", LEAVES));
+    let deps = |prefix: &str, child: &dyn Fn(usize) -> String, count: usize| {
+        let entries: Vec<String> = (0..count)
+            .map(|k| format!("\"test:wide/{prefix}{k}\" = \"{}\"", child(k)))
+            .collect();
+        format!("deps = {{ {} }}\n", entries.join(", "))
+    };
+    let mut text = format!(
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"{root}\"\ngrants.memory = \"1 GiB\"\n{}",
+        deps("m", &|g| format!("g{g}"), GROUPS)
+    );
+    for g in 0..GROUPS {
+        text.push_str(&format!(
+            "\n[nanoprocess.g{g}]\ncomponent = \"{mid}\"\n{}",
+            deps("w", &|k| format!("g{g}l{k}"), LEAVES)
+        ));
+        for k in 0..LEAVES {
+            text.push_str(&format!(
+                "\n[nanoprocess.g{g}l{k}]\ncomponent = \"{leaf}\"\n"
+            ));
+        }
+    }
+    let m = scene.manifest(&text).display().to_string();
+    let (run, took) = nanoproc_within(Duration::from_secs(300), &["check", &m]);
+    assert_eq!(run.code, 0, "{}", &run.stderr[..run.stderr.len().min(4000)]);
+    assert!(
+        run.stdout.ends_with(&format!(
+            "ok: {} nanoprocesses, every grant within its parent's\n",
+            1 + GROUPS + GROUPS * LEAVES
+        )),
+        "{}",
+        &run.stdout[run.stdout.len().saturating_sub(2000)..]
+    );
+    assert!(
+        run.stdout.contains("app/g49/g49l99"),
+        "the last leaf is described"
+    );
+    eprintln!("checked {} leaves in {took:?}", GROUPS * LEAVES);
+}
+
+#[test]
+fn five_thousand_siblings_are_refused_by_the_component_limit_with_its_location() {
+    const WIDTH: usize = 5000;
+    let scene = Scene::new();
+    let root = component(&scene, "root.wasm", &wide_root("w", WIDTH));
+    let leaf = component(&scene, "leaf.wasm", &wide_library("", 0, "w", 1));
+    let entries: Vec<String> = (0..WIDTH)
+        .map(|k| format!("\"test:wide/w{k}\" = \"c{k}\""))
+        .collect();
+    let mut text = format!(
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"{root}\"\ngrants.memory = \"1 GiB\"\ndeps = {{ {} }}\n",
+        entries.join(", ")
+    );
+    for k in 0..WIDTH {
+        text.push_str(&format!("\n[nanoprocess.c{k}]\ncomponent = \"{leaf}\"\n"));
+    }
+    let m = scene.manifest(&text).display().to_string();
+    let (run, took) = nanoproc_within(Duration::from_secs(120), &["check", &m]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "nanoproc.toml:5:13: app: {root} is not a component nanoproc can run: failed to parse WebAssembly module: instances count exceeds limit of 1000"
+        )),
+        "{}",
+        &run.stderr[..run.stderr.len().min(4000)]
+    );
+    // Its dependencies are not checked against a component that is not there,
+    // each said once.
+    assert!(
+        run.stderr.contains("refused before running (1 error)"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(4000)]
+    );
+    eprintln!("refused {WIDTH} siblings in {took:?}");
+}

@@ -16,10 +16,31 @@ impl Location {
     /// The location of byte `offset` of `source`. An offset past the end is the end;
     /// one inside a multi-byte character is that character.
     pub fn from_offset(file: &Path, source: &str, offset: usize) -> Location {
+        Lines::of(source).locate(file, source, offset)
+    }
+}
+
+/// Where each line of a text starts, so that locating an offset is a binary
+/// search rather than a count from the start: a manifest with an error per
+/// nanoprocess would otherwise cost the square of its size.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(crate) fn of(source: &str) -> Lines {
+        Lines(
+            std::iter::once(0)
+                .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        )
+    }
+
+    /// The location of byte `offset` of `source` (the text these lines are of).
+    pub(crate) fn locate(&self, file: &Path, source: &str, offset: usize) -> Location {
         let offset = source.floor_char_boundary(offset.min(source.len()));
-        let before = &source[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        // The number of lines starting at or before the offset, at least one (0 is).
+        let line = self.0.partition_point(|&start| start <= offset).max(1);
+        let line_start = self.0.get(line - 1).copied().unwrap_or(0);
         let column = source[line_start..offset].chars().count() + 1;
         Location {
             file: file.to_path_buf(),

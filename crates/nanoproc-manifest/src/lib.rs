@@ -3,8 +3,10 @@
 //! [`Manifest::load`] reads and validates everything that can be known without
 //! looking inside a component: the syntax (unknown keys are errors), that the root
 //! and every dependency name a declared nanoprocess, that the nanoprocesses form a
-//! tree (one parent each, no cycle, none unreachable), that component files exist
-//! and that digests are well formed. Every error carries its file, line and column.
+//! tree (one parent each, no cycle, none unreachable, at most [`MAX_DEPTH`] levels),
+//! that component files exist and that digests are well formed. Every error carries
+//! its file, line and column. The tree is walked with explicit stacks, in time and
+//! memory linear in the number of nanoprocesses, however the manifest is shaped.
 //!
 //! ```toml
 //! [app]
@@ -34,6 +36,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// The most levels a tree of nanoprocesses may have, the root being the first.
+///
+/// Each level nests inside the one above: instantiating the tree, every call from
+/// a parent into a child and every message naming a nanoprocess by its path go
+/// through all its ancestors. A manifest deeper than this is refused by `check`,
+/// so that none of these can be made to exhaust the host's stack or memory by
+/// depth alone.
+pub const MAX_DEPTH: usize = 64;
+
 /// A validated manifest.
 #[derive(Clone, Debug)]
 pub struct Manifest {
@@ -43,6 +54,8 @@ pub struct Manifest {
     pub dir: PathBuf,
     /// The manifest text; `None` for a manifest made up from command-line flags.
     source: Option<String>,
+    /// Where each line of `source` starts, for locating errors.
+    lines: error::Lines,
     /// The nanoprocesses, root first, then depth-first in dependency order.
     pub nodes: Vec<Node>,
 }
@@ -148,6 +161,7 @@ impl Manifest {
         };
         let mut cx = Cx {
             path: path.to_path_buf(),
+            lines: error::Lines::of(&source),
             source,
             errors: Vec::new(),
         };
@@ -165,6 +179,7 @@ impl Manifest {
                 path: cx.path,
                 dir,
                 source: Some(cx.source),
+                lines: cx.lines,
                 nodes,
             })
         } else {
@@ -187,6 +202,7 @@ impl Manifest {
             path: component.clone(),
             dir: PathBuf::from("."),
             source: None,
+            lines: error::Lines::default(),
             nodes: vec![Node {
                 path: name.clone(),
                 name,
@@ -207,7 +223,7 @@ impl Manifest {
     /// Turns a span into a location in this manifest.
     pub fn locate(&self, span: &Span) -> Option<Location> {
         let source = self.source.as_ref()?;
-        Some(Location::from_offset(&self.path, source, span.start))
+        Some(self.lines.locate(&self.path, source, span.start))
     }
 
     /// An error about a part of this manifest.
@@ -247,12 +263,13 @@ pub fn digest_of(bytes: &[u8]) -> String {
 struct Cx {
     path: PathBuf,
     source: String,
+    lines: error::Lines,
     errors: Vec<ManifestError>,
 }
 
 impl Cx {
     fn error(&mut self, span: Option<Span>, message: impl Into<String>) -> &mut ManifestError {
-        let location = span.map(|s| Location::from_offset(&self.path, &self.source, s.start));
+        let location = span.map(|s| self.lines.locate(&self.path, &self.source, s.start));
         self.errors.push(ManifestError::new(location, message));
         self.errors.last_mut().unwrap()
     }
@@ -334,41 +351,43 @@ impl Cx {
 
         // Depth-first from the root along the accepted parent links only: with one
         // parent each and none for the root, that walk is a tree and meets no cycle.
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut visited: HashMap<String, usize> = HashMap::new();
-        self.visit(
-            root_name.get_ref(),
-            None,
-            &declared,
-            &parent_of,
-            dir,
-            &mut nodes,
-            &mut visited,
-        );
+        let (nodes, visited, too_deep) = self.walk(root_name.get_ref(), &declared, &parent_of, dir);
 
         // What the walk did not reach hangs below an undeclared parent-less node, or
         // below a cycle: a chain of parents that comes back to where it started.
+        // Each nanoprocess is on one chain only: a chain stops where an earlier one
+        // went (`settled`), so this is linear in the number of nanoprocesses however
+        // long the chains are.
         let mut in_cycle: HashSet<&str> = HashSet::new();
+        let mut settled: HashSet<&str> = HashSet::new();
         for &name in &order {
-            if visited.contains_key(name) || in_cycle.contains(name.as_str()) {
+            if visited.contains_key(name) || too_deep.contains(name.as_str()) {
+                continue;
+            }
+            if !settled.insert(name) {
                 continue;
             }
             let mut chain: Vec<&str> = vec![name];
+            let mut on_chain: HashMap<&str, usize> = HashMap::from([(name.as_str(), 0)]);
             while let Some((parent, _)) = parent_of.get(*chain.last().unwrap()) {
-                if in_cycle.contains(parent.as_str()) {
-                    break;
-                }
-                if let Some(pos) = chain.iter().position(|n| n == parent) {
+                if let Some(&pos) = on_chain.get(parent.as_str()) {
                     let members = &chain[pos..];
                     in_cycle.extend(members.iter().copied());
                     self.cycle(members, &declared, &parent_of, root_name.get_ref());
                     break;
                 }
+                if !settled.insert(parent) {
+                    break;
+                }
+                on_chain.insert(parent, chain.len());
                 chain.push(parent);
             }
         }
         for &name in &order {
-            if !visited.contains_key(name) && !in_cycle.contains(name.as_str()) {
+            if !visited.contains_key(name)
+                && !in_cycle.contains(name.as_str())
+                && !too_deep.contains(name.as_str())
+            {
                 self.error(
                     Some(declared[name].0.clone()),
                     format!(
@@ -417,54 +436,106 @@ impl Cx {
         ));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn visit(
+    /// Builds the tree depth-first from the root, along the accepted parent links
+    /// (`parent_of`), at most [`MAX_DEPTH`] levels deep: the nodes in pre-order,
+    /// where each name went, and every nanoprocess below the depth cap (the first
+    /// of each such subtree is reported, the rest is not built).
+    ///
+    /// An explicit stack rather than recursion: the manifest chooses the depth, and
+    /// a deep one must be an error, not a stack overflow.
+    fn walk<'a>(
         &mut self,
-        name: &str,
-        parent: Option<usize>,
-        declared: &BTreeMap<String, (Span, raw::RawNanoprocess)>,
+        root: &'a str,
+        declared: &'a BTreeMap<String, (Span, raw::RawNanoprocess)>,
         parent_of: &HashMap<String, (String, Span)>,
         dir: &Path,
-        nodes: &mut Vec<Node>,
-        visited: &mut HashMap<String, usize>,
-    ) -> usize {
-        let (_, decl) = &declared[name];
-        let path = match parent {
-            Some(p) => format!("{}/{name}", nodes[p].path),
-            None => name.to_string(),
+    ) -> (Vec<Node>, HashMap<String, usize>, HashSet<&'a str>) {
+        /// A nanoprocess on the path from the root being walked, and how many of
+        /// its deps have been looked at.
+        struct Frame<'a> {
+            name: &'a str,
+            index: usize,
+            deps: Vec<(&'a Spanned<String>, &'a Spanned<String>)>,
+            next: usize,
+        }
+        let accepted_child = |parent: &str, child: &str| {
+            parent_of.get(child).map(|(p, _)| p.as_str()) == Some(parent)
         };
-        let index = nodes.len();
-        visited.insert(name.to_string(), index);
-        let node = self.node(name, path, parent, decl, dir);
-        nodes.push(node);
-
-        let mut deps = Vec::new();
-        for (iface, child) in deps_in_order(decl) {
-            let child_name = child.get_ref();
-            if parent_of.get(child_name).map(|(p, _)| p.as_str()) != Some(name) {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut visited: HashMap<String, usize> = HashMap::new();
+        let mut too_deep: HashSet<&'a str> = HashSet::new();
+        let root_decl = &declared[root].1;
+        visited.insert(root.to_string(), 0);
+        nodes.push(self.node(root, root.to_string(), None, root_decl, dir));
+        let mut stack = vec![Frame {
+            name: root,
+            index: 0,
+            deps: deps_in_order(root_decl),
+            next: 0,
+        }];
+        while let Some(frame) = stack.last_mut() {
+            let Some(&(iface, child)) = frame.deps.get(frame.next) else {
+                stack.pop();
+                continue;
+            };
+            frame.next += 1;
+            let (parent, parent_index) = (frame.name, frame.index);
+            let child_name = child.get_ref().as_str();
+            if !accepted_child(parent, child_name) {
                 continue; // undeclared, the root, or another's child: reported already
             }
             // One child may provide several of this node's imports.
-            let child_index = match visited.get(child_name) {
-                Some(&i) => i,
-                None => self.visit(
-                    child_name,
-                    Some(index),
-                    declared,
-                    parent_of,
-                    dir,
-                    nodes,
-                    visited,
-                ),
+            let child_index = if let Some(&i) = visited.get(child_name) {
+                i
+            } else if too_deep.contains(child_name) {
+                continue;
+            } else if stack.len() >= MAX_DEPTH {
+                self.error(
+                    Some(declared[child_name].0.clone()),
+                    format!(
+                        "nanoprocess `{child_name}` (a dependency of `{parent}`) would be level {} of the tree; a tree has at most {MAX_DEPTH} levels, the root being the first",
+                        stack.len() + 1
+                    ),
+                )
+                .help = Some("give the deepest dependencies to a nanoprocess higher up the tree".into());
+                // Its whole subtree goes unbuilt, and unreported: one error says it.
+                let mut below = vec![child_name];
+                while let Some(n) = below.pop() {
+                    if too_deep.insert(n) {
+                        below.extend(
+                            declared[n]
+                                .1
+                                .deps
+                                .values()
+                                .map(|c| c.get_ref().as_str())
+                                .filter(|c| accepted_child(n, c)),
+                        );
+                    }
+                }
+                continue;
+            } else {
+                let (name, (_, decl)) = declared
+                    .get_key_value(child_name)
+                    .expect("an accepted child is declared");
+                let index = nodes.len();
+                let path = format!("{}/{name}", nodes[parent_index].path);
+                visited.insert(name.clone(), index);
+                nodes.push(self.node(name, path, Some(parent_index), decl, dir));
+                stack.push(Frame {
+                    name,
+                    index,
+                    deps: deps_in_order(decl),
+                    next: 0,
+                });
+                index
             };
-            deps.push(Dep {
+            nodes[parent_index].deps.push(Dep {
                 interface: iface.get_ref().clone(),
                 child: child_index,
                 span: child.span(),
             });
         }
-        nodes[index].deps = deps;
-        index
+        (nodes, visited, too_deep)
     }
 
     fn node(
@@ -601,7 +672,11 @@ impl Cx {
         }
     }
 
-    fn grants(&mut self, path: &str, g: &Spanned<raw::RawGrants>) -> (GrantRequest, GrantSpans) {
+    fn grants(
+        &mut self,
+        path: &str,
+        g: &Spanned<Box<raw::RawGrants>>,
+    ) -> (GrantRequest, GrantSpans) {
         let mut req = GrantRequest::default();
         let mut spans = GrantSpans {
             whole: Some(g.span()),
@@ -825,12 +900,16 @@ pub fn parse_instant(s: &str) -> Option<u64> {
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
-fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
-    let all: Vec<&str> = keys.map(String::as_str).collect();
-    if all.is_empty() {
-        "(none)".into()
-    } else {
-        all.join(", ")
+/// Declared names for a help line: the first few, so that a manifest of thousands
+/// of nanoprocesses, each error listing them all, does not cost the square.
+fn names<'a>(keys: impl ExactSizeIterator<Item = &'a String>) -> String {
+    const SHOWN: usize = 20;
+    let total = keys.len();
+    let shown: Vec<&str> = keys.take(SHOWN).map(String::as_str).collect();
+    match total {
+        0 => "(none)".into(),
+        n if n > SHOWN => format!("{}, and {} more", shown.join(", "), n - SHOWN),
+        _ => shown.join(", "),
     }
 }
 

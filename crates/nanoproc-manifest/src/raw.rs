@@ -24,7 +24,9 @@ pub struct RawApp {
 pub struct RawNanoprocess {
     pub component: Spanned<String>,
     pub digest: Option<Spanned<String>>,
-    pub grants: Option<Spanned<RawGrants>>,
+    /// Boxed: most of a nanoprocess's size, and absent from most dependencies, so
+    /// that a manifest of many nanoprocesses costs memory for what it says.
+    pub grants: Option<Spanned<Box<RawGrants>>>,
     #[serde(default)]
     pub deps: BTreeMap<Spanned<String>, Spanned<String>>,
     pub on_failure: Option<Spanned<String>>,

@@ -3,7 +3,7 @@
 
 use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, LimitKind};
 use nanoproc_manifest::{
-    Location, Manifest, ManifestError, ManifestErrors, digest_of, parse_instant,
+    Location, MAX_DEPTH, Manifest, ManifestError, ManifestErrors, digest_of, parse_instant,
 };
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -919,6 +919,139 @@ deps = { "x:y/me" = "app" }
         21,
         "\"app\"",
         "`app` depends on the root `app`",
+    );
+}
+
+/// A chain `n0 -> n1 -> ... -> n{len - 1}`, each node's table four lines from line
+/// 4 on (`[app]` takes three), every node backed by `build/a.wasm`. `root` is the
+/// root's name; `closing`, if given, is what the last node depends on.
+fn chain(len: usize, root: &str, closing: Option<&str>) -> String {
+    let mut text = format!("[app]\nroot = \"{root}\"\n\n");
+    for i in 0..len {
+        let next = match (i + 1 < len, closing) {
+            (true, _) => format!("n{}", i + 1),
+            (false, Some(c)) => c.to_string(),
+            (false, None) => {
+                text.push_str(&format!(
+                    "[nanoprocess.n{i}]\ncomponent = \"build/a.wasm\"\n\n\n"
+                ));
+                continue;
+            }
+        };
+        text.push_str(&format!(
+            "[nanoprocess.n{i}]\ncomponent = \"build/a.wasm\"\ndeps = {{ \"x:y/down\" = \"{next}\" }}\n\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_tree_max_depth_levels_deep_is_accepted() {
+    let p = Project::new(&chain(MAX_DEPTH, "n0", None));
+    let m = p.manifest();
+    assert_eq!(m.nodes.len(), MAX_DEPTH);
+    let deepest: Vec<String> = (0..MAX_DEPTH).map(|i| format!("n{i}")).collect();
+    assert_eq!(m.nodes.last().unwrap().path, deepest.join("/"));
+    assert_eq!(m.nodes.last().unwrap().parent, Some(MAX_DEPTH - 2));
+}
+
+#[test]
+fn one_level_more_is_refused_at_the_too_deep_nanoprocess() {
+    for len in [MAX_DEPTH + 1, MAX_DEPTH + 2, 100_000] {
+        let started = std::time::Instant::now();
+        let p = Project::new(&chain(len, "n0", None));
+        // One error, at the declaration of the first level too many; what hangs
+        // below it is neither built nor reported as unreachable.
+        let err = p.error();
+        p.assert_at(
+            &err,
+            4 + 4 * MAX_DEPTH,
+            14,
+            &format!("n{MAX_DEPTH}]"),
+            &format!(
+                "nanoprocess `n{MAX_DEPTH}` (a dependency of `n{}`) would be level {} of the tree; a tree has at most {MAX_DEPTH} levels",
+                MAX_DEPTH - 1,
+                MAX_DEPTH + 1
+            ),
+        );
+        assert!(help(&err).contains("higher up the tree"), "{err}");
+        // Linear: a recursive walk overflowed the stack at this depth, and the
+        // search for cycles took time cubic in the length of a chain.
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{len}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn long_chains_away_from_the_root_are_reported_in_linear_time() {
+    const LEN: usize = 20_000;
+    // A cycle of 20,000: one error, naming every member once.
+    let started = std::time::Instant::now();
+    let p = Project::new(&chain(LEN, "root", Some("n0")).replace(
+        "[app]\nroot = \"root\"\n\n",
+        "[app]\nroot = \"root\"\n\n[nanoprocess.root]\ncomponent = \"build/app.wasm\"\n\n",
+    ));
+    let err = p.error();
+    assert!(
+        err.message
+            .starts_with("dependency cycle: n0 -> n1 -> n2 -> "),
+        "{}",
+        &err.message[..200]
+    );
+    assert!(err.message.ends_with(&format!("n{} -> n0", LEN - 1)));
+    // A chain of 20,000 hanging from a nanoprocess nothing depends on: each is
+    // unreachable, each said once.
+    let p = Project::new(&chain(LEN, "n0", None).replace(
+        "[app]\nroot = \"n0\"\n\n",
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"build/app.wasm\"\n\n",
+    ));
+    let errors = p.errors();
+    assert_eq!(errors.len(), LEN);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.message.contains("is declared but is not reachable"))
+    );
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+#[test]
+fn five_thousand_siblings_are_one_tree() {
+    const WIDTH: usize = 5000;
+    let mut text = String::from(
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"build/app.wasm\"\ndeps = {",
+    );
+    for k in 0..WIDTH {
+        text.push_str(&format!(
+            "{} \"x:y/w{k}\" = \"c{k}\"",
+            if k == 0 { "" } else { "," }
+        ));
+    }
+    text.push_str(" }\n");
+    for k in 0..WIDTH {
+        text.push_str(&format!(
+            "\n[nanoprocess.c{k}]\ncomponent = \"build/a.wasm\"\n"
+        ));
+    }
+    let p = Project::new(&text);
+    let m = p.manifest();
+    assert_eq!(m.nodes.len(), WIDTH + 1);
+    assert_eq!(m.nodes[0].deps.len(), WIDTH);
+    assert!(m.nodes[1..].iter().all(|n| n.parent == Some(0)));
+    // Help lines list a few names, not all five thousand, for every error.
+    let p = Project::new(&text.replace("= \"c0\"", "= \"nobody\""));
+    let errors = p.errors();
+    let undeclared = errors
+        .iter()
+        .find(|e| e.message.contains("no nanoprocess `nobody` is declared"))
+        .expect("the undeclared dependency");
+    assert!(
+        help(undeclared).ends_with(", and 4981 more"),
+        "{}",
+        help(undeclared)
     );
 }
 

@@ -1040,11 +1040,22 @@ impl Plan {
     /// The tree with each nanoprocess's effective capabilities, as `check` prints it.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        self.describe_node(0, "", true, &mut out);
+        // Depth-first with an explicit stack (a node, the prefix of its lines, and
+        // whether it is its parent's last child); children are pushed last first, so
+        // that they come out in order.
+        let mut stack = vec![(0usize, String::new(), true)];
+        while let Some((ix, prefix, last)) = stack.pop() {
+            let child_prefix = self.describe_node(ix, &prefix, last, &mut out);
+            let children = &self.inner.nodes[ix].children;
+            for (i, &c) in children.iter().enumerate().rev() {
+                stack.push((c, child_prefix.clone(), i + 1 == children.len()));
+            }
+        }
         out
     }
 
-    fn describe_node(&self, ix: usize, prefix: &str, last: bool, out: &mut String) {
+    /// Describes one nanoprocess; returns the prefix of its children's lines.
+    fn describe_node(&self, ix: usize, prefix: &str, last: bool, out: &mut String) -> String {
         let node = &self.inner.nodes[ix];
         let (branch, child_prefix) = match node.parent {
             None => (String::new(), String::new()),
@@ -1112,9 +1123,7 @@ impl Plan {
             });
             out.push_str(&format!("{detail_prefix}failure {failure}; {restart}\n"));
         }
-        for (i, &c) in node.children.iter().enumerate() {
-            self.describe_node(c, &child_prefix, i + 1 == node.children.len(), out);
-        }
+        child_prefix
     }
 }
 
