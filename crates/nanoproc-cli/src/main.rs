@@ -521,20 +521,28 @@ fn stop_status(reason: StopReason) -> u8 {
 /// on any guest returning: it reports what was recorded, waits for the audit line
 /// being written and exits with the stop's status.
 struct Watchdog {
-    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    state: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
+
+/// The run has not ended, and the watchdog has not fired.
+const RUNNING: u8 = 0;
+/// The run ended by itself: the watchdog stands down.
+const FINISHED: u8 = 1;
+/// The watchdog is ending the process: the main thread must not report too.
+const FIRING: u8 = 2;
 
 impl Watchdog {
     fn start(interrupt: &Interrupt, audit: &Audit, audit_summary: bool) -> Watchdog {
         use std::sync::atomic::Ordering;
-        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (done, interrupt, audit) = (finished.clone(), interrupt.clone(), audit.clone());
+        let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
+        let (shared, interrupt, audit) = (state.clone(), interrupt.clone(), audit.clone());
         let poll = std::time::Duration::from_millis(10);
         let spawned = std::thread::Builder::new()
             .name("nanoproc-watchdog".into())
             .spawn(move || {
+                let finished = || shared.load(Ordering::SeqCst) == FINISHED;
                 let reason = loop {
-                    if done.load(Ordering::SeqCst) {
+                    if finished() {
                         return;
                     }
                     if let Some(reason) = interrupt.reason() {
@@ -544,10 +552,17 @@ impl Watchdog {
                 };
                 let stopped_at = std::time::Instant::now();
                 while stopped_at.elapsed() < STOP_GRACE {
-                    if done.load(Ordering::SeqCst) {
+                    if finished() {
                         return;
                     }
                     std::thread::sleep(poll);
+                }
+                // Whoever moves the state first reports; the other stands down.
+                if shared
+                    .compare_exchange(RUNNING, FIRING, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    return;
                 }
                 audit.seal();
                 report(&audit, audit_summary);
@@ -558,15 +573,26 @@ impl Watchdog {
                 std::process::exit(stop_status(reason).into());
             });
         if let Err(e) = spawned {
-            eprintln!("nanoproc: cannot start the watchdog thread ({e}); a stopped run may take long to end");
+            eprintln!(
+                "nanoproc: cannot start the watchdog thread ({e}); a stopped run may take long to end"
+            );
         }
-        Watchdog { finished }
+        Watchdog { state }
     }
 
-    /// The run ended by itself: the watchdog has nothing left to do.
+    /// The run ended by itself. If the watchdog is already ending the process, waits
+    /// for it to exit, so that the report is printed once.
     fn finish(&self) {
-        self.finished
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering;
+        if self
+            .state
+            .compare_exchange(RUNNING, FINISHED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 

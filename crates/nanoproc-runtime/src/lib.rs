@@ -40,6 +40,7 @@ mod handles;
 pub mod interfaces;
 mod interrupt;
 mod limits;
+mod lowered;
 mod plan;
 mod run;
 mod state;

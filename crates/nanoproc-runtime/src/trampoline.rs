@@ -105,6 +105,12 @@ pub(crate) fn call_child<R>(
     })
 }
 
+/// The hostcall fuel of a child whose parent has a memory budget: that budget's
+/// headroom, but never so little that the child's own host calls (a large write)
+/// fail for it, nor more than wasmtime's default.
+const MIN_HOSTCALL_FUEL: usize = 16 << 20;
+const MAX_HOSTCALL_FUEL: usize = 128 << 20;
+
 /// [`call_child`] for a call that is not one of the interface's functions (a
 /// resource's destructor).
 pub(crate) fn call_child_raw<R>(
@@ -123,7 +129,21 @@ pub(crate) fn call_child_raw<R>(
             data.gate.path, route.name
         ))));
     };
-    let outcome = child.call(route, |live| body(cx, live));
+    // wasmtime lifts a child's result into host values before anything can check
+    // it, bounded only by the child store's hostcall fuel (about the bytes
+    // copied). Sized from what the parent may still allocate, it bounds what a
+    // result can make the host allocate for a parent that could never take it.
+    let hostcall_fuel = cx.data().limiter.headroom().map(|h| {
+        usize::try_from(h.left)
+            .unwrap_or(usize::MAX)
+            .clamp(MIN_HOSTCALL_FUEL, MAX_HOSTCALL_FUEL)
+    });
+    let outcome = child.call(route, |live| {
+        if let Some(fuel) = hostcall_fuel {
+            live.store.set_hostcall_fuel(fuel);
+        }
+        body(cx, live)
+    });
     let on_failure = child.run.plan.nodes[child.node].on_failure;
     cx.data_mut().children[child_index] = Some(child);
     match outcome {
@@ -152,7 +172,7 @@ pub(crate) fn forward(
     }
     match call_child(&mut cx, route, |cx, live, func| {
         func.call(&mut live.store, params, results)?;
-        result_fits(cx.data(), results.iter().map(payload).sum())
+        results_fit(cx.data(), live, func, results)
     }) {
         Ok(()) => Ok(()),
         Err(CallError::Child(failure)) => {
@@ -213,7 +233,7 @@ fn forward_handles(
         let called = func.call(&mut live.store, &params, results);
         handles::end_loans(live, loans);
         called?;
-        result_fits(cx.data(), results.iter().map(payload).sum())?;
+        results_fit(cx.data(), live, func, results)?;
         Ok(handles::results_to_parent(
             cx,
             live,
@@ -255,34 +275,24 @@ pub(crate) fn result_fits(parent: &NanoState, bytes: u64) -> wasmtime::Result<()
     }
 }
 
-/// The bytes a value occupies once lowered beyond its flat representation:
-/// what lowering it allocates in the receiver's memory.
-pub(crate) fn payload(v: &Val) -> u64 {
-    match v {
-        Val::String(s) => s.len() as u64,
-        Val::List(items) => items.iter().map(|i| flat_size(i) + payload(i)).sum(),
-        Val::Record(fields) => fields.iter().map(|(_, v)| payload(v)).sum(),
-        Val::Tuple(items) => items.iter().map(payload).sum(),
-        Val::Variant(_, Some(v)) | Val::Option(Some(v)) => payload(v),
-        Val::Result(Ok(Some(v)) | Err(Some(v))) => payload(v),
-        _ => 0,
+/// [`result_fits`] for a generic call's results, sized by the function's result
+/// types (see [`crate::lowered`]). Nothing to do when the parent has no budget.
+fn results_fit(
+    parent: &NanoState,
+    live: &Live,
+    func: Func,
+    results: &[Val],
+) -> wasmtime::Result<()> {
+    if parent.limiter.headroom().is_none() {
+        return Ok(());
     }
-}
-
-/// The size of a list element in the list's own buffer (an estimate for
-/// aggregates: at least one byte, so that a list of a billion empty records
-/// still counts).
-fn flat_size(v: &Val) -> u64 {
-    match v {
-        Val::Bool(_) | Val::U8(_) | Val::S8(_) => 1,
-        Val::U16(_) | Val::S16(_) => 2,
-        Val::U32(_) | Val::S32(_) | Val::Float32(_) | Val::Char(_) => 4,
-        Val::U64(_) | Val::S64(_) | Val::Float64(_) => 8,
-        Val::String(_) | Val::List(_) => 8,
-        Val::Record(fields) => fields.iter().map(|(_, v)| flat_size(v)).sum::<u64>().max(1),
-        Val::Tuple(items) => items.iter().map(flat_size).sum::<u64>().max(1),
-        _ => 8,
-    }
+    let bytes = func
+        .ty(&live.store)
+        .results()
+        .zip(results)
+        .map(|(ty, value)| crate::lowered::allocated(&ty, value))
+        .fold(0, u64::saturating_add);
+    result_fits(parent, bytes)
 }
 
 pub(crate) enum Failure {

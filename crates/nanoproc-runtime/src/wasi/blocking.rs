@@ -7,7 +7,8 @@
 //! grant at all could bind a UDP socket to port 0 and stall the whole run.
 //!
 //! In WASI 0.2 every wait is one of a few calls: `wasi:io/poll.poll`,
-//! `pollable.block`, and the `blocking-*` methods of `wasi:io/streams`. Each is
+//! `pollable.block`, the `blocking-*` methods of `wasi:io/streams`, and dropping a
+//! stream (which waits for the stream's pending work). Each is
 //! implemented by wasmtime-wasi as an async function run to completion on its
 //! ambient tokio runtime. We shadow exactly these and run the same async function,
 //! raced against the nanoprocess's [`CallClock`]: every tick, the clock is asked
@@ -134,8 +135,12 @@ impl streams::Host for Bounded<'_> {
 }
 
 impl streams::HostOutputStream for Bounded<'_> {
+    /// Dropping a stream waits for its pending work (a socket's background write
+    /// to a peer that never reads, a file write in flight): a wait like any other.
+    /// Stopped, the stream is already out of the table, and its work is abandoned.
     fn drop(&mut self, stream: Resource<OutputStream>) -> wasmtime::Result<()> {
-        streams::HostOutputStream::drop(self.table, stream)
+        let Bounded { table, clock } = self;
+        bounded(clock, AsyncOutput::drop(*table, stream))
     }
 
     fn check_write(&mut self, stream: Resource<OutputStream>) -> StreamResult<u64> {
@@ -212,7 +217,8 @@ impl streams::HostOutputStream for Bounded<'_> {
 
 impl streams::HostInputStream for Bounded<'_> {
     fn drop(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<()> {
-        streams::HostInputStream::drop(self.table, stream)
+        let Bounded { table, clock } = self;
+        bounded(clock, AsyncInput::drop(*table, stream))
     }
 
     fn read(&mut self, stream: Resource<InputStream>, len: u64) -> StreamResult<Vec<u8>> {
