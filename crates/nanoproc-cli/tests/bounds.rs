@@ -483,3 +483,58 @@ fn five_thousand_siblings_are_refused_by_the_component_limit_with_its_location()
     );
     eprintln!("refused {WIDTH} siblings in {took:?}");
 }
+
+// ---------------------------------------------------------------------------
+// A tree whose dependencies may take more than the machine has
+
+fn physical_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().strip_suffix("kB"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("MemTotal in /proc/meminfo")
+}
+
+#[test]
+fn check_warns_when_an_unlimited_roots_dependencies_may_exceed_the_machine() {
+    // Each of the two children may take as much as the machine has: together,
+    // twice that. (At their defaults, 256 MiB each, it would take a root with more
+    // imports than any test component has.)
+    let machine = format!("grants.memory = \"{} KiB\"", physical_kib());
+    let scene = Scene::new();
+    let m = scene.driver_tree("", &machine, &machine);
+    let run = check(&m);
+    assert_eq!(run.code, 0, "{run:?}");
+    let note = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("nanoproc: note: the root `driver` has no memory limit"))
+        .unwrap_or_else(|| panic!("no warning: {run:?}"));
+    let gib = |kib: u64| format!("{:.1} GiB", kib as f64 / f64::from(1u32 << 20));
+    assert!(
+        note.contains(&format!(
+            "its dependencies may together take up to {} of linear memory",
+            gib(2 * physical_kib())
+        )),
+        "{note}"
+    );
+    assert!(
+        note.contains(&format!("more than this machine's {}", gib(physical_kib()))),
+        "{note}"
+    );
+    assert!(note.contains("set `grants.memory` on the root"), "{note}");
+
+    // A memory limit on the root bounds the whole tree: no warning.
+    let scene = Scene::new();
+    let m = scene.driver_tree(&machine, &machine, &machine);
+    let run = check(&m);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("no memory limit"), "{run:?}");
+    // Nor at the defaults, which fit this machine (2 x 256 MiB).
+    let scene = Scene::new();
+    let run = check(&scene.driver_tree("", "", ""));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("no memory limit"), "{run:?}");
+}

@@ -463,6 +463,8 @@ pub(crate) fn plan(
         return Err(ManifestErrors(errors));
     }
 
+    notices.extend(unbounded_memory_notice(manifest, &caps, physical_memory()));
+
     let plan_dirs = Arc::new(dirs::PlanDirs {
         regions: regions
             .iter()
@@ -550,6 +552,77 @@ fn report_violations(
         }
         errors.push(e);
     }
+}
+
+/// The most linear memory a tree's dependencies may hold at once under a root
+/// without a memory limit: the sum of the root's children's memory limits, or
+/// `None` if one of them has none.
+///
+/// Every growth of a linear memory is charged to its nanoprocess's budget and to
+/// each ancestor's (`limits::NanoLimiter`), so a memory limit bounds its whole
+/// subtree, whatever the limits below it say (they are within it anyway). The
+/// subtrees of the root's children are disjoint, so together they hold at most the
+/// sum of those children's limits, and that sum is reached when each of them is at
+/// its limit (a limit deeper down is already counted in its ancestor's). A
+/// dependency always has a limit, its own or the child default (256 MiB) capped by
+/// its parent's; under an unlimited root, that is 256 MiB for every child that
+/// says nothing. The root's own memory has no bound at all.
+fn dependencies_memory_bound(parents_and_limits: &[(Option<usize>, Option<u64>)]) -> Option<u64> {
+    parents_and_limits
+        .iter()
+        .filter(|(parent, _)| *parent == Some(0))
+        .try_fold(0u64, |sum, (_, limit)| Some(sum.saturating_add((*limit)?)))
+}
+
+/// The machine's physical memory (`MemTotal` in `/proc/meminfo`), where the kernel
+/// says; `None` elsewhere, and then no notice compares anything with it.
+fn physical_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+/// A notice when the root has no memory limit and its dependencies, each at its
+/// limit, may take more memory than the machine has (`physical`): nothing but the
+/// root's own limit bounds the tree, and by default the root has none.
+fn unbounded_memory_notice(
+    manifest: &Manifest,
+    caps: &[Option<Capabilities>],
+    physical: Option<u64>,
+) -> Option<String> {
+    let root = caps.first()?.as_ref()?;
+    if root.limits.get(LimitKind::Memory).is_some() {
+        return None;
+    }
+    let physical = physical?;
+    let parents_and_limits: Vec<(Option<usize>, Option<u64>)> = manifest
+        .nodes
+        .iter()
+        .zip(caps)
+        .map(|(node, c)| {
+            let limit = c.as_ref().and_then(|c| c.limits.get(LimitKind::Memory));
+            (node.parent, limit)
+        })
+        .collect();
+    let gib = |bytes: u64| format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30));
+    let bound = dependencies_memory_bound(&parents_and_limits);
+    let at_most = match bound {
+        Some(b) if b <= physical => return None,
+        Some(b) => format!("up to {}", gib(b)),
+        None => "without bound".to_string(),
+    };
+    Some(format!(
+        "the root `{}` has no memory limit, and its dependencies may together take {at_most} of linear memory (each at its own limit, the default being 256 MiB), more than this machine's {}; set `grants.memory` on the root to bound the whole tree (a memory limit bounds a nanoprocess and everything below it)",
+        manifest.nodes[0].path,
+        gib(physical)
+    ))
 }
 
 /// The pooling allocator's slots for a tree this large, or none for a small one.
@@ -1169,5 +1242,25 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
         // With no writer, a blocking open would wait here forever.
         assert!(why(&fifo, 100).contains("a FIFO"));
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn the_dependencies_bound_is_the_sum_of_the_roots_childrens_limits() {
+        // root ─┬─ a (256 MiB) ── a1 (100 MiB, within a's, so not counted again)
+        //       └─ b (64 MiB)
+        let tree = [
+            (None, None),
+            (Some(0), Some(256 * MIB)),
+            (Some(1), Some(100 * MIB)),
+            (Some(0), Some(64 * MIB)),
+        ];
+        assert_eq!(dependencies_memory_bound(&tree), Some(320 * MIB));
+        assert_eq!(dependencies_memory_bound(&tree[..1]), Some(0));
+        let unlimited_child = [(None, None), (Some(0), None)];
+        assert_eq!(dependencies_memory_bound(&unlimited_child), None);
+        let huge = [(None, None), (Some(0), Some(u64::MAX)), (Some(0), Some(1))];
+        assert_eq!(dependencies_memory_bound(&huge), Some(u64::MAX));
     }
 }
