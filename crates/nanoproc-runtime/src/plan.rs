@@ -1002,6 +1002,7 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     guards::add_to_linker(&mut linker)?;
     crate::wasi::filesystem::add_to_linker(&mut linker)?;
+    crate::wasi::udp::add_to_linker(&mut linker)?;
     crate::wasi::blocking::add_to_linker(&mut linker)?;
     for (slot, import) in comp.dep_imports.iter().enumerate() {
         let funcs = import

@@ -55,6 +55,15 @@
 //! | `busy:N` | `ok: N` after N million iterations of a busy loop (no clock) |
 //! | `sleep:MS` | `ok: slept` after `std::thread::sleep` for MS milliseconds (needs the monotonic clock) |
 //!
+//! UDP, on one socket kept between calls (in an instance, ops run one after another, so a
+//! test can act between them: learn the bound port, send to it):
+//!
+//! | op | answer |
+//! |----|--------|
+//! | `udp-bind:ADDR` | `ok: bound LOCAL`: binds a new socket at ADDR and keeps it, closing the one kept before |
+//! | `udp-send:ADDR=TEXT` | `ok: sent N bytes`: sends TEXT from the kept socket to ADDR |
+//! | `udp-recv:MS` | `ok: from PEER: TEXT`: the first datagram the kept socket receives; `err: nothing received in MS ms` if none arrives in time (a non-blocking receive retried until then: needs the monotonic clock) |
+//!
 //! `tenth` and `count` share one per-instance call counter (N counts calls of both), so
 //! they show whether an instance's state survived between calls or was reset.
 //!
@@ -193,6 +202,9 @@ pub fn run_op(op: &str) -> String {
         "count" => Ok(count()),
         "busy" => busy(arg),
         "sleep" => sleep(arg),
+        "udp-bind" => udp_bind(arg),
+        "udp-send" => with_pair(arg, udp_send),
+        "udp-recv" => udp_recv(arg),
         _ => Err("unknown op".to_owned()),
     };
     match outcome {
@@ -556,4 +568,74 @@ fn sleep(arg: &str) -> Result<String, String> {
     let ms = number(arg, "duration")?;
     std::thread::sleep(Duration::from_millis(ms));
     Ok("slept".to_owned())
+}
+
+/// The socket the `udp-*` ops share, kept between calls into this instance.
+static UDP_SOCKET: std::sync::Mutex<Option<std::net::UdpSocket>> = std::sync::Mutex::new(None);
+
+fn udp_bind(addr: &str) -> Result<String, String> {
+    let mut kept = UDP_SOCKET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The previous socket is closed first, so that rebinding its address works.
+    *kept = None;
+    let socket = std::net::UdpSocket::bind(addr).map_err(text)?;
+    let local = socket.local_addr().map_err(text)?;
+    *kept = Some(socket);
+    Ok(format!("bound {local}"))
+}
+
+/// Runs `f` on the socket `udp-bind` kept.
+fn with_udp_socket(
+    f: impl FnOnce(&std::net::UdpSocket) -> std::io::Result<String>,
+) -> Result<String, String> {
+    let kept = UDP_SOCKET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match kept.as_ref() {
+        Some(socket) => f(socket).map_err(text),
+        None => Err("no socket: bind one first with udp-bind".to_owned()),
+    }
+}
+
+fn udp_send(addr: &str, data: &str) -> Result<String, String> {
+    with_udp_socket(|socket| {
+        let sent = socket.send_to(data.as_bytes(), addr)?;
+        Ok(format!("sent {sent} bytes"))
+    })
+}
+
+/// How long `udp-recv` sleeps between two looks at its socket.
+const UDP_RECV_POLL: Duration = Duration::from_millis(5);
+
+fn udp_recv(arg: &str) -> Result<String, String> {
+    let ms = number(arg, "duration")?;
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    with_udp_socket(|socket| {
+        // wasi-libc has no receive timeout for UDP (`set_read_timeout` fails with
+        // ENOPROTOOPT), so the bounded wait is a non-blocking receive, retried
+        // until the deadline: the probe ends even when nothing (allowed) arrives.
+        socket.set_nonblocking(true)?;
+        let mut buf = [0u8; 512];
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok((len, peer)) => {
+                    return Ok(format!(
+                        "from {peer}: {}",
+                        String::from_utf8_lossy(&buf[..len])
+                    ));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("nothing received in {ms} ms"),
+                        ));
+                    }
+                    std::thread::sleep(UDP_RECV_POLL);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    })
 }

@@ -13,6 +13,7 @@ pub(crate) mod guards;
 pub(crate) mod loans;
 pub(crate) mod network;
 mod stdio;
+pub(crate) mod udp;
 
 pub(crate) use stdio::StderrTail;
 

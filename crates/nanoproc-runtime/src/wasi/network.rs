@@ -3,10 +3,13 @@
 //! wasmtime-wasi asks a per-context check before every bind, connect, listen,
 //! accept, send and receive, before any syscall. [`NetPolicy::decide`] answers it
 //! from the nanoprocess's patterns: outbound (`network`) for connect and send,
-//! inbound (`listen`) for bind, listen, accept and receive. A pattern that names a
+//! inbound (`listen`) for bind, listen and accept. A pattern that names a
 //! host by DNS name allows an address only if this nanoprocess itself resolved
 //! that name to that address: the name grant is honoured for what the name
 //! resolved to here, never for an address the guest picked by itself.
+//!
+//! UDP receive depends on the socket a datagram arrives on, which that check is
+//! not told; [`NetPolicy::may_receive`] decides it per socket, asked by `udp`.
 
 use crate::audit::{Audit, Decision, Event};
 use nanoproc_caps::network::{NetPattern, Protocol};
@@ -22,6 +25,9 @@ pub(crate) struct NetPolicy {
     listen: Vec<NetPattern>,
     /// Addresses this nanoprocess resolved, with the names they came from.
     resolved: Mutex<HashMap<IpAddr, Vec<String>>>,
+    /// The local address of the socket each UDP incoming stream belongs to, by
+    /// stream handle (`None`: the socket could not tell; see `udp`).
+    udp_streams: Mutex<HashMap<u32, Option<SocketAddr>>>,
 }
 
 impl NetPolicy {
@@ -37,6 +43,7 @@ impl NetPolicy {
             connect,
             listen,
             resolved: Mutex::default(),
+            udp_streams: Mutex::default(),
         }
     }
 
@@ -46,38 +53,42 @@ impl NetPolicy {
 
     /// The answer to wasmtime-wasi's address check, recorded.
     pub fn decide(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
-        // Before a connect, wasmtime-wasi checks the implicit bind to the wildcard
-        // address and port 0, without a syscall. That bind reaches nothing; letting
-        // it pass means the refusal (and the record) names the address actually
-        // aimed at. Listening, connecting and sending are each checked on their own.
+        // Binding to the wildcard address and port 0 needs no grant: it reaches
+        // nothing and can be reached by no one yet, and it is what every UDP client
+        // must do in WASI 0.2 before it can send (and what wasmtime-wasi checks,
+        // without a syscall, as the implicit bind before a TCP connect: letting it
+        // pass means the refusal, and the record, name the address actually aimed
+        // at). What such a socket then sends is checked on its own, and what it
+        // receives by `may_receive`. A specific address, or a specific port even on
+        // the wildcard address (`0.0.0.0:5353` receives on every interface), needs
+        // a `listen` pattern covering it, like any other bind.
         if matches!(usage, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
             && addr.ip().is_unspecified()
             && addr.port() == 0
         {
             return true;
         }
-        let names: Vec<String> = self
-            .resolved
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&addr.ip())
-            .cloned()
-            .unwrap_or_default();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let any = |patterns: &[NetPattern], proto| {
-            patterns.iter().any(|p| p.allows_addr(proto, addr, &names))
-        };
         let (allowed, operation) = match usage {
             SocketAddrUse::TcpConnect => (
-                any(&self.connect, Protocol::Tcp),
+                self.covered(&self.connect, Protocol::Tcp, addr),
                 "wasi:sockets/tcp.connect",
             ),
-            SocketAddrUse::UdpSend => (any(&self.connect, Protocol::Udp), "wasi:sockets/udp.send"),
-            SocketAddrUse::TcpBind => (any(&self.listen, Protocol::Tcp), "wasi:sockets/tcp.bind"),
-            SocketAddrUse::TcpListen => {
-                (any(&self.listen, Protocol::Tcp), "wasi:sockets/tcp.listen")
-            }
-            SocketAddrUse::UdpBind => (any(&self.listen, Protocol::Udp), "wasi:sockets/udp.bind"),
+            SocketAddrUse::UdpSend => (
+                self.covered(&self.connect, Protocol::Udp, addr),
+                "wasi:sockets/udp.send",
+            ),
+            SocketAddrUse::TcpBind => (
+                self.covered(&self.listen, Protocol::Tcp, addr),
+                "wasi:sockets/tcp.bind",
+            ),
+            SocketAddrUse::TcpListen => (
+                self.covered(&self.listen, Protocol::Tcp, addr),
+                "wasi:sockets/tcp.listen",
+            ),
+            SocketAddrUse::UdpBind => (
+                self.covered(&self.listen, Protocol::Udp, addr),
+                "wasi:sockets/udp.bind",
+            ),
             // The address is the peer's. Accepting on a socket whose listen was
             // allowed is allowed.
             SocketAddrUse::TcpAccept => (
@@ -86,19 +97,97 @@ impl NetPolicy {
                     .any(|p| p.protocols.contains(Protocol::Tcp)),
                 "wasi:sockets/tcp.accept",
             ),
-            // A datagram from a peer it may send to (a reply), or on a port it may
-            // receive on.
-            SocketAddrUse::UdpReceive => (
-                any(&self.connect, Protocol::Udp)
+            // Asked for every datagram with the sender's address only (and at a
+            // connect, after the send check for the same peer), never told the
+            // socket. The decision is `may_receive`'s, per socket, when the guest
+            // receives; this only drops early, unseen, what no socket of this
+            // nanoprocess could receive, and records nothing it lets through (the
+            // per-socket decision records it).
+            SocketAddrUse::UdpReceive => {
+                let possible = self.covered(&self.connect, Protocol::Udp, addr)
                     || self
                         .listen
                         .iter()
-                        .any(|p| p.protocols.contains(Protocol::Udp)),
-                "wasi:sockets/udp.receive",
-            ),
+                        .any(|p| p.protocols.contains(Protocol::Udp));
+                if !possible {
+                    self.record("wasi:sockets/udp.receive", addr.to_string(), false);
+                }
+                return possible;
+            }
         };
         self.record(operation, addr.to_string(), allowed);
         allowed
+    }
+
+    /// Whether a datagram from `peer` may reach a UDP socket whose own address is
+    /// `local`, recorded.
+    ///
+    /// Allowed when a `listen` pattern covers the socket's own address, whoever the
+    /// sender: that grant is the authority to be reached there, by anyone who can
+    /// reach it, as a TCP connection accepted on a granted listener is, whatever its
+    /// peer (a sender's address is not even authenticated in UDP, so checking it
+    /// would add no safety). Otherwise only from a sender a `network` pattern
+    /// covers: a reply from a peer the nanoprocess may send to. That is all a
+    /// client socket (bound to `0.0.0.0:0` or `[::]:0`, which needs no grant) can
+    /// receive: its ephemeral port is covered only by a `listen` pattern that would
+    /// have let it bind there explicitly anyway. A local address with port 0 (a
+    /// socket whose port was released, or one that could not tell its address) is
+    /// never a listening address.
+    pub fn may_receive(&self, local: Option<SocketAddr>, peer: SocketAddr) -> bool {
+        let on_listened_address = local.is_some_and(|local| {
+            local.port() != 0 && self.covered(&self.listen, Protocol::Udp, local)
+        });
+        let allowed = on_listened_address || self.covered(&self.connect, Protocol::Udp, peer);
+        let reason = (!allowed).then(|| {
+            if !self.grants_anything() {
+                return "network is not granted".to_string();
+            }
+            match local {
+                Some(local) => format!(
+                    "no network grant allows the sender, and no listen grant covers {local}, where it was received"
+                ),
+                None => "no network grant allows the sender".to_string(),
+            }
+        });
+        self.record_event("wasi:sockets/udp.receive", peer.to_string(), reason);
+        allowed
+    }
+
+    /// Notes the local address of the socket a UDP incoming stream belongs to.
+    pub fn note_udp_stream(&self, stream: u32, local: Option<SocketAddr>) {
+        self.udp_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(stream, local);
+    }
+
+    /// The local address noted for a UDP incoming stream; `None` if there is none,
+    /// which `may_receive` treats as an address no `listen` pattern covers.
+    pub fn udp_stream_local(&self, stream: u32) -> Option<SocketAddr> {
+        self.udp_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&stream)
+            .copied()
+            .flatten()
+    }
+
+    pub fn forget_udp_stream(&self, stream: u32) {
+        self.udp_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&stream);
+    }
+
+    /// Whether one of `patterns` allows `addr` for `proto`, by address or by a name
+    /// this nanoprocess resolved to it.
+    fn covered(&self, patterns: &[NetPattern], proto: Protocol, addr: SocketAddr) -> bool {
+        let resolved = self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        let names: Vec<&str> = resolved
+            .get(&addr.ip())
+            .map(|names| names.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        patterns.iter().any(|p| p.allows_addr(proto, addr, &names))
     }
 
     /// Whether a name may be looked up: only names some pattern could reach.
@@ -125,7 +214,19 @@ impl NetPolicy {
     }
 
     fn record(&self, operation: &'static str, target: String, allowed: bool) {
-        if allowed && !self.audit.wants_allowed() {
+        let reason = (!allowed).then(|| {
+            if self.grants_anything() {
+                "no network grant allows it".to_string()
+            } else {
+                "network is not granted".to_string()
+            }
+        });
+        self.record_event(operation, target, reason);
+    }
+
+    /// Records a decision: allowed when there is no `refusal` reason.
+    fn record_event(&self, operation: &'static str, target: String, refusal: Option<String>) {
+        if refusal.is_none() && !self.audit.wants_allowed() {
             return;
         }
         self.audit.record(Event {
@@ -133,18 +234,89 @@ impl NetPolicy {
             capability: "network",
             operation,
             target: Some(target),
-            decision: if allowed {
+            decision: if refusal.is_none() {
                 Decision::Allowed
             } else {
                 Decision::Refused
             },
-            reason: (!allowed).then(|| {
-                if self.grants_anything() {
-                    "no network grant allows it".to_string()
-                } else {
-                    "network is not granted".to_string()
-                }
-            }),
+            reason: refusal,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(connect: &[&str], listen: &[&str]) -> (NetPolicy, Audit) {
+        let parse = |patterns: &[&str]| -> Vec<NetPattern> {
+            patterns.iter().map(|p| p.parse().unwrap()).collect()
+        };
+        let audit = Audit::new();
+        let policy = NetPolicy::new(
+            "app/udp".into(),
+            audit.clone(),
+            parse(connect),
+            parse(listen),
+        );
+        (policy, audit)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_the_wildcard_address_with_port_0_binds_without_a_grant() {
+        let (none, _) = policy(&[], &[]);
+        assert!(none.decide(addr("0.0.0.0:0"), SocketAddrUse::UdpBind));
+        assert!(none.decide(addr("[::]:0"), SocketAddrUse::UdpBind));
+        assert!(!none.decide(addr("0.0.0.0:5353"), SocketAddrUse::UdpBind));
+        assert!(!none.decide(addr("127.0.0.1:0"), SocketAddrUse::UdpBind));
+        // A port on one address does not reach the same port on every interface.
+        let (one, _) = policy(&[], &["udp:127.0.0.1:5353"]);
+        assert!(!one.decide(addr("0.0.0.0:5353"), SocketAddrUse::UdpBind));
+        assert!(one.decide(addr("127.0.0.1:5353"), SocketAddrUse::UdpBind));
+        let (every, _) = policy(&[], &["udp:0.0.0.0:5353"]);
+        assert!(every.decide(addr("0.0.0.0:5353"), SocketAddrUse::UdpBind));
+    }
+
+    #[test]
+    fn a_datagram_is_received_on_a_listened_address_or_from_a_network_peer() {
+        let (p, audit) = policy(&["udp:10.0.0.53:53"], &["udp:127.0.0.1:5000", "tcp:*:*"]);
+        let stranger = addr("192.0.2.7:4444");
+        assert!(p.may_receive(Some(addr("127.0.0.1:5000")), stranger));
+        assert!(p.may_receive(Some(addr("0.0.0.0:40000")), addr("10.0.0.53:53")));
+        assert!(!p.may_receive(Some(addr("0.0.0.0:40000")), stranger));
+        // A TCP pattern covers no UDP socket, and a socket with no known address
+        // is covered by no pattern.
+        assert!(!p.may_receive(Some(addr("10.1.1.1:80")), stranger));
+        assert!(!p.may_receive(None, stranger));
+        let refused = audit.refusals();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused.iter().all(|e| e.nanoprocess.as_ref() == "app/udp"
+            && e.operation == "wasi:sockets/udp.receive"
+            && e.target.as_deref() == Some("192.0.2.7:4444")));
+    }
+
+    #[test]
+    fn a_socket_without_a_port_is_never_a_listener() {
+        // Even a pattern that covers port 0: the address of a socket whose port
+        // was released is no address anyone listens on.
+        let (p, _) = policy(&[], &["udp:*:*"]);
+        assert!(!p.may_receive(Some(addr("0.0.0.0:0")), addr("192.0.2.7:4444")));
+        assert!(p.may_receive(Some(addr("0.0.0.0:40000")), addr("192.0.2.7:4444")));
+    }
+
+    #[test]
+    fn the_address_check_drops_early_only_what_no_socket_could_receive() {
+        let (none, audit) = policy(&[], &[]);
+        assert!(!none.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
+        assert_eq!(audit.refusals().len(), 1);
+        // Some socket might listen: the per-socket decision is left to `may_receive`,
+        // and nothing is recorded yet.
+        let (listens, audit) = policy(&[], &["udp:127.0.0.1:5000"]);
+        assert!(listens.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
+        assert!(audit.refusals().is_empty());
     }
 }

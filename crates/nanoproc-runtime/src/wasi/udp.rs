@@ -1,0 +1,243 @@
+//! Which datagrams a UDP socket may receive: decided per socket, from its own address.
+//!
+//! wasmtime-wasi's address check (see [`super::network`]) is asked about every
+//! datagram received, but it is told only the sender's address, never which socket
+//! the datagram arrived on. A check that cannot tell a socket bound under a `listen`
+//! grant from any other socket of the same nanoprocess can only be too broad: under
+//! a grant to receive on `127.0.0.1:5000`, every socket, bound anywhere, heard
+//! everyone.
+//!
+//! So `wasi:sockets/udp` is shadowed here (over the linker's own interface names, as
+//! in `guards`), each function delegating to wasmtime-wasi's own implementation.
+//! Three do more:
+//!
+//! - `[method]udp-socket.stream` notes the socket's local address for the incoming
+//!   stream it returns. In WASI 0.2 a socket must be bound (`start-bind`, checked by
+//!   the address check) before it has streams, and it can neither be rebound nor
+//!   reconnected while they exist, so that address is the stream's for its lifetime.
+//! - `[method]incoming-datagram-stream.receive` delivers a datagram only if
+//!   [`NetPolicy::may_receive`] allows it from its sender on that local address.
+//!   A refused datagram is consumed and dropped (recorded as refused), as
+//!   wasmtime-wasi itself drops one its check refuses; the guest sees fewer
+//!   datagrams, possibly none, which the interface allows.
+//! - `[resource-drop]incoming-datagram-stream` forgets the note.
+//!
+//! Sending needs no socket identity: every send is checked against the `network`
+//! patterns by the address check, whatever the socket.
+
+use crate::state::NanoState;
+use crate::wasi::network::NetPolicy;
+use std::net::SocketAddr;
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::p2::SocketError;
+use wasmtime_wasi::p2::bindings::sockets::network;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
+use wasmtime_wasi::p2::bindings::sync::sockets::udp;
+use wasmtime_wasi::p2::bindings::sync::sockets::udp::{
+    HostIncomingDatagramStream, HostOutgoingDatagramStream, HostUdpSocket, IncomingDatagram,
+    IncomingDatagramStream, IpAddressFamily, IpSocketAddress, OutgoingDatagram,
+    OutgoingDatagramStream, Pollable, UdpSocket,
+};
+use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
+
+/// wasmtime-wasi's UDP sockets, with receiving decided per socket.
+pub(crate) struct UdpGuard<'a> {
+    inner: WasiSocketsCtxView<'a>,
+    net: &'a NetPolicy,
+}
+
+struct GuardedUdp;
+impl HasData for GuardedUdp {
+    type Data<'a> = UdpGuard<'a>;
+}
+
+fn view(s: &mut NanoState) -> UdpGuard<'_> {
+    UdpGuard {
+        inner: s.wasi.sockets(),
+        net: &s.net,
+    }
+}
+
+/// Shadows the `wasi:sockets/udp` that `wasmtime_wasi::p2::add_to_linker_sync` added.
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    udp::add_to_linker::<NanoState, GuardedUdp>(linker, view)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl udp::Host for UdpGuard<'_> {}
+
+impl HostUdpSocket for UdpGuard<'_> {
+    fn start_bind(
+        &mut self,
+        this: Resource<UdpSocket>,
+        network: Resource<Network>,
+        local_address: IpSocketAddress,
+    ) -> Result<(), SocketError> {
+        HostUdpSocket::start_bind(&mut self.inner, this, network, local_address)
+    }
+
+    fn finish_bind(&mut self, this: Resource<UdpSocket>) -> Result<(), SocketError> {
+        HostUdpSocket::finish_bind(&mut self.inner, this)
+    }
+
+    fn stream(
+        &mut self,
+        this: Resource<UdpSocket>,
+        remote_address: Option<IpSocketAddress>,
+    ) -> Result<
+        (
+            Resource<IncomingDatagramStream>,
+            Resource<OutgoingDatagramStream>,
+        ),
+        SocketError,
+    > {
+        let socket = this.rep();
+        let (incoming, outgoing) = HostUdpSocket::stream(&mut self.inner, this, remote_address)?;
+        // Read after the call: connecting may have narrowed a wildcard local address
+        // to the one the route to the peer uses. A socket that cannot tell its
+        // address (it has streams, so it is bound) is noted as having none, which
+        // no `listen` pattern covers.
+        let local =
+            HostUdpSocket::local_address(&mut self.inner, Resource::new_borrow(socket)).ok();
+        self.net
+            .note_udp_stream(incoming.rep(), local.map(SocketAddr::from));
+        Ok((incoming, outgoing))
+    }
+
+    fn local_address(&mut self, this: Resource<UdpSocket>) -> Result<IpSocketAddress, SocketError> {
+        HostUdpSocket::local_address(&mut self.inner, this)
+    }
+
+    fn remote_address(
+        &mut self,
+        this: Resource<UdpSocket>,
+    ) -> Result<IpSocketAddress, SocketError> {
+        HostUdpSocket::remote_address(&mut self.inner, this)
+    }
+
+    fn address_family(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<IpAddressFamily> {
+        HostUdpSocket::address_family(&mut self.inner, this)
+    }
+
+    fn unicast_hop_limit(&mut self, this: Resource<UdpSocket>) -> Result<u8, SocketError> {
+        HostUdpSocket::unicast_hop_limit(&mut self.inner, this)
+    }
+
+    fn set_unicast_hop_limit(
+        &mut self,
+        this: Resource<UdpSocket>,
+        value: u8,
+    ) -> Result<(), SocketError> {
+        HostUdpSocket::set_unicast_hop_limit(&mut self.inner, this, value)
+    }
+
+    fn receive_buffer_size(&mut self, this: Resource<UdpSocket>) -> Result<u64, SocketError> {
+        HostUdpSocket::receive_buffer_size(&mut self.inner, this)
+    }
+
+    fn set_receive_buffer_size(
+        &mut self,
+        this: Resource<UdpSocket>,
+        value: u64,
+    ) -> Result<(), SocketError> {
+        HostUdpSocket::set_receive_buffer_size(&mut self.inner, this, value)
+    }
+
+    fn send_buffer_size(&mut self, this: Resource<UdpSocket>) -> Result<u64, SocketError> {
+        HostUdpSocket::send_buffer_size(&mut self.inner, this)
+    }
+
+    fn set_send_buffer_size(
+        &mut self,
+        this: Resource<UdpSocket>,
+        value: u64,
+    ) -> Result<(), SocketError> {
+        HostUdpSocket::set_send_buffer_size(&mut self.inner, this, value)
+    }
+
+    fn subscribe(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<Resource<Pollable>> {
+        HostUdpSocket::subscribe(&mut self.inner, this)
+    }
+
+    fn drop(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<()> {
+        HostUdpSocket::drop(&mut self.inner, this)
+    }
+}
+
+impl HostIncomingDatagramStream for UdpGuard<'_> {
+    fn receive(
+        &mut self,
+        this: Resource<IncomingDatagramStream>,
+        max_results: u64,
+    ) -> Result<Vec<IncomingDatagram>, SocketError> {
+        let local = self.net.udp_stream_local(this.rep());
+        let received = HostIncomingDatagramStream::receive(&mut self.inner, this, max_results)?;
+        Ok(received
+            .into_iter()
+            .filter(|datagram| {
+                self.net
+                    .may_receive(local, SocketAddr::from(datagram.remote_address))
+            })
+            .collect())
+    }
+
+    fn subscribe(
+        &mut self,
+        this: Resource<IncomingDatagramStream>,
+    ) -> wasmtime::Result<Resource<Pollable>> {
+        HostIncomingDatagramStream::subscribe(&mut self.inner, this)
+    }
+
+    fn drop(&mut self, this: Resource<IncomingDatagramStream>) -> wasmtime::Result<()> {
+        self.net.forget_udp_stream(this.rep());
+        HostIncomingDatagramStream::drop(&mut self.inner, this)
+    }
+}
+
+impl HostOutgoingDatagramStream for UdpGuard<'_> {
+    fn check_send(&mut self, this: Resource<OutgoingDatagramStream>) -> Result<u64, SocketError> {
+        HostOutgoingDatagramStream::check_send(&mut self.inner, this)
+    }
+
+    fn send(
+        &mut self,
+        this: Resource<OutgoingDatagramStream>,
+        datagrams: Vec<OutgoingDatagram>,
+    ) -> Result<u64, SocketError> {
+        HostOutgoingDatagramStream::send(&mut self.inner, this, datagrams)
+    }
+
+    fn subscribe(
+        &mut self,
+        this: Resource<OutgoingDatagramStream>,
+    ) -> wasmtime::Result<Resource<Pollable>> {
+        HostOutgoingDatagramStream::subscribe(&mut self.inner, this)
+    }
+
+    fn drop(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<()> {
+        HostOutgoingDatagramStream::drop(&mut self.inner, this)
+    }
+}
+
+// The interface's error type lives in `wasi:sockets/network`, so its guard must
+// speak that interface's error conversions too; they change nothing.
+impl network::Host for UdpGuard<'_> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        network::Host::convert_error_code(&mut self.inner, error)
+    }
+
+    fn network_error_code(
+        &mut self,
+        err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        network::Host::network_error_code(&mut self.inner, err)
+    }
+}
+
+impl network::HostNetwork for UdpGuard<'_> {
+    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.inner, this)
+    }
+}
