@@ -21,9 +21,8 @@ fn run(ops: Vec<String>) -> Result<Vec<String>, String> {
     for op in &ops {
         if let Some(rest) = op.strip_prefix("down:") {
             answers.extend(down(rest));
-        } else if let Some((frames, rest)) = op
-            .strip_prefix("dive:")
-            .and_then(|r| r.split_once(':'))
+        } else if let Some((frames, rest)) =
+            op.strip_prefix("dive:").and_then(|r| r.split_once(':'))
         {
             let frames: u32 = frames.parse().map_err(|e| format!("dive: {e}"))?;
             answers.extend(dive(black_box(frames), rest));
