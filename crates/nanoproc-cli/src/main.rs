@@ -485,8 +485,12 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
     match outcome {
         Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
         Err(e) => {
-            // A closed output ends the run quietly, as SIGPIPE would.
-            if !matches!(e, RunError::Stopped(StopReason::OutputClosed)) {
+            // A closed output ends the run quietly, as SIGPIPE would; an exit is the
+            // application's own ending.
+            if !matches!(
+                e,
+                RunError::Stopped(StopReason::OutputClosed) | RunError::Exited(_)
+            ) {
                 eprintln!("nanoproc: {}", printable(&e.to_string()));
             }
             ExitCode::from(match e {
@@ -501,6 +505,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
                 } => status::LIMIT_EXCEEDED,
                 RunError::Trap { .. } => status::TRAP,
                 RunError::Stopped(reason) => stop_status(reason),
+                RunError::Exited(exit) => exit.code.clamp(0, 255) as u8,
             })
         }
     }

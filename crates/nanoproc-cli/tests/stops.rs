@@ -55,6 +55,42 @@ fn a_dependency_spinning_in_its_start_function_is_stopped_by_its_own_timeout() {
 }
 
 #[test]
+fn an_exit_in_a_start_function_ends_the_application_as_during_a_call() {
+    let scene = Scene::new();
+    // Held: the application ends with the exit's status (WASI 0.2 carries only
+    // success or failure), quietly, before the root runs.
+    let m = scene
+        .driver_tree(
+            "grants.stdout = true\ngrants.exit = true",
+            "grants.env = [\"PROBE_AT_START=exit\"]\ngrants.exit = true",
+            "",
+        )
+        .display()
+        .to_string();
+    let run = nanoproc(&["run", &m, "--", "child:count"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(!run.stdout.contains("child:count"), "{run:?}");
+    assert!(!run.stderr.contains("cannot start"), "{run:?}");
+    // Not held: refused like any use of `exit`, and the dependency cannot start.
+    let m = scene
+        .driver_tree(
+            "grants.stdout = true",
+            "grants.env = [\"PROBE_AT_START=exit\"]",
+            "",
+        )
+        .display()
+        .to_string();
+    let run = nanoproc(&["run", &m, "--", "child:count"]);
+    assert_eq!(run.code, 126, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot start nanoprocess `driver/leaf`")
+            && run.stderr.contains("exit"),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn the_runs_timeout_holds_during_instantiation_with_its_own_status() {
     let scene = Scene::new();
     // The leaf's default per-call limit is 30 s; the run's is 1 s.

@@ -50,6 +50,10 @@ pub enum RunError {
     },
     /// The run was stopped from outside (its `--timeout`, or Ctrl-C).
     Stopped(StopReason),
+    /// A nanoprocess holding `exit` exited while it was being instantiated (in its
+    /// start function): the application ends with its code, as for an exit during
+    /// a call.
+    Exited(Exit),
 }
 
 impl fmt::Display for RunError {
@@ -66,6 +70,11 @@ impl fmt::Display for RunError {
                 ..
             } => write!(f, "nanoprocess `{nanoprocess}` trapped: {message}"),
             RunError::Stopped(reason) => write!(f, "stopped: {reason}"),
+            RunError::Exited(exit) => write!(
+                f,
+                "a nanoprocess exited with status {} while it was being started",
+                exit.code
+            ),
         }
     }
 }
@@ -265,6 +274,8 @@ impl Tree {
 pub(crate) enum StartError {
     /// The run was stopped from outside while it was being instantiated.
     Stopped(StopReason),
+    /// It called `exit` (which it holds) in its start function.
+    Exit(i32),
     /// It failed: its grants could not be set up, or its start function trapped or
     /// went over a limit.
     Failed {
@@ -286,6 +297,7 @@ impl StartError {
     fn into_run_error(self) -> RunError {
         match self {
             StartError::Stopped(reason) => RunError::Stopped(reason),
+            StartError::Exit(code) => RunError::Exited(Exit { code }),
             StartError::Failed {
                 nanoprocess,
                 message,
@@ -359,6 +371,12 @@ impl RunCtx {
         let instance = instantiated.map_err(|e| {
             if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
                 return StartError::Stopped(*reason);
+            }
+            if let Some(exit) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+            {
+                return StartError::Exit(exit.0);
             }
             let stderr = store.data().captured_stderr();
             StartError::Failed {

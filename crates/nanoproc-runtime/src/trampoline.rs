@@ -415,6 +415,9 @@ impl ChildProc {
             }
             // Stopped from outside while restarting: the run ends, nobody is blamed.
             Err(StartError::Stopped(reason)) => Err(Failure::Stopped(reason)),
+            // A restarted child holding `exit` exited in its start function: the
+            // application ends with its code, as for an exit during a call.
+            Err(StartError::Exit(code)) => Err(Failure::Exit(code)),
             Err(StartError::Failed {
                 message,
                 limit_exceeded,

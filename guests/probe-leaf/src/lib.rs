@@ -39,6 +39,7 @@ export!(Leaf);
 /// | `spin` | never returns |
 /// | `spin-if:PATH` | never returns if PATH exists (a restart after a call created it) |
 /// | `sleep:MS` | waits MS milliseconds in a host call (needs the monotonic clock) |
+/// | `exit` | calls `std::process::exit(7)` (WASI 0.2 passes it on as a failure, 1) |
 /// | anything else, or unset | nothing |
 #[unsafe(no_mangle)]
 pub extern "C" fn _initialize() {
@@ -50,6 +51,7 @@ pub extern "C" fn _initialize() {
         "spin" => probe_ops::run_op("spin"),
         "spin-if" if std::path::Path::new(arg).exists() => probe_ops::run_op("spin"),
         "sleep" => probe_ops::run_op(&format!("sleep:{arg}")),
+        "exit" => std::process::exit(7),
         _ => String::new(),
     };
 }
