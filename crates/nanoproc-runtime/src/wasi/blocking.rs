@@ -65,7 +65,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
 
 /// Runs `wait` to its end, unless the clock says to stop first: then `wait` is
 /// dropped and the stop is returned.
-fn bounded<T, E: From<wasmtime::Error>>(
+pub(crate) fn bounded<T, E: From<wasmtime::Error>>(
     clock: &CallClock,
     wait: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {

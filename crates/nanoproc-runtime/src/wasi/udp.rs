@@ -21,6 +21,8 @@
 //!   wasmtime-wasi itself drops one its check refuses; the guest sees fewer
 //!   datagrams, possibly none, which the interface allows.
 //! - `[resource-drop]incoming-datagram-stream` forgets the note.
+//! - `[resource-drop]outgoing-datagram-stream` waits for a send in progress: raced
+//!   against the nanoprocess's clock, as every wait is (see `blocking`).
 //!
 //! Sending needs no socket identity: every send is checked against the `network`
 //! patterns by the address check, whatever the socket.
@@ -44,6 +46,8 @@ use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 pub(crate) struct UdpGuard<'a> {
     inner: WasiSocketsCtxView<'a>,
     net: &'a NetPolicy,
+    /// Bounds the one wait here: dropping an outgoing stream (see `blocking`).
+    clock: &'a crate::state::CallClock,
 }
 
 struct GuardedUdp;
@@ -55,6 +59,7 @@ fn view(s: &mut NanoState) -> UdpGuard<'_> {
     UdpGuard {
         inner: s.wasi.sockets(),
         net: &s.net,
+        clock: &s.clock,
     }
 }
 
@@ -216,8 +221,12 @@ impl HostOutgoingDatagramStream for UdpGuard<'_> {
         HostOutgoingDatagramStream::subscribe(&mut self.inner, this)
     }
 
+    /// Dropping an outgoing stream waits for a send in progress: bounded by the
+    /// nanoprocess's clock like every other wait.
     fn drop(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<()> {
-        HostOutgoingDatagramStream::drop(&mut self.inner, this)
+        use wasmtime_wasi::p2::bindings::sockets::udp::HostOutgoingDatagramStream as Async;
+        let UdpGuard { inner, clock, .. } = self;
+        crate::wasi::blocking::bounded(clock, Async::drop(inner, this))
     }
 }
 
