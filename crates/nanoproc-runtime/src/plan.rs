@@ -574,8 +574,10 @@ fn dependencies_memory_bound(parents_and_limits: &[(Option<usize>, Option<u64>)]
         .try_fold(0u64, |sum, (_, limit)| Some(sum.saturating_add((*limit)?)))
 }
 
-/// The machine's physical memory (`MemTotal` in `/proc/meminfo`), where the kernel
-/// says; `None` elsewhere, and then no notice compares anything with it.
+/// The memory nanoproc can have: the machine's physical memory (`MemTotal` in
+/// `/proc/meminfo`), or the limit of the control group it runs in, if smaller (in
+/// a container, the machine's memory says little). `None` where the kernel does not
+/// say, and then no notice compares anything with it.
 fn physical_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = meminfo
@@ -586,7 +588,41 @@ fn physical_memory() -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    kib.checked_mul(1024)
+    let total = kib.checked_mul(1024)?;
+    Some(cgroup_memory_limit().map_or(total, |limit| limit.min(total)))
+}
+
+/// The memory limit of this process's control group: cgroup v2's `memory.max`, or
+/// v1's `memory.limit_in_bytes`, read where `/proc/self/cgroup` says the group is.
+/// "max" (v2) and the huge number v1 uses for "none" are no limit.
+fn cgroup_memory_limit() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let candidates = groups.lines().filter_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            Some(Path::new("/sys/fs/cgroup").join(path).join("memory.max"))
+        } else if controllers.split(',').any(|c| c == "memory") {
+            Some(
+                Path::new("/sys/fs/cgroup/memory")
+                    .join(path)
+                    .join("memory.limit_in_bytes"),
+            )
+        } else {
+            None
+        }
+    });
+    candidates
+        .filter_map(|file| {
+            std::fs::read_to_string(file)
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .filter(|&limit| limit < 1 << 60)
+        .min()
 }
 
 /// A notice when the root has no memory limit and its dependencies, each at its
