@@ -28,6 +28,35 @@ pub(crate) struct NetPolicy {
     /// The local address of the socket each UDP incoming stream belongs to, by
     /// stream handle (`None`: the socket could not tell; see `udp`).
     udp_streams: Mutex<HashMap<u32, Option<SocketAddr>>>,
+    /// Datagrams dropped before the guest could see them (see [`Self::early_drop`]).
+    early_drops: Mutex<EarlyDrops>,
+}
+
+/// Senders whose datagrams are dropped early are chosen by whoever sends, not by
+/// the guest: recording each datagram would let anyone on the network grow the
+/// `--audit` file and burn the host's time at the rate they send. So each sender's
+/// first datagram is recorded (for the first [`SENDERS_RECORDED`] senders), and
+/// the rest are counted, with a line at each power of two and one at the end.
+#[derive(Default)]
+struct EarlyDrops {
+    senders: std::collections::HashSet<SocketAddr>,
+    counted: u64,
+    counted_recorded: u64,
+}
+
+const SENDERS_RECORDED: usize = 64;
+
+impl Drop for NetPolicy {
+    fn drop(&mut self) {
+        let drops = self
+            .early_drops
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if drops.counted > drops.counted_recorded {
+            let counted = drops.counted;
+            self.record_counted_drops(counted);
+        }
+    }
 }
 
 impl NetPolicy {
@@ -44,6 +73,7 @@ impl NetPolicy {
             listen,
             resolved: Mutex::default(),
             udp_streams: Mutex::default(),
+            early_drops: Mutex::default(),
         }
     }
 
@@ -103,14 +133,19 @@ impl NetPolicy {
             // receives; this only drops early, unseen, what no socket of this
             // nanoprocess could receive, and records nothing it lets through (the
             // per-socket decision records it).
+            //
+            // "Could receive" is exact about senders and about whether this
+            // nanoprocess has a socket on a listened address *now*: were a stranger's
+            // datagram let through here because some `listen` pattern exists, it
+            // would wake the pollable of a client socket, whose `receive` then comes
+            // back empty, and a stranger could signal the guest by the count and
+            // timing of wake-ups. While a socket is on a listened address, strangers
+            // can reach the guest through it anyway, by its grant.
             SocketAddrUse::UdpReceive => {
                 let possible = self.covered(&self.connect, Protocol::Udp, addr)
-                    || self
-                        .listen
-                        .iter()
-                        .any(|p| p.protocols.contains(Protocol::Udp));
+                    || self.has_listening_udp_stream();
                 if !possible {
-                    self.record("wasi:sockets/udp.receive", addr.to_string(), false);
+                    self.early_drop(addr);
                 }
                 return possible;
             }
@@ -151,6 +186,61 @@ impl NetPolicy {
         });
         self.record_event("wasi:sockets/udp.receive", peer.to_string(), reason);
         allowed
+    }
+
+    /// Whether some UDP incoming stream of this nanoprocess belongs to a socket on
+    /// an address a `listen` pattern covers.
+    fn has_listening_udp_stream(&self) -> bool {
+        let locals: Vec<SocketAddr> = self
+            .udp_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .flatten()
+            .copied()
+            .collect();
+        locals
+            .into_iter()
+            .any(|local| local.port() != 0 && self.covered(&self.listen, Protocol::Udp, local))
+    }
+
+    /// Records a datagram dropped early: the first from each sender, then counts.
+    fn early_drop(&self, sender: SocketAddr) {
+        let mut drops = self
+            .early_drops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if drops.senders.len() < SENDERS_RECORDED && drops.senders.insert(sender) {
+            drop(drops);
+            let reason = if self.grants_anything() {
+                "no network grant allows the sender, and no socket of it is on an address a listen grant covers"
+            } else {
+                "network is not granted"
+            };
+            self.record_event(
+                "wasi:sockets/udp.receive",
+                sender.to_string(),
+                Some(reason.to_string()),
+            );
+            return;
+        }
+        drops.counted += 1;
+        let counted = drops.counted;
+        if counted.is_power_of_two() {
+            drops.counted_recorded = counted;
+            drop(drops);
+            self.record_counted_drops(counted);
+        }
+    }
+
+    fn record_counted_drops(&self, counted: u64) {
+        self.record_event(
+            "wasi:sockets/udp.receive",
+            format!("{counted} more datagrams"),
+            Some(format!(
+                "no grant allows their senders; dropped unread, and counted rather than recorded one by one after each sender's first (of the first {SENDERS_RECORDED} senders)"
+            )),
+        );
     }
 
     /// Notes the local address of the socket a UDP incoming stream belongs to.
@@ -313,10 +403,46 @@ mod tests {
         let (none, audit) = policy(&[], &[]);
         assert!(!none.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
         assert_eq!(audit.refusals().len(), 1);
-        // Some socket might listen: the per-socket decision is left to `may_receive`,
-        // and nothing is recorded yet.
+        // A listen pattern alone lets nothing through: a stranger's datagram would
+        // wake a client socket's pollable for nothing, a signal from outside.
         let (listens, audit) = policy(&[], &["udp:127.0.0.1:5000"]);
+        assert!(!listens.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
+        assert_eq!(audit.refusals().len(), 1);
+        // A client socket's stream is no listener either.
+        listens.note_udp_stream(1, Some(addr("0.0.0.0:40000")));
+        assert!(!listens.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
+        // Once a socket is on the listened address, the per-socket decision is left
+        // to `may_receive`, and nothing is recorded yet.
+        // (That second drop from the same sender was counted, and the count of 1
+        // recorded.)
+        assert_eq!(audit.refusals().len(), 2);
+        listens.note_udp_stream(2, Some(addr("127.0.0.1:5000")));
         assert!(listens.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
-        assert!(audit.refusals().is_empty());
+        assert_eq!(audit.refusals().len(), 2);
+        listens.forget_udp_stream(2);
+        assert!(!listens.decide(addr("192.0.2.7:4444"), SocketAddrUse::UdpReceive));
+    }
+
+    #[test]
+    fn a_flood_of_dropped_datagrams_is_counted_not_recorded_one_by_one() {
+        let (none, audit) = policy(&[], &[]);
+        for port in 0..100u16 {
+            for _ in 0..100 {
+                assert!(!none.decide(
+                    SocketAddr::from(([192, 0, 2, 7], 1000 + port)),
+                    SocketAddrUse::UdpReceive
+                ));
+            }
+        }
+        // 64 senders' first datagrams, then a line at each power of two of the
+        // 9,936 counted (1, 2, 4, ..., 8192: 14 lines), then one at the end.
+        assert_eq!(audit.refusals().len(), SENDERS_RECORDED + 14);
+        drop(none);
+        let refusals = audit.refusals();
+        assert_eq!(refusals.len(), SENDERS_RECORDED + 15);
+        assert_eq!(
+            refusals.last().unwrap().target.as_deref(),
+            Some("9936 more datagrams")
+        );
     }
 }
