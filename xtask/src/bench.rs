@@ -37,7 +37,7 @@ pub fn run() -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building the guests and the demo");
     xtask::prepare_demo();
-    eprintln!("bench: building the release nanoproc binary (the start-up benchmark runs it)");
+    eprintln!("bench: building the release nanoproc binary (the start-up and hostile benchmarks run it)");
     let built = Command::new(&cargo)
         .current_dir(&root)
         .args(["build", "--release", "-p", "nanoproc-cli"])
@@ -169,6 +169,8 @@ fn document(
     for (bench, section) in sections {
         if bench == "audit" {
             let _ = writeln!(d, "{}", audit_prose(section));
+        } else if bench == "hostile" {
+            let _ = writeln!(d, "{}", hostile_prose(section));
         } else {
             let _ = writeln!(d, "{section}\n");
         }
@@ -211,6 +213,35 @@ fn audit_prose(table: &str) -> String {
          and a compute-heavy one a smaller one. On a shared machine the run-to-run spread \
          (max against min of one configuration) is often larger than the difference between \
          configurations: read the ratio of medians, and compare runs.\n"
+    )
+}
+
+/// The hostile benchmark prints its tables and how they were measured; what they
+/// are for is explained here.
+fn hostile_prose(tables: &str) -> String {
+    format!(
+        "## The hostile corpus: time to stop and peak memory\n\n\
+         `cargo bench -p nanoproc-bench --bench hostile`. nanoproc's promise for a hostile \
+         guest is that it is stopped at its limit, promptly, and that the host stays small \
+         while it is: the end-to-end tests (`crates/nanoproc-cli/tests/hostile.rs`, \
+         `stops.rs`) check that each is stopped with the right error and status, within \
+         generous bounds; this measures how promptly, and at what memory. The real release \
+         `nanoproc` binary runs each hostile op of `guests/probe-ops` (`probe_cmd.wasm`) under \
+         the limit that stops it: a loop (`spin`) under a time limit and under fuel, a memory \
+         bomb (`bomb`), a recursion that runs off the guest's stack (`recurse:100000000`), an \
+         output flood (`flood:50`, 50 MiB), a handle leak (`sockets:100000`), and two guests \
+         blocked in a host call (`sleep:600000`, and `stdin` on a pipe that is never \
+         written), first as the root with the limit as a flag, then as a dependency with the \
+         limit as a grant, whose parent receives the failure and goes on. Each run is checked \
+         for its status and the message naming the limit. A time limit is due at a known \
+         moment, so its figure is the time from that moment to the exit of the process: the \
+         next epoch tick (every 5 ms), the unwinding, the report and the teardown; the same \
+         figure for an OS process stopped by GNU `timeout` is the anchor. The other limits \
+         are reached by the guest's own work, so their figure is the whole run. Memory is \
+         nanoproc's peak resident set (`--stats`), next to the same run of a well-behaved op \
+         (`count`): the delta is what a hostile guest made the host hold, bounded by the \
+         limit it was given.\n\n\
+         {tables}\n"
     )
 }
 
@@ -286,6 +317,7 @@ mod tests {
     fn every_bench_target() {
         let benches = super::benches(&xtask::repo_root());
         assert!(benches.contains(&("nanoproc-bench", "calls".to_owned())));
+        assert!(benches.contains(&("nanoproc-bench", "hostile".to_owned())));
         assert_eq!(
             benches.last(),
             Some(&("nanoproc-runtime", "audit".to_owned()))
