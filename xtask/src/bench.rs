@@ -37,7 +37,9 @@ pub fn run() -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building the guests and the demo");
     xtask::prepare_demo();
-    eprintln!("bench: building the release nanoproc binary (the start-up and hostile benchmarks run it)");
+    eprintln!(
+        "bench: building the release nanoproc binary (the start-up and hostile benchmarks run it)"
+    );
     let built = Command::new(&cargo)
         .current_dir(&root)
         .args(["build", "--release", "-p", "nanoproc-cli"])
