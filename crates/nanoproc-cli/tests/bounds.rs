@@ -538,3 +538,51 @@ fn check_warns_when_an_unlimited_roots_dependencies_may_exceed_the_machine() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("no memory limit"), "{run:?}");
 }
+
+#[test]
+fn one_file_under_many_names_is_read_once_and_not_kept() {
+    let scene = Scene::new();
+    // 200 MiB (under the cap) that take no disk, reached through `d`, a link to
+    // its own directory, under eleven names: `d/big.wasm`, `d/d/big.wasm`, ...
+    let dir = scene.mkdir("files");
+    let big = dir.join("big.wasm");
+    std::fs::write(&big, b"\0asm\x0d\x00\x01\x00").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    std::os::unix::fs::symlink(".", dir.join("d")).unwrap();
+    let name = |i: usize| format!("{}/{}big.wasm", dir.display(), "d/".repeat(i + 1));
+    let mut m = String::from("[app]\nroot = \"app\"\n\n[nanoprocess.app]\n");
+    m.push_str(&format!("component = \"{}\"\ndeps = {{ ", name(0)));
+    let deps: Vec<String> = (1..=10)
+        .map(|i| format!("\"test:x/i{i}\" = \"c{i}\""))
+        .collect();
+    m.push_str(&deps.join(", "));
+    m.push_str(" }\n");
+    for i in 1..=10 {
+        m.push_str(&format!(
+            "\n[nanoprocess.c{i}]\ncomponent = \"{}\"\n",
+            name(i)
+        ));
+    }
+    let manifest = scene.manifest(&m);
+    // Under 1.5 GiB of address space: eleven copies (2.2 GiB) could not be held.
+    let script = format!(
+        "ulimit -v 1572864 && exec '{}' check '{}'",
+        env!("CARGO_BIN_EXE_nanoproc"),
+        manifest.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    // Read and refused once, for the first name: the rest are the same file.
+    assert_eq!(
+        stderr.matches("is not a component nanoproc can run").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}

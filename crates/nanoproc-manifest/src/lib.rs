@@ -233,10 +233,15 @@ impl Manifest {
 
     /// Checks a component's bytes against the digest its node declares.
     pub fn verify_digest(&self, node: &Node, bytes: &[u8]) -> Result<(), ManifestError> {
+        self.verify_sha256(node, Sha256::digest(bytes).into())
+    }
+
+    /// [`Self::verify_digest`] for bytes already hashed (`actual` is their
+    /// SHA-256), so that a caller need not keep them.
+    pub fn verify_sha256(&self, node: &Node, actual: [u8; 32]) -> Result<(), ManifestError> {
         let Some(expected) = node.digest else {
             return Ok(());
         };
-        let actual: [u8; 32] = Sha256::digest(bytes).into();
         if actual == expected {
             return Ok(());
         }

@@ -102,7 +102,10 @@ pub(crate) struct PlanInner {
 }
 
 /// A component file as read (once) and compiled, if it compiles.
-type ReadOnce = (Vec<u8>, Option<Arc<Compiled>>);
+/// The file's SHA-256 (what digest pins are checked against) and its compiled form.
+/// The bytes themselves are dropped once compiled: a plan of many nodes keeps no
+/// file in memory longer than it takes to compile it.
+type ReadOnce = ([u8; 32], Option<Arc<Compiled>>);
 
 /// The largest component file a [`crate::Runtime`] reads unless configured
 /// otherwise (`Runtime::with_max_component_size`, `--max-component-size`). Real
@@ -293,11 +296,21 @@ pub(crate) fn plan(
     // naming it is checked against exactly the bytes that are compiled: a file
     // replaced between two reads cannot give a pinned nanoprocess's grants to
     // other code.
+    //
+    // Files are told apart by what they are (device and inode), not by how they are
+    // named: `d/c.wasm` with `d` a link to `.` is the same file as `c.wasm`, and is
+    // read and compiled once.
     let mut by_file: HashMap<PathBuf, Result<ReadOnce, Unreadable>> = HashMap::new();
+    let mut by_identity: HashMap<(u64, u64), ReadOnce> = HashMap::new();
     let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
     for node in &manifest.nodes {
         let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            let bytes = read_component(&node.component, max_component_size)?;
+            let (identity, opened) = open_component(&node.component, max_component_size)?;
+            if let Some(known) = by_identity.get(&identity) {
+                return Ok(known.clone());
+            }
+            let bytes = opened.read()?;
+            let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
             let comp = match compile(engine, cache, &bytes) {
                 Ok(c) => Some(Arc::new(c)),
                 Err(e) => {
@@ -316,9 +329,11 @@ pub(crate) fn plan(
                     None
                 }
             };
-            Ok((bytes, comp))
+            drop(bytes);
+            by_identity.insert(identity, (digest, comp.clone()));
+            Ok((digest, comp))
         });
-        let (bytes, comp) = match entry {
+        let (digest, comp) = match entry {
             Ok(found) => found,
             Err(unreadable) => {
                 let (node_path, file) = (&node.path, node.component.display());
@@ -347,7 +362,7 @@ pub(crate) fn plan(
                 continue;
             }
         };
-        if let Err(e) = manifest.verify_digest(node, bytes) {
+        if let Err(e) = manifest.verify_sha256(node, *digest) {
             errors.push(e);
             compiled.push(None);
             continue;
@@ -862,6 +877,28 @@ impl From<std::io::Error> for Unreadable {
     }
 }
 
+/// The refusal of a component path that names something other than a regular file.
+fn not_a_regular_file(kind: std::fs::FileType) -> Unreadable {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    Unreadable::Read {
+        why: format!("it is {what}; a component is a regular file"),
+        help: None,
+    }
+}
+
 /// Reads a component file whole, once it is known to be worth reading: a regular
 /// file of at most `max` bytes that starts like a component or a core module.
 ///
@@ -872,92 +909,118 @@ impl From<std::io::Error> for Unreadable {
 /// (what is checked is what is read), the header is checked before the rest is
 /// read, and the read itself stops one byte past `max`, for a file that grows in
 /// between.
+#[cfg(test)]
 fn read_component(path: &Path, max: u64) -> Result<Vec<u8>, Unreadable> {
-    use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    // Opening a FIFO for reading waits for a writer unless O_NONBLOCK is given. On
-    // a regular file the flag changes nothing (reads block briefly on the disk
-    // whatever it says, see open(2)), and nothing else is read.
+    let (_, opened) = open_component(path, max)?;
+    opened.read()
+}
+
+/// A component file opened and found worth reading (a regular file, within the
+/// size cap), not read yet.
+struct OpenedComponent {
+    file: std::fs::File,
+    len: u64,
+    max: u64,
+}
+
+/// Opens a component file for [`read_component`], and tells what file it is
+/// (device and inode), so that a file reached by several names is read once.
+fn open_component(path: &Path, max: u64) -> Result<((u64, u64), OpenedComponent), Unreadable> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // Opening is not always harmless: opening some devices acts (a watchdog device
+    // arms, a tape rewinds). So the kind is checked on the path first and only a
+    // regular file is opened, then checked again on the open descriptor, for a
+    // file swapped in between. Opening a FIFO swapped in waits for a writer unless
+    // O_NONBLOCK is given; on a regular file the flag changes nothing (reads block
+    // briefly on the disk whatever it says, see open(2)).
+    let named = std::fs::metadata(path)?;
+    if !named.file_type().is_file() {
+        return Err(not_a_regular_file(named.file_type()));
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let meta = file.metadata()?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if kind.is_char_device() {
-            "a character device"
-        } else if kind.is_block_device() {
-            "a block device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_dir() {
-            "a directory"
-        } else {
-            "not a file"
-        };
-        return Err(Unreadable::Read {
-            why: format!("it is {what}; a component is a regular file"),
-            help: None,
-        });
+    if !meta.file_type().is_file() {
+        return Err(not_a_regular_file(meta.file_type()));
     }
-    let too_large = |size: &str| Unreadable::Read {
+    let identity = (meta.dev(), meta.ino());
+    if meta.len() > max {
+        return Err(too_large(max, &nanoproc_caps::format_bytes(meta.len())));
+    }
+    Ok((
+        identity,
+        OpenedComponent {
+            file,
+            len: meta.len(),
+            max,
+        },
+    ))
+}
+
+fn too_large(max: u64, size: &str) -> Unreadable {
+    Unreadable::Read {
         why: format!(
             "it is {size}, more than the {} a component may be",
             nanoproc_caps::format_bytes(max)
         ),
         help: Some("raise the limit with --max-component-size (Runtime::with_max_component_size)"),
-    };
-    if meta.len() > max {
-        return Err(too_large(&nanoproc_caps::format_bytes(meta.len())));
     }
-    let mut reader = (&file).take(max.saturating_add(1));
-    let mut header = [0u8; 8];
-    let mut got = 0;
-    while got < header.len() {
-        match reader.read(&mut header[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+}
+
+impl OpenedComponent {
+    /// Reads the file whole: its header first, then the rest, never more than one
+    /// byte past the cap (the size checked may be stale).
+    fn read(self) -> Result<Vec<u8>, Unreadable> {
+        use std::io::Read;
+        let OpenedComponent { file, len, max } = self;
+        let mut reader = (&file).take(max.saturating_add(1));
+        let mut header = [0u8; 8];
+        let mut got = 0;
+        while got < header.len() {
+            match reader.read(&mut header[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        let header = &header[..got];
+        let (magic, version) = header.split_at(got.min(4));
+        if header.is_empty() {
+            return Err(Unreadable::NotWasm("it is empty".into()));
+        }
+        if magic != WASM_MAGIC {
+            return Err(Unreadable::NotWasm(format!(
+                "it is not WebAssembly: it starts with {}, not with `\\0asm` (00 61 73 6d)",
+                hex_bytes(header)
+            )));
+        }
+        if version.len() < COMPONENT_VERSION.len() {
+            return Err(Unreadable::NotWasm(format!(
+                "it ends within its header ({})",
+                hex_bytes(header)
+            )));
+        }
+        if version != COMPONENT_VERSION && version != CORE_MODULE_VERSION {
+            return Err(Unreadable::NotWasm(format!(
+                "it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
+                hex_bytes(version),
+                hex_bytes(&COMPONENT_VERSION),
+                hex_bytes(&CORE_MODULE_VERSION)
+            )));
+        }
+        // At most `max` bytes are reserved: the size checked above may be stale.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        bytes.extend_from_slice(header);
+        reader.read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            // It grew after its size was checked.
+            return Err(too_large(max, "longer as it is read"));
+        }
+        Ok(bytes)
     }
-    let header = &header[..got];
-    let (magic, version) = header.split_at(got.min(4));
-    if header.is_empty() {
-        return Err(Unreadable::NotWasm("it is empty".into()));
-    }
-    if magic != WASM_MAGIC {
-        return Err(Unreadable::NotWasm(format!(
-            "it is not WebAssembly: it starts with {}, not with `\\0asm` (00 61 73 6d)",
-            hex_bytes(header)
-        )));
-    }
-    if version.len() < COMPONENT_VERSION.len() {
-        return Err(Unreadable::NotWasm(format!(
-            "it ends within its header ({})",
-            hex_bytes(header)
-        )));
-    }
-    if version != COMPONENT_VERSION && version != CORE_MODULE_VERSION {
-        return Err(Unreadable::NotWasm(format!(
-            "it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
-            hex_bytes(version),
-            hex_bytes(&COMPONENT_VERSION),
-            hex_bytes(&CORE_MODULE_VERSION)
-        )));
-    }
-    // At most `max` bytes are reserved: the size checked above may be stale.
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    bytes.extend_from_slice(header);
-    reader.read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        // It grew after its size was checked.
-        return Err(too_large("longer as it is read"));
-    }
-    Ok(bytes)
 }
 
 /// `00 61 73 6d`, for messages about headers.
