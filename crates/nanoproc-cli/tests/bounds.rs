@@ -580,9 +580,55 @@ fn one_file_under_many_names_is_read_once_and_not_kept() {
     assert_eq!(out.status.code(), Some(125), "{stderr}");
     // Read and refused once, for the first name: the rest are the same file.
     assert_eq!(
-        stderr.matches("is not a component nanoproc can run").count(),
+        stderr
+            .matches("is not a component nanoproc can run")
+            .count(),
         1,
         "{stderr}"
     );
     assert!(!stderr.contains("memory allocation"), "{stderr}");
+}
+
+#[test]
+fn many_overlapping_grants_are_checked_quickly_and_listed_up_to_a_point() {
+    let scene = Scene::new();
+    scene.mkdir("d/s");
+    let k = 1000;
+    let deps: Vec<String> = (0..k).map(|i| format!("\"x:y/i{i}\" = \"n{i}\"")).collect();
+    let mut m = format!(
+        "[app]\nroot = \"r\"\n\n[nanoprocess.r]\ncomponent = \"{{probe_cmd}}\"\ndeps = {{ {} }}\n\
+         grants.fs = [{{ host = \"{}\", guest = \"/d\", rights = \"read-write\" }}]\n",
+        deps.join(", "),
+        scene.path("d").display()
+    );
+    for i in 0..k {
+        // Each child may create in /d, which contains its own writable /d/s.
+        m.push_str(&format!(
+            "\n[nanoprocess.n{i}]\ncomponent = \"{{probe_cmd}}\"\n\
+             grants.fs = [{{ from = \"/d\", guest = \"/d\", rights = \"read+create\" }}, \
+             {{ from = \"/d/s\", guest = \"/s\", rights = \"read-write\" }}]\n"
+        ));
+    }
+    let manifest = scene.manifest(&m);
+    let (run, took) = nanoproc_within(
+        Duration::from_secs(60),
+        &["check", &manifest.display().to_string()],
+    );
+    assert_eq!(
+        run.code,
+        125,
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    // Two thousand regions: the old cubic check took half a minute and printed
+    // 350 MB of errors.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_eq!(run.stderr.matches("may create or rename in").count(), 20);
+    assert!(
+        run.stderr
+            .contains("more grants overlap as the 20 below do"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    assert!(run.stderr.len() < 1 << 20, "{} bytes", run.stderr.len());
 }

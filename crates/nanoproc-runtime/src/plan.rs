@@ -114,6 +114,9 @@ type ReadOnce = ([u8; 32], Option<Arc<Compiled>>);
 /// what a file can cost nanoproc's memory before compilation starts.
 pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
 
+/// How many overlapping grants `check` lists one by one.
+const OVERLAPS_REPORTED: usize = 20;
+
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
     engine_for: &dyn Fn(bool, Option<crate::engine::Pool>) -> wasmtime::Result<Engine>,
@@ -220,7 +223,20 @@ pub(crate) fn plan(
                 })
         })
         .collect();
-    for l in nanoproc_caps::laundering(&regions) {
+    // Each overlap is reported where it is granted, up to a point: a manifest of
+    // many children granted the same overlapping pair would otherwise print one
+    // error per pair (hundreds of megabytes for a thousand children).
+    let overlaps = nanoproc_caps::laundering(&regions);
+    if overlaps.len() > OVERLAPS_REPORTED {
+        errors.push(ManifestError::new(
+            None,
+            format!(
+                "{} more grants overlap as the {OVERLAPS_REPORTED} below do; they are not listed one by one",
+                overlaps.len() - OVERLAPS_REPORTED
+            ),
+        ));
+    }
+    for l in overlaps.into_iter().take(OVERLAPS_REPORTED) {
         let (outer, inner) = (&regions[l.outer], &regions[l.inner]);
         let (o_node, i_node) = (&manifest.nodes[outer.owner], &manifest.nodes[inner.owner]);
         let o_cap = &caps[outer.owner]
