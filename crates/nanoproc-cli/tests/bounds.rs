@@ -6,68 +6,8 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// What nanoproc itself may use on top of the guests' memory (as in hostile.rs).
-const HOST_OVERHEAD_KIB: u64 = 96 * 1024;
-
-fn cmd() -> String {
-    guest("probe_cmd").display().to_string()
-}
-
-fn peak_kib(run: &Run) -> u64 {
-    run.stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("nanoproc: peak resident memory "))
-        .and_then(|l| l.strip_suffix(" KiB"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak memory in {run:?}"))
-}
-
-/// Runs `nanoproc` with `args`, killing it and failing the test if it has not
-/// ended within `limit`: for what used to hang or take forever.
-fn nanoproc_within(limit: Duration, args: &[&str]) -> (Run, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running nanoproc");
-    // The pipes are drained on their own threads, so that a large output cannot
-    // block the child while this one waits.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s).unwrap();
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nanoproc {args:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    };
-    (run, started.elapsed())
-}
 
 // ---------------------------------------------------------------------------
 // The audit record: text the guest chooses

@@ -7,24 +7,6 @@
 mod common;
 use common::*;
 
-/// What nanoproc itself may use on top of the guests' granted memory: the engine,
-/// compiled code, stores and stacks. Measured at 34-42 MiB for a debug build on the
-/// CI machine; the bound leaves room for a different build or allocator.
-const HOST_OVERHEAD_KIB: u64 = 96 * 1024;
-
-fn cmd() -> String {
-    guest("probe_cmd").display().to_string()
-}
-
-fn peak_kib(run: &Run) -> u64 {
-    run.stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("nanoproc: peak resident memory "))
-        .and_then(|l| l.strip_suffix(" KiB"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak memory in {run:?}"))
-}
-
 /// driver -> leaf (the hostile one, grants given) and a well-behaved sibling.
 fn with_parent(scene: &Scene, leaf: &str) -> std::path::PathBuf {
     scene.driver_tree(
