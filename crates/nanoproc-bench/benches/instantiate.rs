@@ -122,7 +122,10 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().canonicalize().expect("temporary directory");
     let components = Components::get();
-    let runtime = Runtime::new().expect("nanoproc runtime");
+    let runtime = Runtime::new()
+        .expect("nanoproc runtime")
+        // Its chains are deeper than the default cap, on purpose.
+        .with_max_depth(usize::MAX);
 
     let first_plan = Instant::now();
     let manifests: Vec<PathBuf> = SIZES
@@ -445,7 +448,10 @@ fn memory_probe(what: &str, size: usize, trees: usize) {
     };
     match what {
         "nanoproc" | "granted" => {
-            let runtime = Runtime::new().expect("nanoproc runtime");
+            let runtime = Runtime::new()
+                .expect("nanoproc runtime")
+                // Its chains are deeper than the default cap, on purpose.
+                .with_max_depth(usize::MAX);
             let memory = (what == "granted").then_some(GRANTED_MEMORY);
             let manifest = components.manifest(&dir, size, memory);
             // A long chain recurses in the runtime: a large stack for this thread.

@@ -71,6 +71,10 @@ struct Reading {
     /// is read whole, and compiled, at every check and run.
     #[arg(long, value_name = "SIZE")]
     max_component_size: Option<String>,
+    /// Accept trees of up to this many levels, the root being the first (default
+    /// 64). Each level may take up to 768 KiB of nanoproc's stack as it runs.
+    #[arg(long, value_name = "LEVELS")]
+    max_depth: Option<usize>,
 }
 
 #[derive(Args)]
@@ -336,7 +340,13 @@ fn main() -> ExitCode {
         }
     };
     let runtime = match Runtime::new() {
-        Ok(r) => r.with_max_component_size(max_component_size),
+        Ok(r) => r
+            .with_max_component_size(max_component_size)
+            .with_max_depth(
+                reading
+                    .max_depth
+                    .unwrap_or(nanoproc_runtime::manifest::MAX_DEPTH),
+            ),
         Err(e) => {
             eprintln!("nanoproc: cannot set up the WebAssembly engine: {e:#}");
             return ExitCode::from(status::CANNOT_START);

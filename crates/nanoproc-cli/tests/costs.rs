@@ -68,3 +68,24 @@ fn a_deep_chain_of_calls_each_deep_in_wasm_does_not_overflow_nanoprocs_stack() {
     assert_eq!(run.assert_ok(&op), "ok: 1");
     assert_eq!(run.answer("sibling:count"), "ok: 1", "{run:?}");
 }
+
+#[test]
+fn a_tree_deeper_than_the_default_cap_runs_when_allowed() {
+    let scene = Scene::new();
+    let mids = 120;
+    let m = chain(&scene, mids);
+    let m_arg = m.display().to_string();
+    // 122 levels: refused by default, with the way to allow it.
+    let run = nanoproc(&["check", &m_arg]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains("a tree has at most 64 levels") && run.stderr.contains("--max-depth"),
+        "{run:?}"
+    );
+    // Allowed, it is instantiated and runs on stacks sized for its depth, each
+    // level deep in wasm while the levels below run.
+    let op = format!("child:{}count", "dive:2000:".repeat(mids));
+    let run = nanoproc(&["run", "--max-depth", "200", &m_arg, "--", &op]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.assert_ok(&op), "ok: 1");
+}

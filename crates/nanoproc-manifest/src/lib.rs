@@ -143,6 +143,15 @@ impl GrantSpans {
 impl Manifest {
     /// Reads and validates a manifest file.
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestErrors> {
+        Self::load_with_depth(path, MAX_DEPTH)
+    }
+
+    /// [`Self::load`] for a tree of at most `max_depth` levels instead of
+    /// [`MAX_DEPTH`].
+    pub fn load_with_depth(
+        path: impl AsRef<Path>,
+        max_depth: usize,
+    ) -> Result<Manifest, ManifestErrors> {
         let path = path.as_ref();
         let source = std::fs::read_to_string(path).map_err(|e| {
             ManifestErrors(vec![ManifestError::new(
@@ -150,11 +159,20 @@ impl Manifest {
                 format!("cannot read manifest {}: {e}", path.display()),
             )])
         })?;
-        Self::parse(path, source)
+        Self::parse_with_depth(path, source, max_depth)
     }
 
     /// Validates manifest text as if it had been read from `path`.
     pub fn parse(path: &Path, source: String) -> Result<Manifest, ManifestErrors> {
+        Self::parse_with_depth(path, source, MAX_DEPTH)
+    }
+
+    /// [`Self::parse`] for a tree of at most `max_depth` levels.
+    pub fn parse_with_depth(
+        path: &Path,
+        source: String,
+        max_depth: usize,
+    ) -> Result<Manifest, ManifestErrors> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -164,6 +182,7 @@ impl Manifest {
             lines: error::Lines::of(&source),
             source,
             errors: Vec::new(),
+            max_depth: max_depth.max(1),
         };
         let raw: raw::RawManifest = match toml::from_str(&cx.source) {
             Ok(raw) => raw,
@@ -270,6 +289,8 @@ struct Cx {
     source: String,
     lines: error::Lines,
     errors: Vec<ManifestError>,
+    /// The most levels the tree may have (the root being the first).
+    max_depth: usize,
 }
 
 impl Cx {
@@ -442,7 +463,8 @@ impl Cx {
     }
 
     /// Builds the tree depth-first from the root, along the accepted parent links
-    /// (`parent_of`), at most [`MAX_DEPTH`] levels deep: the nodes in pre-order,
+    /// (`parent_of`), at most `max_depth` levels deep ([`MAX_DEPTH`] unless the
+    /// caller chose): the nodes in pre-order,
     /// where each name went, and every nanoprocess below the depth cap (the first
     /// of each such subtree is reported, the rest is not built).
     ///
@@ -494,15 +516,16 @@ impl Cx {
                 i
             } else if too_deep.contains(child_name) {
                 continue;
-            } else if stack.len() >= MAX_DEPTH {
+            } else if stack.len() >= self.max_depth {
                 self.error(
                     Some(declared[child_name].0.clone()),
                     format!(
-                        "nanoprocess `{child_name}` (a dependency of `{parent}`) would be level {} of the tree; a tree has at most {MAX_DEPTH} levels, the root being the first",
-                        stack.len() + 1
+                        "nanoprocess `{child_name}` (a dependency of `{parent}`) would be level {} of the tree; a tree has at most {} levels, the root being the first",
+                        stack.len() + 1,
+                        self.max_depth
                     ),
                 )
-                .help = Some("give the deepest dependencies to a nanoprocess higher up the tree".into());
+                .help = Some("give the deepest dependencies to a nanoprocess higher up the tree, or allow deeper trees (--max-depth, Runtime::with_max_depth)".into());
                 // Its whole subtree goes unbuilt, and unreported: one error says it.
                 let mut below = vec![child_name];
                 while let Some(n) = below.pop() {

@@ -75,6 +75,8 @@ pub struct Runtime {
     cache: cache::CompileCache,
     /// The largest component file a check reads, in bytes.
     max_component_size: u64,
+    /// The most levels a manifest's tree may have.
+    max_depth: usize,
 }
 
 impl Runtime {
@@ -84,6 +86,7 @@ impl Runtime {
             engines: Arc::default(),
             cache: cache::CompileCache::from_env(),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
+            max_depth: manifest::MAX_DEPTH,
         };
         runtime.engine_for(false, None)?;
         Ok(runtime)
@@ -94,6 +97,15 @@ impl Runtime {
     /// every check: this bounds what one costs before compilation starts.
     pub fn with_max_component_size(mut self, bytes: u64) -> Self {
         self.max_component_size = bytes;
+        self
+    }
+
+    /// The same runtime, accepting manifests whose tree has up to `levels` levels
+    /// (the default is [`manifest::MAX_DEPTH`], 64). A deeper tree costs native
+    /// stack as it runs (about 768 KiB a level, reserved, see `Tree::run`), and its
+    /// memory budgets nest deeper.
+    pub fn with_max_depth(mut self, levels: usize) -> Self {
+        self.max_depth = levels;
         self
     }
 
@@ -115,7 +127,7 @@ impl Runtime {
         manifest: impl AsRef<Path>,
         root_args: &[String],
     ) -> Result<Plan, ManifestErrors> {
-        let manifest = Manifest::load(manifest)?;
+        let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
         self.check(&manifest, root_args, &|name| std::env::var(name).ok())
     }
 

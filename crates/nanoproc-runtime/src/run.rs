@@ -132,7 +132,8 @@ impl Plan {
             .timeout
             .map(|t| ticker.deadline(t, options.interrupt.clone()));
         let root = &self.inner.nodes[0];
-        let (mut store, instance) = cx.instantiate(0, &[]).map_err(StartError::into_run_error)?;
+        let (mut store, instance) = instantiate_tree(&cx, tree_depth(&self.inner.nodes))
+            .map_err(StartError::into_run_error)?;
         let run_export = root
             .compiled
             .run_export
@@ -197,6 +198,40 @@ pub(crate) fn stack_left_for_a_call(caller: &str) -> wasmtime::Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Instantiation recurses once a level (children before their parent), with a
+/// start function running at each: a tree this deep is instantiated on the
+/// caller's thread, a deeper one on a thread of its own with a stack sized for it.
+const DEPTH_ON_CALLERS_STACK: usize = 16;
+
+/// The native stack one level of instantiation takes: host frames only, since
+/// start functions do not nest (each has run before its parent is instantiated).
+const STACK_PER_START_LEVEL: usize = 128 << 10;
+
+fn instantiate_tree(cx: &RunCtx, depth: usize) -> Result<(Store<NanoState>, Instance), StartError> {
+    if depth <= DEPTH_ON_CALLERS_STACK {
+        return cx.instantiate(0, &[]);
+    }
+    let stack = depth.saturating_mul(STACK_PER_START_LEVEL) + (8 << 20);
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("nanoproc-start".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || cx.instantiate(0, &[]));
+        match thread {
+            Ok(running) => running
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(e) => Err(StartError::failed(
+                &cx.plan.nodes[0].path,
+                format!(
+                    "cannot start a thread with a {} MiB stack: {e}",
+                    stack >> 20
+                ),
+            )),
+        }
+    })
 }
 
 /// The number of levels below the root (nodes are in pre-order: a parent before
