@@ -495,38 +495,29 @@ fn lookups(arg: &str) -> Result<String, String> {
 }
 
 /// Writes `MIB` MiB of `x` lines to `out` in 64 KiB writes, then flushes.
-fn flood(arg: &str, mut out: impl Write) -> Result<String, String> {
-    let mib = number(arg, "size")?;
-    let total = mib
-        .checked_mul(1 << 20)
-        .ok_or_else(|| format!("{mib} MiB is too large"))?;
+fn flood(arg: &str, out: impl Write) -> Result<String, String> {
     let mut block = vec![b'x'; FLOOD_WRITE];
     block[FLOOD_WRITE - 1] = b'\n';
-    let mut written: u64 = 0;
-    while written < total {
-        out.write_all(&block)
-            .map_err(|e| format!("after {written} bytes: {e}"))?;
-        written += FLOOD_WRITE as u64;
-    }
-    out.flush()
-        .map_err(|e| format!("after {written} bytes: {e}"))?;
-    Ok(format!("wrote {written} bytes"))
+    flood_with(arg, out, &block)
 }
 
 /// `flood:` with empty lines: every byte written is a newline, so a per-line prefix
 /// added by the host costs more than the guest's own bytes.
 fn flood_lines(arg: &str) -> Result<String, String> {
+    flood_with(arg, std::io::stdout(), &[b'\n'; FLOOD_WRITE])
+}
+
+/// Writes MIB MiB of `block`s to `out`, then flushes.
+fn flood_with(arg: &str, mut out: impl Write, block: &[u8]) -> Result<String, String> {
     let mib = number(arg, "size")?;
     let total = mib
         .checked_mul(1 << 20)
         .ok_or_else(|| format!("{mib} MiB is too large"))?;
-    let block = vec![b'\n'; FLOOD_WRITE];
-    let mut out = std::io::stdout();
     let mut written: u64 = 0;
     while written < total {
-        out.write_all(&block)
+        out.write_all(block)
             .map_err(|e| format!("after {written} bytes: {e}"))?;
-        written += FLOOD_WRITE as u64;
+        written += block.len() as u64;
     }
     out.flush()
         .map_err(|e| format!("after {written} bytes: {e}"))?;

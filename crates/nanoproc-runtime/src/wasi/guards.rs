@@ -33,7 +33,6 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::SocketError;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
-use wasmtime_wasi::p2::bindings::sockets::network;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::{WasiRandomCtx, WasiRandomView};
@@ -253,26 +252,7 @@ fn to_std(addr: &IpAddress) -> std::net::IpAddr {
     }
 }
 
-// The lookup interface's error type lives in `wasi:sockets/network`, so its guard
-// must speak that interface's error conversions too; they change nothing.
-impl network::Host for LookupGuard<'_> {
-    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
-        network::Host::convert_error_code(&mut self.inner, error)
-    }
-
-    fn network_error_code(
-        &mut self,
-        err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
-    ) -> wasmtime::Result<Option<ErrorCode>> {
-        network::Host::network_error_code(&mut self.inner, err)
-    }
-}
-
-impl network::HostNetwork for LookupGuard<'_> {
-    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
-        network::HostNetwork::drop(&mut self.inner, this)
-    }
-}
+crate::wasi::network::delegate_network!(LookupGuard);
 
 // A dependency that exits without the grant is refused (and traps, as `exit` does
 // anyway); one that holds it ends the whole application (see the trampolines).

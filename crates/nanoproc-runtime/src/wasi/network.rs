@@ -334,6 +334,51 @@ impl NetPolicy {
     }
 }
 
+/// The `wasi:sockets/network` functions a guard of another sockets interface must
+/// also speak (that interface's error type lives in `network`), delegated
+/// unchanged to the guard's `inner` wasmtime-wasi view.
+macro_rules! delegate_network {
+    ($guard:ident) => {
+        impl wasmtime_wasi::p2::bindings::sockets::network::Host for $guard<'_> {
+            fn convert_error_code(
+                &mut self,
+                error: wasmtime_wasi::p2::SocketError,
+            ) -> wasmtime::Result<wasmtime_wasi::p2::bindings::sockets::network::ErrorCode> {
+                wasmtime_wasi::p2::bindings::sockets::network::Host::convert_error_code(
+                    &mut self.inner,
+                    error,
+                )
+            }
+
+            fn network_error_code(
+                &mut self,
+                err: wasmtime::component::Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
+            ) -> wasmtime::Result<Option<wasmtime_wasi::p2::bindings::sockets::network::ErrorCode>>
+            {
+                wasmtime_wasi::p2::bindings::sockets::network::Host::network_error_code(
+                    &mut self.inner,
+                    err,
+                )
+            }
+        }
+
+        impl wasmtime_wasi::p2::bindings::sockets::network::HostNetwork for $guard<'_> {
+            fn drop(
+                &mut self,
+                this: wasmtime::component::Resource<
+                    wasmtime_wasi::p2::bindings::sockets::network::Network,
+                >,
+            ) -> wasmtime::Result<()> {
+                wasmtime_wasi::p2::bindings::sockets::network::HostNetwork::drop(
+                    &mut self.inner,
+                    this,
+                )
+            }
+        }
+    };
+}
+pub(crate) use delegate_network;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,8 +32,7 @@ use crate::wasi::network::NetPolicy;
 use std::net::SocketAddr;
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::p2::SocketError;
-use wasmtime_wasi::p2::bindings::sockets::network;
-use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
+use wasmtime_wasi::p2::bindings::sockets::network::Network;
 use wasmtime_wasi::p2::bindings::sync::sockets::udp;
 use wasmtime_wasi::p2::bindings::sync::sockets::udp::{
     HostIncomingDatagramStream, HostOutgoingDatagramStream, HostUdpSocket, IncomingDatagram,
@@ -230,23 +229,4 @@ impl HostOutgoingDatagramStream for UdpGuard<'_> {
     }
 }
 
-// The interface's error type lives in `wasi:sockets/network`, so its guard must
-// speak that interface's error conversions too; they change nothing.
-impl network::Host for UdpGuard<'_> {
-    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
-        network::Host::convert_error_code(&mut self.inner, error)
-    }
-
-    fn network_error_code(
-        &mut self,
-        err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
-    ) -> wasmtime::Result<Option<ErrorCode>> {
-        network::Host::network_error_code(&mut self.inner, err)
-    }
-}
-
-impl network::HostNetwork for UdpGuard<'_> {
-    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
-        network::HostNetwork::drop(&mut self.inner, this)
-    }
-}
+crate::wasi::network::delegate_network!(UdpGuard);
