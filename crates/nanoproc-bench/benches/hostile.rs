@@ -594,9 +594,10 @@ fn reading(cases: &[Case], samples: &[Vec<Sample>]) {
          {} (`sleep`) and {} (`stdin`): the stop itself costs the difference (an epoch tick, \
          at which a guest in wasm is stopped, is 5 ms). An OS process under GNU `timeout` is gone {} (busy loop) and {} \
          (blocked) after its limit. A dependency's per-call `timeout` ends the run {} \
-         (`spin`) and {} (`sleep`) after the limit: it is counted in epoch ticks (the limit \
-         in 5 ms ticks, rounded up, plus one), and each tick is a `sleep` of 5 ms that \
-         overshoots, so the limit is reached late by one tick and the sum of the overshoots. \
+         (`spin`) and {} (`sleep`) after the limit: it is counted in epoch ticks of 5 ms that \
+         follow the real clock (the limit in ticks, rounded up, plus one for the tick under \
+         way, so that a call always gets its whole limit), and is noticed at the next tick: \
+         up to three ticks late, by design. \
          Memory: a hostile guest adds to the host's peak what its limit lets it take (the \
          memory bomb: {} over the baseline as the root, with a limit of 32 MiB), and the others \
          at most {}.\n",

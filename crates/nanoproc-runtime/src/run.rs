@@ -200,20 +200,20 @@ pub(crate) fn stack_left_for_a_call(caller: &str) -> wasmtime::Result<()> {
     }
 }
 
-/// Instantiation recurses once a level (children before their parent), with a
-/// start function running at each: a tree this deep is instantiated on the
-/// caller's thread, a deeper one on a thread of its own with a stack sized for it.
-const DEPTH_ON_CALLERS_STACK: usize = 16;
-
 /// The native stack one level of instantiation takes: host frames only, since
 /// start functions do not nest (each has run before its parent is instantiated).
 const STACK_PER_START_LEVEL: usize = 128 << 10;
 
+/// Instantiation recurses once a level (children before their parent), with a
+/// start function running at each: a tree is instantiated on the caller's thread
+/// if its stack can hold that, else on a thread of its own with a stack sized for
+/// it.
 fn instantiate_tree(cx: &RunCtx, depth: usize) -> Result<(Store<NanoState>, Instance), StartError> {
-    if depth <= DEPTH_ON_CALLERS_STACK {
+    let needed = depth.saturating_mul(STACK_PER_START_LEVEL) + STACK_PER_LEVEL + (1 << 20);
+    if stacker::remaining_stack().is_some_and(|left| left >= needed) {
         return cx.instantiate(0, &[]);
     }
-    let stack = depth.saturating_mul(STACK_PER_START_LEVEL) + (8 << 20);
+    let stack = needed + (8 << 20);
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .name("nanoproc-start".into())
@@ -251,6 +251,13 @@ impl Tree {
     /// stack holds a chain of calls as deep as the tree (see [`STACK_PER_LEVEL`]).
     pub fn run(self) -> Result<Exit, RunError> {
         let depth = tree_depth(&self.plan.nodes);
+        // On the caller's own thread when its stack is deep enough (a shallow tree on
+        // a main thread): a thread costs tens of microseconds, and its work would not
+        // count as the caller's CPU time.
+        let needed = (depth + 1) * STACK_PER_LEVEL + (1 << 20);
+        if stacker::remaining_stack().is_some_and(|left| left >= needed) {
+            return self.run_here();
+        }
         let stack = (depth + 1) * STACK_PER_LEVEL + (8 << 20);
         std::thread::scope(|scope| {
             let thread = std::thread::Builder::new()
