@@ -73,6 +73,14 @@ pub(crate) fn bounded<T, E: From<wasmtime::Error>>(
         return Err(stop.into());
     }
     in_tokio(async {
+        // Most waits are over at once (a file's data is there, a stream has room):
+        // those need no timer.
+        let mut wait = std::pin::pin!(wait);
+        if let std::task::Poll::Ready(done) =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await
+        {
+            return done;
+        }
         let watch = async {
             loop {
                 tokio::time::sleep(TICK).await;
@@ -83,7 +91,7 @@ pub(crate) fn bounded<T, E: From<wasmtime::Error>>(
         };
         tokio::select! {
             biased;
-            done = wait => done,
+            done = &mut wait => done,
             stop = watch => Err(stop.into()),
         }
     })
