@@ -27,7 +27,9 @@
 //! running a well-behaved op (`count`) the same way, for memory: each hostile
 //! run's peak is given as that baseline plus a delta.
 
-use nanoproc_bench::{Stats, fmt_bytes, fmt_ns, guest, measuring, private_compile_cache, progress};
+use nanoproc_bench::{
+    Stats, fmt_bytes, fmt_ns, guest, measuring, nanoproc_binary, private_compile_cache, progress,
+};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -95,19 +97,7 @@ fn main() {
     // Every `nanoproc` this spawns inherits it: compiled once in the warm-up.
     let _cache = private_compile_cache();
     let measure = measuring();
-    let Some(nanoproc) = nanoproc_binary() else {
-        let expected = profile_dir().join("nanoproc");
-        if measure {
-            panic!(
-                "no nanoproc binary at {}; build it first: `cargo build --release -p nanoproc-cli` \
-                 (`cargo xtask bench` does)",
-                expected.display()
-            );
-        }
-        println!(
-            "hostile bench: skipped, no nanoproc binary at {} (`cargo build -p nanoproc-cli`)",
-            expected.display()
-        );
+    let Some(nanoproc) = nanoproc_binary("hostile") else {
         return;
     };
     let limit = if measure {
@@ -143,20 +133,6 @@ fn main() {
 }
 
 /// `target/<profile>`, the directory this benchmark was built for.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("this benchmark's path");
-    // target/<profile>/deps/<bench>-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("a benchmark lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn nanoproc_binary() -> Option<PathBuf> {
-    let path = profile_dir().join("nanoproc");
-    path.is_file().then_some(path)
-}
-
 /// Every configuration, in the order of the tables.
 fn cases(nanoproc: &Path, scene: &Path, limit: Duration) -> Vec<Case> {
     let ms = limit.as_millis();

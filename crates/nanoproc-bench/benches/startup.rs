@@ -20,12 +20,12 @@
 //! `posix_spawn` + wait of `/bin/true`.
 
 use nanoproc_bench::{
-    Stats, fmt_ns, fmt_ratio, measuring, over, plain_engine, private_compile_cache, progress,
-    target_row,
+    Stats, fmt_ns, fmt_ratio, measuring, nanoproc_binary, over, plain_engine,
+    private_compile_cache, progress, target_row,
 };
 use nanoproc_runtime::{RunOptions, Runtime};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -44,19 +44,7 @@ fn main() {
     // For the in-process breakdown; the `nanoproc` processes get their own.
     let _cache = private_compile_cache();
     let measure = measuring();
-    let Some(nanoproc) = nanoproc_binary() else {
-        let expected = profile_dir().join("nanoproc");
-        if measure {
-            panic!(
-                "no nanoproc binary at {}; build it first: `cargo build --release -p nanoproc-cli` \
-                 (`cargo xtask bench` does)",
-                expected.display()
-            );
-        }
-        println!(
-            "startup bench: skipped, no nanoproc binary at {} (`cargo build -p nanoproc-cli`)",
-            expected.display()
-        );
+    let Some(nanoproc) = nanoproc_binary("startup") else {
         return;
     };
     let manifest = xtask::prepare_demo();
@@ -134,20 +122,6 @@ fn main() {
 }
 
 /// `target/<profile>`, the directory this benchmark was built for.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("this benchmark's path");
-    // target/<profile>/deps/<bench>-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("a benchmark lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn nanoproc_binary() -> Option<PathBuf> {
-    let path = profile_dir().join("nanoproc");
-    path.is_file().then_some(path)
-}
-
 /// Runs the demo with the trace on and returns when its root was entered.
 fn run_demo(nanoproc: &Path, manifest: &Path, root: &Path, cache: &Path) -> Start {
     run_traced(

@@ -31,6 +31,35 @@ pub fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// The `nanoproc` binary of this benchmark's profile (`target/<profile>/nanoproc`),
+/// which the benchmarks that spawn it need built first. Missing, a measuring run
+/// panics with how to build it, and a check run (`cargo test --benches`) says it
+/// skips `bench` and returns `None`.
+pub fn nanoproc_binary(bench: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    // target/<profile>/deps/<bench>-<hash>
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a benchmark lives in target/<profile>/deps");
+    let path = profile.join("nanoproc");
+    if path.is_file() {
+        return Some(path);
+    }
+    if measuring() {
+        panic!(
+            "no nanoproc binary at {}; build it first: `cargo build --release -p nanoproc-cli` \
+             (`cargo xtask bench` does)",
+            path.display()
+        );
+    }
+    println!(
+        "{bench} bench: skipped, no nanoproc binary at {} (`cargo build -p nanoproc-cli`)",
+        path.display()
+    );
+    None
+}
+
 /// Points nanoproc's compile cache at a fresh private directory for this process
 /// (the user's cache is left alone) and returns it. Call first thing in `main`,
 /// before any thread is started.
