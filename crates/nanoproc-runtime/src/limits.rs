@@ -147,16 +147,27 @@ impl NanoLimiter {
 }
 
 impl NanoLimiter {
-    /// What this nanoprocess may still allocate, if any budget bounds it.
+    /// The bytes this nanoprocess may still allocate, if any budget bounds it: the
+    /// least any of its budgets has left. Asked on every call into a child, so it
+    /// copies nothing; [`Self::headroom`] says whose budget that is.
+    pub fn left(&self) -> Option<u64> {
+        self.tightest().map(|(left, _)| left)
+    }
+
+    /// [`Self::left`], with the budget it comes from.
     pub fn headroom(&self) -> Option<Headroom> {
+        self.tightest().map(|(left, b)| Headroom {
+            left,
+            owner: b.owner.clone(),
+            limit: b.limit,
+        })
+    }
+
+    fn tightest(&self) -> Option<(u64, &Budget)> {
         self.budgets
             .iter()
-            .map(|b| Headroom {
-                left: b.limit.saturating_sub(b.used.load(Ordering::Relaxed)),
-                owner: b.owner.clone(),
-                limit: b.limit,
-            })
-            .min_by_key(|h| h.left)
+            .map(|b| (b.limit.saturating_sub(b.used.load(Ordering::Relaxed)), &**b))
+            .min_by_key(|(left, _)| *left)
     }
 }
 

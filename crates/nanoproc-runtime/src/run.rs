@@ -205,30 +205,41 @@ pub(crate) fn stack_left_for_a_call(caller: &str) -> wasmtime::Result<()> {
 const STACK_PER_START_LEVEL: usize = 128 << 10;
 
 /// Instantiation recurses once a level (children before their parent), with a
-/// start function running at each: a tree is instantiated on the caller's thread
-/// if its stack can hold that, else on a thread of its own with a stack sized for
-/// it.
+/// start function running at each (see [`with_stack`]).
 fn instantiate_tree(cx: &RunCtx, depth: usize) -> Result<(Store<NanoState>, Instance), StartError> {
-    let needed = depth.saturating_mul(STACK_PER_START_LEVEL) + STACK_PER_LEVEL + (1 << 20);
+    let needed = depth.saturating_mul(STACK_PER_START_LEVEL) + STACK_PER_LEVEL;
+    with_stack(needed, "nanoproc-start", || cx.instantiate(0, &[]))
+        .unwrap_or_else(|why| Err(StartError::failed(&cx.plan.nodes[0].path, why)))
+}
+
+/// Runs `work` where `needed` bytes of native stack are left: on the caller's
+/// thread if its stack has them (a shallow tree on a main thread: a thread costs
+/// tens of microseconds, and its work would not count as the caller's CPU time),
+/// else on a thread `name` with that stack plus 8 MiB. `Err` says why no such
+/// thread could be started.
+fn with_stack<T: Send>(
+    needed: usize,
+    name: &str,
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    // What the host itself needs beside the guests' levels.
+    let needed = needed.saturating_add(1 << 20);
     if stacker::remaining_stack().is_some_and(|left| left >= needed) {
-        return cx.instantiate(0, &[]);
+        return Ok(work());
     }
-    let stack = needed + (8 << 20);
+    let stack = needed.saturating_add(8 << 20);
     std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name("nanoproc-start".into())
+        match std::thread::Builder::new()
+            .name(name.into())
             .stack_size(stack)
-            .spawn_scoped(scope, || cx.instantiate(0, &[]));
-        match thread {
-            Ok(running) => running
+            .spawn_scoped(scope, work)
+        {
+            Ok(running) => Ok(running
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(e) => Err(StartError::failed(
-                &cx.plan.nodes[0].path,
-                format!(
-                    "cannot start a thread with a {} MiB stack: {e}",
-                    stack >> 20
-                ),
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+            Err(e) => Err(format!(
+                "cannot start a thread with a {} MiB stack: {e}",
+                stack >> 20
             )),
         }
     })
@@ -247,36 +258,16 @@ fn tree_depth(nodes: &[crate::plan::PlannedNode]) -> usize {
 }
 
 impl Tree {
-    /// Runs the root's `wasi:cli/run` to its end, on a thread of its own whose
-    /// stack holds a chain of calls as deep as the tree (see [`STACK_PER_LEVEL`]).
+    /// Runs the root's `wasi:cli/run` to its end, on a stack that holds a chain of
+    /// calls as deep as the tree (see [`STACK_PER_LEVEL`] and [`with_stack`]).
     pub fn run(self) -> Result<Exit, RunError> {
-        let depth = tree_depth(&self.plan.nodes);
-        // On the caller's own thread when its stack is deep enough (a shallow tree on
-        // a main thread): a thread costs tens of microseconds, and its work would not
-        // count as the caller's CPU time.
-        let needed = (depth + 1) * STACK_PER_LEVEL + (1 << 20);
-        if stacker::remaining_stack().is_some_and(|left| left >= needed) {
-            return self.run_here();
-        }
-        let stack = (depth + 1) * STACK_PER_LEVEL + (8 << 20);
-        std::thread::scope(|scope| {
-            let thread = std::thread::Builder::new()
-                .name("nanoproc-tree".into())
-                .stack_size(stack)
-                .spawn_scoped(scope, move || self.run_here());
-            match thread {
-                Ok(running) => running
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(e) => Err(RunError::Instantiate {
-                    nanoprocess: "(nanoproc)".into(),
-                    message: format!(
-                        "cannot start a thread with a {} MiB stack: {e}",
-                        stack >> 20
-                    ),
-                    limit_exceeded: false,
-                }),
-            }
+        let needed = (tree_depth(&self.plan.nodes) + 1) * STACK_PER_LEVEL;
+        with_stack(needed, "nanoproc-tree", move || self.run_here()).unwrap_or_else(|why| {
+            Err(RunError::Instantiate {
+                nanoprocess: "(nanoproc)".into(),
+                message: why,
+                limit_exceeded: false,
+            })
         })
     }
 

@@ -133,8 +133,8 @@ pub(crate) fn call_child_raw<R>(
     // it, bounded only by the child store's hostcall fuel (about the bytes
     // copied). Sized from what the parent may still allocate, it bounds what a
     // result can make the host allocate for a parent that could never take it.
-    let hostcall_fuel = cx.data().limiter.headroom().map(|h| {
-        usize::try_from(h.left)
+    let hostcall_fuel = cx.data().limiter.left().map(|left| {
+        usize::try_from(left)
             .unwrap_or(usize::MAX)
             .clamp(MIN_HOSTCALL_FUEL, MAX_HOSTCALL_FUEL)
     });
@@ -260,19 +260,21 @@ fn forward_handles(
 
 /// Checks that a child's result, of `bytes` to copy into its parent's memory, fits
 /// in what the parent may still allocate, before it is lowered there: an `Err`
-/// here is the child's failure (see [`ResultTooLarge`]). The estimate counts the
-/// bytes of strings and list elements, not the parent allocator's own overhead: a
-/// result that passes by a hair may still trap the parent, one that fails could
-/// never have fitted.
+/// here is the child's failure (see [`ResultTooLarge`]). `bytes` is the estimate
+/// of [`crate::lowered`]: a result that passes by a hair may still trap the
+/// parent, one that fails could never have fitted.
 pub(crate) fn result_fits(parent: &NanoState, bytes: u64) -> wasmtime::Result<()> {
-    match parent.limiter.headroom() {
-        Some(headroom) if bytes > headroom.left => Err(wasmtime::Error::new(ResultTooLarge {
+    // `left` copies nothing: whose budget it is is looked up only for the refusal.
+    if parent.limiter.left().is_some_and(|left| bytes > left)
+        && let Some(headroom) = parent.limiter.headroom()
+    {
+        return Err(wasmtime::Error::new(ResultTooLarge {
             parent: parent.gate.path.clone(),
             bytes,
             headroom,
-        })),
-        _ => Ok(()),
+        }));
     }
+    Ok(())
 }
 
 /// [`result_fits`] for a generic call's results, sized by the function's result
@@ -283,7 +285,7 @@ fn results_fit(
     func: Func,
     results: &[Val],
 ) -> wasmtime::Result<()> {
-    if parent.limiter.headroom().is_none() {
+    if parent.limiter.left().is_none() {
         return Ok(());
     }
     let bytes = func
