@@ -132,7 +132,6 @@ fn main() {
     report(&nanoproc, &cases, &samples, limit);
 }
 
-/// `target/<profile>`, the directory this benchmark was built for.
 /// Every configuration, in the order of the tables.
 fn cases(nanoproc: &Path, scene: &Path, limit: Duration) -> Vec<Case> {
     let ms = limit.as_millis();

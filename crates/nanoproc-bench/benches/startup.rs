@@ -121,7 +121,6 @@ fn main() {
     report(&nanoproc, &cold, &warm, &plain, &spawn, &phases);
 }
 
-/// `target/<profile>`, the directory this benchmark was built for.
 /// Runs the demo with the trace on and returns when its root was entered.
 fn run_demo(nanoproc: &Path, manifest: &Path, root: &Path, cache: &Path) -> Start {
     run_traced(

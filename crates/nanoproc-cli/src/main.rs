@@ -551,7 +551,9 @@ impl Watchdog {
         use std::sync::atomic::Ordering;
         let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
         let (shared, interrupt, audit) = (state.clone(), interrupt.clone(), audit.clone());
-        let poll = std::time::Duration::from_millis(10);
+        // A stop is noticed within this; against a grace of seconds, a rare wake-up
+        // is enough.
+        let poll = std::time::Duration::from_millis(50);
         let spawned = std::thread::Builder::new()
             .name("nanoproc-watchdog".into())
             .spawn(move || {

@@ -27,10 +27,6 @@ fn closed_port() -> u16 {
         .port()
 }
 
-fn cmd() -> String {
-    guest("probe_cmd").display().to_string()
-}
-
 #[test]
 fn connections_are_allowed_only_where_a_pattern_says() {
     let port = server();

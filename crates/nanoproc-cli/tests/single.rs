@@ -3,10 +3,6 @@
 mod common;
 use common::*;
 
-fn cmd() -> String {
-    guest("probe_cmd").display().to_string()
-}
-
 #[test]
 fn flags_grant_directories_environment_and_arguments() {
     let scene = Scene::new();

@@ -429,14 +429,13 @@ no_payload!((), u32, u64, i32, i64, bool, f64);
 
 impl Payload for String {
     fn payload(&self) -> u64 {
-        self.len() as u64 + crate::lowered::ALLOCATION
+        crate::lowered::string_cost(self.len())
     }
 }
 
-/// Counted twice, as a generic list is: once lowered, once as the bindings' copy.
 impl Payload for Vec<u8> {
     fn payload(&self) -> u64 {
-        (self.len() as u64).saturating_mul(2) + crate::lowered::ALLOCATION
+        crate::lowered::list_cost(self.len(), 1)
     }
 }
 

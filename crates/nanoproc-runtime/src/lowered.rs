@@ -20,20 +20,30 @@ use wasmtime::component::types::Type;
 /// 16-byte granularity.
 pub(crate) const ALLOCATION: u64 = 16;
 
+/// What lowering a string of `len` UTF-8 bytes allocates.
+pub(crate) fn string_cost(len: usize) -> u64 {
+    len as u64 + ALLOCATION
+}
+
+/// What lowering the buffer of a list of `len` elements of `size` bytes allocates,
+/// counted twice: once lowered, once as the bindings' own copy.
+pub(crate) fn list_cost(len: usize, size: u64) -> u64 {
+    (len as u64).saturating_mul(size).saturating_mul(2) + ALLOCATION
+}
+
 /// The bytes lowering `value` (of type `ty`) allocates in the receiving memory,
 /// beyond its flat representation (which lives in the caller's frame or return
 /// area).
 pub(crate) fn allocated(ty: &Type, value: &Val) -> u64 {
     match (ty, value) {
-        (Type::String, Val::String(s)) => s.len() as u64 + ALLOCATION,
+        (Type::String, Val::String(s)) => string_cost(s.len()),
         (Type::List(list), Val::List(items)) => {
             let element = list.ty();
             let (size, _) = layout(&element);
-            let buffer = (items.len() as u64).saturating_mul(size);
             items
                 .iter()
                 .map(|item| allocated(&element, item))
-                .fold(buffer.saturating_mul(2) + ALLOCATION, u64::saturating_add)
+                .fold(list_cost(items.len(), size), u64::saturating_add)
         }
         (Type::Record(record), Val::Record(fields)) => record
             .fields()

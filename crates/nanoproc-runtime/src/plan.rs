@@ -1191,17 +1191,7 @@ impl Plan {
     /// host `path` (a file nanoproc is to write, such as the `--audit` log), if
     /// any: every directory is compared where it really is, as opened.
     pub fn grant_reaching(&self, path: &Path) -> Option<String> {
-        let resolved = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => {
-                let parent = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                parent.canonicalize().ok()?.join(name)
-            }
-            _ => path.canonicalize().ok()?,
-        };
+        let resolved = absolute_keeping_last(path).ok()?;
         self.inner.nodes.iter().find_map(|node| {
             node.caps
                 .dirs

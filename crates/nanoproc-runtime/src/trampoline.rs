@@ -265,7 +265,8 @@ fn forward_handles(
 /// parent, one that fails could never have fitted.
 pub(crate) fn result_fits(parent: &NanoState, bytes: u64) -> wasmtime::Result<()> {
     // `left` copies nothing: whose budget it is is looked up only for the refusal.
-    if parent.limiter.left().is_some_and(|left| bytes > left)
+    if bytes > 0
+        && parent.limiter.left().is_some_and(|left| bytes > left)
         && let Some(headroom) = parent.limiter.headroom()
     {
         return Err(wasmtime::Error::new(ResultTooLarge {

@@ -231,7 +231,7 @@ pub(crate) struct PlanDirs {
 impl PlanDirs {
     /// The directories of nanoprocesses other than `node` and its ancestors.
     pub fn foreign_to(&self, node: usize) -> impl Iterator<Item = &(usize, PathBuf, FsRights)> {
-        let lineage = self.lineage.get(node).cloned().unwrap_or_default();
+        let lineage: &[usize] = self.lineage.get(node).map_or(&[], Vec::as_slice);
         self.regions
             .iter()
             .filter(move |(owner, _, _)| !lineage.contains(owner))

@@ -169,9 +169,7 @@ impl NetPolicy {
     /// socket whose port was released, or one that could not tell its address) is
     /// never a listening address.
     pub fn may_receive(&self, local: Option<SocketAddr>, peer: SocketAddr) -> bool {
-        let on_listened_address = local.is_some_and(|local| {
-            local.port() != 0 && self.covered(&self.listen, Protocol::Udp, local)
-        });
+        let on_listened_address = local.is_some_and(|local| self.is_listened(local));
         let allowed = on_listened_address || self.covered(&self.connect, Protocol::Udp, peer);
         let reason = (!allowed).then(|| {
             if !self.grants_anything() {
@@ -190,18 +188,21 @@ impl NetPolicy {
 
     /// Whether some UDP incoming stream of this nanoprocess belongs to a socket on
     /// an address a `listen` pattern covers.
+    /// Asked for every datagram a sender chooses to send, so it copies nothing
+    /// (`covered` takes `resolved`, never `udp_streams`: no lock order to break).
     fn has_listening_udp_stream(&self) -> bool {
-        let locals: Vec<SocketAddr> = self
-            .udp_streams
+        self.udp_streams
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .flatten()
-            .copied()
-            .collect();
-        locals
-            .into_iter()
-            .any(|local| local.port() != 0 && self.covered(&self.listen, Protocol::Udp, local))
+            .any(|&local| self.is_listened(local))
+    }
+
+    /// Whether a socket on `local` is on an address a `listen` pattern covers. A
+    /// port of 0 never is.
+    fn is_listened(&self, local: SocketAddr) -> bool {
+        local.port() != 0 && self.covered(&self.listen, Protocol::Udp, local)
     }
 
     /// Records a datagram dropped early: the first from each sender, then counts.
