@@ -17,7 +17,7 @@ use nanoproc_caps::{Flag, Flags, LimitKind, Limits};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreContextMut, UpdateDeadline};
+use wasmtime::{StoreHookState, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The WASI context and resource table, apart from the rest of the state so that
@@ -122,7 +122,7 @@ impl WasiView for NanoState {
 
 /// Runs at every epoch tick while this nanoprocess executes wasm: stops it if the
 /// run was interrupted or its current call is over its time limit.
-pub(crate) fn epoch_check(cx: StoreContextMut<'_, NanoState>) -> wasmtime::Result<UpdateDeadline> {
+pub(crate) fn epoch_check(cx: StoreHookState<'_, NanoState>) -> wasmtime::Result<UpdateDeadline> {
     match cx.data().clock.stop_cause() {
         Some(stop) => Err(stop),
         None => Ok(UpdateDeadline::Continue(1)),

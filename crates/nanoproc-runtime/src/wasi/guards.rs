@@ -31,8 +31,9 @@ use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::SocketError;
-use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup;
-use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
+// The sync bindings: in the async ones, `[drop]resolve-address-stream` is async.
+use wasmtime_wasi::p2::bindings::sync::sockets::ip_name_lookup;
+use wasmtime_wasi::p2::bindings::sync::sockets::ip_name_lookup::ResolveAddressStream;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::{WasiRandomCtx, WasiRandomView};
