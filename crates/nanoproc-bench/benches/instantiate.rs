@@ -294,6 +294,7 @@ fn pooled_engine() -> Engine {
         .max_tables_per_component(32);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.concurrency_support(false);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
     config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -85,13 +85,14 @@ pub fn guest(name: &str) -> PathBuf {
 }
 
 /// The engine nanoproc uses (`crates/nanoproc-runtime/src/engine.rs`), made again
-/// here for plain wasmtime: component model on, backtrace details off, epoch
+/// here for plain wasmtime: component model on, concurrency support off, backtrace details off, epoch
 /// interruption on, no fuel, wasmtime's default (on-demand) instance allocator.
 /// Nothing advances this engine's epoch, so a store with a deadline of one tick is
 /// never interrupted.
 pub fn plain_engine() -> Engine {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(true);
     config.consume_fuel(false);

@@ -409,7 +409,7 @@ fn five_thousand_siblings_are_refused_by_the_component_limit_with_its_location()
     assert_eq!(run.code, 125, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "nanoproc.toml:5:13: app: {root} is not a component nanoproc can run: failed to parse WebAssembly module: instances count exceeds limit of 1000"
+            "nanoproc.toml:5:13: app: {root} is not a component nanoproc can run: failed to parse WebAssembly module: instances count exceeds limit of 4096"
         )),
         "{}",
         &run.stderr[..run.stderr.len().min(4000)]

@@ -22,8 +22,10 @@ pub struct Pool {
 
 /// An engine configured for nanoprocesses.
 ///
-/// wasmtime is built without `component-model-async`, so host<->guest transitions
-/// take the cheap synchronous path; re-entering an instance that is already on the
+/// Concurrency support is off: `component-model-async` is compiled in (for WASI
+/// 0.3), but with it on every host<->guest transition costs about five times as
+/// much (80 -> 400 ns for a no-op entry, docs/BENCHMARKS.md). Off, transitions take
+/// the cheap synchronous path; re-entering an instance that is already on the
 /// stack is therefore not refused by wasmtime and the runtime refuses it itself
 /// (see the trampolines). Backtrace details are off: they cost ~0.5 ms per trap,
 /// and a hostile child should not be able to make its parent pay that at will.
@@ -40,6 +42,7 @@ pub struct Pool {
 pub fn new_engine(fuel: bool, pool: Option<Pool>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
