@@ -15,6 +15,10 @@
 //! * (e) host → guest: the host calling `bench_child`'s export with `TypedFunc::call`
 //!   in a loop (plain wasmtime, timed by the host): what entering another store
 //!   costs at least, whatever the trampoline does;
+//! * (f) guest → host: `bench_parent` with its import of `bench:calls/api` served by
+//!   host functions (`func_wrap`) that do the work themselves, plain wasmtime, timed
+//!   inside the guest: the other crossing a call between nanoprocesses is made of.
+//!   A nanoproc no-op is one (f) plus one (e), and what the trampoline adds;
 //!
 //! and, for the no-op call only, (d) an OS pipe round trip of one byte between this
 //! process and a child process (`pipe-echo`, which copies stdin to stdout).
@@ -52,13 +56,15 @@ enum Config {
     Composed,
     Nanoproc,
     HostCall,
+    GuestHost,
 }
 
-const CONFIGS: [Config; 4] = [
+const CONFIGS: [Config; 5] = [
     Config::Direct,
     Config::Composed,
     Config::Nanoproc,
     Config::HostCall,
+    Config::GuestHost,
 ];
 
 /// Seconds of calls per measured run.
@@ -69,6 +75,8 @@ const MEASURED: usize = 7;
 struct Setup {
     direct: CommandPre<nanoproc_bench::Plain>,
     composed: CommandPre<nanoproc_bench::Plain>,
+    /// `bench_parent` with `bench:calls/api` served by the host: (f).
+    guest_host: CommandPre<nanoproc_bench::Plain>,
     host: HostCalls,
     runtime: Runtime,
     manifest: PathBuf,
@@ -224,6 +232,7 @@ fn setup(dir: &Path) -> Setup {
     Setup {
         direct: plain_command(&engine, &direct),
         composed: plain_command(&engine, &composed),
+        guest_host: guest_to_host(&engine, &parent),
         host,
         runtime: Runtime::new().expect("nanoproc runtime"),
         manifest,
@@ -241,6 +250,9 @@ impl Setup {
             Config::Composed => run_plain(&self.composed, &args, None),
             Config::Nanoproc => self.run_nanoproc(kind, n),
             Config::HostCall => return self.host.run(kind, n).map(Ok),
+            // The host does not implement the record of `nested`.
+            Config::GuestHost if kind == "nested" => return None,
+            Config::GuestHost => run_plain(&self.guest_host, &args, None),
         };
         Some(line.and_then(|l| parse(&l, kind, n)))
     }
@@ -332,6 +344,35 @@ impl HostCalls {
         assert_eq!(check, expect, "host calls {kind}: wrong answers");
         Some(elapsed)
     }
+}
+
+/// `bench_parent` as a plain wasmtime-wasi command whose `bench:calls/api` is
+/// served by host functions (`func_wrap`, static types) doing the callee's work
+/// (`nested` traps: it is not measured in this configuration).
+fn guest_to_host(engine: &wasmtime::Engine, parent: &Path) -> CommandPre<nanoproc_bench::Plain> {
+    use wasmtime::component::{Component, WasmList};
+    let component = Component::from_file(engine, parent)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", parent.display()));
+    let mut linker = nanoproc_bench::plain_linker(engine);
+    let mut api = linker.instance("bench:calls/api").expect("linking the api");
+    api.func_wrap("noop", |_, (): ()| Ok(())).expect("noop");
+    api.func_wrap("add", |_, (a, b): (u32, u32)| Ok((a.wrapping_add(b),)))
+        .expect("add");
+    api.func_wrap("echo", |_, (s,): (String,)| Ok((s,)))
+        .expect("echo");
+    api.func_wrap("sum", |cx, (b,): (WasmList<u8>,)| {
+        let sum: u64 = b.as_le_slice(&cx).iter().map(|&x| u64::from(x)).sum();
+        Ok((sum,))
+    })
+    .expect("sum");
+    api.func_new("nested", |_, _, _, _| {
+        Err(wasmtime::format_err!("nested is not served by the host"))
+    })
+    .expect("nested");
+    let pre = linker
+        .instantiate_pre(&component)
+        .unwrap_or_else(|e| panic!("linking bench_parent to the host: {e:#}"));
+    CommandPre::new(pre).expect("a command component")
 }
 
 /// Checks the guest's line `<kind> <n> <ns> <check>` and returns the nanoseconds.
@@ -454,19 +495,23 @@ fn report(
          `bench_child`), one store each, `Plan::run_with`;\n\
          * (e) host → guest: the host calls `bench_child`'s export with `TypedFunc::call` in \
          a loop (plain wasmtime): the cost of entering another store at all, a floor for \
-         any trampoline.\n"
+         any trampoline;\n\
+         * (f) guest → host: `bench_parent` with its import served by host functions \
+         (`func_wrap`) that do the work themselves (plain wasmtime, timed in the guest): \
+         the other crossing. A nanoproc call is one (f) and one (e) plus the trampoline.\n"
     );
     println!(
-        "| call | (a) direct | (b) composed | (c) nanoproc | (e) host → guest | (c)/(a) | (c)/(b) |"
+        "| call | (a) direct | (b) composed | (c) nanoproc | (e) host → guest | (f) guest → host | (c)/(a) | (c)/(b) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (kind, label) in KINDS {
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
             cell(Config::Direct, kind),
             cell(Config::Composed, kind),
             cell(Config::Nanoproc, kind),
             cell(Config::HostCall, kind),
+            cell(Config::GuestHost, kind),
             ratio(Config::Nanoproc, Config::Direct, kind),
             ratio(Config::Nanoproc, Config::Composed, kind),
         );
@@ -480,15 +525,29 @@ fn report(
             .join(", ")
     };
     println!(
-        "Calls per run: (a) {}; (b) {}; (c) {}; (e) {}.\n",
+        "Calls per run: (a) {}; (b) {}; (c) {}; (e) {}; (f) {}.\n",
         n_list(Config::Direct),
         n_list(Config::Composed),
         n_list(Config::Nanoproc),
-        n_list(Config::HostCall)
+        n_list(Config::HostCall),
+        n_list(Config::GuestHost)
     );
 
     let pipe = Stats::of(pipe);
     let noop = stats(Config::Nanoproc, "noop").expect("measured");
+    let into_guest = stats(Config::HostCall, "noop").expect("measured");
+    let out_of_guest = stats(Config::GuestHost, "noop").expect("measured");
+    let crossings = into_guest.median + out_of_guest.median;
+    println!(
+        "The no-op call is made of two raw crossings: (f) guest → host {} and (e) host → \
+         guest {}, {} together. (c) no-op / ((e) + (f)) = **{}**; the trampoline's own \
+         share is {}.\n",
+        fmt_ns(out_of_guest.median),
+        fmt_ns(into_guest.median),
+        fmt_ns(crossings),
+        fmt_ratio(noop.median / crossings),
+        fmt_ns(noop.median - crossings),
+    );
     println!(
         "(d) OS pipe round trip, one byte to a child process (`pipe-echo`) and back, \
          {pipe_n} per run: **{}** per round trip. (d)/(c) no-op = **{}**.\n",
@@ -509,6 +568,17 @@ fn report(
     );
 
     // Targets.
+    target_row(
+        "no-op call ≤ 1.2x its two raw crossings ((e) + (f))",
+        &format!(
+            "{} ({} / {})",
+            fmt_ratio(noop.median / crossings),
+            fmt_ns(noop.median),
+            fmt_ns(crossings)
+        ),
+        noop.median <= 1.2 * crossings,
+        &over(noop.median / crossings, 1.2),
+    );
     let list_ratio = sum_nano.median / sum_direct.median;
     let pipe_ratio = pipe.median / noop.median;
     target_row(
