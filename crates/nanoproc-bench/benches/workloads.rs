@@ -18,7 +18,7 @@ use nanoproc_bench::{
     Stats, fmt_ns, fmt_ratio, measuring, plain_command, plain_engine, private_compile_cache,
     progress, run_plain, target_row, thread_cpu_ns,
 };
-use nanoproc_runtime::caps::{DirRequest, DirSource, Flag, FsRights, GrantRequest, OutputMode};
+use nanoproc_runtime::caps::{DirRequest, DirSource, FsRights, GrantRequest, OutputMode, Switch};
 use nanoproc_runtime::{Audit, Plan, RunOptions, Runtime};
 use std::path::Path;
 use std::time::Instant;
@@ -65,14 +65,13 @@ fn main() {
     let files = if measure { FILES } else { 10 };
     let files_op = format!("files:{files}");
     let mut grants = GrantRequest::default();
-    grants.flags.set(Flag::Stdout, true);
-    grants.modes.stdout = OutputMode::File(out.clone());
+    grants.stdio.stdout = Switch::held(OutputMode::File(out.clone()));
     let compute_grants = grants.clone();
-    grants.fs.push(DirRequest {
-        source: DirSource::Host(work.clone()),
-        guest: "/d".into(),
-        rights: FsRights::READ_WRITE,
-    });
+    grants.fs.push(DirRequest::new(
+        DirSource::Host(work.clone()),
+        "/d",
+        FsRights::READ_WRITE,
+    ));
     // A plan is made for every run, outside the timing, and dropped after it: each
     // live plan runs its own epoch ticker on the shared engine, and two would tick
     // the guest twice as often as one run ever is.

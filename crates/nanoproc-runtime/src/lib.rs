@@ -28,13 +28,14 @@
 //! tree bottom-up, each store's data built by `wasi` from the capabilities alone,
 //! and [`Tree::run`] calls the root; `trampoline` carries every call between
 //! nanoprocesses (`fastpath` for common shapes, `handles` for calls that pass
-//! descriptors, streams or resources); `wasi::guards` gate the WASI functions that
+//! descriptors, streams or resources); the families' guards gate the WASI functions that
 //! have no error case; [`Audit`] records decisions and transfers.
 
 mod audit;
 mod cache;
 mod engine;
 mod error;
+mod families;
 mod fastpath;
 mod handles;
 pub mod interfaces;
@@ -45,7 +46,6 @@ mod plan;
 mod run;
 mod state;
 mod trampoline;
-mod wasi;
 
 pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};

@@ -5,12 +5,12 @@
 
 use crate::audit::Audit;
 use crate::error::describe;
+use crate::families::build_state;
 use crate::interrupt::{Deadline, Interrupt, StopReason, Ticker};
 use crate::limits::Budget;
 use crate::plan::{Plan, PlanInner};
 use crate::state::{NanoState, epoch_check};
 use crate::trampoline::{ChildProc, Live};
-use crate::wasi::build_state;
 use nanoproc_caps::LimitKind;
 use std::collections::VecDeque;
 use std::fmt;
