@@ -33,6 +33,10 @@ mod status {
 /// How long a stopped run (`--timeout`, Ctrl-C) may take to end before the watchdog
 /// ends the process.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// The same, for a plan that cannot interrupt wasm (no time limit anywhere, no
+/// `--timeout`): only guests waiting in host calls can end by themselves, which
+/// they do within a tick.
+const UNINTERRUPTIBLE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Parser)]
 #[command(
@@ -452,6 +456,9 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
             return ExitCode::from(2);
         }
     };
+    // `--timeout` must stop a guest that computes; a plan with no time limit of
+    // its own would otherwise be built without the epoch checks that do.
+    let runtime = &runtime.clone().with_interruption(timeout.is_some());
     let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
     let plan: Result<Plan, ManifestErrors> = if is_manifest {
         if args.has_grant_flags() {
@@ -503,7 +510,20 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
         interrupt,
         timeout,
     };
-    let finished = Watchdog::start(&options.interrupt, &options.audit, args.audit_summary);
+    // A plan without epoch checks cannot stop a guest computing in wasm: a stop
+    // (Ctrl-C) is then the watchdog's after a short grace, which still lets guests
+    // waiting in host calls end by themselves and their parents report.
+    let grace = if plan.interrupts_wasm() {
+        STOP_GRACE
+    } else {
+        UNINTERRUPTIBLE_GRACE
+    };
+    let finished = Watchdog::start(
+        &options.interrupt,
+        &options.audit,
+        args.audit_summary,
+        grace,
+    );
     let outcome = plan.start(&options).and_then(|tree| {
         // The start-up benchmark (crates/nanoproc-bench/benches/startup.rs) reads this.
         if std::env::var_os("NANOPROC_STARTUP_TRACE").is_some() {
@@ -574,7 +594,12 @@ const FINISHED: u8 = 1;
 const FIRING: u8 = 2;
 
 impl Watchdog {
-    fn start(interrupt: &Interrupt, audit: &Audit, audit_summary: bool) -> Watchdog {
+    fn start(
+        interrupt: &Interrupt,
+        audit: &Audit,
+        audit_summary: bool,
+        grace: std::time::Duration,
+    ) -> Watchdog {
         use std::sync::atomic::Ordering;
         let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
         let (shared, interrupt, audit) = (state.clone(), interrupt.clone(), audit.clone());
@@ -595,7 +620,7 @@ impl Watchdog {
                     std::thread::sleep(poll);
                 };
                 let stopped_at = std::time::Instant::now();
-                while stopped_at.elapsed() < STOP_GRACE {
+                while stopped_at.elapsed() < grace {
                     if finished() {
                         return;
                     }
@@ -610,9 +635,14 @@ impl Watchdog {
                 }
                 audit.seal();
                 report(&audit, audit_summary);
+                let what = if grace == STOP_GRACE {
+                    "blocked in a host call"
+                } else {
+                    "running (a plan without time limits is not interrupted in wasm) or blocked in a host call"
+                };
                 eprintln!(
-                    "nanoproc: stopped: {reason}; a nanoprocess was still blocked in a host call {:.1}s later, so nanoproc exits without waiting for it",
-                    STOP_GRACE.as_secs_f64()
+                    "nanoproc: stopped: {reason}; a nanoprocess was still {what} {:.2}s later, so nanoproc exits without waiting for it",
+                    grace.as_secs_f64()
                 );
                 std::process::exit(stop_status(reason).into());
             });

@@ -94,6 +94,8 @@ pub(crate) struct PlanInner {
     pub nodes: Vec<PlannedNode>,
     /// The engine counts fuel: some nanoprocess has a fuel limit.
     pub fuel: bool,
+    /// The engine compiles epoch checks: wasm can be interrupted.
+    pub epochs: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
     /// Started with the first tree, shared by every tree of the plan.
@@ -118,7 +120,8 @@ const OVERLAPS_REPORTED: usize = 20;
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
-    engine_for: &dyn Fn(bool, Option<crate::engine::Pool>) -> wasmtime::Result<Engine>,
+    engine_for: &dyn Fn(crate::engine::EngineChoice) -> wasmtime::Result<Engine>,
+    interruptible: bool,
     cache: &crate::cache::CompileCache,
     manifest: &Manifest,
     root_args: &[String],
@@ -296,7 +299,19 @@ pub(crate) fn plan(
         .iter()
         .flatten()
         .any(|c| c.limits.get(LimitKind::Fuel).is_some());
-    let engine = &match engine_for(fuel, pool_for(&caps)) {
+    // Epoch checks only where some time limit needs them (they cost every guest
+    // a few percent of its speed), or where the runtime must interrupt wasm.
+    let epochs = interruptible
+        || caps
+            .iter()
+            .flatten()
+            .any(|c| c.limits.get(LimitKind::Timeout).is_some());
+    let choice = crate::engine::EngineChoice {
+        fuel,
+        epochs,
+        pool: pool_for(&caps),
+    };
+    let engine = &match engine_for(choice) {
         Ok(e) => e,
         Err(e) => {
             errors.push(ManifestError::new(
@@ -546,6 +561,7 @@ pub(crate) fn plan(
             engine: engine.clone(),
             nodes,
             fuel,
+            epochs,
             notices,
             ticker: std::sync::OnceLock::new(),
         }),
@@ -1181,6 +1197,13 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
 }
 
 impl Plan {
+    /// Whether a stop ([`crate::Interrupt`], a whole-run timeout) reaches a guest
+    /// that is computing in wasm, not only one waiting in a host call: its engine
+    /// compiles epoch checks (see [`crate::Runtime::with_interruption`]).
+    pub fn interrupts_wasm(&self) -> bool {
+        self.inner.epochs
+    }
+
     /// What the user should know about how the plan was prepared (such as a
     /// compile cache left unused); `nanoproc` prints each on stderr.
     pub fn notices(&self) -> &[String] {

@@ -388,8 +388,10 @@ impl RunCtx {
             .collect();
         let mut store = Store::new(&self.plan.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_callback(epoch_check);
-        store.set_epoch_deadline(1);
+        if self.plan.epochs {
+            store.epoch_deadline_callback(epoch_check);
+            store.set_epoch_deadline(1);
+        }
         if self.plan.fuel {
             let fuel = node.caps.limits.get(LimitKind::Fuel).unwrap_or(u64::MAX);
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
