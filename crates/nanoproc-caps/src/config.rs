@@ -67,6 +67,12 @@ impl Family for Config {
             ValueKind::List(items) => {
                 for item in items {
                     match item.as_text() {
+                        // `KEY=value`, as env is written, would put a value (maybe
+                        // a secret) where keys go, and into every message naming
+                        // the key: refused without repeating it.
+                        Some(key) if key.contains('=') => errors.push(item.error(
+                            "config: a list names keys of the parent's; write values as config = { KEY = \"value\" }",
+                        )),
                         Some(key) if !key.is_empty() => request.push(ConfigRequest {
                             key: key.to_string(),
                             literal: None,

@@ -445,6 +445,8 @@ impl Family for Filesystem {
     ) -> Result<Vec<DirCap>, Vec<Violation>> {
         let mut violations = Vec::new();
         let mut dirs = Vec::new();
+        // Which grant each directory came from (some may be refused before).
+        let mut asked = Vec::new();
         for (i, d) in request.iter().enumerate() {
             let guest = match GuestPath::parse(&d.guest) {
                 Ok(g) => g,
@@ -454,12 +456,15 @@ impl Family for Filesystem {
                 }
             };
             match &d.source {
-                DirSource::Host(host) => dirs.push(DirCap {
-                    guest,
-                    host: host.clone(),
-                    rights: d.rights,
-                    derived: None,
-                }),
+                DirSource::Host(host) => {
+                    asked.push(i);
+                    dirs.push(DirCap {
+                        guest,
+                        host: host.clone(),
+                        rights: d.rights,
+                        derived: None,
+                    })
+                }
                 DirSource::Parent(_) => violations.push(d.violation(
                     i,
                     "the root has no parent to take a directory `from`; use `host = ...`".into(),
@@ -467,7 +472,7 @@ impl Family for Filesystem {
                 )),
             }
         }
-        check_distinct_guests(&dirs, request, &mut violations);
+        check_distinct_guests(&dirs, &asked, request, &mut violations);
         if violations.is_empty() {
             Ok(dirs)
         } else {
@@ -481,6 +486,8 @@ impl Family for Filesystem {
     ) -> Result<Vec<DirCap>, Vec<Violation>> {
         let mut violations = Vec::new();
         let mut dirs = Vec::new();
+        // Which grant each directory came from (some may be refused before).
+        let mut asked = Vec::new();
         for (i, d) in request.iter().enumerate() {
             let guest = match GuestPath::parse(&d.guest) {
                 Ok(g) => g,
@@ -554,6 +561,7 @@ impl Family for Filesystem {
                 }
                 None => (parent_dir.guest.clone(), rel.clone()),
             };
+            asked.push(i);
             dirs.push(DirCap {
                 guest,
                 host,
@@ -566,7 +574,7 @@ impl Family for Filesystem {
                 }),
             });
         }
-        check_distinct_guests(&dirs, request, &mut violations);
+        check_distinct_guests(&dirs, &asked, request, &mut violations);
         if violations.is_empty() {
             Ok(dirs)
         } else {
@@ -588,15 +596,22 @@ impl Family for Filesystem {
     }
 }
 
-fn check_distinct_guests(dirs: &[DirCap], request: &[DirRequest], violations: &mut Vec<Violation>) {
-    for (i, d) in dirs.iter().enumerate() {
+/// Refuses a guest path granted twice. `asked[i]` is the index, in `request`, of
+/// the grant that made `dirs[i]` (some grants may have been refused before).
+fn check_distinct_guests(
+    dirs: &[DirCap],
+    asked: &[usize],
+    request: &[DirRequest],
+    violations: &mut Vec<Violation>,
+) {
+    for (i, (d, &at)) in dirs.iter().zip(asked).enumerate() {
         if dirs[..i].iter().any(|e| e.guest == d.guest) {
             violations.push(Violation {
-                item: GrantItem::at("fs", i),
+                item: GrantItem::at("fs", at),
                 grant: d.guest.to_string(),
                 reason: "the same guest path is granted twice".into(),
                 parent_grant: None,
-                span: request.get(i).and_then(|r| r.span.clone()),
+                span: request.get(at).and_then(|r| r.span.clone()),
             });
         }
     }

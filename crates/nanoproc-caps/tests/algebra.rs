@@ -1935,3 +1935,45 @@ fn durations_parse_exactly_to_the_millisecond() {
     assert!(parse_millis("1.2.3s").is_err());
     assert!(parse_millis(".s").is_err());
 }
+
+/// A duplicate guest path is reported at the grant that repeats it, even when an
+/// earlier grant was refused (and so made no directory).
+#[test]
+fn a_duplicate_guest_path_points_at_the_grant_that_repeats_it() {
+    let dir = |guest: &str, at: usize| DirRequest {
+        span: Some(at * 10..at * 10 + 5),
+        ..DirRequest::new(
+            DirSource::Host(PathBuf::from("/h")),
+            guest,
+            FsRights::READ_ONLY,
+        )
+    };
+    let req = GrantRequest {
+        fs: vec![dir("relative", 0), dir("/a", 1), dir("/a", 2)],
+        ..Default::default()
+    };
+    let err = Capabilities::for_root(&req, |_| None).unwrap_err();
+    let dup = err
+        .iter()
+        .find(|v| v.reason.contains("granted twice"))
+        .expect("the duplicate is refused");
+    assert_eq!(dup.item, GrantItem::at("fs", 2));
+    assert_eq!(dup.span, Some(20..25));
+}
+
+/// A list of config keys written as `KEY=value` is refused without repeating it:
+/// the value may be a secret.
+#[test]
+fn a_config_value_written_where_a_key_goes_is_refused_unrepeated() {
+    let mut req = GrantRequest::default();
+    let err = req
+        .parse(
+            "config",
+            &GrantValue::list(vec![GrantValue::text("TOKEN=s3cret")]),
+        )
+        .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(err[0].message.contains("config = { KEY"), "{err:?}");
+    assert!(!err[0].message.contains("s3cret"), "{err:?}");
+    assert!(req.config.is_empty());
+}

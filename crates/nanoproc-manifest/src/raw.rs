@@ -96,10 +96,12 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
             .map_err(|_| E::custom("number too large"))
     }
 
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawValue, E> {
-        Err(E::custom(format!(
-            "{v} is not a whole number; no grant takes a fraction"
-        )))
+    /// The number itself is not repeated: it may be half of a secret someone
+    /// meant to quote.
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<RawValue, E> {
+        Err(E::custom(
+            "a number with a fraction or an exponent: no grant takes one (quote a value that is text)",
+        ))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {

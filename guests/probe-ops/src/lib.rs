@@ -27,6 +27,7 @@
 //! | `random`, `insecure-random` | `ok: 16 bytes` |
 //! | `random-hex` | `ok: <8 secure random bytes in hex>` |
 //! | `hashmap` | `ok: 3` (std's `HashMap` seeds itself from WASI random) |
+//! | `insecure-seed` | `ok: <wasi:random/insecure-seed's 128 bits in hex>` |
 //! | `wall-clock` | `ok: <seconds since the UNIX epoch>` |
 //! | `monotonic` | `ok: <ns between two Instant::now()>` |
 //! | `connect:ADDR` | `ok: connected` |
@@ -179,6 +180,10 @@ pub fn run_op(op: &str) -> String {
             .map(|b| format!("{b:02x}"))
             .collect()),
         "hashmap" => Ok(hashmap()),
+        "insecure-seed" => {
+            let (hi, lo) = wasip2::random::insecure_seed::insecure_seed();
+            Ok(format!("{hi:016x}{lo:016x}"))
+        }
         "wall-clock" => wall_clock(),
         "monotonic" => Ok(monotonic()),
         "connect" => TcpStream::connect(arg)

@@ -2,9 +2,18 @@
 //!
 //! `random` and `insecure` have no error case: a guard asks the holding first and
 //! traps on a refusal (a silent zero would let a dependency believe it had what it
-//! was denied). Not guarded: `insecure-seed`, which language runtimes need to seed
-//! hash tables; it is a per-instance constant and reveals nothing. Seeded random,
-//! chosen by the parent, replaces wasmtime-wasi's real source in the context.
+//! was denied). Seeded random, chosen by the parent, replaces wasmtime-wasi's real
+//! source in the context.
+//!
+//! `insecure-seed` is not refused, since language runtimes read it at start-up to
+//! seed their hash tables and would fail to start without it; but its value follows
+//! the `insecure-random` grant. wasmtime-wasi draws it from the host's generator for
+//! every instance: 128 real random bits, a source a nanoprocess denied all random
+//! could use, and the end of reproducibility under a seed. So a nanoprocess holding
+//! real insecure random gets wasmtime-wasi's value; one holding it seeded, a value
+//! derived from the seed; one not holding it, a fixed value (its hash tables are
+//! then predictable to whoever feeds it input: grant `insecure-random` where that
+//! matters).
 
 use crate::audit::Recorder;
 use crate::state::NanoState;
@@ -29,8 +38,15 @@ pub(crate) fn build(
     if let Some(RandomMode::Seeded(seed)) = holding.secure {
         wasi.secure_random(seeded(seed));
     }
-    if let Some(RandomMode::Seeded(seed)) = holding.insecure {
-        wasi.insecure_random(seeded(seed));
+    match holding.insecure {
+        Some(RandomMode::Real) => {}
+        Some(RandomMode::Seeded(seed)) => {
+            wasi.insecure_random(seeded(seed));
+            wasi.insecure_random_seed(seed_of(seed));
+        }
+        None => {
+            wasi.insecure_random_seed(UNGRANTED_SEED);
+        }
     }
     Ok(State {
         secure: holding.secure.is_some(),
@@ -96,6 +112,23 @@ impl insecure::Host for Guard<'_> {
             .check(self.state.insecure, "insecure-random", op)?;
         insecure::Host::get_insecure_random_u64(self.inner)
     }
+}
+
+/// The `insecure-seed` of a nanoprocess that holds no insecure random: any fixed
+/// value will do, as long as it is the same for every instance.
+const UNGRANTED_SEED: u128 = 0x6e61_6e6f_7072_6f63_2d73_6565_642d_3031;
+
+/// The `insecure-seed` of a nanoprocess holding insecure random seeded with `seed`.
+fn seed_of(seed: u64) -> u128 {
+    let mut state = seed ^ 0x5eed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (u128::from(next()) << 64) | u128::from(next())
 }
 
 /// Reproducible bytes from a seed: 64 KiB of splitmix64 output, cycled. Good for
