@@ -134,7 +134,7 @@ fn check_capabilities(manifest: &Manifest, text: &str) {
         .enumerate()
         .filter_map(|(owner, held)| Some((owner, held.as_ref()?)))
         .flat_map(|(owner, held)| {
-            held.dirs.iter().enumerate().map(move |(dir, d)| Region {
+            held.fs.iter().enumerate().map(move |(dir, d)| Region {
                 owner,
                 dir,
                 host: &d.host,
@@ -156,9 +156,10 @@ fn assert_located(manifest: &Manifest, text: &str, node: &Node, violations: &[Vi
         node.path
     );
     for v in violations {
-        let span = node
-            .grant_spans
-            .span_of(&v.item)
+        let span = v
+            .span
+            .clone()
+            .or_else(|| node.grants_span.clone())
             .unwrap_or_else(|| panic!("{}: {v} points nowhere in the manifest", node.path));
         let location = manifest
             .locate(&span)

@@ -168,6 +168,12 @@ fn document(
          hello world ~4.6 ms; instantiation 12-15 µs with the pooling allocator.\n"
     );
 
+    let _ = writeln!(
+        d,
+        "{}",
+        against_baseline(xtask::repo_root(), targets, sections)
+    );
+
     for (bench, section) in sections {
         if bench == "audit" {
             let _ = writeln!(d, "{}", audit_prose(section));
@@ -331,5 +337,139 @@ mod tests {
         assert_eq!(super::civil_from_days(0), (1970, 1, 1));
         assert_eq!(super::civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(super::civil_from_days(20_513), (2026, 3, 1));
+    }
+}
+
+/// The rows of the first markdown table in `text` whose header starts with
+/// `header`: the header's cells, and each row's cells.
+fn table(text: &str, header: &str) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(header));
+    let head = cells(lines.next()?);
+    let rows = lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(cells)
+        .collect();
+    Some((head, rows))
+}
+
+/// This run's figures beside those of the last run on wasmtime 48 (kept in
+/// `crates/nanoproc-bench/baseline/wasmtime-48.md`): the targets, and the calls
+/// between nanoprocesses with the raw store entry they are built on.
+fn against_baseline(
+    root: std::path::PathBuf,
+    targets: &[String],
+    sections: &[(String, String)],
+) -> String {
+    let path = root.join("crates/nanoproc-bench/baseline/wasmtime-48.md");
+    let Ok(baseline) = std::fs::read_to_string(&path) else {
+        return format!("(No wasmtime 48 baseline at {}.)\n", path.display());
+    };
+    let mut d = String::new();
+    let _ = writeln!(d, "## Compared with wasmtime 48\n");
+    let _ = writeln!(
+        d,
+        "The same benchmarks' last run on wasmtime 48.0.8 and Rust 1.95.0 (commit d115205, on \
+         this kind of machine; `crates/nanoproc-bench/baseline/wasmtime-48.md`), beside this \
+         run. Different runs on a shared machine: compare ratios within a run first, and \
+         read a difference of a few percent between runs as noise.\n"
+    );
+    if let Some((_, old)) = table(&baseline, "| target | measured") {
+        let _ = writeln!(d, "| target | wasmtime 48 | this run |");
+        let _ = writeln!(d, "|---|---|---|");
+        for row in targets {
+            let new = row
+                .trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(str::trim)
+                .collect::<Vec<_>>();
+            let (Some(target), Some(measured)) = (new.first(), new.get(1)) else {
+                continue;
+            };
+            let before = old
+                .iter()
+                .find(|r| r.first().map(String::as_str) == Some(*target))
+                .and_then(|r| r.get(1).cloned())
+                .unwrap_or_else(|| "- (new target)".into());
+            let _ = writeln!(d, "| {target} | {before} | {measured} |");
+        }
+        let _ = writeln!(d);
+    }
+    let calls = sections
+        .iter()
+        .find(|(b, _)| b == "calls")
+        .map(|(_, s)| s.as_str());
+    if let (Some((old_head, old_rows)), Some((new_head, new_rows))) = (
+        table(&baseline, "| call | (a) direct"),
+        calls.and_then(|c| table(c, "| call |")),
+    ) {
+        let col = |head: &[String], name: &str| head.iter().position(|h| h.starts_with(name));
+        let _ = writeln!(
+            d,
+            "| call | (c) nanoproc, wasmtime 48 | (c) nanoproc, this run | (e) host → guest, wasmtime 48 | (e) host → guest, this run |"
+        );
+        let _ = writeln!(d, "|---|---:|---:|---:|---:|");
+        for old in &old_rows {
+            let Some(new) = new_rows.iter().find(|r| r.first() == old.first()) else {
+                continue;
+            };
+            let get = |row: &[String], head: &[String], name: &str| {
+                col(head, name)
+                    .and_then(|i| row.get(i))
+                    .map(|c| c.split(" (").next().unwrap_or(c).to_owned())
+                    .unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(
+                d,
+                "| {} | {} | {} | {} | {} |",
+                old[0],
+                get(old, &old_head, "(c)"),
+                get(new, &new_head, "(c)"),
+                get(old, &old_head, "(e)"),
+                get(new, &new_head, "(e)"),
+            );
+        }
+        let _ = writeln!(d);
+    }
+    d
+}
+
+#[cfg(test)]
+mod baseline_tests {
+    use super::*;
+
+    /// The wasmtime 48 baseline set beside a run with the same tables (the
+    /// baseline itself): every target and call row finds its old figure.
+    #[test]
+    fn the_baseline_is_found_row_by_row() {
+        let baseline = std::fs::read_to_string(
+            xtask::repo_root().join("crates/nanoproc-bench/baseline/wasmtime-48.md"),
+        )
+        .unwrap();
+        let (_, rows) = table(&baseline, "| target | measured").unwrap();
+        let targets: Vec<String> = rows
+            .iter()
+            .map(|r| format!("| {} |", r.join(" | ")))
+            .collect();
+        let calls_at = baseline.find("| call | (a) direct").unwrap();
+        let sections = vec![("calls".to_string(), baseline[calls_at..].to_string())];
+        let d = against_baseline(xtask::repo_root(), &targets, &sections);
+        assert!(
+            d.contains("| cross-nanoprocess no-op call ≤ 150 ns | 282 ns | 282 ns |"),
+            "{d}"
+        );
+        assert!(
+            d.contains("| `noop()` | 282 ns | 282 ns | 158 ns | 158 ns |"),
+            "{d}"
+        );
+        assert!(!d.contains("(new target)"), "{d}");
     }
 }

@@ -8,17 +8,22 @@
 //!
 //! Plain wasmtime: a fresh store with a wasmtime-wasi context holding the arguments
 //! (and the directory, `FsPerms::ReadWrite`), the command instantiated from an
-//! `InstancePre` and run, on an engine with nanoproc's settings. nanoproc: the same
-//! component planned once with the same grants, `Plan::run_with`; for the file-heavy
+//! `InstancePre` and run; for the compute-bound workload on `wasmtime run`'s engine
+//! (no epoch checks), for the file-heavy one on an engine with nanoproc's settings.
+//! nanoproc: the same component planned once with the same grants, `Plan::run_with`;
+//! the compute-bound one without a time limit (no epoch checks, as nanoproc builds
+//! such a plan) and with one (`timeout`, which compiles them in); the file-heavy
 //! one with the audit log off (`Audit::new()`) and on (`Audit::with(Some(file),
 //! false)`, as `--audit FILE`). Each run is timed whole (instantiation plus the
 //! guest's run); configurations interleaved.
 
 use nanoproc_bench::{
     Stats, fmt_ns, fmt_ratio, measuring, plain_command, plain_engine, private_compile_cache,
-    progress, run_plain, target_row, thread_cpu_ns,
+    progress, run_plain, target_row, thread_cpu_ns, wasmtime_run_engine,
 };
-use nanoproc_runtime::caps::{DirRequest, DirSource, Flag, FsRights, GrantRequest, OutputMode};
+use nanoproc_runtime::caps::{
+    DirRequest, DirSource, FsRights, GrantRequest, LimitKind, OutputMode, Switch,
+};
 use nanoproc_runtime::{Audit, Plan, RunOptions, Runtime};
 use std::path::Path;
 use std::time::Instant;
@@ -33,14 +38,16 @@ const COMPUTE_S: f64 = 0.4;
 enum Config {
     ComputePlain,
     ComputeNano,
+    ComputeNanoTimed,
     FilesPlain,
     FilesNano,
     FilesNanoAudit,
 }
 
-const CONFIGS: [Config; 5] = [
+const CONFIGS: [Config; 6] = [
     Config::ComputePlain,
     Config::ComputeNano,
+    Config::ComputeNanoTimed,
     Config::FilesPlain,
     Config::FilesNano,
     Config::FilesNanoAudit,
@@ -58,21 +65,20 @@ fn main() {
     let compute = nanoproc_bench::guest("bench_compute");
     let probe = nanoproc_bench::guest("probe_cmd");
     let engine = plain_engine();
-    let compute_pre = plain_command(&engine, &compute);
+    let compute_pre = plain_command(&wasmtime_run_engine(), &compute);
     let probe_pre = plain_command(&engine, &probe);
     let runtime = Runtime::new().expect("nanoproc runtime");
 
     let files = if measure { FILES } else { 10 };
     let files_op = format!("files:{files}");
     let mut grants = GrantRequest::default();
-    grants.flags.set(Flag::Stdout, true);
-    grants.modes.stdout = OutputMode::File(out.clone());
+    grants.stdio.stdout = Switch::held(OutputMode::File(out.clone()));
     let compute_grants = grants.clone();
-    grants.fs.push(DirRequest {
-        source: DirSource::Host(work.clone()),
-        guest: "/d".into(),
-        rights: FsRights::READ_WRITE,
-    });
+    grants.fs.push(DirRequest::new(
+        DirSource::Host(work.clone()),
+        "/d",
+        FsRights::READ_WRITE,
+    ));
     // A plan is made for every run, outside the timing, and dropped after it: each
     // live plan runs its own epoch ticker on the shared engine, and two would tick
     // the guest twice as often as one run ever is.
@@ -92,10 +98,18 @@ fn main() {
         1
     };
     let compute_args = [rounds.to_string()];
-    let compute_plan = || {
-        runtime
-            .check_component(&compute, compute_grants.clone(), &compute_args)
-            .expect("bench_compute checks")
+    let compute_plan = |timed: bool| {
+        let mut grants = compute_grants.clone();
+        if timed {
+            // A time limit the run never reaches: it only makes the plan's engine
+            // compile epoch checks, and its ticker run.
+            grants.limits = grants.limits.with(LimitKind::Timeout, 3_600_000);
+        }
+        let plan = runtime
+            .check_component(&compute, grants, &compute_args)
+            .expect("bench_compute checks");
+        assert_eq!(plan.interrupts_wasm(), timed, "epoch checks as configured");
+        plan
     };
 
     let nano = |plan: &Plan, audit: Audit| -> String {
@@ -123,7 +137,8 @@ fn main() {
         for (ix, &config) in CONFIGS.iter().enumerate() {
             let log = dir.join(format!("audit-{round}.jsonl"));
             let plan = match config {
-                Config::ComputeNano => Some(compute_plan()),
+                Config::ComputeNano => Some(compute_plan(false)),
+                Config::ComputeNanoTimed => Some(compute_plan(true)),
                 Config::FilesNano | Config::FilesNanoAudit => Some(files_plan()),
                 _ => None,
             };
@@ -132,7 +147,9 @@ fn main() {
             let output = match config {
                 Config::ComputePlain => run_plain(&compute_pre, &compute_args, None)
                     .unwrap_or_else(|e| panic!("bench_compute: {e}")),
-                Config::ComputeNano => nano(plan.as_ref().expect("planned"), Audit::new()),
+                Config::ComputeNano | Config::ComputeNanoTimed => {
+                    nano(plan.as_ref().expect("planned"), Audit::new())
+                }
                 Config::FilesPlain => {
                     run_plain(&probe_pre, std::slice::from_ref(&files_op), Some(&work))
                         .unwrap_or_else(|e| panic!("probe_cmd: {e}"))
@@ -147,7 +164,7 @@ fn main() {
             let cpu_used = thread_cpu_ns() - cpu_start;
             drop(plan);
             match config {
-                Config::ComputePlain | Config::ComputeNano => {
+                Config::ComputePlain | Config::ComputeNano | Config::ComputeNanoTimed => {
                     let line = output.trim().to_owned();
                     assert!(line.starts_with("compute "), "bench_compute said {line:?}");
                     match &checksum {
@@ -223,10 +240,13 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
         "`cargo bench -p nanoproc-bench --bench workloads`. Each run is timed whole: a fresh \
          store and instantiation plus the guest's run. Plain wasmtime: a wasmtime-wasi context \
          with the arguments (and the directory, `FsPerms::ReadWrite`), \
-         `CommandPre::instantiate`, `wasi:cli/run`, on an engine with nanoproc's settings and \
-         no epoch ticks. nanoproc: the component planned once with the same grants, \
-         `Plan::run_with` (its epoch ticker runs, 5 ms). {WARMUP} warm-up runs, then \
-         {MEASURED} measured, all five configurations interleaved. Wall time (`Instant`), \
+         `CommandPre::instantiate`, `wasi:cli/run`; for the compute-bound workload on \
+         `wasmtime run`'s engine (wasmtime's defaults: no epoch checks), for the file-heavy \
+         one on an engine with nanoproc's settings and no epoch ticks. nanoproc: the \
+         component planned once with the same grants, `Plan::run_with`; a plan with no time \
+         limit anywhere compiles no epoch checks, one with a time limit does and runs its \
+         epoch ticker (5 ms). {WARMUP} warm-up runs, then {MEASURED} measured, all six \
+         configurations interleaved. Wall time (`Instant`), \
          and the CPU time of the thread that runs the guest (`CLOCK_THREAD_CPUTIME_ID`, user \
          plus system), which does not count the time other processes had the CPU. \
          wasmtime-wasi does the file operations on its blocking-pool threads (for plain \
@@ -238,8 +258,13 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
          folded into a hash, {rounds} times; output `{checksum}` in every run).\n"
     );
     header();
-    row("plain wasmtime", 0, 0);
-    row("nanoproc", 1, 0);
+    row("plain wasmtime (`wasmtime run`'s engine)", 0, 0);
+    row("nanoproc, no time limit (no epoch checks)", 1, 0);
+    row(
+        "nanoproc with a time limit (`timeout`, `--timeout`: epoch checks)",
+        2,
+        0,
+    );
     println!();
     println!(
         "**File-heavy**: `probe_cmd.wasm files:{FILES}` (create, write 64 bytes, read back \
@@ -247,16 +272,18 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
          has {log_lines} lines per run).\n"
     );
     header();
-    row("plain wasmtime-wasi", 2, 2);
-    row("nanoproc, audit off", 3, 2);
-    row("nanoproc, audit log to a file (`--audit FILE`)", 4, 2);
+    row("plain wasmtime-wasi", 3, 3);
+    row("nanoproc, audit off", 4, 3);
+    row("nanoproc, audit log to a file (`--audit FILE`)", 5, 3);
     println!();
 
     let compute = st[1].median / st[0].median;
     let compute_cpu = cp[1].median / cp[0].median;
-    let files = st[4].median / st[2].median;
-    let files_cpu = cp[4].median / cp[2].median;
-    let files_off = st[3].median / st[2].median;
+    let timed = st[2].median / st[0].median;
+    let timed_cpu = cp[2].median / cp[0].median;
+    let files = st[5].median / st[3].median;
+    let files_cpu = cp[5].median / cp[3].median;
+    let files_off = st[4].median / st[3].median;
     target_row(
         "compute-bound guest within 1.03x of plain wasmtime",
         &format!(
@@ -273,7 +300,7 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
             "{} (CPU time: {}; fastest runs: {}; audit off: {})",
             fmt_ratio(files),
             fmt_ratio(files_cpu),
-            fmt_ratio(st[4].min / st[2].min),
+            fmt_ratio(st[5].min / st[3].min),
             fmt_ratio(files_off)
         ),
         files <= 1.15,
@@ -294,22 +321,26 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
     };
     println!(
         "* **Compute within 1.03x: {}** ({} wall, {} CPU; medians {} and {}). The guest makes \
-         no host calls while it computes; what differs is nanoproc's epoch ticker (one \
-         deadline check per 5 ms tick) and its store set-up. A configuration's own spread \
+         no host calls while it computes, and without a time limit nanoproc compiles no \
+         epoch checks into it: what differs is its store set-up. With a time limit (epoch \
+         checks in every loop, one deadline check per 5 ms tick) it takes {} ({} CPU): what \
+         bounding its time costs. A configuration's own spread \
          (max/min: plain {}, nanoproc {}) is larger than the 3% the target allows, so only \
          the medians of many interleaved runs can tell; the CPU-time ratio, less sensitive to \
          the load (though not immune to it in a virtual machine), is the better guide.{}",
         if compute <= 1.03 { "met" } else { "missed" },
         fmt_ratio(compute),
         fmt_ratio(compute_cpu),
+        fmt_ratio(timed),
+        fmt_ratio(timed_cpu),
         fmt_ns(st[1].median),
         fmt_ns(st[0].median),
         fmt_ratio(st[0].max / st[0].min),
         fmt_ratio(st[1].max / st[1].min),
         agree(compute, compute_cpu, 1.03),
     );
-    let per_decision = (st[4].median - st[3].median) / 1e3 / log_lines.max(1) as f64;
-    let files_off_cpu = cp[3].median / cp[2].median;
+    let per_decision = (st[5].median - st[4].median) / 1e3 / log_lines.max(1) as f64;
+    let files_off_cpu = cp[4].median / cp[3].median;
     let cause = if files <= 1.15 {
         String::new()
     } else if files_off > 1.15 && files_off_cpu > 1.1 {
@@ -338,7 +369,7 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
         if files <= 1.15 { "met" } else { "missed" },
         fmt_ratio(files),
         fmt_ratio(files_cpu),
-        fmt_ratio(st[4].min / st[2].min),
+        fmt_ratio(st[5].min / st[3].min),
         fmt_ratio(files_off),
         fmt_ratio(files_off_cpu),
         if per_decision > 0.0 {
@@ -346,8 +377,8 @@ fn report(times: &[Vec<f64>], cpu: &[Vec<f64>], rounds: u64, checksum: &str, log
         } else {
             "no cost this run could tell from the noise".to_owned()
         },
-        fmt_ratio(st[2].max / st[2].min),
-        fmt_ratio(st[4].max / st[4].min),
+        fmt_ratio(st[3].max / st[3].min),
+        fmt_ratio(st[5].max / st[5].min),
         if (files <= 1.15) != (files_cpu <= 1.15) {
             format!(
                 " The guest thread's CPU time grows more ({}) because formatting and writing the \

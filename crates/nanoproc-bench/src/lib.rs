@@ -84,17 +84,29 @@ pub fn guest(name: &str) -> PathBuf {
     xtask::guest(name)
 }
 
-/// The engine nanoproc uses (`crates/nanoproc-runtime/src/engine.rs`), made again
-/// here for plain wasmtime: component model on, concurrency support off, backtrace details off, epoch
+/// The engine nanoproc uses for a plan with time limits
+/// (`crates/nanoproc-runtime/src/engine.rs`), made again here for plain wasmtime:
+/// component model on, concurrency support off, backtrace details off, epoch
 /// interruption on, no fuel, wasmtime's default (on-demand) instance allocator.
 /// Nothing advances this engine's epoch, so a store with a deadline of one tick is
 /// never interrupted.
 pub fn plain_engine() -> Engine {
+    plain_engine_with(true)
+}
+
+/// `wasmtime run`'s engine for a component, as far as the code it runs goes:
+/// wasmtime's defaults (no epoch checks, no fuel), the component model on and
+/// concurrency support off (as for any WASI 0.2 command).
+pub fn wasmtime_run_engine() -> Engine {
+    plain_engine_with(false)
+}
+
+fn plain_engine_with(epochs: bool) -> Engine {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
-    config.epoch_interruption(true);
+    config.epoch_interruption(epochs);
     config.consume_fuel(false);
     Engine::new(&config).expect("a wasmtime engine")
 }
@@ -103,6 +115,9 @@ pub fn plain_engine() -> Engine {
 pub struct Plain {
     pub ctx: WasiCtx,
     pub table: ResourceTable,
+    /// No configuration values: what a host linking wasmtime-wasi-config gives a
+    /// guest it configured with nothing.
+    pub config: wasmtime_wasi_config::WasiConfigVariables,
 }
 
 impl WasiView for Plain {
@@ -121,6 +136,7 @@ pub fn plain_store(engine: &Engine, ctx: WasiCtx) -> Store<Plain> {
         Plain {
             ctx,
             table: ResourceTable::new(),
+            config: Default::default(),
         },
     );
     store.set_epoch_deadline(1);
@@ -131,6 +147,10 @@ pub fn plain_store(engine: &Engine, ctx: WasiCtx) -> Store<Plain> {
 pub fn plain_linker(engine: &Engine) -> Linker<Plain> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("linking wasmtime-wasi");
+    wasmtime_wasi_config::add_to_linker(&mut linker, |p: &mut Plain| {
+        wasmtime_wasi_config::WasiConfig::from(&p.config)
+    })
+    .expect("linking wasmtime-wasi-config");
     linker
 }
 

@@ -5,6 +5,9 @@
 //! rather than resolved: a grant is a statement about a subtree, and a `..` in it is
 //! either a mistake or an attempt to name something outside that subtree.
 
+use crate::family::{
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -210,6 +213,408 @@ pub fn host_join(base: &Path, rel: &[&str]) -> PathBuf {
     let mut out = base.to_path_buf();
     out.extend(rel);
     out
+}
+
+/// The filesystem family: directories, each with rights per operation (`grants.fs`).
+pub struct Filesystem;
+
+/// Where a requested directory comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirSource {
+    /// A host directory. Only the root may name one: it is the user's grant.
+    Host(PathBuf),
+    /// A directory inside the parent's own view, named by the parent's guest path.
+    Parent(String),
+}
+
+/// One directory asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirRequest {
+    pub source: DirSource,
+    /// Where the nanoprocess sees the directory.
+    pub guest: String,
+    pub rights: FsRights,
+    /// Where it was written.
+    pub span: Option<Span>,
+}
+
+impl DirRequest {
+    pub fn new(source: DirSource, guest: impl Into<String>, rights: FsRights) -> Self {
+        Self {
+            source,
+            guest: guest.into(),
+            rights,
+            span: None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.source {
+            DirSource::Host(h) => format!(
+                "host = {:?}, guest = {:?}, rights = {}",
+                h.display().to_string(),
+                self.guest,
+                self.rights
+            ),
+            DirSource::Parent(p) => format!(
+                "from = {:?}, guest = {:?}, rights = {}",
+                p, self.guest, self.rights
+            ),
+        }
+    }
+
+    fn violation(&self, i: usize, reason: String, parent_grant: Option<String>) -> Violation {
+        Violation {
+            item: GrantItem::at("fs", i),
+            grant: self.describe(),
+            reason,
+            parent_grant,
+            span: self.span.clone(),
+        }
+    }
+}
+
+/// A directory a nanoprocess holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirCap {
+    pub guest: GuestPath,
+    pub host: PathBuf,
+    pub rights: FsRights,
+    /// For a directory carved out of the parent's: where it comes from. The
+    /// runtime opens it through the parent's *open* directory, never by path.
+    pub derived: Option<Derived>,
+}
+
+/// Where a dependency's directory was carved from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Derived {
+    /// The index, among the parent's directories, of the one it lies in.
+    pub parent_dir: usize,
+    /// Its components below that directory (none: the same directory).
+    pub below_parent: Vec<String>,
+    /// The same place seen from the root: the root grant's guest path and the
+    /// components below it, for messages that must name what the user granted.
+    pub anchor: GuestPath,
+    pub below_anchor: Vec<String>,
+}
+
+impl fmt::Display for DirCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) = host {}",
+            self.guest,
+            self.rights,
+            self.host.display()
+        )
+    }
+}
+
+/// One directory grant. Its rights and its source are both checked, so that an
+/// entry wrong twice is reported twice.
+fn parse_dir(item: &GrantValue) -> Result<DirRequest, Vec<GrantError>> {
+    let mut host = None;
+    let mut from = None;
+    let mut guest = None;
+    let mut rights = None;
+    for (key, v) in item.table_entries(DIR_KEYS).map_err(|e| vec![e])? {
+        let slot = match key.name.as_str() {
+            "host" => &mut host,
+            "from" => &mut from,
+            "guest" => &mut guest,
+            _ => &mut rights,
+        };
+        *slot = Some(v);
+    }
+    let text = |v: &GrantValue, what: &str| {
+        v.as_text().map(str::to_owned).ok_or_else(|| {
+            v.error(format!(
+                "{what}: expected a string, found {}",
+                v.kind_name()
+            ))
+        })
+    };
+    let mut errors = Vec::new();
+    let guest = match guest {
+        Some(g) => text(g, "guest").map_err(|e| errors.push(e)).ok(),
+        None => {
+            errors.push(item.error("missing field `guest`"));
+            None
+        }
+    };
+    let rights = match rights {
+        None => {
+            errors.push(item.error("missing field `rights`"));
+            None
+        }
+        Some(value) => {
+            // `rights = "read+create"` or `rights = ["read", "create"]`.
+            let rights_text = match &value.kind {
+                ValueKind::List(names) => names
+                    .iter()
+                    .map(|n| text(n, "rights"))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|names| names.join("+")),
+                _ => text(value, "rights"),
+            };
+            match rights_text {
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+                Ok(t) => match FsRights::parse(&t) {
+                    Some(r) => Some(r),
+                    None => {
+                        errors.push(value.error(format!(
+                            "unknown rights {t:?}; expected {}",
+                            FsRights::ACCEPTED
+                        )));
+                        None
+                    }
+                },
+            }
+        }
+    };
+    let source = match (host, from) {
+        (Some(h), None) => text(h, "host")
+            .map(|h| DirSource::Host(PathBuf::from(h)))
+            .map_err(|e| errors.push(e))
+            .ok(),
+        (None, Some(f)) => text(f, "from")
+            .map(DirSource::Parent)
+            .map_err(|e| errors.push(e))
+            .ok(),
+        _ => {
+            errors.push(item.error(
+                "a directory grant has exactly one of `host` (root only) or `from` (a path in the parent's view)",
+            ));
+            None
+        }
+    };
+    match (guest, rights, source) {
+        (Some(guest), Some(rights), Some(source)) if errors.is_empty() => Ok(DirRequest {
+            source,
+            guest,
+            rights,
+            span: item.span.clone(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The keys of one directory grant.
+const DIR_KEYS: &[&str] = &["host", "from", "guest", "rights"];
+
+impl Family for Filesystem {
+    const NAME: &'static str = "filesystem";
+    const KEYS: &'static [&'static str] = &["fs"];
+    type Request = Vec<DirRequest>;
+    type Holding = Vec<DirCap>;
+
+    /// `fs = [{ host = "...", guest = "/data", rights = "read-only" }, { from = ... }]`
+    fn parse(
+        request: &mut Vec<DirRequest>,
+        _key: &str,
+        value: &GrantValue,
+    ) -> Result<(), Vec<GrantError>> {
+        let ValueKind::List(items) = &value.kind else {
+            return Err(vec![value.error(format!(
+                "fs: expected a list of directories, found {}",
+                value.kind_name()
+            ))]);
+        };
+        let mut errors = Vec::new();
+        for item in items {
+            match parse_dir(item) {
+                Ok(dir) => request.push(dir),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Host directories are taken as given (the caller resolves them); `from` is
+    /// meaningless at the root.
+    fn for_root(
+        request: &Vec<DirRequest>,
+        _cx: &RootContext<'_>,
+    ) -> Result<Vec<DirCap>, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut dirs = Vec::new();
+        // Which grant each directory came from (some may be refused before).
+        let mut asked = Vec::new();
+        for (i, d) in request.iter().enumerate() {
+            let guest = match GuestPath::parse(&d.guest) {
+                Ok(g) => g,
+                Err(e) => {
+                    violations.push(d.violation(i, format!("guest path: {e}"), None));
+                    continue;
+                }
+            };
+            match &d.source {
+                DirSource::Host(host) => {
+                    asked.push(i);
+                    dirs.push(DirCap {
+                        guest,
+                        host: host.clone(),
+                        rights: d.rights,
+                        derived: None,
+                    })
+                }
+                DirSource::Parent(_) => violations.push(d.violation(
+                    i,
+                    "the root has no parent to take a directory `from`; use `host = ...`".into(),
+                    None,
+                )),
+            }
+        }
+        check_distinct_guests(&dirs, &asked, request, &mut violations);
+        if violations.is_empty() {
+            Ok(dirs)
+        } else {
+            Err(violations)
+        }
+    }
+
+    fn attenuate(
+        parent: &Vec<DirCap>,
+        request: &Vec<DirRequest>,
+    ) -> Result<Vec<DirCap>, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut dirs = Vec::new();
+        // Which grant each directory came from (some may be refused before).
+        let mut asked = Vec::new();
+        for (i, d) in request.iter().enumerate() {
+            let guest = match GuestPath::parse(&d.guest) {
+                Ok(g) => g,
+                Err(e) => {
+                    violations.push(d.violation(i, format!("guest path: {e}"), None));
+                    continue;
+                }
+            };
+            let from = match &d.source {
+                DirSource::Host(_) => {
+                    violations.push(d.violation(
+                        i,
+                        "a dependency cannot name host paths; use `from = \"<a guest path of its parent>\"`".into(),
+                        None,
+                    ));
+                    continue;
+                }
+                DirSource::Parent(p) => match GuestPath::parse(p) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        violations.push(d.violation(i, format!("`from`: {e}"), None));
+                        continue;
+                    }
+                },
+            };
+            // The parent's directory that the parent itself would reach `from` through:
+            // the deepest guest path containing it, as wasi-libc resolves preopens.
+            let Some((parent_ix, parent_dir, rel)) = parent
+                .iter()
+                .enumerate()
+                .filter_map(|(ix, p)| from.strip_prefix(&p.guest).map(|rel| (ix, p, rel)))
+                .max_by_key(|(_, p, _)| p.guest.depth())
+            else {
+                let held = if parent.is_empty() {
+                    "no directories".to_string()
+                } else {
+                    parent
+                        .iter()
+                        .map(|d| format!("{} ({})", d.guest, d.rights))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                violations.push(d.violation(
+                    i,
+                    format!("{from} is not inside any directory the parent holds"),
+                    Some(held),
+                ));
+                continue;
+            };
+            if !parent_dir.rights.contains(d.rights) {
+                violations.push(d.violation(
+                    i,
+                    format!(
+                        "asks for {} but the parent holds {} only as {}",
+                        d.rights, parent_dir.guest, parent_dir.rights
+                    ),
+                    Some(format!("{} ({})", parent_dir.guest, parent_dir.rights)),
+                ));
+                continue;
+            }
+            let rel: Vec<String> = rel.into_iter().map(str::to_owned).collect();
+            let rel_refs: Vec<&str> = rel.iter().map(String::as_str).collect();
+            let host = host_join(&parent_dir.host, &rel_refs);
+            // Chains of derivations also remember the root grant they lie in, so
+            // that messages can name what the user granted.
+            let (anchor, below_anchor) = match &parent_dir.derived {
+                Some(up) => {
+                    let mut all = up.below_anchor.clone();
+                    all.extend(rel.iter().cloned());
+                    (up.anchor.clone(), all)
+                }
+                None => (parent_dir.guest.clone(), rel.clone()),
+            };
+            asked.push(i);
+            dirs.push(DirCap {
+                guest,
+                host,
+                rights: d.rights,
+                derived: Some(Derived {
+                    parent_dir: parent_ix,
+                    below_parent: rel,
+                    anchor,
+                    below_anchor,
+                }),
+            });
+        }
+        check_distinct_guests(&dirs, &asked, request, &mut violations);
+        if violations.is_empty() {
+            Ok(dirs)
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// Every directory lies at or below one of the parent's, with no more rights.
+    fn within(child: &Vec<DirCap>, parent: &Vec<DirCap>) -> bool {
+        child.iter().all(|d| {
+            parent
+                .iter()
+                .any(|p| host_path_within(&d.host, &p.host) && p.rights.contains(d.rights))
+        })
+    }
+
+    fn describe(holding: &Vec<DirCap>) -> Vec<Line> {
+        vec![("fs", crate::family::joined(holding, "; "))]
+    }
+}
+
+/// Refuses a guest path granted twice. `asked[i]` is the index, in `request`, of
+/// the grant that made `dirs[i]` (some grants may have been refused before).
+fn check_distinct_guests(
+    dirs: &[DirCap],
+    asked: &[usize],
+    request: &[DirRequest],
+    violations: &mut Vec<Violation>,
+) {
+    for (i, (d, &at)) in dirs.iter().zip(asked).enumerate() {
+        if dirs[..i].iter().any(|e| e.guest == d.guest) {
+            violations.push(Violation {
+                item: GrantItem::at("fs", at),
+                grant: d.guest.to_string(),
+                reason: "the same guest path is granted twice".into(),
+                parent_grant: None,
+                span: request.get(at).and_then(|r| r.span.clone()),
+            });
+        }
+    }
 }
 
 /// One directory some nanoprocess holds, where it really is on the host.

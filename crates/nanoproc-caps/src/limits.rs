@@ -6,6 +6,9 @@
 //! a nanoprocess also bounds its whole subtree (the runtime charges every
 //! descendant's linear memory to it as well, like a cgroup).
 
+use crate::family::{
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,6 +137,120 @@ impl Limits {
     }
 }
 
+/// The limits family: resource limits are capabilities too (`grants.memory`,
+/// `grants.timeout`, ...).
+pub struct LimitsFamily;
+
+/// The limits asked for, and where each was written. `None` takes the child
+/// default (capped by the parent's), or for the root, no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitsRequest {
+    pub values: Limits,
+    pub spans: [Option<Span>; 7],
+}
+
+impl LimitsRequest {
+    pub fn with(mut self, kind: LimitKind, value: u64) -> Self {
+        self.values.set(kind, Some(value));
+        self
+    }
+}
+
+impl From<Limits> for LimitsRequest {
+    fn from(values: Limits) -> Self {
+        Self {
+            values,
+            spans: Default::default(),
+        }
+    }
+}
+
+fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+impl Family for LimitsFamily {
+    const NAME: &'static str = "limits";
+    const KEYS: &'static [&'static str] = &[
+        "memory",
+        "tables",
+        "instances",
+        "handles",
+        "fuel",
+        "timeout",
+        "output",
+    ];
+    type Request = LimitsRequest;
+    type Holding = Limits;
+
+    /// A number (`handles = 100`) or text with a unit (`memory = "64 MiB"`).
+    fn parse(
+        request: &mut LimitsRequest,
+        key: &str,
+        value: &GrantValue,
+    ) -> Result<(), Vec<GrantError>> {
+        parse_one(request, key, value).map_err(|e| vec![e])
+    }
+
+    fn for_root(request: &LimitsRequest, _cx: &RootContext<'_>) -> Result<Limits, Vec<Violation>> {
+        Ok(request.values)
+    }
+
+    /// A limit not asked for is the child default capped by the parent's; one
+    /// asked for must be no larger than the parent's.
+    fn attenuate(parent: &Limits, request: &LimitsRequest) -> Result<Limits, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut limits = Limits::UNLIMITED;
+        for kind in LimitKind::ALL {
+            let limit = parent.get(kind);
+            let value = match (request.values.get(kind), limit) {
+                (None, limit) => min_limit(kind.child_default(), limit),
+                (Some(asked), None) => Some(asked),
+                (Some(asked), Some(limit)) if asked <= limit => Some(asked),
+                (Some(asked), Some(limit)) => {
+                    violations.push(Violation {
+                        item: GrantItem::key(kind.key()),
+                        grant: format!("{kind} = {:?}", kind.format(asked)),
+                        reason: format!("is more than the parent's own {kind} limit"),
+                        parent_grant: Some(format!("{kind} = {:?}", kind.format(limit))),
+                        span: request.spans[kind as usize].clone(),
+                    });
+                    Some(limit)
+                }
+            };
+            limits.set(kind, value);
+        }
+        if violations.is_empty() {
+            Ok(limits)
+        } else {
+            Err(violations)
+        }
+    }
+
+    fn within(child: &Limits, parent: &Limits) -> bool {
+        child.within(parent)
+    }
+
+    fn describe(holding: &Limits) -> Vec<Line> {
+        let limits: Vec<String> = holding
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {}", k.format(v))))
+            .collect();
+        vec![(
+            "limits",
+            if limits.is_empty() {
+                "unlimited".into()
+            } else {
+                limits.join(", ")
+            },
+        )]
+    }
+}
+
 /// `1500` → `1.5s`, `60000` → `60s`, `250` → `250ms`.
 pub fn format_millis(ms: u64) -> String {
     if ms >= 1000 && ms.is_multiple_of(1000) {
@@ -200,4 +317,33 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
         .checked_mul(scale)
         .and_then(|ms| ms.checked_add(fraction_ms))
         .ok_or_else(out_of_range)
+}
+
+/// Reads one key's value (see [`Family::parse`]).
+fn parse_one(request: &mut LimitsRequest, key: &str, value: &GrantValue) -> Result<(), GrantError> {
+    let Some(kind) = LimitKind::ALL.into_iter().find(|k| k.key() == key) else {
+        return Err(value.error(format!("{key}: not a limit")));
+    };
+    let parsed = match &value.kind {
+        // A bare number of milliseconds is too easy to misread.
+        ValueKind::Integer(n) if kind == LimitKind::Timeout => Err(format!(
+            "a duration needs a unit: write \"{n}ms\" or \"{n}s\""
+        )),
+        ValueKind::Integer(n) => {
+            u64::try_from(*n).map_err(|_| format!("expected a positive number, found {n}"))
+        }
+        ValueKind::Text(t) => kind.parse(t),
+        _ => Err(format!(
+            "expected a number or text, found {}",
+            value.kind_name()
+        )),
+    };
+    match parsed {
+        Ok(n) => {
+            request.values.set(kind, Some(n));
+            request.spans[kind as usize] = value.span.clone();
+            Ok(())
+        }
+        Err(e) => Err(value.error(format!("{kind}: {e}"))),
+    }
 }

@@ -90,6 +90,9 @@
 //! layer); otherwise an IPv6 grant such as `[::]/0:*` would quietly include all of
 //! IPv4.
 
+use crate::family::{
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
@@ -509,6 +512,209 @@ impl FromStr for NetPattern {
 /// child's grant as the parent's is split.
 pub fn covered_by_any(p: &NetPattern, parents: &[NetPattern]) -> bool {
     parents.iter().any(|parent| parent.covers(p))
+}
+
+/// The network family: where a nanoprocess may connect and send (`grants.network`)
+/// and where it may bind, listen and receive (`grants.listen`).
+pub struct Network;
+
+/// One pattern as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternRequest {
+    pub text: String,
+    pub span: Option<Span>,
+}
+
+impl PatternRequest {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            span: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkRequest {
+    pub connect: Vec<PatternRequest>,
+    pub listen: Vec<PatternRequest>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkHolding {
+    /// Where it may connect and send.
+    pub connect: Vec<NetPattern>,
+    /// Where it may bind, listen and receive.
+    pub listen: Vec<NetPattern>,
+}
+
+impl NetworkHolding {
+    pub fn is_empty(&self) -> bool {
+        self.connect.is_empty() && self.listen.is_empty()
+    }
+}
+
+impl Family for Network {
+    const NAME: &'static str = "network";
+    const KEYS: &'static [&'static str] = &["network", "listen"];
+    type Request = NetworkRequest;
+    type Holding = NetworkHolding;
+
+    /// `network = ["api.example.com:443"]`, `listen = ["tcp:127.0.0.1:8080"]`.
+    /// Patterns are read when they are checked, so that a malformed one is
+    /// reported with the others.
+    fn parse(
+        request: &mut NetworkRequest,
+        key: &str,
+        value: &GrantValue,
+    ) -> Result<(), Vec<GrantError>> {
+        let ValueKind::List(items) = &value.kind else {
+            return Err(vec![value.error(format!(
+                "{key}: expected a list of patterns, found {}",
+                value.kind_name()
+            ))]);
+        };
+        let mut errors = Vec::new();
+        let list = if key == "network" {
+            &mut request.connect
+        } else {
+            &mut request.listen
+        };
+        for item in items {
+            match item.as_text() {
+                Some(text) => list.push(PatternRequest {
+                    text: text.to_string(),
+                    span: item.span.clone(),
+                }),
+                None => errors.push(item.error(format!(
+                    "{key}: expected a string, found {}",
+                    item.kind_name()
+                ))),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn for_root(
+        request: &NetworkRequest,
+        _cx: &RootContext<'_>,
+    ) -> Result<NetworkHolding, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let holding = NetworkHolding {
+            connect: check_patterns(&request.connect, "network", None, &mut violations),
+            listen: check_patterns(&request.listen, "listen", None, &mut violations),
+        };
+        if violations.is_empty() {
+            Ok(holding)
+        } else {
+            Err(violations)
+        }
+    }
+
+    fn attenuate(
+        parent: &NetworkHolding,
+        request: &NetworkRequest,
+    ) -> Result<NetworkHolding, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let holding = NetworkHolding {
+            connect: check_patterns(
+                &request.connect,
+                "network",
+                Some(&parent.connect),
+                &mut violations,
+            ),
+            listen: check_patterns(
+                &request.listen,
+                "listen",
+                Some(&parent.listen),
+                &mut violations,
+            ),
+        };
+        if violations.is_empty() {
+            Ok(holding)
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// Each pattern is covered by one of the parent's (of the same key).
+    fn within(child: &NetworkHolding, parent: &NetworkHolding) -> bool {
+        let within = |mine: &[NetPattern], theirs: &[NetPattern]| {
+            mine.iter().all(|p| covered_by_any(p, theirs))
+        };
+        within(&child.connect, &parent.connect) && within(&child.listen, &parent.listen)
+    }
+
+    fn describe(holding: &NetworkHolding) -> Vec<Line> {
+        let patterns = |ps: &[NetPattern]| {
+            ps.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = match (holding.connect.is_empty(), holding.listen.is_empty()) {
+            (true, true) => "none".to_string(),
+            (false, true) => format!("connect {}", patterns(&holding.connect)),
+            (true, false) => format!("listen {}", patterns(&holding.listen)),
+            (false, false) => format!(
+                "connect {}; listen {}",
+                patterns(&holding.connect),
+                patterns(&holding.listen)
+            ),
+        };
+        vec![("network", text)]
+    }
+}
+
+/// Parses patterns; for a child, each must be covered by one of the parent's
+/// (`parent`), checked pattern by pattern.
+fn check_patterns(
+    asked: &[PatternRequest],
+    key: &'static str,
+    parent: Option<&[NetPattern]>,
+    violations: &mut Vec<Violation>,
+) -> Vec<NetPattern> {
+    let mut out = Vec::new();
+    for (i, asked) in asked.iter().enumerate() {
+        let violation = |reason: String, parent_grant: Option<String>| Violation {
+            item: GrantItem::at(key, i),
+            grant: format!("{:?}", asked.text),
+            reason,
+            parent_grant,
+            span: asked.span.clone(),
+        };
+        let pattern = match NetPattern::parse(&asked.text) {
+            Ok(p) => p,
+            Err(e) => {
+                violations.push(violation(e, None));
+                continue;
+            }
+        };
+        if let Some(parent) = parent
+            && !covered_by_any(&pattern, parent)
+        {
+            let held = if parent.is_empty() {
+                "nothing".to_string()
+            } else {
+                parent
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            violations.push(violation(
+                format!("no pattern of the parent covers {pattern}"),
+                Some(held),
+            ));
+            continue;
+        }
+        out.push(pattern);
+    }
+    out
 }
 
 /// Splits `rest` (the pattern after its protocol prefix) into host and ports.

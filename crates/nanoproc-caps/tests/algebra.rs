@@ -1,218 +1,1300 @@
 //! Property tests for the attenuation rule: whatever a child asks for, what it ends
-//! up holding is within its parent's, at every depth.
+//! up holding is within its parent's, at every depth, for every family (directories,
+//! environment, stdio, clocks, random, exit, network, config and limits), modes and
+//! network patterns included. And the grant syntax: every request reads back from
+//! the manifest syntax it is written in.
 
+use nanoproc_caps::network::{HostPattern, PortRange, Protocols, covered_by_any};
 use nanoproc_caps::*;
 use proptest::prelude::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 const NAMES: [&str; 4] = ["a", "b", "c", "photos"];
 const VARS: [&str; 4] = ["HOME", "TOKEN", "MODE", "LANG"];
+/// `VARS` and one name no root is ever granted.
+const ANY_VARS: [&str; 5] = ["HOME", "TOKEN", "MODE", "LANG", "AWS_SECRET"];
+const CONFIG_KEYS: [&str; 4] = ["LOG_LEVEL", "REGION", "DB_URL", "TOKEN"];
+/// `CONFIG_KEYS` and one key no root is ever granted.
+const ANY_CONFIG_KEYS: [&str; 5] = ["LOG_LEVEL", "REGION", "DB_URL", "TOKEN", "API_KEY"];
+
+/// The keys that are held or not, each in a mode.
+const SWITCHES: [&str; 8] = [
+    "stdin",
+    "stdout",
+    "stderr",
+    "wall-clock",
+    "monotonic-clock",
+    "random",
+    "insecure-random",
+    "exit",
+];
+
+/// Well-formed patterns: names, suffixes, IPv4 and IPv6 addresses and networks,
+/// port ranges, protocol prefixes and `*:*`.
+const PATTERNS: &[&str] = &[
+    "*:*",
+    "udp:*:53",
+    "api.example.com:443",
+    "Api.Example.COM.:443",
+    "example.com:80-443",
+    "*.example.com:443",
+    "*.example.com:*",
+    "tcp:*.svc.cluster.local:*",
+    "tcp:db.internal:5432",
+    "udp:dns.internal:53",
+    "127.0.0.1:8080",
+    "127.0.0.1:8000-8100",
+    "tcp:0.0.0.0:8080",
+    "0.0.0.0/0:*",
+    "10.0.0.0/8:*",
+    "10.1.2.3/16:5432",
+    "tcp:10.0.0.0/8:5432",
+    "192.168.1.7/32:22",
+    "udp:[::1]:53",
+    "[::1]:*",
+    "[fd00::]/8:*",
+    "[fd00::/8]:443",
+    "tcp:[2001:db8::]/32:1-1024",
+    "[::ffff:10.0.0.1]:80",
+    "[::]/0:1-1024",
+];
+
+/// Patterns `NetPattern::parse` refuses.
+const MALFORMED: &[&str] = &[
+    "",
+    "nonsense",
+    "example.com",
+    "::1:53",
+    "10.0.0.0/33:*",
+    "*.*.example.com:443",
+    "tcp:udp:10.0.0.1:53",
+    "sctp:example.com:80",
+    "UDP:53",
+    "127.1:80",
+    "example.com:8100-8000",
+    "example.com:70000",
+    "[10.0.0.1]:80",
+    "[fd00::]/8",
+    ":443",
+];
+
+fn all_patterns() -> Vec<&'static str> {
+    PATTERNS.iter().chain(MALFORMED).copied().collect()
+}
+
+/// The user's environment: every variable but `LANG` is set (a granted variable
+/// that is not set is simply absent).
+fn host_env(name: &str) -> Option<String> {
+    (name != "LANG").then(|| format!("value-of-{name}"))
+}
+
+/// A small deterministic generator, so that `request_within` can make many choices
+/// from one seed.
+struct Bits(u64);
+
+impl Bits {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Strategies, one or more per family.
+// ---------------------------------------------------------------------------
 
 fn guest_path() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(NAMES.to_vec()), 0..4)
         .prop_map(|parts| format!("/{}", parts.join("/")))
 }
 
+/// Any subset of the seven operations, the shorthands more often than chance.
 fn rights() -> impl Strategy<Value = FsRights> {
-    prop_oneof![Just(FsRights::READ_ONLY), Just(FsRights::READ_WRITE)]
+    prop_oneof![
+        Just(FsRights::READ_ONLY),
+        Just(FsRights::READ_WRITE),
+        any::<u8>().prop_map(FsRights::from_bits_truncate),
+    ]
 }
 
-fn flags() -> impl Strategy<Value = Flags> {
-    any::<u8>().prop_map(|bits| {
-        let mut f = Flags::NONE;
-        for (i, flag) in Flag::ALL.iter().enumerate() {
-            f.set(*flag, bits & (1 << i) != 0);
-        }
-        f
+/// A `from` path: mostly below a guest path a parent may hold (`/m{i}` for a
+/// root, `/g{i}` for a child made by `request_within`), sometimes relative or with
+/// `..`.
+fn from_path() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec!["", "/m0", "/m1", "/m2", "/g0", "/g1", "m0", "/m0/.."]),
+        guest_path(),
+    )
+        .prop_map(|(base, rest)| format!("{base}{rest}"))
+}
+
+fn dir_source() -> impl Strategy<Value = DirSource> {
+    prop_oneof![
+        8 => from_path().prop_map(DirSource::Parent),
+        1 => Just(DirSource::Host("/etc".into())),
+    ]
+}
+
+fn switch<M: Clone + std::fmt::Debug>(
+    mode: impl Strategy<Value = M>,
+) -> impl Strategy<Value = Switch<M>> {
+    prop::option::of(mode).prop_map(|held| Switch { held, span: None })
+}
+
+fn output_mode() -> impl Strategy<Value = OutputMode> {
+    prop_oneof![
+        Just(OutputMode::Terminal),
+        Just(OutputMode::Prefixed),
+        Just(OutputMode::Discard),
+        "[a-z]{1,6}".prop_map(|f| OutputMode::File(PathBuf::from(format!("/var/log/{f}.log")))),
+    ]
+}
+
+fn clock_mode() -> impl Strategy<Value = ClockMode> {
+    prop_oneof![
+        Just(ClockMode::Real),
+        any::<u64>().prop_map(ClockMode::Frozen)
+    ]
+}
+
+fn random_mode() -> impl Strategy<Value = RandomMode> {
+    prop_oneof![
+        Just(RandomMode::Real),
+        any::<u64>().prop_map(RandomMode::Seeded)
+    ]
+}
+
+fn stdio_request() -> impl Strategy<Value = StdioRequest> {
+    (
+        switch(Just(Plain)),
+        switch(output_mode()),
+        switch(output_mode()),
+    )
+        .prop_map(|(stdin, stdout, stderr)| StdioRequest {
+            stdin,
+            stdout,
+            stderr,
+        })
+}
+
+fn clocks_request() -> impl Strategy<Value = ClocksRequest> {
+    (switch(clock_mode()), switch(clock_mode()))
+        .prop_map(|(wall, monotonic)| ClocksRequest { wall, monotonic })
+}
+
+fn random_request() -> impl Strategy<Value = RandomRequest> {
+    (switch(random_mode()), switch(random_mode()))
+        .prop_map(|(secure, insecure)| RandomRequest { secure, insecure })
+}
+
+fn var_request(names: &[&'static str]) -> impl Strategy<Value = VarRequest> {
+    prop_oneof![
+        prop::sample::select(names.to_vec()).prop_map(VarRequest::inherit),
+        (prop::sample::select(names.to_vec()), "[a-z=]{0,4}")
+            .prop_map(|(n, v)| VarRequest::literal(n, v)),
+    ]
+}
+
+fn env_request(names: &[&'static str]) -> impl Strategy<Value = EnvRequest> {
+    (
+        prop::collection::vec(var_request(names), 0..3),
+        prop::collection::vec("[a-z =-]{0,6}", 0..3),
+    )
+        .prop_map(|(vars, args)| EnvRequest { vars, args })
+}
+
+fn patterns(pool: Vec<&'static str>) -> impl Strategy<Value = Vec<PatternRequest>> {
+    prop::collection::vec(prop::sample::select(pool), 0..3)
+        .prop_map(|texts| texts.into_iter().map(PatternRequest::new).collect())
+}
+
+fn network_request(pool: Vec<&'static str>) -> impl Strategy<Value = NetworkRequest> {
+    (patterns(pool.clone()), patterns(pool))
+        .prop_map(|(connect, listen)| NetworkRequest { connect, listen })
+}
+
+/// What a root may be granted: values, each key once.
+fn config_literals() -> impl Strategy<Value = Vec<ConfigRequest>> {
+    prop::collection::btree_map(
+        prop::sample::select(CONFIG_KEYS.to_vec()),
+        "[a-z]{0,4}",
+        0..3,
+    )
+    .prop_map(|values| {
+        values
+            .into_iter()
+            .map(|(k, v)| ConfigRequest::literal(k, v))
+            .collect()
     })
 }
 
-fn limits() -> impl Strategy<Value = Limits> {
-    prop::collection::vec(prop_oneof![Just(None), (1u64..1 << 32).prop_map(Some)], 7).prop_map(
-        |values| {
-            let mut l = Limits::UNLIMITED;
-            for (kind, v) in LimitKind::ALL.into_iter().zip(values) {
-                l.set(kind, v);
-            }
-            l
-        },
+/// What a child may ask: keys of its parent's or values, repeated or not.
+fn config_request() -> impl Strategy<Value = Vec<ConfigRequest>> {
+    prop::collection::vec(
+        prop_oneof![
+            prop::sample::select(ANY_CONFIG_KEYS.to_vec()).prop_map(ConfigRequest::inherit),
+            (prop::sample::select(ANY_CONFIG_KEYS.to_vec()), "[a-z]{0,4}")
+                .prop_map(|(k, v)| ConfigRequest::literal(k, v)),
+        ],
+        0..3,
     )
 }
 
-fn env_request() -> impl Strategy<Value = EnvRequest> {
-    prop_oneof![
-        prop::sample::select(VARS.to_vec()).prop_map(|n| EnvRequest::Inherit(n.into())),
-        (prop::sample::select(VARS.to_vec()), "[a-z]{0,4}")
-            .prop_map(|(n, v)| EnvRequest::Literal(n.into(), v)),
-    ]
+/// Limits, each set one time in `1 + unset`.
+fn limits(unset: u32) -> impl Strategy<Value = Limits> {
+    let limit = prop_oneof![unset => Just(None), 1 => (1u64..1 << 32).prop_map(Some)];
+    prop::collection::vec(limit, 7).prop_map(|values| {
+        let mut l = Limits::UNLIMITED;
+        for (kind, v) in LimitKind::ALL.into_iter().zip(values) {
+            l.set(kind, v);
+        }
+        l
+    })
+}
+
+/// What the user may grant the root, every family included.
+fn root_request() -> impl Strategy<Value = GrantRequest> {
+    (
+        prop::collection::vec((guest_path(), rights()), 0..3),
+        env_request(&VARS),
+        (
+            stdio_request(),
+            clocks_request(),
+            random_request(),
+            switch(Just(Plain)),
+        ),
+        network_request(PATTERNS.to_vec()),
+        config_literals(),
+        limits(1),
+    )
+        .prop_map(
+            |(dirs, env, (stdio, clocks, random, exit), network, config, limits)| GrantRequest {
+                fs: dirs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (guest, rights))| {
+                        // Distinct guest paths, distinct host trees.
+                        DirRequest::new(
+                            DirSource::Host(PathBuf::from(format!("/host{i}"))),
+                            format!("/m{i}{guest}"),
+                            rights,
+                        )
+                    })
+                    .collect(),
+                env,
+                stdio,
+                clocks,
+                random,
+                exit,
+                network,
+                config,
+                limits: limits.into(),
+            },
+        )
+}
+
+fn root() -> impl Strategy<Value = Capabilities> {
+    root_request().prop_map(|req| {
+        Capabilities::for_root(&req, host_env).expect("a well-formed root request is granted")
+    })
+}
+
+/// A root, or a descendant of one made of requests built inside each parent: so
+/// that a parent may hold derived directories, inherited variables and keys, data
+/// modes, narrowed patterns, and lack `exit`.
+fn holder() -> impl Strategy<Value = Capabilities> {
+    (root(), prop::collection::vec(any::<u64>(), 0..3)).prop_map(|(root, seeds)| {
+        seeds.into_iter().fold(root, |parent, seed| {
+            parent
+                .attenuate(&request_within(&parent, seed))
+                .expect("a request built inside its parent is granted")
+        })
+    })
 }
 
 /// Any request a child could make: not biased towards valid ones, so both outcomes
 /// are exercised.
 fn child_request() -> impl Strategy<Value = GrantRequest> {
     (
-        prop::collection::vec((guest_path(), guest_path(), rights()), 0..3),
-        prop::collection::vec(env_request(), 0..3),
-        flags(),
-        limits(),
+        prop::collection::vec((dir_source(), guest_path(), rights()), 0..3),
+        env_request(&ANY_VARS),
+        (
+            stdio_request(),
+            clocks_request(),
+            random_request(),
+            switch(Just(Plain)),
+        ),
+        network_request(all_patterns()),
+        config_request(),
+        limits(3),
     )
-        .prop_map(|(dirs, env, flags, limits)| GrantRequest {
-            fs: dirs
-                .into_iter()
-                .map(|(from, guest, rights)| DirRequest {
-                    source: DirSource::Parent(from),
-                    guest,
-                    rights,
-                })
-                .collect(),
-            env,
-            flags,
-            limits,
-            ..Default::default()
-        })
-}
-
-fn root() -> impl Strategy<Value = Capabilities> {
-    (
-        prop::collection::vec((guest_path(), rights()), 0..3),
-        prop::collection::vec(prop::sample::select(VARS.to_vec()), 0..4),
-        flags(),
-        limits(),
-    )
-        .prop_map(|(dirs, vars, flags, limits)| {
-            let req = GrantRequest {
+        .prop_map(
+            |(dirs, env, (stdio, clocks, random, exit), network, config, limits)| GrantRequest {
                 fs: dirs
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, (guest, rights))| DirRequest {
-                        // Distinct guest paths, distinct host trees.
-                        source: DirSource::Host(PathBuf::from(format!("/host{i}"))),
-                        guest: format!("/m{i}{guest}"),
-                        rights,
-                    })
+                    .map(|(source, guest, rights)| DirRequest::new(source, guest, rights))
                     .collect(),
-                env: vars
-                    .into_iter()
-                    .map(|v| EnvRequest::Inherit(v.into()))
-                    .collect(),
-                flags,
-                limits,
-                ..Default::default()
-            };
-            Capabilities::for_root(&req, |n| Some(format!("value-of-{n}"))).unwrap()
-        })
+                env,
+                stdio,
+                clocks,
+                random,
+                exit,
+                network,
+                config,
+                limits: limits.into(),
+            },
+        )
 }
 
-/// A request that stays inside `parent` by construction.
+/// Which families `mix` takes from the arbitrary request: one, or any.
+fn wild_families() -> impl Strategy<Value = u16> {
+    prop_oneof![(0u16..9).prop_map(|i| 1 << i), any::<u16>()]
+}
+
+/// `within`, with the families whose bit is set in `mask` taken from `wild`: a
+/// request granted more often than a wholly arbitrary one, yet arbitrary in any
+/// family.
+fn mix(within: GrantRequest, wild: &GrantRequest, mask: u16) -> GrantRequest {
+    let mut r = within;
+    let bit = |i: u16| mask & (1 << i) != 0;
+    if bit(0) {
+        r.fs = wild.fs.clone();
+    }
+    if bit(1) {
+        r.env = wild.env.clone();
+    }
+    if bit(2) {
+        r.stdio = wild.stdio.clone();
+    }
+    if bit(3) {
+        r.clocks = wild.clocks.clone();
+    }
+    if bit(4) {
+        r.random = wild.random.clone();
+    }
+    if bit(5) {
+        r.exit = wild.exit.clone();
+    }
+    if bit(6) {
+        r.network = wild.network.clone();
+    }
+    if bit(7) {
+        r.config = wild.config.clone();
+    }
+    if bit(8) {
+        r.limits = wild.limits.clone();
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Requests built inside a parent.
+// ---------------------------------------------------------------------------
+
+/// A request that stays inside `parent` by construction: a part of every family's
+/// holding, and data modes (discarded output, frozen clocks, seeded random, literal
+/// variables and values) whether the parent holds the capability or not.
 fn request_within(parent: &Capabilities, seed: u64) -> GrantRequest {
+    let mut bits = Bits(seed);
     let mut req = GrantRequest::default();
-    for (i, d) in parent.dirs.iter().enumerate() {
-        if seed & (1 << i) != 0 {
-            let rights = if seed & (1 << (i + 8)) != 0 {
-                FsRights::READ_ONLY.intersection(d.rights)
-            } else {
-                d.rights
-            };
-            let sub = NAMES[(seed as usize >> (i * 2)) % NAMES.len()];
-            req.fs.push(DirRequest {
-                source: DirSource::Parent(format!("{}/{sub}", d.guest)),
-                guest: format!("/g{i}"),
-                rights,
-            });
+
+    // Directories: at or below one of the parent's, with a subset of its rights.
+    for (i, d) in parent.fs.iter().enumerate() {
+        if !bits.coin() {
+            continue;
+        }
+        let rights = if bits.coin() {
+            d.rights
+        } else {
+            d.rights
+                .intersection(FsRights::from_bits_truncate(bits.next() as u8))
+        };
+        let mut from = d.guest.as_str().to_string();
+        for _ in 0..bits.below(3) {
+            from.push('/');
+            from.push_str(bits.pick(&NAMES));
+        }
+        req.fs.push(DirRequest::new(
+            DirSource::Parent(from),
+            format!("/g{i}"),
+            rights,
+        ));
+    }
+
+    // Variables of the parent's, and literals of any name; arguments.
+    for name in parent.env.vars.keys() {
+        if bits.coin() {
+            req.env.vars.push(VarRequest::inherit(name.clone()));
         }
     }
-    for (i, name) in parent.env.keys().enumerate() {
-        if seed & (1 << (i + 16)) != 0 {
-            req.env.push(EnvRequest::Inherit(name.clone()));
+    for _ in 0..bits.below(3) {
+        let name = *bits.pick(&ANY_VARS);
+        if !req.env.vars.iter().any(|v| v.name == name) {
+            let value = format!("lit-{}", bits.below(10));
+            req.env.vars.push(VarRequest::literal(name, value));
         }
     }
-    for flag in parent.flags.iter() {
-        req.flags.set(flag, seed & (1 << (24 + flag as u8)) != 0);
+    for _ in 0..bits.below(3) {
+        req.env.args.push(format!("--arg{}", bits.below(10)));
     }
+
+    // Stdio, clocks, random and exit: the parent's real modes, or data.
+    req.stdio = StdioRequest {
+        stdin: plain_within(&parent.stdio.stdin, &mut bits),
+        stdout: output_within(&parent.stdio.stdout, &mut bits),
+        stderr: output_within(&parent.stdio.stderr, &mut bits),
+    };
+    req.clocks = ClocksRequest {
+        wall: clock_within(&parent.clocks.wall, &mut bits),
+        monotonic: clock_within(&parent.clocks.monotonic, &mut bits),
+    };
+    req.random = RandomRequest {
+        secure: random_within(&parent.random.secure, &mut bits),
+        insecure: random_within(&parent.random.insecure, &mut bits),
+    };
+    req.exit = plain_within(&parent.exit, &mut bits);
+
+    // Patterns, each covered by one of the parent's of the same key.
+    for p in &parent.network.connect {
+        if bits.coin() {
+            let text = narrow(p, &mut bits).to_string();
+            req.network.connect.push(PatternRequest::new(text));
+        }
+    }
+    for p in &parent.network.listen {
+        if bits.coin() {
+            let text = narrow(p, &mut bits).to_string();
+            req.network.listen.push(PatternRequest::new(text));
+        }
+    }
+
+    // Keys of the parent's, and values for any other key, each key once.
+    for key in parent.config.keys() {
+        if bits.coin() {
+            req.config.push(ConfigRequest::inherit(key.clone()));
+        }
+    }
+    for _ in 0..bits.below(3) {
+        let key = *bits.pick(&ANY_CONFIG_KEYS);
+        if !req.config.iter().any(|c| c.key == key) {
+            let value = format!("v{}", bits.below(10));
+            req.config.push(ConfigRequest::literal(key, value));
+        }
+    }
+
+    // Limits no larger than the parent's; any where it has none; or the default.
     for kind in LimitKind::ALL {
-        req.limits
-            .set(kind, parent.limits.get(kind).map(|m| m / 2 + 1));
+        let asked = match parent.limits.get(kind) {
+            Some(m) if bits.coin() => Some(m.checked_add(1).map_or(bits.next(), |n| {
+                let r = bits.next();
+                r % n
+            })),
+            None if bits.coin() => Some(bits.next() >> 20),
+            _ => None,
+        };
+        req.limits.values.set(kind, asked);
     }
     req
 }
 
+fn held<M>(mode: Option<M>) -> Switch<M> {
+    Switch {
+        held: mode,
+        span: None,
+    }
+}
+
+fn plain_within(parent: &Option<Plain>, bits: &mut Bits) -> Switch<Plain> {
+    held((parent.is_some() && bits.coin()).then_some(Plain))
+}
+
+fn output_within(parent: &Option<OutputMode>, bits: &mut Bits) -> Switch<OutputMode> {
+    let mut choices = vec![None, Some(OutputMode::Discard)];
+    if matches!(parent, Some(OutputMode::Terminal | OutputMode::Prefixed)) {
+        choices.extend([Some(OutputMode::Terminal), Some(OutputMode::Prefixed)]);
+    }
+    held(bits.pick(&choices).clone())
+}
+
+fn clock_within(parent: &Option<ClockMode>, bits: &mut Bits) -> Switch<ClockMode> {
+    let mut choices = vec![None, Some(ClockMode::Frozen(bits.next()))];
+    if *parent == Some(ClockMode::Real) {
+        choices.push(Some(ClockMode::Real));
+    }
+    held(*bits.pick(&choices))
+}
+
+fn random_within(parent: &Option<RandomMode>, bits: &mut Bits) -> Switch<RandomMode> {
+    let mut choices = vec![None, Some(RandomMode::Seeded(bits.next()))];
+    if *parent == Some(RandomMode::Real) {
+        choices.push(Some(RandomMode::Real));
+    }
+    held(*bits.pick(&choices))
+}
+
+/// A pattern `p` covers: fewer protocols, a narrower port range, a host below.
+fn narrow(p: &NetPattern, bits: &mut Bits) -> NetPattern {
+    let protocols = if p.protocols == Protocols::BOTH {
+        *bits.pick(&[Protocols::BOTH, Protocols::TCP, Protocols::UDP])
+    } else {
+        p.protocols
+    };
+    let ports = if bits.coin() {
+        p.ports
+    } else {
+        let (lo, hi) = (u64::from(p.ports.lo()), u64::from(p.ports.hi()));
+        let a = lo + bits.below(hi - lo + 1);
+        let b = a + bits.below(hi - a + 1);
+        PortRange::new(a as u16, b as u16).unwrap()
+    };
+    NetPattern {
+        protocols,
+        host: narrow_host(&p.host, bits),
+        ports,
+    }
+}
+
+fn narrow_host(host: &HostPattern, bits: &mut Bits) -> HostPattern {
+    match host {
+        HostPattern::Any => {
+            if bits.below(3) == 0 {
+                HostPattern::Any
+            } else {
+                NetPattern::parse(bits.pick(PATTERNS)).unwrap().host
+            }
+        }
+        HostPattern::Name(n) => HostPattern::Name(n.clone()),
+        HostPattern::Suffix(s) => {
+            let label = bits.pick(&NAMES);
+            match bits.below(3) {
+                0 => HostPattern::Suffix(s.clone()),
+                1 => HostPattern::Name(format!("{label}.{s}")),
+                _ => HostPattern::Suffix(format!("{label}.{s}")),
+            }
+        }
+        HostPattern::Ip(a) => {
+            if bits.coin() {
+                HostPattern::Ip(*a)
+            } else {
+                HostPattern::net(*a, max_prefix(*a)).unwrap()
+            }
+        }
+        HostPattern::Net(a, len) => {
+            let inside = with_host_bits(*a, *len, bits.next());
+            if bits.coin() {
+                HostPattern::Ip(inside)
+            } else {
+                let max = max_prefix(*a);
+                let longer = len + bits.below(u64::from(max - len) + 1) as u8;
+                HostPattern::net(inside, longer).unwrap()
+            }
+        }
+    }
+}
+
+/// A pattern near one of `held`: narrowed from it, then perhaps widened by a port
+/// or to both protocols, so that it may or may not be covered.
+fn near(held: &[NetPattern], seed: u64) -> Option<String> {
+    if held.is_empty() {
+        return None;
+    }
+    let mut bits = Bits(seed);
+    let mut p = narrow(bits.pick(held), &mut bits);
+    let (lo, hi) = (p.ports.lo(), p.ports.hi());
+    match bits.below(4) {
+        0 => p.protocols = Protocols::BOTH,
+        1 => p.ports = PortRange::new(lo.saturating_sub(1), hi).unwrap(),
+        2 => p.ports = PortRange::new(lo, hi.saturating_add(1)).unwrap(),
+        _ => {}
+    }
+    Some(p.to_string())
+}
+
+fn max_prefix(ip: IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+/// An address of the network `net/len`: its host bits set from `r`.
+fn with_host_bits(net: IpAddr, len: u8, r: u64) -> IpAddr {
+    match net {
+        IpAddr::V4(a) => {
+            let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) | (r as u32 & host)))
+        }
+        IpAddr::V6(a) => {
+            let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            let r = (u128::from(r) << 64) | u128::from(r.rotate_left(17));
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) | (r & host)))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Switches by key.
+// ---------------------------------------------------------------------------
+
+/// Whether `caps` holds `key` (one of `SWITCHES`), in any mode.
+fn holds(caps: &Capabilities, key: &str) -> bool {
+    match key {
+        "stdin" => caps.stdio.stdin.is_some(),
+        "stdout" => caps.stdio.stdout.is_some(),
+        "stderr" => caps.stdio.stderr.is_some(),
+        "wall-clock" => caps.clocks.wall.is_some(),
+        "monotonic-clock" => caps.clocks.monotonic.is_some(),
+        "random" => caps.random.secure.is_some(),
+        "insecure-random" => caps.random.insecure.is_some(),
+        "exit" => caps.exit.is_some(),
+        other => panic!("not a switch: {other}"),
+    }
+}
+
+/// A request for `key` (one of `SWITCHES`) in its real mode, and nothing else.
+fn ask_real(key: &str) -> GrantRequest {
+    let mut r = GrantRequest::default();
+    match key {
+        "stdin" => r.stdio.stdin = Switch::held(Plain),
+        "stdout" => r.stdio.stdout = Switch::held(OutputMode::Terminal),
+        "stderr" => r.stdio.stderr = Switch::held(OutputMode::Terminal),
+        "wall-clock" => r.clocks.wall = Switch::held(ClockMode::Real),
+        "monotonic-clock" => r.clocks.monotonic = Switch::held(ClockMode::Real),
+        "random" => r.random.secure = Switch::held(RandomMode::Real),
+        "insecure-random" => r.random.insecure = Switch::held(RandomMode::Real),
+        "exit" => r.exit = Switch::held(Plain),
+        other => panic!("not a switch: {other}"),
+    }
+    r
+}
+
+fn output_of<'a>(stdio: &'a mut StdioRequest, key: &str) -> &'a mut Switch<OutputMode> {
+    if key == "stdout" {
+        &mut stdio.stdout
+    } else {
+        &mut stdio.stderr
+    }
+}
+
+fn output_held<'a>(stdio: &'a StdioHolding, key: &str) -> &'a Option<OutputMode> {
+    if key == "stdout" {
+        &stdio.stdout
+    } else {
+        &stdio.stderr
+    }
+}
+
+/// Exactly one violation, about `item`.
+fn refused_once(
+    result: Result<Capabilities, Vec<Violation>>,
+    item: GrantItem,
+) -> Result<Vec<Violation>, TestCaseError> {
+    match result {
+        Ok(child) => Err(TestCaseError::fail(format!(
+            "{item} was granted: {child:#?}"
+        ))),
+        Err(err) => {
+            prop_assert_eq!(err.len(), 1, "{:?}", err);
+            prop_assert_eq!(&err[0].item, &item, "{}", err[0]);
+            Ok(err)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The manifest syntax of a request.
+// ---------------------------------------------------------------------------
+
+fn integer(n: i64) -> GrantValue {
+    GrantValue::new(ValueKind::Integer(n))
+}
+
+fn rights_names(rights: FsRights) -> Vec<GrantValue> {
+    [
+        (FsRights::READ, "read"),
+        (FsRights::WRITE, "write"),
+        (FsRights::CREATE, "create"),
+        (FsRights::REMOVE, "remove"),
+        (FsRights::RENAME, "rename"),
+        (FsRights::LIST, "list"),
+        (FsRights::METADATA, "metadata"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| rights.contains(*bit))
+    .map(|(_, name)| GrantValue::text(name))
+    .collect()
+}
+
+fn output_value(mode: &Option<OutputMode>) -> GrantValue {
+    match mode {
+        None => GrantValue::bool(false),
+        Some(OutputMode::Terminal) => GrantValue::bool(true),
+        Some(OutputMode::Prefixed) => GrantValue::text("prefix"),
+        Some(OutputMode::Discard) => GrantValue::text("discard"),
+        Some(OutputMode::File(p)) => {
+            GrantValue::table([("file", GrantValue::text(p.to_str().unwrap()))])
+        }
+    }
+}
+
+fn random_value(mode: &Option<RandomMode>) -> GrantValue {
+    match mode {
+        None => GrantValue::bool(false),
+        Some(RandomMode::Real) => GrantValue::bool(true),
+        Some(RandomMode::Seeded(seed)) => {
+            GrantValue::table([("seed", integer(i64::try_from(*seed).unwrap()))])
+        }
+    }
+}
+
+/// `ns` nanoseconds after the UNIX epoch as `2024-01-01T00:00:00.000000001Z`.
+fn format_instant(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let s = secs % 86_400;
+    let (hh, mm, ss) = (s / 3600, s / 60 % 60, s % 60);
+    let time = format!("{year:04}-{month:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}");
+    if frac == 0 {
+        format!("{time}Z")
+    } else {
+        format!("{time}.{frac:09}Z")
+    }
+}
+
+/// Each family's part of `req` as a manifest writes it, key by key. A key may come
+/// more than once: `config` for each run of inherited keys or of values (one
+/// manifest writes one of the two; `parse` appends, as it does for every list).
+fn render(req: &GrantRequest) -> Vec<(&'static str, GrantValue)> {
+    fn text(t: impl Into<String>) -> GrantValue {
+        GrantValue::text(t)
+    }
+    let mut out = Vec::new();
+
+    // fs = [{ from = "/data", guest = "/in", rights = "read-only" }, ...]
+    let dirs = req.fs.iter().enumerate().map(|(i, d)| {
+        let source = match &d.source {
+            DirSource::Host(h) => ("host", text(h.to_str().unwrap())),
+            DirSource::Parent(p) => ("from", text(p.as_str())),
+        };
+        // `rights = "read+create"`, or a list of names.
+        let rights = if i % 2 == 0 {
+            text(d.rights.to_string())
+        } else {
+            GrantValue::list(rights_names(d.rights))
+        };
+        GrantValue::table([
+            source,
+            ("guest", text(d.guest.as_str())),
+            ("rights", rights),
+        ])
+    });
+    out.push(("fs", GrantValue::list(dirs.collect())));
+
+    // env = ["HOME", "MODE=fast"], args = ["--verbose"]
+    let vars = req.env.vars.iter().map(|v| match &v.literal {
+        None => text(v.name.as_str()),
+        Some(value) => text(format!("{}={value}", v.name)),
+    });
+    out.push(("env", GrantValue::list(vars.collect())));
+    let args = req.env.args.iter().map(|a| text(a.as_str()));
+    out.push(("args", GrantValue::list(args.collect())));
+
+    // stdin = true, stdout = "discard", stderr = { file = "/var/log/x.log" }
+    out.push(("stdin", GrantValue::bool(req.stdio.stdin.held.is_some())));
+    out.push(("stdout", output_value(&req.stdio.stdout.held)));
+    out.push(("stderr", output_value(&req.stdio.stderr.held)));
+
+    // wall-clock = "2024-01-01T00:00:00Z", monotonic-clock = "frozen"
+    out.push((
+        "wall-clock",
+        match req.clocks.wall.held {
+            None => GrantValue::bool(false),
+            Some(ClockMode::Real) => GrantValue::bool(true),
+            Some(ClockMode::Frozen(ns)) => text(format_instant(ns)),
+        },
+    ));
+    out.push((
+        "monotonic-clock",
+        match req.clocks.monotonic.held {
+            None => GrantValue::bool(false),
+            Some(ClockMode::Real) => GrantValue::bool(true),
+            Some(ClockMode::Frozen(_)) => text("frozen"),
+        },
+    ));
+
+    // random = { seed = 42 }, insecure-random = true
+    out.push(("random", random_value(&req.random.secure.held)));
+    out.push(("insecure-random", random_value(&req.random.insecure.held)));
+
+    out.push(("exit", GrantValue::bool(req.exit.held.is_some())));
+
+    // network = ["api.example.com:443"], listen = ["tcp:127.0.0.1:8080"]
+    let texts = |ps: &[PatternRequest]| {
+        GrantValue::list(ps.iter().map(|p| text(p.text.as_str())).collect())
+    };
+    out.push(("network", texts(&req.network.connect)));
+    out.push(("listen", texts(&req.network.listen)));
+
+    // config = ["LOG_LEVEL"] or config = { LOG_LEVEL = "debug" }
+    if req.config.is_empty() {
+        out.push(("config", GrantValue::list(vec![])));
+    }
+    for run in req
+        .config
+        .chunk_by(|a, b| a.literal.is_some() == b.literal.is_some())
+    {
+        let value = if run[0].literal.is_some() {
+            GrantValue::table(
+                run.iter()
+                    .map(|c| (c.key.as_str(), text(c.literal.clone().unwrap()))),
+            )
+        } else {
+            GrantValue::list(run.iter().map(|c| text(c.key.as_str())).collect())
+        };
+        out.push(("config", value));
+    }
+
+    // memory = "64 MiB", timeout = "1.5s", handles = 100
+    for (kind, value) in req.limits.values.iter() {
+        let Some(n) = value else { continue };
+        let value = match kind {
+            LimitKind::Memory | LimitKind::Output | LimitKind::Timeout => text(kind.format(n)),
+            _ => i64::try_from(n).map_or_else(|_| text(kind.format(n)), integer),
+        };
+        out.push((kind.key(), value));
+    }
+    out
+}
+
+/// What no manifest can write, made writable: a directory with no rights at all
+/// (`FsRights` prints them `none`, which is no name of an operation), a
+/// monotonic clock frozen elsewhere than at 0 (`"frozen"` freezes it at 0), and a
+/// seed beyond TOML's signed integers.
+fn writable(mut req: GrantRequest) -> GrantRequest {
+    for d in &mut req.fs {
+        if d.rights == FsRights::NONE {
+            d.rights = FsRights::READ;
+        }
+    }
+    if let Some(ClockMode::Frozen(ns)) = &mut req.clocks.monotonic.held {
+        *ns = 0;
+    }
+    for r in [&mut req.random.secure, &mut req.random.insecure] {
+        if let Some(RandomMode::Seeded(seed)) = &mut r.held {
+            *seed &= i64::MAX as u64;
+        }
+    }
+    req
+}
+
+/// The next span of a pretend manifest.
+fn next_span(at: &mut usize) -> Option<Span> {
+    *at += 2;
+    Some(*at - 2..*at - 1)
+}
+
+/// `value` as if written in a manifest: every value and key with a span.
+fn spanned(mut value: GrantValue, at: &mut usize) -> GrantValue {
+    value.span = next_span(at);
+    value.kind = match value.kind {
+        ValueKind::List(items) => {
+            ValueKind::List(items.into_iter().map(|v| spanned(v, at)).collect())
+        }
+        ValueKind::Table(entries) => ValueKind::Table(
+            entries
+                .into_iter()
+                .map(|(mut key, v)| {
+                    key.span = next_span(at);
+                    (key, spanned(v, at))
+                })
+                .collect(),
+        ),
+        other => other,
+    };
+    value
+}
+
+/// Where each grant of `req` was written (the limits that are set only).
+fn spans(req: &mut GrantRequest) -> Vec<&mut Option<Span>> {
+    let mut out: Vec<&mut Option<Span>> = Vec::new();
+    out.extend(req.fs.iter_mut().map(|d| &mut d.span));
+    out.extend(req.env.vars.iter_mut().map(|v| &mut v.span));
+    out.extend([
+        &mut req.stdio.stdin.span,
+        &mut req.stdio.stdout.span,
+        &mut req.stdio.stderr.span,
+        &mut req.clocks.wall.span,
+        &mut req.clocks.monotonic.span,
+        &mut req.random.secure.span,
+        &mut req.random.insecure.span,
+        &mut req.exit.span,
+    ]);
+    let network = &mut req.network;
+    out.extend(
+        network
+            .connect
+            .iter_mut()
+            .chain(network.listen.iter_mut())
+            .map(|p| &mut p.span),
+    );
+    out.extend(req.config.iter_mut().map(|c| &mut c.span));
+    let values = req.limits.values;
+    out.extend(
+        req.limits
+            .spans
+            .iter_mut()
+            .zip(LimitKind::ALL)
+            .filter(|(_, kind)| values.get(*kind).is_some())
+            .map(|(span, _)| span),
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The properties.
+// ---------------------------------------------------------------------------
+
 proptest! {
     #[test]
-    fn attenuation_never_exceeds_the_parent(parent in root(), req in child_request()) {
+    fn attenuation_never_exceeds_the_parent(parent in holder(), req in child_request()) {
+        if let Ok(child) = parent.attenuate(&req) {
+            prop_assert!(child.within(&parent), "{child:#?}\nnot within\n{parent:#?}");
+        }
+    }
+
+    /// The same, with requests granted more often: some families built inside the
+    /// parent, the others arbitrary.
+    #[test]
+    fn attenuation_of_partly_arbitrary_requests_never_exceeds_the_parent(
+        parent in holder(),
+        wild in child_request(),
+        seed in any::<u64>(),
+        mask in wild_families(),
+    ) {
+        let req = mix(request_within(&parent, seed), &wild, mask);
         if let Ok(child) = parent.attenuate(&req) {
             prop_assert!(child.within(&parent), "{child:#?}\nnot within\n{parent:#?}");
         }
     }
 
     #[test]
-    fn within_is_reflexive(caps in root()) {
-        prop_assert!(caps.within(&caps));
+    fn within_is_reflexive(caps in holder()) {
+        prop_assert!(caps.within(&caps), "{caps:#?}");
     }
 
     #[test]
-    fn a_request_built_inside_the_parent_is_granted(parent in root(), seed in any::<u64>()) {
+    fn a_request_built_inside_the_parent_is_granted(parent in holder(), seed in any::<u64>()) {
         let req = request_within(&parent, seed);
         let child = parent.attenuate(&req);
-        prop_assert!(child.is_ok(), "{:?}", child.err());
+        prop_assert!(child.is_ok(), "{:?}\n{req:#?}", child.err());
     }
 
     #[test]
     fn no_depth_ever_exceeds_the_root(
         root in root(),
-        seeds in prop::collection::vec(any::<u64>(), 1..6),
-        reqs in prop::collection::vec(child_request(), 1..6),
+        levels in prop::collection::vec((any::<u64>(), child_request(), wild_families()), 3..6),
     ) {
-        // Alternate valid and arbitrary requests down a chain; every level that is
-        // granted must be within its parent and, by transitivity, within the root.
+        // Each level asks for a partly arbitrary request, or if that is refused, one
+        // built inside its parent; every level that is granted must be within its
+        // parent and, by transitivity, within the root and every ancestor.
         let mut chain = vec![root.clone()];
-        for (seed, wild) in seeds.iter().zip(&reqs) {
+        for (seed, wild, mask) in &levels {
             let parent = chain.last().unwrap().clone();
-            for req in [request_within(&parent, *seed), wild.clone()] {
+            let within = request_within(&parent, *seed);
+            for req in [mix(within.clone(), wild, *mask), within] {
                 if let Ok(child) = parent.attenuate(&req) {
                     prop_assert!(child.within(&parent));
-                    prop_assert!(child.within(&root));
+                    prop_assert!(child.within(&root), "{child:#?}\nnot within the root\n{root:#?}");
                     chain.push(child);
                     break;
                 }
             }
         }
+        prop_assert_eq!(chain.len(), levels.len() + 1);
         for (i, a) in chain.iter().enumerate() {
             for b in &chain[..i] {
-                prop_assert!(a.within(b), "level {i} exceeds an ancestor");
+                prop_assert!(a.within(b), "level {} exceeds an ancestor", i);
             }
         }
     }
 
     #[test]
-    fn within_is_transitive(a in root(), s1 in any::<u64>(), s2 in any::<u64>()) {
+    fn within_is_transitive(a in holder(), s1 in any::<u64>(), s2 in any::<u64>()) {
         let b = a.attenuate(&request_within(&a, s1)).unwrap();
         let c = b.attenuate(&request_within(&b, s2)).unwrap();
         prop_assert!(c.within(&b) && b.within(&a));
-        prop_assert!(c.within(&a));
+        prop_assert!(c.within(&a), "{c:#?}\nnot within\n{a:#?}");
     }
 
     #[test]
-    fn a_flag_the_parent_lacks_is_refused(parent in root(), flag in prop::sample::select(Flag::ALL.to_vec())) {
-        prop_assume!(!parent.flags.has(flag));
-        let req = GrantRequest { flags: Flags::NONE.with(flag), ..Default::default() };
-        let err = parent.attenuate(&req).unwrap_err();
-        prop_assert_eq!(&err[0].item, &GrantItem::Flag(flag));
+    fn a_flag_the_parent_lacks_is_refused(parent in holder(), key in prop::sample::select(SWITCHES.to_vec())) {
+        prop_assume!(!holds(&parent, key));
+        refused_once(parent.attenuate(&ask_real(key)), GrantItem::key(key))?;
+    }
+
+    /// Discarded output is data, any nanoprocess may be given it; the terminal
+    /// (prefixed or not) only from a parent that has the terminal; a host file
+    /// never.
+    #[test]
+    fn output_modes_attenuate_as_documented(
+        parent in holder(),
+        key in prop::sample::select(vec!["stdout", "stderr"]),
+        asked in output_mode(),
+    ) {
+        let terminal = |m: &OutputMode| matches!(m, OutputMode::Terminal | OutputMode::Prefixed);
+        let theirs = output_held(&parent.stdio, key);
+        let granted = asked == OutputMode::Discard
+            || (terminal(&asked) && theirs.as_ref().is_some_and(terminal));
+        let mut req = GrantRequest::default();
+        *output_of(&mut req.stdio, key) = Switch::held(asked.clone());
+        let result = parent.attenuate(&req);
+        if granted {
+            let child = result.unwrap();
+            prop_assert_eq!(output_held(&child.stdio, key), &Some(asked));
+        } else {
+            let err = refused_once(result, GrantItem::key(key))?;
+            if let (OutputMode::File(_), Some(_)) = (&asked, theirs) {
+                prop_assert!(err[0].reason.contains("only the root"), "{}", err[0]);
+            }
+        }
+    }
+
+    /// A frozen clock is data; a real one only from a parent with the real one.
+    #[test]
+    fn clock_modes_attenuate_as_documented(
+        parent in holder(),
+        wall in any::<bool>(),
+        asked in clock_mode(),
+    ) {
+        let (key, theirs) = if wall {
+            ("wall-clock", parent.clocks.wall)
+        } else {
+            ("monotonic-clock", parent.clocks.monotonic)
+        };
+        let granted = matches!(asked, ClockMode::Frozen(_)) || theirs == Some(ClockMode::Real);
+        let mut req = GrantRequest::default();
+        if wall {
+            req.clocks.wall = Switch::held(asked);
+        } else {
+            req.clocks.monotonic = Switch::held(asked);
+        }
+        let result = parent.attenuate(&req);
+        if granted {
+            let child = result.unwrap();
+            let mine = if wall { child.clocks.wall } else { child.clocks.monotonic };
+            prop_assert_eq!(mine, Some(asked));
+        } else {
+            let err = refused_once(result, GrantItem::key(key))?;
+            if theirs.is_some() {
+                prop_assert!(err[0].reason.contains("not the real one"), "{}", err[0]);
+            }
+        }
+    }
+
+    /// Seeded random is data; real random only from a parent with real random.
+    #[test]
+    fn random_modes_attenuate_as_documented(
+        parent in holder(),
+        secure in any::<bool>(),
+        asked in random_mode(),
+    ) {
+        let (key, theirs) = if secure {
+            ("random", parent.random.secure)
+        } else {
+            ("insecure-random", parent.random.insecure)
+        };
+        let granted = matches!(asked, RandomMode::Seeded(_)) || theirs == Some(RandomMode::Real);
+        let mut req = GrantRequest::default();
+        if secure {
+            req.random.secure = Switch::held(asked);
+        } else {
+            req.random.insecure = Switch::held(asked);
+        }
+        let result = parent.attenuate(&req);
+        if granted {
+            let child = result.unwrap();
+            let mine = if secure { child.random.secure } else { child.random.insecure };
+            prop_assert_eq!(mine, Some(asked));
+        } else {
+            let err = refused_once(result, GrantItem::key(key))?;
+            if theirs.is_some() {
+                prop_assert!(err[0].reason.contains("not the real one"), "{}", err[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_env_var_is_passed_only_when_held_and_a_literal_always(
+        parent in holder(),
+        name in prop::sample::select(ANY_VARS.to_vec()),
+        value in "[a-z]{0,4}",
+    ) {
+        let ask = |var: VarRequest| GrantRequest {
+            env: EnvRequest { vars: vec![var], args: vec![] },
+            ..Default::default()
+        };
+        let result = parent.attenuate(&ask(VarRequest::inherit(name)));
+        match parent.env.vars.get(name) {
+            // The parent's value, and its source: a literal passed on is still data.
+            Some(theirs) => prop_assert_eq!(&result.unwrap().env.vars[name], theirs),
+            None => {
+                let err = refused_once(result, GrantItem::at("env", 0))?;
+                prop_assert!(err[0].reason.contains(name), "{}", err[0]);
+            }
+        }
+        let child = parent.attenuate(&ask(VarRequest::literal(name, value.clone()))).unwrap();
+        prop_assert_eq!(
+            &child.env.vars[name],
+            &EnvVar { value, source: EnvSource::Literal }
+        );
+    }
+
+    #[test]
+    fn a_config_key_is_passed_only_when_held_and_a_value_always(
+        parent in holder(),
+        key in prop::sample::select(ANY_CONFIG_KEYS.to_vec()),
+        value in "[a-z]{0,4}",
+    ) {
+        let ask = |c: ConfigRequest| GrantRequest { config: vec![c], ..Default::default() };
+        let result = parent.attenuate(&ask(ConfigRequest::inherit(key)));
+        match parent.config.get(key) {
+            // The parent's value, and whether it is the user's or data.
+            Some(theirs) => prop_assert_eq!(&result.unwrap().config[key], theirs),
+            None => {
+                let err = refused_once(result, GrantItem::at("config", 0))?;
+                prop_assert!(err[0].reason.contains(key), "{}", err[0]);
+            }
+        }
+        let child = parent.attenuate(&ask(ConfigRequest::literal(key, value.clone()))).unwrap();
+        prop_assert_eq!(
+            &child.config[key],
+            &ConfigValue { value, inherited: false }
+        );
+    }
+
+    /// A pattern is granted when one of the parent's patterns of the same key covers
+    /// it; a malformed one never. The pattern is one of the pool, or one near a
+    /// parent's.
+    #[test]
+    fn a_pattern_no_parent_pattern_covers_is_refused(
+        parent in holder(),
+        text in prop::sample::select(all_patterns()),
+        near_seed in prop::option::of(any::<u64>()),
+        listen in any::<bool>(),
+    ) {
+        let (key, theirs) = if listen {
+            ("listen", &parent.network.listen)
+        } else {
+            ("network", &parent.network.connect)
+        };
+        let text = near_seed
+            .and_then(|seed| near(theirs, seed))
+            .unwrap_or_else(|| text.to_string());
+        let mut req = GrantRequest::default();
+        let asked = vec![PatternRequest::new(text.as_str())];
+        if listen {
+            req.network.listen = asked;
+        } else {
+            req.network.connect = asked;
+        }
+        let result = parent.attenuate(&req);
+        match NetPattern::parse(&text) {
+            Ok(p) if covered_by_any(&p, theirs) => {
+                let child = result.unwrap();
+                let (mine, other) = if listen {
+                    (&child.network.listen, &child.network.connect)
+                } else {
+                    (&child.network.connect, &child.network.listen)
+                };
+                prop_assert_eq!(mine, &vec![p]);
+                prop_assert!(other.is_empty());
+            }
+            Ok(_) => {
+                let err = refused_once(result, GrantItem::at(key, 0))?;
+                prop_assert!(err[0].reason.contains("no pattern of the parent covers"), "{}", err[0]);
+            }
+            Err(e) => {
+                let err = refused_once(result, GrantItem::at(key, 0))?;
+                prop_assert_eq!(&err[0].reason, &e);
+            }
+        }
+    }
+
+    /// A directory is granted when the parent's deepest directory containing it
+    /// holds every right asked for.
+    #[test]
+    fn a_directory_outside_the_parent_or_with_more_rights_is_refused(
+        parent in holder(),
+        from in from_path(),
+        rights in rights(),
+    ) {
+        let req = GrantRequest {
+            fs: vec![DirRequest::new(DirSource::Parent(from.clone()), "/x", rights)],
+            ..Default::default()
+        };
+        let result = parent.attenuate(&req);
+        let containing = GuestPath::parse(&from).ok().and_then(|from| {
+            parent
+                .fs
+                .iter()
+                .filter(|d| from.strip_prefix(&d.guest).is_some())
+                .max_by_key(|d| d.guest.depth())
+        });
+        match containing {
+            Some(d) if d.rights.contains(rights) => {
+                let child = result.unwrap();
+                prop_assert!(child.fs[0].host.starts_with(&d.host));
+                prop_assert_eq!(child.fs[0].rights, rights);
+            }
+            _ => {
+                refused_once(result, GrantItem::at("fs", 0))?;
+            }
+        }
     }
 
     #[test]
     fn a_larger_limit_than_the_parent_is_refused(
-        parent in root(),
+        parent in holder(),
         kind in prop::sample::select(LimitKind::ALL.to_vec()),
         extra in 1u64..1000,
     ) {
         let Some(limit) = parent.limits.get(kind) else { return Ok(()); };
-        let req = GrantRequest { limits: Limits::UNLIMITED.with(kind, limit + extra), ..Default::default() };
-        let err = parent.attenuate(&req).unwrap_err();
-        prop_assert_eq!(&err[0].item, &GrantItem::Limit(kind));
+        let req = GrantRequest {
+            limits: Limits::UNLIMITED.with(kind, limit + extra).into(),
+            ..Default::default()
+        };
+        refused_once(parent.attenuate(&req), GrantItem::key(kind.key()))?;
     }
 
     #[test]
-    fn an_unset_child_limit_is_the_default_capped_by_the_parent(parent in root()) {
+    fn an_unset_child_limit_is_the_default_capped_by_the_parent(parent in holder()) {
         let child = parent.attenuate(&GrantRequest::default()).unwrap();
         for kind in LimitKind::ALL {
             let expected = match (kind.child_default(), parent.limits.get(kind)) {
@@ -222,6 +1304,67 @@ proptest! {
             };
             prop_assert_eq!(child.limits.get(kind), expected, "{}", kind);
         }
+    }
+
+    /// Every request reads back from its manifest syntax, with where each grant was
+    /// written.
+    #[test]
+    fn grants_read_back_from_their_manifest_syntax(
+        req in prop_oneof![root_request(), child_request()],
+    ) {
+        let req = writable(req);
+        let mut parsed = GrantRequest::default();
+        let mut at = 0;
+        for (key, value) in render(&req) {
+            let value = spanned(value, &mut at);
+            if let Err(e) = parsed.parse(key, &value) {
+                return Err(TestCaseError::fail(format!("{key} = {value:?}: {e:?}")));
+            }
+        }
+        for span in spans(&mut parsed) {
+            prop_assert!(span.is_some());
+            *span = None;
+        }
+        prop_assert_eq!(parsed, req);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_the_known_ones(key in "[a-z][a-z_-]{0,12}") {
+        prop_assume!(!known_keys().contains(&key.as_str()));
+        let err = GrantRequest::default()
+            .parse(&key, &GrantValue::bool(true))
+            .unwrap_err();
+        prop_assert_eq!(err.len(), 1);
+        let message = &err[0].message;
+        prop_assert!(message.contains(&format!("unknown field `{key}`")), "{}", message);
+        for known in known_keys() {
+            prop_assert!(message.contains(&format!("`{known}`")), "{} lacks {}", message, known);
+        }
+    }
+
+    /// `check` describes every family, and names configuration keys, never values.
+    #[test]
+    fn every_family_describes_itself(caps in holder()) {
+        let lines = caps.summary_lines();
+        let labels: Vec<&str> = lines.iter().map(|(label, _)| *label).collect();
+        for label in ["fs", "env", "stdio", "clocks", "random", "network", "limits"] {
+            prop_assert!(labels.contains(&label), "{:?}", labels);
+        }
+        prop_assert_eq!(labels.contains(&"exit"), caps.exit.is_some());
+        let config = lines.iter().find(|(label, _)| *label == "config").map(|(_, l)| l.clone());
+        let keys = caps.config.keys().cloned().collect::<Vec<_>>().join(", ");
+        prop_assert_eq!(config, (!caps.config.is_empty()).then_some(keys));
+    }
+
+    #[test]
+    fn instants_read_back_exactly(ns in any::<u64>()) {
+        prop_assert_eq!(parse_instant(&format_instant(ns)), Some(ns));
+    }
+
+    #[test]
+    fn patterns_print_as_they_parse(text in prop::sample::select(PATTERNS.to_vec()), seed in any::<u64>()) {
+        let p = narrow(&NetPattern::parse(text).unwrap(), &mut Bits(seed));
+        prop_assert_eq!(NetPattern::parse(&p.to_string()), Ok(p));
     }
 
     #[test]
@@ -245,12 +1388,12 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Examples.
+// ---------------------------------------------------------------------------
+
 fn dir(source: DirSource, guest: &str, rights: FsRights) -> DirRequest {
-    DirRequest {
-        source,
-        guest: guest.into(),
-        rights,
-    }
+    DirRequest::new(source, guest, rights)
 }
 
 fn root_with_photos() -> Capabilities {
@@ -260,9 +1403,15 @@ fn root_with_photos() -> Capabilities {
             "/photos",
             FsRights::READ_WRITE,
         )],
-        env: vec![EnvRequest::Inherit("TITLE".into())],
-        flags: Flags::NONE.with(Flag::Random),
-        limits: Limits::UNLIMITED.with(LimitKind::Memory, 64 << 20),
+        env: EnvRequest {
+            vars: vec![VarRequest::inherit("TITLE")],
+            args: vec![],
+        },
+        random: RandomRequest {
+            secure: Switch::held(RandomMode::Real),
+            ..Default::default()
+        },
+        limits: LimitsRequest::default().with(LimitKind::Memory, 64 << 20),
         ..Default::default()
     };
     Capabilities::for_root(&req, |_| Some("t".into())).unwrap()
@@ -280,16 +1429,20 @@ fn a_subdirectory_is_carved_out_with_fewer_rights() {
         ..Default::default()
     };
     let child = parent.attenuate(&req).unwrap();
-    assert_eq!(child.dirs[0].host, PathBuf::from("/home/u/photos/thumbs"));
-    assert_eq!(child.dirs[0].guest.as_str(), "/out");
-    assert_eq!(child.dirs[0].rights, FsRights::READ_ONLY);
+    assert_eq!(child.fs[0].host, PathBuf::from("/home/u/photos/thumbs"));
+    assert_eq!(child.fs[0].guest.as_str(), "/out");
+    assert_eq!(child.fs[0].rights, FsRights::READ_ONLY);
     // Inherits the parent's memory limit (below the child default), the default
-    // per-call timeout, and holds no flags and no variables.
+    // per-call timeout, and holds no stdio, clocks, random or exit, and no
+    // variables.
     assert_eq!(child.limits.get(LimitKind::Memory), Some(64 << 20));
     assert_eq!(child.limits.get(LimitKind::Timeout), Some(30_000));
     assert_eq!(child.limits.get(LimitKind::Fuel), None);
-    assert_eq!(child.flags, Flags::NONE);
-    assert!(child.env.is_empty());
+    assert_eq!(child.stdio, StdioHolding::default());
+    assert_eq!(child.clocks, ClocksHolding::default());
+    assert_eq!(child.random, RandomHolding::default());
+    assert_eq!(child.exit, None);
+    assert!(child.env.vars.is_empty());
 }
 
 #[test]
@@ -388,13 +1541,13 @@ fn derived_directories_remember_their_anchor() {
             ..Default::default()
         })
         .unwrap();
-    let derived = leaf.dirs[0].derived.clone().unwrap();
+    let derived = leaf.fs[0].derived.clone().unwrap();
     assert_eq!(derived.anchor.as_str(), "/photos");
     assert_eq!(derived.below_anchor, vec!["a", "b", "c"]);
     // Opened through the parent's own directory `/m`, not the root's.
     assert_eq!(derived.parent_dir, 0);
     assert_eq!(derived.below_parent, vec!["b", "c"]);
-    assert_eq!(leaf.dirs[0].host, PathBuf::from("/home/u/photos/a/b/c"));
+    assert_eq!(leaf.fs[0].host, PathBuf::from("/home/u/photos/a/b/c"));
 }
 
 #[test]
@@ -402,7 +1555,10 @@ fn env_is_passed_by_name_only_when_held_and_literals_are_data() {
     let parent = root_with_photos();
     let err = parent
         .attenuate(&GrantRequest {
-            env: vec![EnvRequest::Inherit("AWS_SECRET".into())],
+            env: EnvRequest {
+                vars: vec![VarRequest::inherit("AWS_SECRET")],
+                args: vec![],
+            },
             ..Default::default()
         })
         .unwrap_err();
@@ -410,22 +1566,29 @@ fn env_is_passed_by_name_only_when_held_and_literals_are_data() {
     assert_eq!(err[0].parent_grant.as_deref(), Some("TITLE"));
     let child = parent
         .attenuate(&GrantRequest {
-            env: vec![
-                EnvRequest::Inherit("TITLE".into()),
-                EnvRequest::Literal("MODE".into(), "fast".into()),
-            ],
+            env: EnvRequest {
+                vars: vec![
+                    VarRequest::inherit("TITLE"),
+                    VarRequest::literal("MODE", "fast"),
+                ],
+                args: vec![],
+            },
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(child.env["TITLE"].value, "t");
-    assert_eq!(child.env["MODE"].value, "fast");
+    assert_eq!(child.env.vars["TITLE"].value, "t");
+    assert_eq!(child.env.vars["MODE"].value, "fast");
 }
 
 #[test]
 fn network_patterns_attenuate_pattern_by_pattern() {
+    let patterns = |texts: &[&str]| texts.iter().copied().map(PatternRequest::new).collect();
     let root = Capabilities::for_root(
         &GrantRequest {
-            network: vec!["*.example.com:443".into(), "127.0.0.1:8000-8100".into()],
+            network: NetworkRequest {
+                connect: patterns(&["*.example.com:443", "127.0.0.1:8000-8100"]),
+                listen: vec![],
+            },
             ..Default::default()
         },
         |_| None,
@@ -433,12 +1596,15 @@ fn network_patterns_attenuate_pattern_by_pattern() {
     .unwrap();
     let child = root
         .attenuate(&GrantRequest {
-            network: vec!["tcp:api.example.com:443".into(), "127.0.0.1:8080".into()],
+            network: NetworkRequest {
+                connect: patterns(&["tcp:api.example.com:443", "127.0.0.1:8080"]),
+                listen: vec![],
+            },
             ..Default::default()
         })
         .unwrap();
     assert!(child.within(&root));
-    assert_eq!(child.network.len(), 2);
+    assert_eq!(child.network.connect.len(), 2);
     for (asked, why) in [
         ("example.com:443", "no pattern of the parent covers"),
         ("api.example.com:80", "no pattern of the parent covers"),
@@ -447,22 +1613,279 @@ fn network_patterns_attenuate_pattern_by_pattern() {
     ] {
         let err = root
             .attenuate(&GrantRequest {
-                network: vec![asked.into()],
+                network: NetworkRequest {
+                    connect: patterns(&[asked]),
+                    listen: vec![],
+                },
                 ..Default::default()
             })
             .unwrap_err();
-        assert_eq!(err[0].item, GrantItem::Network(0));
+        assert_eq!(err[0].item, GrantItem::at("network", 0));
         assert!(err[0].reason.contains(why), "{asked}: {}", err[0]);
     }
     // Listening is a separate grant: connecting rights do not imply it.
     let err = root
         .attenuate(&GrantRequest {
-            listen: vec!["tcp:127.0.0.1:8080".into()],
+            network: NetworkRequest {
+                connect: vec![],
+                listen: patterns(&["tcp:127.0.0.1:8080"]),
+            },
             ..Default::default()
         })
         .unwrap_err();
-    assert_eq!(err[0].item, GrantItem::Listen(0));
+    assert_eq!(err[0].item, GrantItem::at("listen", 0));
     assert_eq!(err[0].parent_grant.as_deref(), Some("nothing"));
+}
+
+/// Data modes are given to anyone; the real ones only from a parent that has them;
+/// a host file to no child, even one whose parent writes to that very file.
+#[test]
+fn modes_are_data_or_authority() {
+    let root = Capabilities::for_root(
+        &GrantRequest {
+            stdio: StdioRequest {
+                stdout: Switch::held(OutputMode::File("/var/log/app.log".into())),
+                stderr: Switch::held(OutputMode::Prefixed),
+                ..Default::default()
+            },
+            clocks: ClocksRequest {
+                wall: Switch::held(ClockMode::Frozen(1_704_067_200_000_000_000)),
+                ..Default::default()
+            },
+            random: RandomRequest {
+                secure: Switch::held(RandomMode::Seeded(42)),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        |_| None,
+    )
+    .unwrap();
+    // The root holds exactly what it was given, and `exit`.
+    assert!(root.within(&root));
+    assert_eq!(root.exit, Some(Plain));
+    let ask = |f: &dyn Fn(&mut GrantRequest)| {
+        let mut r = GrantRequest::default();
+        f(&mut r);
+        root.attenuate(&r)
+    };
+    let refused = [
+        (
+            ask(&|r| r.stdio.stdout = Switch::held(OutputMode::File("/var/log/app.log".into()))),
+            "stdout",
+            "only the root",
+        ),
+        (
+            ask(&|r| r.stdio.stdout = Switch::held(OutputMode::Terminal)),
+            "stdout",
+            "not the real one",
+        ),
+        (
+            ask(&|r| r.clocks.wall = Switch::held(ClockMode::Real)),
+            "wall-clock",
+            "not the real one",
+        ),
+        (
+            ask(&|r| r.clocks.monotonic = Switch::held(ClockMode::Real)),
+            "monotonic-clock",
+            "does not hold",
+        ),
+        (
+            ask(&|r| r.random.secure = Switch::held(RandomMode::Real)),
+            "random",
+            "not the real one",
+        ),
+    ];
+    for (result, key, why) in refused {
+        let err = result.unwrap_err();
+        assert_eq!(err[0].item, GrantItem::key(key));
+        assert!(err[0].reason.contains(why), "{}", err[0]);
+    }
+    let child = ask(&|r| {
+        r.stdio.stdout = Switch::held(OutputMode::Discard);
+        r.stdio.stderr = Switch::held(OutputMode::Terminal);
+        r.clocks.wall = Switch::held(ClockMode::Frozen(0));
+        r.clocks.monotonic = Switch::held(ClockMode::Frozen(7));
+        r.random.insecure = Switch::held(RandomMode::Seeded(1));
+    })
+    .unwrap();
+    assert!(child.within(&root));
+    assert_eq!(child.stdio.stderr, Some(OutputMode::Terminal));
+    assert_eq!(child.clocks.monotonic, Some(ClockMode::Frozen(7)));
+}
+
+/// A value one nanoprocess writes for its child is data all the way down: the
+/// grandchild that takes it over holds nothing of the root's. What the user
+/// granted (a host variable, a configuration value) stays checked against every
+/// ancestor.
+#[test]
+fn literals_passed_on_stay_within_the_root() {
+    let root = Capabilities::for_root(
+        &GrantRequest {
+            env: EnvRequest {
+                vars: vec![VarRequest::inherit("HOME")],
+                args: vec![],
+            },
+            config: vec![ConfigRequest::literal("TOKEN", "secret")],
+            ..Default::default()
+        },
+        |_| Some("/home/u".into()),
+    )
+    .unwrap();
+    let child = root
+        .attenuate(&GrantRequest {
+            env: EnvRequest {
+                vars: vec![
+                    VarRequest::inherit("HOME"),
+                    VarRequest::literal("MODE", "fast"),
+                ],
+                args: vec![],
+            },
+            config: vec![
+                ConfigRequest::inherit("TOKEN"),
+                ConfigRequest::literal("REGION", "eu"),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    let grandchild = child
+        .attenuate(&GrantRequest {
+            env: EnvRequest {
+                vars: vec![VarRequest::inherit("HOME"), VarRequest::inherit("MODE")],
+                args: vec![],
+            },
+            config: vec![
+                ConfigRequest::inherit("TOKEN"),
+                ConfigRequest::inherit("REGION"),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(grandchild.env.vars["MODE"].value, "fast");
+    assert_eq!(grandchild.env.vars["MODE"].source, EnvSource::Literal);
+    assert_eq!(grandchild.env.vars["HOME"].source, EnvSource::Inherited);
+    assert_eq!(grandchild.config["REGION"].value, "eu");
+    assert!(!grandchild.config["REGION"].inherited);
+    assert!(grandchild.config["TOKEN"].inherited);
+    assert!(grandchild.within(&child));
+    assert!(grandchild.within(&root));
+    // A user's value that is not the ancestors' is not within them.
+    for forge in [
+        |c: &mut Capabilities| c.env.vars.get_mut("HOME").unwrap().value = "/etc".into(),
+        |c: &mut Capabilities| c.config.get_mut("TOKEN").unwrap().value = "other".into(),
+    ] {
+        let mut forged = grandchild.clone();
+        forge(&mut forged);
+        assert!(!forged.within(&child));
+        assert!(!forged.within(&root));
+    }
+}
+
+#[test]
+fn the_manifest_syntax_of_each_family() {
+    let mut req = GrantRequest::default();
+    let text = GrantValue::text;
+    for (key, value) in [
+        (
+            "fs",
+            GrantValue::list(vec![GrantValue::table([
+                ("from", text("/data")),
+                ("guest", text("/in")),
+                ("rights", text("read+create")),
+            ])]),
+        ),
+        ("env", GrantValue::list(vec![text("A"), text("B=x")])),
+        ("stdout", text("discard")),
+        ("stderr", text("inherit")),
+        ("wall-clock", text("2024-01-01T00:00:00Z")),
+        ("monotonic-clock", GrantValue::bool(true)),
+        ("random", GrantValue::table([("seed", integer(42))])),
+        (
+            "network",
+            GrantValue::list(vec![text("api.example.com:443")]),
+        ),
+        ("config", GrantValue::table([("K", text("v"))])),
+        ("config", GrantValue::list(vec![text("L")])),
+        ("memory", text("64 MiB")),
+        ("handles", integer(100)),
+    ] {
+        req.parse(key, &value).unwrap();
+    }
+    assert_eq!(
+        req.fs,
+        vec![DirRequest::new(
+            DirSource::Parent("/data".into()),
+            "/in",
+            FsRights::READ.union(FsRights::CREATE),
+        )]
+    );
+    assert_eq!(
+        req.env.vars,
+        vec![VarRequest::inherit("A"), VarRequest::literal("B", "x")]
+    );
+    assert_eq!(req.stdio.stdout.held, Some(OutputMode::Discard));
+    assert_eq!(req.stdio.stderr.held, Some(OutputMode::Terminal));
+    assert_eq!(
+        req.clocks.wall.held,
+        Some(ClockMode::Frozen(1_704_067_200_000_000_000))
+    );
+    assert_eq!(req.clocks.monotonic.held, Some(ClockMode::Real));
+    assert_eq!(req.random.secure.held, Some(RandomMode::Seeded(42)));
+    assert_eq!(
+        req.network.connect,
+        vec![PatternRequest::new("api.example.com:443")]
+    );
+    assert_eq!(
+        req.config,
+        vec![
+            ConfigRequest::literal("K", "v"),
+            ConfigRequest::inherit("L")
+        ]
+    );
+    assert_eq!(req.limits.values.get(LimitKind::Memory), Some(64 << 20));
+    assert_eq!(req.limits.values.get(LimitKind::Handles), Some(100));
+}
+
+#[test]
+fn every_family_owns_its_keys() {
+    let mut keys = known_keys();
+    keys.sort_unstable();
+    let mut expected = vec![
+        "fs",
+        "env",
+        "args",
+        "stdin",
+        "stdout",
+        "stderr",
+        "wall-clock",
+        "monotonic-clock",
+        "random",
+        "insecure-random",
+        "exit",
+        "network",
+        "listen",
+        "config",
+        "memory",
+        "tables",
+        "instances",
+        "handles",
+        "fuel",
+        "timeout",
+        "output",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    let err = GrantRequest::default()
+        .parse("filesystem", &GrantValue::list(vec![]))
+        .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(
+        err[0]
+            .message
+            .starts_with("unknown field `filesystem`, expected one of `fs`, `env`, `args`"),
+        "{}",
+        err[0]
+    );
 }
 
 #[test]
@@ -511,4 +1934,46 @@ fn durations_parse_exactly_to_the_millisecond() {
     );
     assert!(parse_millis("1.2.3s").is_err());
     assert!(parse_millis(".s").is_err());
+}
+
+/// A duplicate guest path is reported at the grant that repeats it, even when an
+/// earlier grant was refused (and so made no directory).
+#[test]
+fn a_duplicate_guest_path_points_at_the_grant_that_repeats_it() {
+    let dir = |guest: &str, at: usize| DirRequest {
+        span: Some(at * 10..at * 10 + 5),
+        ..DirRequest::new(
+            DirSource::Host(PathBuf::from("/h")),
+            guest,
+            FsRights::READ_ONLY,
+        )
+    };
+    let req = GrantRequest {
+        fs: vec![dir("relative", 0), dir("/a", 1), dir("/a", 2)],
+        ..Default::default()
+    };
+    let err = Capabilities::for_root(&req, |_| None).unwrap_err();
+    let dup = err
+        .iter()
+        .find(|v| v.reason.contains("granted twice"))
+        .expect("the duplicate is refused");
+    assert_eq!(dup.item, GrantItem::at("fs", 2));
+    assert_eq!(dup.span, Some(20..25));
+}
+
+/// A list of config keys written as `KEY=value` is refused without repeating it:
+/// the value may be a secret.
+#[test]
+fn a_config_value_written_where_a_key_goes_is_refused_unrepeated() {
+    let mut req = GrantRequest::default();
+    let err = req
+        .parse(
+            "config",
+            &GrantValue::list(vec![GrantValue::text("TOKEN=s3cret")]),
+        )
+        .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(err[0].message.contains("config = { KEY"), "{err:?}");
+    assert!(!err[0].message.contains("s3cret"), "{err:?}");
+    assert!(req.config.is_empty());
 }

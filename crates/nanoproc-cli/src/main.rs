@@ -1,10 +1,7 @@
 //! `nanoproc`: a thin command line over `nanoproc-runtime`.
 
 use clap::{Args, Parser, Subcommand};
-use nanoproc_runtime::caps::{
-    ClockMode, DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantRequest, LimitKind,
-    OutputMode, RandomMode, parse_bytes, parse_millis,
-};
+use nanoproc_runtime::caps::{GrantRequest, GrantValue, parse_bytes, parse_millis};
 use nanoproc_runtime::manifest::ManifestErrors;
 use nanoproc_runtime::{
     Audit, DEFAULT_MAX_COMPONENT_SIZE, Decision, Interrupt, Plan, RunError, RunOptions, Runtime,
@@ -36,6 +33,10 @@ mod status {
 /// How long a stopped run (`--timeout`, Ctrl-C) may take to end before the watchdog
 /// ends the process.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// The same, for a plan that cannot interrupt wasm (no time limit anywhere, no
+/// `--timeout`): only guests waiting in host calls can end by themselves, which
+/// they do within a tick.
+const UNINTERRUPTIBLE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Parser)]
 #[command(
@@ -135,6 +136,9 @@ struct RunArgs {
     /// Grant stdin. Single component only.
     #[arg(long)]
     stdin: bool,
+    /// Grant a `wasi:config/store` value. Single component only.
+    #[arg(long, value_name = "KEY=VALUE")]
+    config: Vec<String>,
     /// Do not grant the terminal's stdout and stderr, which a single component
     /// otherwise gets (it is the user's own terminal). Single component only.
     #[arg(long)]
@@ -193,39 +197,40 @@ impl RunArgs {
             || self.random_seed.is_some()
             || !self.connect.is_empty()
             || !self.listen.is_empty()
-            || self.limit_flags().any(|(_, _, v)| v.is_some())
+            || !self.config.is_empty()
+            || self.limit_flags().any(|(_, v)| v.is_some())
     }
 
-    fn limit_flags(&self) -> impl Iterator<Item = (&'static str, LimitKind, Option<&String>)> {
+    /// The limit flags: each is the grant key of the same name.
+    fn limit_flags(&self) -> impl Iterator<Item = (&'static str, Option<&String>)> {
         [
-            ("--memory", LimitKind::Memory, self.memory.as_ref()),
-            ("--fuel", LimitKind::Fuel, self.fuel.as_ref()),
-            ("--handles", LimitKind::Handles, self.handles.as_ref()),
-            ("--output", LimitKind::Output, self.output.as_ref()),
-            ("--tables", LimitKind::Tables, self.tables.as_ref()),
-            ("--instances", LimitKind::Instances, self.instances.as_ref()),
+            ("memory", self.memory.as_ref()),
+            ("fuel", self.fuel.as_ref()),
+            ("handles", self.handles.as_ref()),
+            ("output", self.output.as_ref()),
+            ("tables", self.tables.as_ref()),
+            ("instances", self.instances.as_ref()),
         ]
         .into_iter()
     }
 
+    /// The flags as grants: each flag is written as the manifest's grant it stands
+    /// for and read by the same family parser, so the flags are no second grammar.
     fn grants(&self) -> Result<GrantRequest, String> {
-        let mut req = GrantRequest::default();
+        let mut grants: Vec<(&str, &'static str, GrantValue)> = Vec::new();
+        let mut dirs = Vec::new();
         for (flag, spec, rights) in self
             .dir
             .iter()
-            .map(|d| ("--dir", d, FsRights::READ_WRITE))
-            .chain(
-                self.dir_ro
-                    .iter()
-                    .map(|d| ("--dir-ro", d, FsRights::READ_ONLY)),
-            )
+            .map(|d| ("--dir", d, "read-write"))
+            .chain(self.dir_ro.iter().map(|d| ("--dir-ro", d, "read-only")))
         {
             let (host, guest) = match spec.split_once("::") {
                 Some((h, g)) => (h, Some(g)),
                 None => (spec.as_str(), None),
             };
             // Made absolute, not resolved: the runtime opens the last component
-            // without following a symbolic link (see the runtime's `wasi::dirs`).
+            // without following a symbolic link (see the runtime's `families::fs::dirs`).
             let host_path = Path::new(host)
                 .symlink_metadata()
                 .and_then(|_| std::path::absolute(host))
@@ -245,81 +250,107 @@ impl RunArgs {
                 }
                 None => format!("/{}", host.trim_start_matches("./")),
             };
-            req.fs.push(DirRequest {
-                source: DirSource::Host(host_path),
-                guest,
-                rights,
-            });
+            dirs.push(GrantValue::table([
+                ("host", GrantValue::text(host_path.to_string_lossy())),
+                ("guest", GrantValue::text(guest)),
+                ("rights", GrantValue::text(rights)),
+            ]));
         }
-        for e in &self.env {
-            req.env.push(match e.split_once('=') {
-                Some((n, v)) => EnvRequest::Literal(n.into(), v.into()),
-                None => EnvRequest::Inherit(e.clone()),
-            });
+        if !dirs.is_empty() {
+            grants.push(("--dir", "fs", GrantValue::list(dirs)));
         }
-        let flags = [
-            (Flag::WallClock, self.wall_clock || self.clocks),
-            (Flag::MonotonicClock, self.monotonic_clock || self.clocks),
-            (Flag::Random, self.random),
-            (Flag::InsecureRandom, self.insecure_random),
-            (Flag::Stdin, self.stdin),
-            (Flag::Stdout, !self.no_stdio),
-            (Flag::Stderr, !self.no_stdio),
-        ];
-        for (flag, on) in flags {
-            req.flags.set(flag, on);
+        let texts =
+            |items: &[String]| GrantValue::list(items.iter().map(GrantValue::text).collect());
+        if !self.env.is_empty() {
+            grants.push(("--env", "env", texts(&self.env)));
         }
-        for (flag, value) in [(Flag::Stdout, &self.stdout), (Flag::Stderr, &self.stderr)] {
+        if !self.connect.is_empty() {
+            grants.push(("--connect", "network", texts(&self.connect)));
+        }
+        if !self.listen.is_empty() {
+            grants.push(("--listen", "listen", texts(&self.listen)));
+        }
+        if !self.config.is_empty() {
+            let mut entries = Vec::new();
+            for pair in &self.config {
+                let (key, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--config {pair}: expected KEY=VALUE"))?;
+                entries.push((key, GrantValue::text(value)));
+            }
+            grants.push(("--config", "config", GrantValue::table(entries)));
+        }
+        for (flag, key, on) in [
+            ("--wall-clock", "wall-clock", self.wall_clock || self.clocks),
+            (
+                "--monotonic-clock",
+                "monotonic-clock",
+                self.monotonic_clock || self.clocks,
+            ),
+            ("--random", "random", self.random),
+            ("--insecure-random", "insecure-random", self.insecure_random),
+            ("--stdin", "stdin", self.stdin),
+            ("--no-stdio", "stdout", !self.no_stdio),
+            ("--no-stdio", "stderr", !self.no_stdio),
+        ] {
+            if on {
+                grants.push((flag, key, GrantValue::bool(true)));
+            }
+        }
+        for (flag, key, value) in [
+            ("--stdout", "stdout", &self.stdout),
+            ("--stderr", "stderr", &self.stderr),
+        ] {
             let Some(v) = value else { continue };
-            let mode = match v.as_str() {
-                "inherit" => Some(OutputMode::Terminal),
-                "prefix" => Some(OutputMode::Prefixed),
-                "discard" => Some(OutputMode::Discard),
-                "none" => None,
+            let grant = match v.as_str() {
+                "none" => GrantValue::bool(false),
+                "inherit" | "prefix" | "discard" => GrantValue::text(v.as_str()),
                 other => match other.strip_prefix("file=") {
-                    Some(path) => Some(OutputMode::File(PathBuf::from(path))),
+                    Some(path) => GrantValue::table([("file", GrantValue::text(path))]),
                     None => {
                         return Err(format!(
-                            "--{flag} {v}: expected inherit, prefix, discard, none or file=PATH"
+                            "{flag} {v}: expected inherit, prefix, discard, none or file=PATH"
                         ));
                     }
                 },
             };
-            req.flags.set(flag, mode.is_some());
-            if let Some(mode) = mode {
-                if flag == Flag::Stdout {
-                    req.modes.stdout = mode;
-                } else {
-                    req.modes.stderr = mode;
-                }
-            }
+            grants.push((flag, key, grant));
         }
         if let Some(at) = &self.clock_at {
-            let ns = nanoproc_runtime::manifest::parse_instant(at).ok_or_else(|| {
-                format!("--clock-at {at}: expected an instant like 2024-01-01T00:00:00Z")
-            })?;
-            req.modes.wall_clock = ClockMode::Frozen(ns);
-            req.modes.monotonic_clock = ClockMode::Frozen(0);
-            req.flags.set(Flag::WallClock, true);
-            req.flags.set(Flag::MonotonicClock, true);
+            grants.push(("--clock-at", "wall-clock", GrantValue::text(at.as_str())));
+            grants.push(("--clock-at", "monotonic-clock", GrantValue::text("frozen")));
         }
         if let Some(seed) = self.random_seed {
-            req.modes.random = RandomMode::Seeded(seed);
-            req.modes.insecure_random = RandomMode::Seeded(seed);
-            req.flags.set(Flag::Random, true);
-            req.flags.set(Flag::InsecureRandom, true);
+            // A seed is a TOML integer in a manifest: the same range here.
+            let seed = i64::try_from(seed)
+                .map_err(|_| format!("--random-seed {seed}: at most {}", i64::MAX))?;
+            let seeded = || {
+                GrantValue::table([(
+                    "seed",
+                    GrantValue::new(nanoproc_runtime::caps::ValueKind::Integer(seed)),
+                )])
+            };
+            grants.push(("--random-seed", "random", seeded()));
+            grants.push(("--random-seed", "insecure-random", seeded()));
         }
-        req.network = self.connect.clone();
-        req.listen = self.listen.clone();
-        for (flag, kind, value) in self.limit_flags() {
+        for (key, value) in self.limit_flags() {
             if let Some(v) = value {
-                req.limits.set(
-                    kind,
-                    Some(kind.parse(v).map_err(|e| format!("{flag}: {e}"))?),
-                );
+                grants.push(("--limit", key, GrantValue::text(v.as_str())));
             }
         }
-        Ok(req)
+        let mut request = GrantRequest::default();
+        for (flag, key, value) in grants {
+            let flag = if flag == "--limit" {
+                format!("--{key}")
+            } else {
+                flag.to_string()
+            };
+            request.parse(key, &value).map_err(|errors| {
+                let messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                format!("{flag}: {}", messages.join("; "))
+            })?;
+        }
+        Ok(request)
     }
 }
 
@@ -425,6 +456,9 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
             return ExitCode::from(2);
         }
     };
+    // `--timeout` must stop a guest that computes; a plan with no time limit of
+    // its own would otherwise be built without the epoch checks that do.
+    let runtime = &runtime.clone().with_interruption(timeout.is_some());
     let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
     let plan: Result<Plan, ManifestErrors> = if is_manifest {
         if args.has_grant_flags() {
@@ -476,7 +510,20 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
         interrupt,
         timeout,
     };
-    let finished = Watchdog::start(&options.interrupt, &options.audit, args.audit_summary);
+    // A plan without epoch checks cannot stop a guest computing in wasm: a stop
+    // (Ctrl-C) is then the watchdog's after a short grace, which still lets guests
+    // waiting in host calls end by themselves and their parents report.
+    let grace = if plan.interrupts_wasm() {
+        STOP_GRACE
+    } else {
+        UNINTERRUPTIBLE_GRACE
+    };
+    let finished = Watchdog::start(
+        &options.interrupt,
+        &options.audit,
+        args.audit_summary,
+        grace,
+    );
     let outcome = plan.start(&options).and_then(|tree| {
         // The start-up benchmark (crates/nanoproc-bench/benches/startup.rs) reads this.
         if std::env::var_os("NANOPROC_STARTUP_TRACE").is_some() {
@@ -547,7 +594,12 @@ const FINISHED: u8 = 1;
 const FIRING: u8 = 2;
 
 impl Watchdog {
-    fn start(interrupt: &Interrupt, audit: &Audit, audit_summary: bool) -> Watchdog {
+    fn start(
+        interrupt: &Interrupt,
+        audit: &Audit,
+        audit_summary: bool,
+        grace: std::time::Duration,
+    ) -> Watchdog {
         use std::sync::atomic::Ordering;
         let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
         let (shared, interrupt, audit) = (state.clone(), interrupt.clone(), audit.clone());
@@ -568,7 +620,7 @@ impl Watchdog {
                     std::thread::sleep(poll);
                 };
                 let stopped_at = std::time::Instant::now();
-                while stopped_at.elapsed() < STOP_GRACE {
+                while stopped_at.elapsed() < grace {
                     if finished() {
                         return;
                     }
@@ -583,9 +635,14 @@ impl Watchdog {
                 }
                 audit.seal();
                 report(&audit, audit_summary);
+                let what = if grace == STOP_GRACE {
+                    "blocked in a host call"
+                } else {
+                    "running (a plan without time limits is not interrupted in wasm) or blocked in a host call"
+                };
                 eprintln!(
-                    "nanoproc: stopped: {reason}; a nanoprocess was still blocked in a host call {:.1}s later, so nanoproc exits without waiting for it",
-                    STOP_GRACE.as_secs_f64()
+                    "nanoproc: stopped: {reason}; a nanoprocess was still {what} {:.2}s later, so nanoproc exits without waiting for it",
+                    grace.as_secs_f64()
                 );
                 std::process::exit(stop_status(reason).into());
             });

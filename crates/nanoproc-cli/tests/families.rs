@@ -236,3 +236,32 @@ fn stdin_is_read_only_when_granted() {
         "{run:?}"
     );
 }
+
+/// `wasi:random/insecure-seed` cannot be refused (language runtimes read it to
+/// start), but it follows the `insecure-random` grant: wasmtime-wasi would draw it
+/// from the host for every instance, real randomness for a nanoprocess denied all
+/// random and the end of reproducibility under a seed.
+#[test]
+fn the_insecure_seed_follows_the_insecure_random_grant() {
+    let cmd = cmd();
+    let seed_of = |args: &[&str]| {
+        let mut all = vec!["run", cmd.as_str()];
+        all.extend_from_slice(args);
+        all.extend(["--", "insecure-seed", "hashmap"]);
+        let run = nanoproc(&all);
+        assert_eq!(run.code, 0, "{run:?}");
+        run.assert_ok("insecure-seed").to_string()
+    };
+    // Not granted: a fixed value, the same in every instance.
+    let none = seed_of(&[]);
+    assert_eq!(none, seed_of(&[]), "an ungranted seed is fixed");
+    // Seeded: reproducible, and different for another seed.
+    let seeded = seed_of(&["--random-seed", "42"]);
+    assert_eq!(seeded, seed_of(&["--random-seed", "42"]), "a seed reproduces");
+    assert_ne!(seeded, seed_of(&["--random-seed", "43"]));
+    assert_ne!(seeded, none);
+    // Granted for real: the host's, new in every run.
+    let real = seed_of(&["--insecure-random"]);
+    assert_ne!(real, seed_of(&["--insecure-random"]));
+    assert_ne!(real, none);
+}

@@ -27,10 +27,8 @@ mod raw;
 
 pub use error::{Location, ManifestError, ManifestErrors, Span};
 
-use nanoproc_caps::{
-    ClockMode, DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, GrantRequest,
-    LimitKind, Modes, OutputMode, RandomMode, parse_millis,
-};
+pub use nanoproc_caps::parse_instant;
+use nanoproc_caps::{GrantRequest, parse_millis};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -73,8 +71,10 @@ pub struct Node {
     pub component_span: Span,
     pub digest: Option<[u8; 32]>,
     pub digest_span: Option<Span>,
+    /// What it asks for, each grant with where it was written.
     pub grants: GrantRequest,
-    pub grant_spans: GrantSpans,
+    /// Where its `grants` table is, for a message about them as a whole.
+    pub grants_span: Option<Span>,
     /// How a failure of this nanoprocess reaches its parent's call.
     pub on_failure: OnFailure,
     /// Whether, and how often, a failed instance is replaced by a fresh one.
@@ -112,32 +112,6 @@ pub struct Dep {
     /// Index of the child in [`Manifest::nodes`].
     pub child: usize,
     pub span: Span,
-}
-
-/// Where each part of a nanoprocess's grants was written.
-#[derive(Clone, Debug, Default)]
-pub struct GrantSpans {
-    pub whole: Option<Span>,
-    pub fs: Vec<Span>,
-    pub env: Vec<Span>,
-    pub flags: BTreeMap<Flag, Span>,
-    pub network: Vec<Span>,
-    pub listen: Vec<Span>,
-    pub limits: BTreeMap<LimitKind, Span>,
-}
-
-impl GrantSpans {
-    pub fn span_of(&self, item: &GrantItem) -> Option<Span> {
-        match item {
-            GrantItem::Fs(i) => self.fs.get(*i).cloned(),
-            GrantItem::Env(i) => self.env.get(*i).cloned(),
-            GrantItem::Flag(f) => self.flags.get(f).cloned(),
-            GrantItem::Network(i) => self.network.get(*i).cloned(),
-            GrantItem::Listen(i) => self.listen.get(*i).cloned(),
-            GrantItem::Limit(kind) => self.limits.get(kind).cloned(),
-        }
-        .or_else(|| self.whole.clone())
-    }
 }
 
 impl Manifest {
@@ -231,7 +205,7 @@ impl Manifest {
                 digest: None,
                 digest_span: None,
                 grants,
-                grant_spans: GrantSpans::default(),
+                grants_span: None,
                 on_failure: OnFailure::Trap,
                 restart: None,
                 deps: Vec::new(),
@@ -621,9 +595,9 @@ impl Cx {
             }
             parsed
         });
-        let (grants, grant_spans) = match &decl.grants {
+        let grants = match &decl.grants {
             Some(g) => self.grants(&path, g),
-            None => (GrantRequest::default(), GrantSpans::default()),
+            None => GrantRequest::default(),
         };
         let on_failure = match &decl.on_failure {
             None => OnFailure::Trap,
@@ -693,140 +667,31 @@ impl Cx {
             digest,
             digest_span: decl.digest.as_ref().map(Spanned::span),
             grants,
-            grant_spans,
+            grants_span: decl.grants.as_ref().map(Spanned::span),
             on_failure,
             restart,
             deps: Vec::new(),
         }
     }
 
-    fn grants(
-        &mut self,
-        path: &str,
-        g: &Spanned<Box<raw::RawGrants>>,
-    ) -> (GrantRequest, GrantSpans) {
-        let mut req = GrantRequest::default();
-        let mut spans = GrantSpans {
-            whole: Some(g.span()),
-            ..Default::default()
-        };
-        let raw = g.get_ref();
-        for d in &raw.fs {
-            let dr = d.get_ref();
-            // Both halves are checked, so that an entry wrong twice is reported twice.
-            let rights_text = dr.rights.get_ref().text();
-            let rights = FsRights::parse(&rights_text);
-            if rights.is_none() {
+    /// Reads a `grants` table through the capability families: each key goes to
+    /// the family that owns it, which reports what it cannot read where it was written.
+    fn grants(&mut self, path: &str, g: &Spanned<raw::RawGrants>) -> GrantRequest {
+        let mut request = GrantRequest::default();
+        for (key, value) in &g.get_ref().0 {
+            for e in request
+                .parse(key.get_ref(), &raw::grant_value(value))
+                .err()
+                .into_iter()
+                .flatten()
+            {
                 self.error(
-                    Some(dr.rights.span()),
-                    format!(
-                        "{path}: unknown rights {:?}; expected {}",
-                        rights_text,
-                        FsRights::ACCEPTED
-                    ),
+                    Some(e.span.unwrap_or_else(|| key.span())),
+                    format!("{path}: {}", e.message),
                 );
             }
-            let source = match (&dr.host, &dr.from) {
-                (Some(h), None) => Some(DirSource::Host(PathBuf::from(h))),
-                (None, Some(f)) => Some(DirSource::Parent(f.clone())),
-                _ => {
-                    self.error(
-                        Some(d.span()),
-                        format!("{path}: a directory grant has exactly one of `host` (root only) or `from` (a path in the parent's view)"),
-                    );
-                    None
-                }
-            };
-            let (Some(rights), Some(source)) = (rights, source) else {
-                continue;
-            };
-            req.fs.push(DirRequest {
-                source,
-                guest: dr.guest.clone(),
-                rights,
-            });
-            spans.fs.push(d.span());
         }
-        for e in &raw.env {
-            let text = e.get_ref();
-            let request = match text.split_once('=') {
-                Some((n, v)) => EnvRequest::Literal(n.to_string(), v.to_string()),
-                None => EnvRequest::Inherit(text.clone()),
-            };
-            if request.name().is_empty() {
-                self.error(
-                    Some(e.span()),
-                    format!("{path}: an environment grant is `NAME` or `NAME=value`"),
-                );
-                continue;
-            }
-            req.env.push(request);
-            spans.env.push(e.span());
-        }
-        req.args = raw.args.clone();
-        let flags = [
-            (Flag::Stdin, &raw.stdin),
-            (Flag::Stdout, &raw.stdout),
-            (Flag::Stderr, &raw.stderr),
-            (Flag::WallClock, &raw.wall_clock),
-            (Flag::MonotonicClock, &raw.monotonic_clock),
-            (Flag::Random, &raw.random),
-            (Flag::InsecureRandom, &raw.insecure_random),
-            (Flag::Exit, &raw.exit),
-        ];
-        for (flag, value) in flags {
-            let Some(v) = value else { continue };
-            spans.flags.insert(flag, v.span());
-            match apply_mode(flag, v.get_ref(), &mut req.modes) {
-                Ok(held) => req.flags.set(flag, held),
-                Err(expected) => {
-                    self.error(
-                        Some(v.span()),
-                        format!("{path}: {}: expected {expected}", flag.key()),
-                    );
-                }
-            }
-        }
-        for n in &raw.network {
-            req.network.push(n.get_ref().clone());
-            spans.network.push(n.span());
-        }
-        for n in &raw.listen {
-            req.listen.push(n.get_ref().clone());
-            spans.listen.push(n.span());
-        }
-        let limits = [
-            (LimitKind::Memory, &raw.memory),
-            (LimitKind::Tables, &raw.tables),
-            (LimitKind::Instances, &raw.instances),
-            (LimitKind::Handles, &raw.handles),
-            (LimitKind::Fuel, &raw.fuel),
-            (LimitKind::Timeout, &raw.timeout),
-            (LimitKind::Output, &raw.output),
-        ];
-        for (kind, value) in limits {
-            let Some(v) = value else { continue };
-            let parsed = match v.get_ref() {
-                raw::RawLimit::Number(n) => match kind {
-                    // A bare number of milliseconds is too easy to misread.
-                    LimitKind::Timeout => Err(format!(
-                        "a duration needs a unit: write \"{n}ms\" or \"{n}s\""
-                    )),
-                    _ => Ok(*n),
-                },
-                raw::RawLimit::Text(t) => kind.parse(t),
-            };
-            match parsed {
-                Ok(n) => {
-                    req.limits.set(kind, Some(n));
-                    spans.limits.insert(kind, v.span());
-                }
-                Err(e) => {
-                    self.error(Some(v.span()), format!("{path}: {kind}: {e}"));
-                }
-            }
-        }
-        (req, spans)
+        request
     }
 }
 
@@ -835,97 +700,6 @@ fn deps_in_order(decl: &raw::RawNanoprocess) -> Vec<(&Spanned<String>, &Spanned<
     let mut deps: Vec<_> = decl.deps.iter().collect();
     deps.sort_by_key(|(iface, _)| iface.span().start);
     deps
-}
-
-/// Applies `stdout = "prefix"` and the like; returns whether the flag is held, or
-/// what the key accepts.
-fn apply_mode(flag: Flag, raw: &raw::RawMode, modes: &mut Modes) -> Result<bool, &'static str> {
-    use raw::RawMode::{Held, Table, Word};
-    const OUTPUT: &str = "true, false, \"prefix\", \"discard\" or { file = \"PATH\" } (root only)";
-    const WALL: &str = "true, false or an instant to freeze it at, like \"2024-01-01T00:00:00Z\"";
-    const MONO: &str = "true, false or \"frozen\"";
-    const RANDOM: &str = "true, false or { seed = NUMBER } for reproducible bytes";
-    match (flag, raw) {
-        (_, Held(b)) => Ok(*b),
-        (Flag::Stdout | Flag::Stderr, _) => {
-            let mode = match raw {
-                Word(w) if w == "prefix" => OutputMode::Prefixed,
-                Word(w) if w == "discard" => OutputMode::Discard,
-                Word(w) if w == "inherit" => OutputMode::Terminal,
-                Table(t) if t.seed.is_none() && t.file.is_some() => {
-                    OutputMode::File(PathBuf::from(t.file.clone().unwrap()))
-                }
-                _ => return Err(OUTPUT),
-            };
-            if flag == Flag::Stdout {
-                modes.stdout = mode;
-            } else {
-                modes.stderr = mode;
-            }
-            Ok(true)
-        }
-        (Flag::WallClock, Word(w)) => {
-            modes.wall_clock = ClockMode::Frozen(parse_instant(w).ok_or(WALL)?);
-            Ok(true)
-        }
-        (Flag::WallClock, _) => Err(WALL),
-        (Flag::MonotonicClock, Word(w)) if w == "frozen" => {
-            modes.monotonic_clock = ClockMode::Frozen(0);
-            Ok(true)
-        }
-        (Flag::MonotonicClock, _) => Err(MONO),
-        (Flag::Random | Flag::InsecureRandom, Table(t)) if t.file.is_none() => {
-            let seed = t.seed.ok_or(RANDOM)?;
-            if flag == Flag::Random {
-                modes.random = RandomMode::Seeded(seed);
-            } else {
-                modes.insecure_random = RandomMode::Seeded(seed);
-            }
-            Ok(true)
-        }
-        (Flag::Random | Flag::InsecureRandom, _) => Err(RANDOM),
-        (Flag::Stdin | Flag::Exit, _) => Err("true or false"),
-    }
-}
-
-/// `2024-01-01T00:00:00Z` (optionally with `.fff` fractions) as nanoseconds since
-/// the UNIX epoch; `None` for anything else, and for instants before 1970 or too
-/// late for a `u64` of nanoseconds (past 2554).
-pub fn parse_instant(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Four-digit years, as RFC 3339 writes them. The bound also keeps the day
-    // arithmetic below from overflowing on a year of twenty digits (which, unchecked,
-    // would freeze the clock at a wrapped-around instant in a release build).
-    if !(0..=9999).contains(&y) {
-        return None;
-    }
-    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
-    let nanos: u64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse().ok()?
-    };
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Declared names for a help line: the first few, so that a manifest of thousands
@@ -944,51 +718,38 @@ fn names<'a>(keys: impl ExactSizeIterator<Item = &'a String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nanoproc_caps::ValueKind;
 
-    fn spans() -> GrantSpans {
-        GrantSpans {
-            whole: Some(0..100),
-            fs: vec![10..20, 20..30],
-            env: vec![30..35, 35..40],
-            flags: BTreeMap::from([(Flag::Random, 40..44), (Flag::Stdout, 50..55)]),
-            network: vec![60..70, 70..75],
-            listen: vec![75..78, 78..80],
-            limits: [(LimitKind::Memory, 80..90)].into_iter().collect(),
+    /// Every part of a grant value keeps where it was written, however deep: what
+    /// a family reports an error at, and what a refused grant points at.
+    #[test]
+    fn grant_values_carry_the_span_of_every_part() {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            grants: raw::RawGrants,
         }
-    }
-
-    #[test]
-    fn span_of_points_at_the_item() {
-        let s = spans();
-        assert_eq!(s.span_of(&GrantItem::Fs(0)), Some(10..20));
-        assert_eq!(s.span_of(&GrantItem::Fs(1)), Some(20..30));
-        assert_eq!(s.span_of(&GrantItem::Env(0)), Some(30..35));
-        assert_eq!(s.span_of(&GrantItem::Env(1)), Some(35..40));
-        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Random)), Some(40..44));
-        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdout)), Some(50..55));
-        assert_eq!(s.span_of(&GrantItem::Network(0)), Some(60..70));
-        assert_eq!(s.span_of(&GrantItem::Network(1)), Some(70..75));
-        assert_eq!(
-            s.span_of(&GrantItem::Limit(LimitKind::Memory)),
-            Some(80..90)
-        );
-    }
-
-    #[test]
-    fn span_of_falls_back_to_the_whole_grants() {
-        let s = spans();
-        assert_eq!(s.span_of(&GrantItem::Fs(2)), Some(0..100));
-        assert_eq!(s.span_of(&GrantItem::Env(2)), Some(0..100));
-        assert_eq!(s.span_of(&GrantItem::Flag(Flag::Stdin)), Some(0..100));
-        assert_eq!(s.span_of(&GrantItem::Network(2)), Some(0..100));
-        let no_memory = GrantSpans {
-            limits: BTreeMap::new(),
-            ..spans()
+        let text = r#"grants = { fs = [{ guest = "/d", rights = ["read", "list"] }], random = { seed = 7 } }"#;
+        let doc: Doc = toml::from_str(text).unwrap();
+        let at = |span: &Option<Span>| &text[span.clone().unwrap()];
+        let (fs_key, fs) = &doc.grants.0[0];
+        assert_eq!(&text[fs_key.span()], "fs");
+        let fs = raw::grant_value(fs);
+        let ValueKind::List(dirs) = &fs.kind else {
+            panic!("{fs:?}")
         };
         assert_eq!(
-            no_memory.span_of(&GrantItem::Limit(LimitKind::Memory)),
-            Some(0..100)
+            at(&dirs[0].span),
+            r#"{ guest = "/d", rights = ["read", "list"] }"#
         );
-        assert_eq!(GrantSpans::default().span_of(&GrantItem::Fs(0)), None);
+        let ValueKind::Table(entries) = &dirs[0].kind else {
+            panic!("{dirs:?}")
+        };
+        assert_eq!(at(&entries[1].0.span), "rights");
+        let ValueKind::List(rights) = &entries[1].1.kind else {
+            panic!("{entries:?}")
+        };
+        assert_eq!(at(&rights[1].span), r#""list""#);
+        let random = raw::grant_value(&doc.grants.0[1].1);
+        assert_eq!(at(&random.span), "{ seed = 7 }");
     }
 }

@@ -24,9 +24,7 @@ pub struct RawApp {
 pub struct RawNanoprocess {
     pub component: Spanned<String>,
     pub digest: Option<Spanned<String>>,
-    /// Boxed: most of a nanoprocess's size, and absent from most dependencies, so
-    /// that a manifest of many nanoprocesses costs memory for what it says.
-    pub grants: Option<Spanned<Box<RawGrants>>>,
+    pub grants: Option<Spanned<RawGrants>>,
     #[serde(default)]
     pub deps: BTreeMap<Spanned<String>, Spanned<String>>,
     pub on_failure: Option<Spanned<String>>,
@@ -40,84 +38,122 @@ pub struct RawRestart {
     pub within: Spanned<String>,
 }
 
-/// A limit is a number (`handles = 100`) or text with a unit (`memory = "64 MiB"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub enum RawLimit {
-    Number(u64),
+/// A `grants` table as written: each key with its value, spans everywhere, for the
+/// capability family that owns the key to read (see `nanoproc_caps::family`). Which
+/// keys exist is the families' business, not this file's: an unknown key is found
+/// when no family claims it.
+pub struct RawGrants(pub Vec<(Spanned<String>, Spanned<RawValue>)>);
+
+/// A TOML value with the span of every part.
+pub enum RawValue {
+    Bool(bool),
+    Integer(i64),
     Text(String),
+    List(Vec<Spanned<RawValue>>),
+    Table(Vec<(Spanned<String>, Spanned<RawValue>)>),
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawGrants {
-    #[serde(default)]
-    pub fs: Vec<Spanned<RawDir>>,
-    #[serde(default)]
-    pub env: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub args: Vec<String>,
-    pub stdin: Option<Spanned<RawMode>>,
-    pub stdout: Option<Spanned<RawMode>>,
-    pub stderr: Option<Spanned<RawMode>>,
-    pub wall_clock: Option<Spanned<RawMode>>,
-    pub monotonic_clock: Option<Spanned<RawMode>>,
-    pub random: Option<Spanned<RawMode>>,
-    pub insecure_random: Option<Spanned<RawMode>>,
-    pub exit: Option<Spanned<RawMode>>,
-    #[serde(default)]
-    pub network: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub listen: Vec<Spanned<String>>,
-    pub memory: Option<Spanned<RawLimit>>,
-    pub tables: Option<Spanned<RawLimit>>,
-    pub instances: Option<Spanned<RawLimit>>,
-    pub handles: Option<Spanned<RawLimit>>,
-    pub fuel: Option<Spanned<RawLimit>>,
-    pub timeout: Option<Spanned<RawLimit>>,
-    pub output: Option<Spanned<RawLimit>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDir {
-    pub host: Option<String>,
-    pub from: Option<String>,
-    pub guest: String,
-    pub rights: Spanned<RawRights>,
-}
-
-/// `rights = "read-only"`, `rights = "read+create"` or `rights = ["read", "create"]`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub enum RawRights {
-    Text(String),
-    List(Vec<String>),
-}
-
-impl RawRights {
-    pub fn text(&self) -> String {
-        match self {
-            RawRights::Text(t) => t.clone(),
-            RawRights::List(l) => l.join("+"),
+impl<'de> Deserialize<'de> for RawGrants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match RawValue::deserialize(d)? {
+            // In the order they are written (toml hands dotted keys over sorted),
+            // so that errors are reported in that order.
+            RawValue::Table(mut entries) => {
+                entries.sort_by_key(|(key, _)| key.span().start);
+                Ok(RawGrants(entries))
+            }
+            _ => Err(serde::de::Error::custom("`grants` must be a table")),
         }
     }
 }
 
-/// A capability that is held or not, optionally in a mode: `true`, `false`, a word
-/// (`"prefix"`, `"discard"`, `"frozen"`, an instant) or a table (`{ file = "..." }`,
-/// `{ seed = 42 }`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub enum RawMode {
-    Held(bool),
-    Word(String),
-    Table(RawModeTable),
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawModeTable {
-    pub file: Option<String>,
-    pub seed: Option<u64>,
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = RawValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a grant value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
+        Ok(RawValue::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
+        Ok(RawValue::Integer(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawValue, E> {
+        i64::try_from(v)
+            .map(RawValue::Integer)
+            .map_err(|_| E::custom("number too large"))
+    }
+
+    /// The number itself is not repeated: it may be half of a secret someone
+    /// meant to quote.
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<RawValue, E> {
+        Err(E::custom(
+            "a number with a fraction or an exponent: no grant takes one (quote a value that is text)",
+        ))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
+        Ok(RawValue::Text(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
+        Ok(RawValue::Text(v))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<RawValue>>()? {
+            items.push(item);
+        }
+        Ok(RawValue::List(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            entries.push((key, map.next_value::<Spanned<RawValue>>()?));
+        }
+        Ok(RawValue::Table(entries))
+    }
+}
+
+/// The value in the form every front end hands to the families.
+pub fn grant_value(raw: &Spanned<RawValue>) -> nanoproc_caps::GrantValue {
+    use nanoproc_caps::{GrantValue, Key, ValueKind};
+    let kind = match raw.get_ref() {
+        RawValue::Bool(b) => ValueKind::Bool(*b),
+        RawValue::Integer(n) => ValueKind::Integer(*n),
+        RawValue::Text(t) => ValueKind::Text(t.clone()),
+        RawValue::List(items) => ValueKind::List(items.iter().map(grant_value).collect()),
+        RawValue::Table(entries) => ValueKind::Table(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Key {
+                            name: k.get_ref().clone(),
+                            span: Some(k.span()),
+                        },
+                        grant_value(v),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    GrantValue {
+        kind,
+        span: Some(raw.span()),
+    }
 }

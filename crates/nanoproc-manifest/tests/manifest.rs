@@ -1,7 +1,10 @@
 //! `Manifest::load` on manifests written to a temporary directory: the tree it builds
 //! from a valid manifest, and the place and wording of every kind of error.
 
-use nanoproc_caps::{DirRequest, DirSource, EnvRequest, Flag, FsRights, GrantItem, LimitKind};
+use nanoproc_caps::{
+    ClockMode, DirRequest, DirSource, FsRights, LimitKind, OutputMode, Plain, RandomMode, Span,
+    VarRequest,
+};
 use nanoproc_manifest::{
     Location, MAX_DEPTH, Manifest, ManifestError, ManifestErrors, digest_of, parse_instant,
 };
@@ -221,6 +224,15 @@ fn valid_tree_deps_point_at_children_and_their_lines() {
     assert_eq!((loc.line, loc.column), (17, 72));
 }
 
+/// A request as parsed, without the spans (which `grant_spans_point_at_each_item`
+/// checks), to compare with one built by hand.
+fn unspanned(mut dirs: Vec<DirRequest>) -> Vec<DirRequest> {
+    for d in &mut dirs {
+        d.span = None;
+    }
+    dirs
+}
+
 #[test]
 fn valid_tree_grants_are_parsed() {
     let p = Project::new(TREE);
@@ -228,55 +240,73 @@ fn valid_tree_grants_are_parsed() {
 
     let app = &m.nodes[0].grants;
     assert_eq!(
-        app.fs,
+        unspanned(app.fs.clone()),
         [
-            DirRequest {
-                source: DirSource::Host(PathBuf::from("./photos")),
-                guest: "/photos".into(),
-                rights: FsRights::READ_WRITE,
-            },
-            DirRequest {
-                source: DirSource::Host(PathBuf::from("cfg")),
-                guest: "/etc/app".into(),
-                rights: FsRights::READ_ONLY,
-            },
+            DirRequest::new(
+                DirSource::Host(PathBuf::from("./photos")),
+                "/photos",
+                FsRights::READ_WRITE,
+            ),
+            DirRequest::new(
+                DirSource::Host(PathBuf::from("cfg")),
+                "/etc/app",
+                FsRights::READ_ONLY,
+            ),
         ]
     );
+    let vars: Vec<VarRequest> = app
+        .env
+        .vars
+        .iter()
+        .cloned()
+        .map(|mut v| {
+            v.span = None;
+            v
+        })
+        .collect();
     assert_eq!(
-        app.env,
+        vars,
         [
-            EnvRequest::Inherit("HOME".into()),
-            EnvRequest::Literal("MODE".into(), "fast".into()),
-            EnvRequest::Literal("EMPTY".into(), String::new()),
+            VarRequest::inherit("HOME"),
+            VarRequest::literal("MODE", "fast"),
+            VarRequest::literal("EMPTY", ""),
         ]
     );
-    let flags: Vec<Flag> = app.flags.iter().collect();
-    assert_eq!(flags, [Flag::Stdout, Flag::WallClock, Flag::Random]);
-    assert_eq!(app.limits.get(LimitKind::Memory), Some(67_108_864));
-    assert_eq!(app.args, ["--verbose", "two words"]);
-    assert!(app.network.is_empty());
+    // Held: stdout, the wall clock and random; stderr is written, as `false`.
+    assert_eq!(app.stdio.stdout.held, Some(OutputMode::Terminal));
+    assert_eq!(app.stdio.stderr.held, None);
+    assert_eq!(app.stdio.stdin.held, None);
+    assert_eq!(app.clocks.wall.held, Some(ClockMode::Real));
+    assert_eq!(app.clocks.monotonic.held, None);
+    assert_eq!(app.random.secure.held, Some(RandomMode::Real));
+    assert_eq!(app.random.insecure.held, None);
+    assert_eq!(app.exit.held, None);
+    assert_eq!(app.limits.values.get(LimitKind::Memory), Some(67_108_864));
+    assert_eq!(app.env.args, ["--verbose", "two words"]);
+    assert!(app.network.connect.is_empty());
 
     let mid = &m.nodes[1].grants;
     assert_eq!(
-        mid.fs,
-        [DirRequest {
-            source: DirSource::Parent("/photos/thumbs".into()),
-            guest: "/out".into(),
-            rights: FsRights::READ_ONLY,
-        }]
+        unspanned(mid.fs.clone()),
+        [DirRequest::new(
+            DirSource::Parent("/photos/thumbs".into()),
+            "/out",
+            FsRights::READ_ONLY,
+        )]
     );
-    assert_eq!(mid.flags.iter().collect::<Vec<_>>(), [Flag::MonotonicClock]);
-    assert!(mid.env.is_empty() && mid.args.is_empty());
-    assert_eq!(mid.limits.get(LimitKind::Memory), None);
+    assert_eq!(mid.clocks.monotonic.held, Some(ClockMode::Real));
+    assert_eq!(mid.clocks.wall.held, None);
+    assert_eq!(mid.stdio.stdout.held, None);
+    assert_eq!(mid.random.secure.held, None);
+    assert!(mid.env.vars.is_empty() && mid.env.args.is_empty());
+    assert_eq!(mid.limits.values.get(LimitKind::Memory), None);
 
     // No `grants` at all: nothing requested, and nothing to point at.
     for leafish in [&m.nodes[2], &m.nodes[3]] {
         assert_eq!(leafish.grants, Default::default());
-        assert_eq!(leafish.grant_spans.whole, None);
+        assert_eq!(leafish.grants_span, None);
         assert_eq!(
-            leafish
-                .grant_spans
-                .span_of(&GrantItem::Limit(LimitKind::Memory)),
+            leafish.grants.limits.spans[LimitKind::Memory as usize],
             None
         );
     }
@@ -286,56 +316,54 @@ fn valid_tree_grants_are_parsed() {
 fn grant_spans_point_at_each_item() {
     let p = Project::new(TREE);
     let m = p.manifest();
-    let spans = &m.nodes[0].grant_spans;
-    let text_of = |item: GrantItem| p.text(&spans.span_of(&item).unwrap()).to_string();
+    let app = &m.nodes[0].grants;
+    let text_of = |span: &Option<Span>| p.text(span.as_ref().unwrap()).to_string();
 
     assert_eq!(
-        text_of(GrantItem::Fs(0)),
+        text_of(&app.fs[0].span),
         r#"{ host = "./photos", guest = "/photos", rights = "read-write" }"#
     );
     assert_eq!(
-        text_of(GrantItem::Fs(1)),
+        text_of(&app.fs[1].span),
         r#"{ host = "cfg", guest = "/etc/app", rights = "ro" }"#
     );
-    assert_eq!(text_of(GrantItem::Env(0)), r#""HOME""#);
-    assert_eq!(text_of(GrantItem::Env(1)), r#""MODE=fast""#);
-    assert_eq!(text_of(GrantItem::Limit(LimitKind::Memory)), r#""64 MiB""#);
+    assert_eq!(text_of(&app.env.vars[0].span), r#""HOME""#);
+    assert_eq!(text_of(&app.env.vars[1].span), r#""MODE=fast""#);
+    assert_eq!(
+        text_of(&app.limits.spans[LimitKind::Memory as usize]),
+        r#""64 MiB""#
+    );
     // Each flag's span is its own value: check the lines, since they all read `true`.
-    let line_of = |item: GrantItem| m.locate(&spans.span_of(&item).unwrap()).unwrap().line;
-    assert_eq!(line_of(GrantItem::Flag(Flag::Random)), 11);
-    assert_eq!(line_of(GrantItem::Flag(Flag::WallClock)), 12);
-    assert_eq!(line_of(GrantItem::Flag(Flag::Stdout)), 13);
-    let stderr = spans.span_of(&GrantItem::Flag(Flag::Stderr)).unwrap();
+    let line_of = |span: &Option<Span>| m.locate(span.as_ref().unwrap()).unwrap().line;
+    assert_eq!(line_of(&app.random.secure.span), 11);
+    assert_eq!(line_of(&app.clocks.wall.span), 12);
+    assert_eq!(line_of(&app.stdio.stdout.span), 13);
+    let stderr = app.stdio.stderr.span.clone().unwrap();
     assert_eq!(
         (p.text(&stderr), m.locate(&stderr).unwrap().line),
         ("false", 14)
     );
 
-    // What was not written falls back to the whole `grants`.
-    let whole = spans.whole.clone().unwrap();
+    // What was not written has no span of its own: messages about it point at the
+    // whole `grants`.
+    let whole = m.nodes[0].grants_span.clone().unwrap();
     assert_eq!(p.text(&whole), "grants");
     assert_eq!(m.locate(&whole).unwrap().line, 6);
-    assert_eq!(
-        spans.span_of(&GrantItem::Flag(Flag::Stdin)),
-        Some(whole.clone())
-    );
-    assert_eq!(spans.span_of(&GrantItem::Network(0)), Some(whole.clone()));
-    assert_eq!(spans.span_of(&GrantItem::Env(3)), Some(whole));
+    assert_eq!(app.stdio.stdin.span, None);
+    assert!(app.network.connect.is_empty());
+    assert_eq!(app.env.vars.len(), 3);
 
     // An inline `grants = { ... }` table is its own whole span.
-    let mid = &m.nodes[1].grant_spans;
+    let mid = &m.nodes[1];
     assert!(
-        p.text(mid.whole.as_ref().unwrap())
+        p.text(mid.grants_span.as_ref().unwrap())
             .starts_with("{ fs = [{ from")
     );
     assert_eq!(
-        p.text(&mid.span_of(&GrantItem::Fs(0)).unwrap()),
+        text_of(&mid.grants.fs[0].span),
         r#"{ from = "/photos/thumbs", guest = "/out", rights = "read-only" }"#
     );
-    assert_eq!(
-        p.text(&mid.span_of(&GrantItem::Flag(Flag::MonotonicClock)).unwrap()),
-        "true"
-    );
+    assert_eq!(text_of(&mid.grants.clocks.monotonic.span), "true");
 }
 
 #[test]
@@ -355,19 +383,25 @@ network = ["example.com:443"]
     );
     let m = p.manifest();
     let node = m.root();
-    assert_eq!(node.grants.network, ["example.com:443"]);
-    assert!(node.grants.flags.has(Flag::Stdin));
-    let spans = &node.grant_spans;
+    let connect: Vec<&str> = node
+        .grants
+        .network
+        .connect
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect();
+    assert_eq!(connect, ["example.com:443"]);
+    assert_eq!(node.grants.stdio.stdin.held, Some(Plain));
     assert_eq!(
-        p.text(spans.whole.as_ref().unwrap()),
+        p.text(node.grants_span.as_ref().unwrap()),
         "[nanoprocess.app.grants]"
     );
     assert_eq!(
-        p.text(&spans.span_of(&GrantItem::Network(0)).unwrap()),
+        p.text(node.grants.network.connect[0].span.as_ref().unwrap()),
         r#""example.com:443""#
     );
     assert_eq!(
-        m.locate(&spans.span_of(&GrantItem::Flag(Flag::Stdin)).unwrap()),
+        m.locate(node.grants.stdio.stdin.span.as_ref().unwrap()),
         Some(Location {
             file: p.path.clone(),
             line: 8,

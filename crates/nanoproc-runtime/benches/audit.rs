@@ -21,7 +21,7 @@
 //!
 //! Needs the guests: `cargo xtask guests`.
 
-use nanoproc_runtime::caps::{DirRequest, DirSource, Flag, FsRights, GrantRequest};
+use nanoproc_runtime::caps::{DirRequest, DirSource, FsRights, GrantRequest, OutputMode, Switch};
 use nanoproc_runtime::{Audit, Interrupt, Plan, RunOptions, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,14 +93,14 @@ fn bench() -> Result<(), String> {
     let runtime = Runtime::new().map_err(|e| format!("engine: {e:#}"))?;
     let op = format!("files:{files}");
     let mut grants = GrantRequest {
-        fs: vec![DirRequest {
-            source: DirSource::Host(work.clone()),
-            guest: "/d".into(),
-            rights: FsRights::READ_WRITE,
-        }],
+        fs: vec![DirRequest::new(
+            DirSource::Host(work.clone()),
+            "/d",
+            FsRights::READ_WRITE,
+        )],
         ..Default::default()
     };
-    grants.flags.set(Flag::Stdout, true);
+    grants.stdio.stdout = Switch::held(OutputMode::Terminal);
     // One plan per configuration, compiled and checked outside the timing.
     let plans = Config::ALL
         .iter()

@@ -100,6 +100,79 @@ impl fmt::Display for Event {
     }
 }
 
+/// One nanoprocess's hand on the audit record: every capability family records its
+/// decisions through [`Recorder::decide`], so that every line of the record has the
+/// same shape and the same bounds, whoever wrote it.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    pub path: Arc<str>,
+    pub audit: Audit,
+}
+
+impl Recorder {
+    pub fn new(path: Arc<str>, audit: Audit) -> Self {
+        Self { path, audit }
+    }
+
+    /// Whether an allowed decision would be read by anyone (see
+    /// [`Audit::wants_allowed`]): a family asks before it spends time on a target.
+    pub fn wants_allowed(&self) -> bool {
+        self.audit.wants_allowed()
+    }
+
+    /// Records a decision of family `capability` (its grant key) on `operation`
+    /// (the WASI function), aimed at `target`. An allowed one is recorded only when
+    /// someone reads them, and its target is then made.
+    pub fn decide(
+        &self,
+        capability: &'static str,
+        operation: &'static str,
+        target: impl FnOnce() -> Option<String>,
+        decision: Decision,
+        reason: Option<String>,
+    ) {
+        if decision == Decision::Allowed && !self.wants_allowed() {
+            return;
+        }
+        self.audit.record(Event {
+            nanoprocess: self.path.clone(),
+            capability,
+            operation,
+            target: target(),
+            decision,
+            reason,
+        });
+    }
+
+    /// For an operation that is held or not and has no error case: lets it through
+    /// if `held`, else records the refusal and returns the error the call traps with
+    /// (a silent zero or a fake value would let a dependency believe it had what it
+    /// was denied).
+    pub fn check(
+        &self,
+        held: bool,
+        capability: &'static str,
+        operation: &'static str,
+    ) -> wasmtime::Result<()> {
+        if held {
+            self.decide(capability, operation, || None, Decision::Allowed, None);
+            return Ok(());
+        }
+        self.decide(
+            capability,
+            operation,
+            || None,
+            Decision::Refused,
+            Some("not granted".into()),
+        );
+        Err(wasmtime::Error::new(crate::error::CapabilityRefused {
+            nanoprocess: self.path.clone(),
+            capability,
+            operation,
+        }))
+    }
+}
+
 /// Uses and refusals of one capability by one nanoprocess.
 pub type Counts = BTreeMap<(Arc<str>, &'static str), (u64, u64)>;
 

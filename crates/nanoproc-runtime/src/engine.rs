@@ -20,6 +20,18 @@ pub struct Pool {
     pub table_elements: u64,
 }
 
+/// What an engine is configured for, chosen per plan: each costs guests speed, so
+/// a plan gets only what it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EngineChoice {
+    /// Fuel is counted: some nanoprocess has a fuel limit.
+    pub fuel: bool,
+    /// Epoch checks are compiled in: some nanoprocess has a time limit, or the
+    /// runtime was asked to be able to interrupt wasm (`--timeout`).
+    pub epochs: bool,
+    pub pool: Option<Pool>,
+}
+
 /// An engine configured for nanoprocesses.
 ///
 /// Concurrency support is off: `component-model-async` is compiled in (for WASI
@@ -30,21 +42,27 @@ pub struct Pool {
 /// (see the trampolines). Backtrace details are off: they cost ~0.5 ms per trap,
 /// and a hostile child should not be able to make its parent pay that at will.
 ///
-/// Epoch interruption is always on: it is how per-call time limits, `--timeout` and
-/// Ctrl-C stop a guest that never returns. Fuel counting is on only when `fuel` is
-/// asked for, because it slows every guest down.
+/// Epoch interruption is how per-call time limits, `--timeout` and Ctrl-C stop a
+/// guest that never returns to the host. Its checks are compiled into every loop
+/// and call of every guest and cost compute-bound code about 4-6%, so they are
+/// compiled in only when `choice.epochs` says some limit needs them. Without them,
+/// a guest waiting in a host call is still stopped there (`families::io`), and a
+/// guest computing is stopped by its fuel limit if it has one; the command line's
+/// watchdog ends a run that was told to stop and did not. Fuel counting is on only
+/// when some nanoprocess has a fuel limit, for the same reason.
 ///
 /// With `pool`, instances come from wasmtime's pooling allocator: memories, tables
 /// and instance state are reserved once, up front, and recycled, which makes
 /// instantiation and teardown cheaper and keeps an idle instance's resident memory
 /// small. Its slots are fixed, so a plan gets a pool sized for it (see
 /// [`Pool`]); small trees use the on-demand allocator, which reserves nothing.
-pub fn new_engine(fuel: bool, pool: Option<Pool>) -> wasmtime::Result<Engine> {
+pub fn new_engine(choice: EngineChoice) -> wasmtime::Result<Engine> {
+    let EngineChoice { fuel, epochs, pool } = choice;
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
-    config.epoch_interruption(true);
+    config.epoch_interruption(epochs);
     config.consume_fuel(fuel);
     if let Some(pool) = pool {
         // A component is a handful of core instances with one memory (two for a

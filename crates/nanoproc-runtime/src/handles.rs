@@ -14,7 +14,7 @@
 //!   the call returns, the loan ends: the entry is deleted, and everything the
 //!   callee made from it meanwhile (files opened under a lent directory, streams,
 //!   pollables on them, listings) stops working at once, through the loan's switch
-//!   (see `wasi::loans`); what the callee still holds of it is dead until it drops
+//!   (see `families::fs::loans`); what the callee still holds of it is dead until it drops
 //!   it. Nothing made under a loan can be given onward, handed back or lent again.
 //!   A directory that may create or rename is not lent or given at all when
 //!   another nanoprocess's directory lies inside it (`overlap_check`).
@@ -236,7 +236,7 @@ impl Lifted {
     /// Closes what the parent gave up but no child received.
     pub fn discard(self, cx: &mut StoreContextMut<'_, NanoState>) {
         for (kind, rep) in self.owned {
-            cx.data_mut().fs_rights.take(rep);
+            cx.data_mut().families.fs.rights.take(rep);
             let table = &mut cx.data_mut().wasi.table;
             // The parent's guest gave these up: nothing else can hold them.
             let _ = match kind {
@@ -375,24 +375,24 @@ pub(crate) fn wasi_to_child(
             let Val::U32(rep) = *v else {
                 return Err(format!("expected a {} handle", kind.name()));
             };
-            let from = cx.data().gate.path.clone();
+            let from = cx.data().path().clone();
             let (moved, target) = if *own {
-                if cx.data().fs_rights.is_on_loan(rep) {
+                if cx.data().families.fs.rights.is_on_loan(rep) {
                     return Err(format!(
                         "cannot give away this {}: it was only lent to `{from}`, or made from a lent one",
                         kind.name()
                     ));
                 }
                 let target = describe(cx.data(), *kind, rep);
-                let carried = cx.data_mut().fs_rights.take(rep);
+                let carried = cx.data_mut().families.fs.rights.take(rep);
                 let child_rep = move_entry(&mut cx.data_mut().wasi.table, &mut live.store, *kind, rep)?;
                 if let Some(carried) = carried {
-                    live.store.data_mut().fs_rights.receive(child_rep, carried, None);
+                    live.store.data_mut().families.fs.rights.receive(child_rep, carried, None);
                 }
                 (own_any(&mut live.store, *kind, child_rep)?, target)
             } else {
                 // Only descriptors can be lent (checked with the plan).
-                if cx.data().fs_rights.is_revoked(rep) {
+                if cx.data().families.fs.rights.is_revoked(rep) {
                     return Err(format!(
                         "cannot lend this {}: it was lent to `{from}` for a call that has ended",
                         kind.name()
@@ -417,10 +417,10 @@ pub(crate) fn wasi_to_child(
                 let loan = new_loan();
                 loans.loans.push(loan);
                 loans.lent.push(child_rep);
-                if let Some(carried) = cx.data().fs_rights.get(rep) {
+                if let Some(carried) = cx.data().families.fs.rights.get(rep) {
                     live.store
                         .data_mut()
-                        .fs_rights
+                        .families.fs.rights
                         .receive(child_rep, carried, Some(loan));
                 }
                 // Held by the host as an owned handle (a borrow can only be made
@@ -456,7 +456,7 @@ fn overlap_check(
     pending: &mut Vec<(PathBuf, nanoproc_caps::FsRights, bool)>,
 ) -> Result<(), String> {
     use nanoproc_caps::{FsRights, Region};
-    let Some(carried) = giver.fs_rights.get(rep) else {
+    let Some(carried) = giver.families.fs.rights.get(rep) else {
         return Ok(());
     };
     let Some(at) = dir_path(giver, rep) else {
@@ -475,7 +475,7 @@ fn overlap_check(
     // What the receiver holds, as it is now. One that cannot be located counts
     // against the transfer: this check fails closed.
     let mut held: Vec<(PathBuf, FsRights)> = Vec::new();
-    for (r, rights) in receiver.fs_rights.held() {
+    for (r, rights) in receiver.families.fs.rights.held() {
         match dir_path(receiver, r) {
             None => {}
             Some(Ok(p)) => held.push((p, rights)),
@@ -564,13 +564,13 @@ fn dir_path(state: &NanoState, rep: u32) -> Option<Result<PathBuf, ()>> {
         .table
         .get(&Resource::<Descriptor>::new_borrow(rep))
     {
-        Ok(Descriptor::Dir(dir)) => Some(crate::wasi::dirs::real_path(&dir.dir).ok_or(())),
+        Ok(Descriptor::Dir(dir)) => Some(crate::families::fs::dirs::real_path(&dir.dir).ok_or(())),
         _ => None,
     }
 }
 
 /// Ends the loans of a call. Everything the child made from them stops working
-/// at once (see `wasi::loans`), and the lent descriptors leave the child's table:
+/// at once (see `families::fs::loans`), and the lent descriptors leave the child's table:
 /// the child's borrows of them ended with the call, so no handle of its guest
 /// names them any more.
 pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
@@ -580,10 +580,10 @@ pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
     }
     let state = live.store.data_mut();
     for loan in loans.loans {
-        state.fs_rights.end_loan(loan);
+        state.families.fs.rights.end_loan(loan);
     }
     for rep in loans.lent {
-        state.fs_rights.take(rep);
+        state.families.fs.rights.take(rep);
         let _ = close::<Descriptor>(&mut state.wasi.table, rep);
     }
 }
@@ -618,7 +618,7 @@ pub(crate) fn results_to_parent(
                         let state = cx.data();
                         return Err(format!(
                             "`{}` cannot take another {name}: it holds {limit} resources of its dependencies, its `handles` limit",
-                            state.gate.path
+                            state.path()
                         ));
                     }
                     state.next_proxy = state.next_proxy.wrapping_add(1).max(1);
@@ -639,18 +639,18 @@ pub(crate) fn results_to_parent(
                 }
                 Walk::Wasi { kind, .. } => {
                     let rep = host_rep(*any, *kind, &mut live.store)?;
-                    if live.store.data().fs_rights.is_on_loan(rep) {
+                    if live.store.data().families.fs.rights.is_on_loan(rep) {
                         return Err(format!(
                             "`{child_path}` tried to hand back a {} it was only lent, or made from a lent one",
                             kind.name()
                         ));
                     }
                     if *kind == WasiHandle::Descriptor {
-                        let to = cx.data().gate.path.clone();
+                        let to = cx.data().path().clone();
                         overlap_check(live.store.data(), cx.data(), rep, true, &to, &mut handed_back)?;
                     }
                     let target = describe(live.store.data(), *kind, rep);
-                    let carried = live.store.data_mut().fs_rights.take(rep);
+                    let carried = live.store.data_mut().families.fs.rights.take(rep);
                     let parent_rep = move_entry(
                         &mut live.store.data_mut().wasi.table,
                         &mut *cx,
@@ -658,9 +658,9 @@ pub(crate) fn results_to_parent(
                         rep,
                     )?;
                     if let Some(carried) = carried {
-                        cx.data_mut().fs_rights.receive(parent_rep, carried, None);
+                        cx.data_mut().families.fs.rights.receive(parent_rep, carried, None);
                     }
-                    let to = cx.data().gate.path.clone();
+                    let to = cx.data().path().clone();
                     record_transfer(live.store.data(), true, child_path, &format!("{target} -> {to}"));
                     *v = Val::Resource(own_any(&mut *cx, *kind, parent_rep)?);
                 }
@@ -764,7 +764,7 @@ fn own_any(
 
 /// `wasi:filesystem/types#descriptor /data/a.txt (read+list)`, for the record.
 fn describe(state: &NanoState, kind: WasiHandle, rep: u32) -> String {
-    match (kind, state.fs_rights.get(rep)) {
+    match (kind, state.families.fs.rights.get(rep)) {
         (WasiHandle::Descriptor, Some(carried)) => format!("{} {carried}", kind.name()),
         (WasiHandle::Descriptor, None) => format!("{} (no rights)", kind.name()),
         _ => kind.name().to_string(),
@@ -772,7 +772,7 @@ fn describe(state: &NanoState, kind: WasiHandle, rep: u32) -> String {
 }
 
 fn record_transfer(state: &NanoState, own: bool, from: &str, target: &str) {
-    state.gate.audit.record(Event {
+    state.recorder.audit.record(Event {
         nanoprocess: from.into(),
         capability: "handle",
         operation: if own { "own" } else { "borrow" },

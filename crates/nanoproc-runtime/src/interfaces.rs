@@ -8,16 +8,6 @@
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentFunc, ComponentItem, Type};
 
-/// The WASI interface families nanoproc provides (through wasmtime-wasi).
-const WASI_PACKAGES: [&str; 6] = [
-    "wasi:io/",
-    "wasi:cli/",
-    "wasi:clocks/",
-    "wasi:filesystem/",
-    "wasi:random/",
-    "wasi:sockets/",
-];
-
 /// Splits `ns:pkg/iface@1.2.3` into the name and the version.
 pub fn split_version(name: &str) -> (&str, Option<&str>) {
     match name.split_once('@') {
@@ -32,13 +22,6 @@ pub fn names_match(actual: &str, wanted: &str) -> bool {
     let (an, av) = split_version(actual);
     let (wn, wv) = split_version(wanted);
     an == wn && (wv.is_none() || wv == av)
-}
-
-/// Whether an import is one of the WASI interfaces nanoproc provides. WASI 0.2.x is
-/// served by wasmtime-wasi 48, which implements 0.2.12 and links older 0.2 guests.
-pub fn is_provided_wasi(name: &str) -> bool {
-    let (n, v) = split_version(name);
-    WASI_PACKAGES.iter().any(|p| n.starts_with(p)) && v.is_some_and(|v| v.starts_with("0.2."))
 }
 
 /// One function of an interface.

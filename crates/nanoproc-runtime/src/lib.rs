@@ -28,13 +28,14 @@
 //! tree bottom-up, each store's data built by `wasi` from the capabilities alone,
 //! and [`Tree::run`] calls the root; `trampoline` carries every call between
 //! nanoprocesses (`fastpath` for common shapes, `handles` for calls that pass
-//! descriptors, streams or resources); `wasi::guards` gate the WASI functions that
+//! descriptors, streams or resources); the families' guards gate the WASI functions that
 //! have no error case; [`Audit`] records decisions and transfers.
 
 mod audit;
 mod cache;
 mod engine;
 mod error;
+mod families;
 mod fastpath;
 mod handles;
 pub mod interfaces;
@@ -45,7 +46,6 @@ mod plan;
 mod run;
 mod state;
 mod trampoline;
-mod wasi;
 
 pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};
@@ -62,7 +62,6 @@ use nanoproc_manifest::{Manifest, ManifestErrors};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-type EngineKey = (bool, Option<engine::Pool>);
 use wasmtime::Engine;
 
 /// Compiles and checks nanoprocess trees. One `Runtime` (one wasmtime engine) can
@@ -70,13 +69,16 @@ use wasmtime::Engine;
 #[derive(Clone)]
 pub struct Runtime {
     /// Engines are made on first use, one per configuration a plan needs (fuel
-    /// counting or not, a pool of a given size or none).
-    engines: Arc<Mutex<Vec<(EngineKey, Engine)>>>,
+    /// counting or not, epoch checks or not, a pool of a given size or none).
+    engines: Arc<Mutex<Vec<(engine::EngineChoice, Engine)>>>,
     cache: cache::CompileCache,
     /// The largest component file a check reads, in bytes.
     max_component_size: u64,
     /// The most levels a manifest's tree may have.
     max_depth: usize,
+    /// Every plan can be interrupted while it runs wasm, whether or not a time
+    /// limit asks for it (see [`Runtime::with_interruption`]).
+    interruptible: bool,
 }
 
 impl Runtime {
@@ -87,8 +89,13 @@ impl Runtime {
             cache: cache::CompileCache::from_env(),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             max_depth: manifest::MAX_DEPTH,
+            interruptible: false,
         };
-        runtime.engine_for(false, None)?;
+        runtime.engine_for(engine::EngineChoice {
+            fuel: false,
+            epochs: false,
+            pool: None,
+        })?;
         Ok(runtime)
     }
 
@@ -109,13 +116,25 @@ impl Runtime {
         self
     }
 
-    fn engine_for(&self, fuel: bool, pool: Option<engine::Pool>) -> wasmtime::Result<Engine> {
+    /// The same runtime, making every plan interruptible while it runs wasm:
+    /// [`Interrupt::stop`] and a whole-run timeout then stop a guest in the middle
+    /// of computing, at its next epoch tick. By default only plans with a time limit
+    /// somewhere (every dependency has one by default) compile the epoch checks
+    /// this needs, since they cost compute-bound guests a few percent; in the
+    /// others, a stop reaches guests waiting in host calls, and fuel limits still
+    /// hold.
+    pub fn with_interruption(mut self, on: bool) -> Self {
+        self.interruptible = on;
+        self
+    }
+
+    fn engine_for(&self, choice: engine::EngineChoice) -> wasmtime::Result<Engine> {
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, e)) = engines.iter().find(|(k, _)| *k == (fuel, pool)) {
+        if let Some((_, e)) = engines.iter().find(|(k, _)| *k == choice) {
             return Ok(e.clone());
         }
-        let engine = engine::new_engine(fuel, pool)?;
-        engines.push(((fuel, pool), engine.clone()));
+        let engine = engine::new_engine(choice)?;
+        engines.push((choice, engine.clone()));
         Ok(engine)
     }
 
@@ -139,7 +158,8 @@ impl Runtime {
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, ManifestErrors> {
         plan::plan(
-            &|fuel, pool| self.engine_for(fuel, pool),
+            &|choice| self.engine_for(choice),
+            self.interruptible,
             &self.cache,
             manifest,
             root_args,

@@ -5,12 +5,12 @@
 
 use crate::audit::Audit;
 use crate::error::describe;
+use crate::families::build_state;
 use crate::interrupt::{Deadline, Interrupt, StopReason, Ticker};
 use crate::limits::Budget;
 use crate::plan::{Plan, PlanInner};
 use crate::state::{NanoState, epoch_check};
 use crate::trampoline::{ChildProc, Live};
-use crate::wasi::build_state;
 use nanoproc_caps::LimitKind;
 use std::collections::VecDeque;
 use std::fmt;
@@ -388,8 +388,10 @@ impl RunCtx {
             .collect();
         let mut store = Store::new(&self.plan.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_callback(epoch_check);
-        store.set_epoch_deadline(1);
+        if self.plan.epochs {
+            store.epoch_deadline_callback(epoch_check);
+            store.set_epoch_deadline(1);
+        }
         if self.plan.fuel {
             let fuel = node.caps.limits.get(LimitKind::Fuel).unwrap_or(u64::MAX);
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;

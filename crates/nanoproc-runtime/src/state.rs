@@ -1,19 +1,17 @@
 //! What each nanoprocess's `Store` holds.
 //!
 //! wasmtime-wasi's generated `add_to_linker` functions take a plain `fn` getter, so
-//! every per-nanoprocess decision must be answerable from the store data alone: the
-//! grants ([`Gate`]), the WASI context built from them, the limits, and the child
+//! every per-nanoprocess decision must be answerable from the store data alone: each
+//! family's state, the WASI context built from the grants, the limits, and the child
 //! nanoprocesses this one may call. That is also what lets one `Linker` and one
 //! `InstancePre` per component serve every nanoprocess that uses the component,
 //! whatever its grants.
 
-use crate::audit::{Audit, Decision, Event};
-use crate::error::CapabilityRefused;
+use crate::families::StderrTail;
 use crate::interrupt::Interrupt;
 use crate::limits::{LimitExceeded, NanoLimiter};
 use crate::trampoline::ChildProc;
-use crate::wasi::StderrTail;
-use nanoproc_caps::{Flag, Flags, LimitKind, Limits};
+use nanoproc_caps::{LimitKind, Limits};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
@@ -21,7 +19,7 @@ use wasmtime::{StoreHookState, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The WASI context and resource table, apart from the rest of the state so that
-/// a guard can borrow them and the [`Gate`] at the same time.
+/// a guard can borrow them and its family's state at the same time.
 pub(crate) struct WasiPart {
     pub ctx: WasiCtx,
     pub table: ResourceTable,
@@ -36,55 +34,15 @@ impl WasiView for WasiPart {
     }
 }
 
-/// Decides the capabilities that are simply held or not, and records refusals.
-pub(crate) struct Gate {
-    pub path: Arc<str>,
-    pub flags: Flags,
-    pub audit: Audit,
-}
-
-impl Gate {
-    /// Lets the call through if the flag is held; otherwise records the refusal and
-    /// returns the error the call traps with.
-    pub fn check(&self, flag: Flag, operation: &'static str) -> wasmtime::Result<()> {
-        if self.flags.has(flag) {
-            if self.audit.wants_allowed() {
-                self.audit.record(Event {
-                    nanoprocess: self.path.clone(),
-                    capability: flag.key(),
-                    operation,
-                    target: None,
-                    decision: Decision::Allowed,
-                    reason: None,
-                });
-            }
-            return Ok(());
-        }
-        self.audit.record(Event {
-            nanoprocess: self.path.clone(),
-            capability: flag.key(),
-            operation,
-            target: None,
-            decision: Decision::Refused,
-            reason: Some("not granted".into()),
-        });
-        Err(wasmtime::Error::new(CapabilityRefused {
-            nanoprocess: self.path.clone(),
-            capability: flag.key(),
-            operation,
-        }))
-    }
-}
-
+/// What a nanoprocess's store holds: the wasmtime-wasi context and resource
+/// table its families share, each family's own state, its limits, and its place
+/// in the call graph.
 pub struct NanoState {
     pub(crate) wasi: WasiPart,
-    pub(crate) gate: Gate,
-    /// Its network grants, shared with wasmtime-wasi's address check.
-    pub(crate) net: Arc<crate::wasi::network::NetPolicy>,
-    /// The name each of its pending name lookups is for, by stream handle.
-    pub(crate) lookups: std::collections::HashMap<u32, String>,
-    /// The rights of each filesystem descriptor it holds.
-    pub(crate) fs_rights: crate::wasi::filesystem::DescriptorRights,
+    /// Its hand on the run's audit record, and its path in the tree.
+    pub(crate) recorder: crate::audit::Recorder,
+    /// Each capability family's part (see `families`).
+    pub(crate) families: crate::families::State,
     pub(crate) limits: Limits,
     pub(crate) limiter: NanoLimiter,
     /// When the call currently running in this nanoprocess must end.
@@ -99,18 +57,24 @@ pub struct NanoState {
     /// The resources of its children it holds, by the handle number its guest sees.
     pub(crate) proxies: std::collections::HashMap<u32, crate::handles::Proxy>,
     pub(crate) next_proxy: u32,
-    /// The end of what the guest wrote to stderr when stderr is not granted: kept
-    /// so that a trap can be explained with the guest's own panic message.
-    pub(crate) stderr_capture: Option<StderrTail>,
     /// Its index in the plan, and where every directory of the plan is: what a
     /// directory it hands across a boundary is checked against (see `handles`).
     pub(crate) node: usize,
-    pub(crate) plan_dirs: Arc<crate::wasi::dirs::PlanDirs>,
+    pub(crate) plan_dirs: Arc<crate::families::fs::dirs::PlanDirs>,
 }
 
 impl NanoState {
+    /// Its path in the tree, which every message and record names it by.
+    pub(crate) fn path(&self) -> &Arc<str> {
+        &self.recorder.path
+    }
+
     pub(crate) fn captured_stderr(&self) -> Option<Vec<u8>> {
-        self.stderr_capture.as_ref().map(StderrTail::contents)
+        self.families
+            .stdio
+            .stderr_capture
+            .as_ref()
+            .map(StderrTail::contents)
     }
 }
 
@@ -132,7 +96,7 @@ pub(crate) fn epoch_check(cx: StoreHookState<'_, NanoState>) -> wasmtime::Result
 /// When a nanoprocess must stop: the run's interrupt, and the end of the call
 /// currently running in it. Asked at every epoch tick while the nanoprocess runs
 /// wasm ([`epoch_check`]) and every tick while it waits in a host call
-/// (`wasi::blocking`), so that the same limits hold in both.
+/// (`families::io`), so that the same limits hold in both.
 pub(crate) struct CallClock {
     pub path: Arc<str>,
     pub interrupt: Interrupt,

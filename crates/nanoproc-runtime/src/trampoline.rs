@@ -118,7 +118,7 @@ pub(crate) fn call_child_raw<R>(
     route: &Route,
     body: impl FnOnce(&mut StoreContextMut<'_, NanoState>, &mut Live) -> wasmtime::Result<R>,
 ) -> Result<R, CallError> {
-    crate::run::stack_left_for_a_call(&cx.data().gate.path).map_err(CallError::Trap)?;
+    crate::run::stack_left_for_a_call(cx.data().path()).map_err(CallError::Trap)?;
     let data = cx.data_mut();
     let child_index = data.routes[route.slot];
     let Some(mut child) = data.children[child_index].take() else {
@@ -126,7 +126,8 @@ pub(crate) fn call_child_raw<R>(
         // wasmtime does not refuse that in this configuration, so we do.
         return Err(CallError::Trap(wasmtime::Error::msg(format!(
             "nanoprocess `{}` called {} while a call into that dependency was already in progress; re-entrant calls are refused",
-            data.gate.path, route.name
+            data.path(),
+            route.name
         ))));
     };
     // wasmtime lifts a child's result into host values before anything can check
@@ -215,7 +216,7 @@ fn forward_handles(
     }
     let mut lifted = Some(lifted);
     let outcome = call_child(&mut cx, route, |cx, live, func| {
-        let child_path = live.store.data().gate.path.clone();
+        let child_path = live.store.data().path().clone();
         let mut loans = handles::Loans::default();
         let lifted = lifted.take().expect("entered once");
         if let Err(why) = handles::wasi_to_child(
@@ -270,7 +271,7 @@ pub(crate) fn result_fits(parent: &NanoState, bytes: u64) -> wasmtime::Result<()
         && let Some(headroom) = parent.limiter.headroom()
     {
         return Err(wasmtime::Error::new(ResultTooLarge {
-            parent: parent.gate.path.clone(),
+            parent: parent.path().clone(),
             bytes,
             headroom,
         }));

@@ -21,10 +21,13 @@
 //! | `listen:ADDR` | `ok: listening on ADDR` (TCP bind + listen, nothing accepted) |
 //! | `env:NAME` | `ok: <value>` / `err: not present` |
 //! | `envall` | `ok: <sorted NAME=VALUE joined by ",">` |
+//! | `config:KEY` | `ok: <value>` / `err: not present` (`wasi:config/store.get`) |
+//! | `config-all` | `ok: <sorted KEY=VALUE joined by ",">` (`get-all`) |
 //! | `args` | `ok: <all of std::env::args() joined by " ">` |
 //! | `random`, `insecure-random` | `ok: 16 bytes` |
 //! | `random-hex` | `ok: <8 secure random bytes in hex>` |
 //! | `hashmap` | `ok: 3` (std's `HashMap` seeds itself from WASI random) |
+//! | `insecure-seed` | `ok: <wasi:random/insecure-seed's 128 bits in hex>` |
 //! | `wall-clock` | `ok: <seconds since the UNIX epoch>` |
 //! | `monotonic` | `ok: <ns between two Instant::now()>` |
 //! | `connect:ADDR` | `ok: connected` |
@@ -93,6 +96,16 @@ const FLOOD_WRITE: usize = 64 << 10;
 /// Calls of `tenth` and `count` in this instance.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
+/// `wasi:config/store`, which the `wasip2` crate does not cover.
+mod config_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/config",
+        world: "wasi:config/imports@0.2.0-rc.1",
+        generate_all,
+    });
+}
+use config_bindings::wasi::config;
+
 /// Runs one operation and describes its outcome as `ok: ...` or `err: ...`.
 pub fn run_op(op: &str) -> String {
     let (name, arg) = op.split_once(':').unwrap_or((op, ""));
@@ -142,6 +155,20 @@ pub fn run_op(op: &str) -> String {
             other => other.to_string(),
         }),
         "envall" => Ok(env_all()),
+        "config" => match config::store::get(arg) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err("not present".to_owned()),
+            Err(e) => Err(format!("{e:?}")),
+        },
+        "config-all" => config::store::get_all()
+            .map(|mut all| {
+                all.sort();
+                all.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .map_err(|e| format!("{e:?}")),
         "args" => Ok(std::env::args().collect::<Vec<_>>().join(" ")),
         "random" => Ok(random_len(wasip2::random::random::get_random_bytes(16))),
         "insecure-random" => Ok(random_len(
@@ -153,6 +180,10 @@ pub fn run_op(op: &str) -> String {
             .map(|b| format!("{b:02x}"))
             .collect()),
         "hashmap" => Ok(hashmap()),
+        "insecure-seed" => {
+            let (hi, lo) = wasip2::random::insecure_seed::insecure_seed();
+            Ok(format!("{hi:016x}{lo:016x}"))
+        }
         "wall-clock" => wall_clock(),
         "monotonic" => Ok(monotonic()),
         "connect" => TcpStream::connect(arg)

@@ -15,11 +15,10 @@
 //!    or a dependency whose export has the same type; every dependency names an
 //!    import.
 
+use crate::families::fs::dirs::{self, OpenedDir};
 use crate::interfaces::{self, FuncSig};
 use crate::state::NanoState;
 use crate::trampoline::{Route, forward};
-use crate::wasi::dirs::{self, OpenedDir};
-use crate::wasi::guards;
 use nanoproc_caps::{Capabilities, DirSource, GrantRequest, LimitKind, Region};
 use nanoproc_manifest::{Manifest, ManifestError, ManifestErrors, Node, OnFailure, Restart};
 use std::collections::HashMap;
@@ -63,10 +62,10 @@ pub struct PlannedNode {
     pub parent: Option<usize>,
     /// What it holds.
     pub caps: Capabilities,
-    /// Its directories, opened when the plan was checked, one per `caps.dirs`.
+    /// Its directories, opened when the plan was checked, one per `caps.fs`.
     pub(crate) dirs: Vec<OpenedDir>,
     /// The host files its output goes to, opened when the plan was checked.
-    pub(crate) outputs: crate::wasi::OutputFiles,
+    pub(crate) outputs: crate::families::OutputFiles,
     /// Its index in the plan.
     pub(crate) index: usize,
     /// Where every directory of the plan is, shared by every node.
@@ -95,6 +94,8 @@ pub(crate) struct PlanInner {
     pub nodes: Vec<PlannedNode>,
     /// The engine counts fuel: some nanoprocess has a fuel limit.
     pub fuel: bool,
+    /// The engine compiles epoch checks: wasm can be interrupted.
+    pub epochs: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
     /// Started with the first tree, shared by every tree of the plan.
@@ -119,7 +120,8 @@ const OVERLAPS_REPORTED: usize = 20;
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
-    engine_for: &dyn Fn(bool, Option<crate::engine::Pool>) -> wasmtime::Result<Engine>,
+    engine_for: &dyn Fn(crate::engine::EngineChoice) -> wasmtime::Result<Engine>,
+    interruptible: bool,
     cache: &crate::cache::CompileCache,
     manifest: &Manifest,
     root_args: &[String],
@@ -149,13 +151,13 @@ pub(crate) fn plan(
         };
         let dirs = held.as_ref().and_then(|c| {
             let results = match node.parent {
-                None => dirs::open_root(&c.dirs),
-                Some(p) => dirs::open_child(opened[p].as_deref()?, &c.dirs),
+                None => dirs::open_root(&c.fs),
+                Some(p) => dirs::open_child(opened[p].as_deref()?, &c.fs),
             };
             let mut ok = Vec::with_capacity(results.len());
             // The directories match the grants one to one, so `i` is also the
             // index of the grant that asked.
-            for (i, (result, dir)) in results.into_iter().zip(&c.dirs).enumerate() {
+            for (i, (result, dir)) in results.into_iter().zip(&c.fs).enumerate() {
                 match result {
                     Ok(d) => ok.push(d),
                     Err(e) => {
@@ -163,7 +165,7 @@ pub(crate) fn plan(
                         let what = match (&dir.derived, parent_dirs) {
                             (Some(from), Some(pc)) => {
                                 let mut from_path =
-                                    pc.dirs[from.parent_dir].guest.as_str().to_string();
+                                    pc.fs[from.parent_dir].guest.as_str().to_string();
                                 for c in &from.below_parent {
                                     from_path.push('/');
                                     from_path.push_str(c);
@@ -173,13 +175,13 @@ pub(crate) fn plan(
                             _ => dir.host.display().to_string(),
                         };
                         errors.push(manifest.error_at(
-                            node.grant_spans.fs.get(i),
+                            node.grants.fs.get(i).and_then(|d| d.span.as_ref()),
                             format!("{}: grant fs[{i}]: cannot open {what}: {e}", node.path),
                         ));
                     }
                 }
             }
-            (ok.len() == c.dirs.len()).then_some(ok)
+            (ok.len() == c.fs.len()).then_some(ok)
         });
         // A nanoprocess whose directories cannot all be opened holds nothing: its
         // children are not checked against it.
@@ -188,12 +190,12 @@ pub(crate) fn plan(
     }
 
     // The root's output files, like its directories, are opened once.
-    let mut outputs = vec![crate::wasi::OutputFiles::default(); manifest.nodes.len()];
+    let mut outputs = vec![crate::families::OutputFiles::default(); manifest.nodes.len()];
     if let (Some(root), Some(node)) = (&caps[0], manifest.nodes.first()) {
-        match crate::wasi::OutputFiles::open(root) {
+        match crate::families::OutputFiles::open(&root.stdio) {
             Ok(files) => outputs[0] = files,
             Err(e) => errors.push(manifest.error_at(
-                node.grant_spans.whole.as_ref(),
+                node.grants_span.as_ref(),
                 format!("{}: cannot open its output file {e}", node.path),
             )),
         }
@@ -211,8 +213,7 @@ pub(crate) fn plan(
         .enumerate()
         .filter_map(|(node, (c, paths))| Some((node, c.as_ref()?, paths)))
         .flat_map(|(node, c, paths)| {
-            c.dirs
-                .iter()
+            c.fs.iter()
                 .zip(paths)
                 .enumerate()
                 .map(move |(dir, (d, host))| Region {
@@ -242,11 +243,11 @@ pub(crate) fn plan(
         let o_cap = &caps[outer.owner]
             .as_ref()
             .expect("a region has capabilities")
-            .dirs[outer.dir];
+            .fs[outer.dir];
         let i_cap = &caps[inner.owner]
             .as_ref()
             .expect("a region has capabilities")
-            .dirs[inner.dir];
+            .fs[inner.dir];
         let whose = if outer.owner == inner.owner {
             format!("its {}", i_cap.guest)
         } else {
@@ -255,7 +256,7 @@ pub(crate) fn plan(
         errors.push(
             manifest
                 .error_at(
-                    o_node.grant_spans.fs.get(outer.dir),
+                    o_node.grants.fs.get(outer.dir).and_then(|d| d.span.as_ref()),
                     format!(
                         "{}: grant fs[{}] ({} as {}) may create or rename in {}, which contains {whose} ({}); a file moved or linked there would gain {}",
                         o_node.path,
@@ -278,8 +279,8 @@ pub(crate) fn plan(
         [Some(root_dirs), ..] => {
             let mut reachable: Vec<PathBuf> = root_dirs.iter().map(OpenedDir::host_path).collect();
             if let Some(root) = &caps[0] {
-                for mode in [&root.modes.stdout, &root.modes.stderr] {
-                    if let nanoproc_caps::OutputMode::File(f) = mode {
+                for mode in [&root.stdio.stdout, &root.stdio.stderr] {
+                    if let Some(nanoproc_caps::OutputMode::File(f)) = mode {
                         reachable.push(f.clone());
                     }
                 }
@@ -298,7 +299,19 @@ pub(crate) fn plan(
         .iter()
         .flatten()
         .any(|c| c.limits.get(LimitKind::Fuel).is_some());
-    let engine = &match engine_for(fuel, pool_for(&caps)) {
+    // Epoch checks only where some time limit needs them (they cost every guest
+    // a few percent of its speed), or where the runtime must interrupt wasm.
+    let epochs = interruptible
+        || caps
+            .iter()
+            .flatten()
+            .any(|c| c.limits.get(LimitKind::Timeout).is_some());
+    let choice = crate::engine::EngineChoice {
+        fuel,
+        epochs,
+        pool: pool_for(&caps),
+    };
+    let engine = &match engine_for(choice) {
         Ok(e) => e,
         Err(e) => {
             errors.push(ManifestError::new(
@@ -548,6 +561,7 @@ pub(crate) fn plan(
             engine: engine.clone(),
             nodes,
             fuel,
+            epochs,
             notices,
             ticker: std::sync::OnceLock::new(),
         }),
@@ -572,7 +586,7 @@ fn report_violations(
             String::new()
         };
         let mut e = manifest.error_at(
-            node.grant_spans.span_of(&v.item).as_ref(),
+            v.span.as_ref().or(node.grants_span.as_ref()),
             format!(
                 "{}: grant {} ({}){relation}: {}",
                 node.path, v.item, v.grant, v.reason
@@ -730,7 +744,7 @@ fn root_caps(
     // The user's grants name host directories relative to the manifest. Each is
     // made absolute here with its parent directory resolved; its last component is
     // left as named, because the runtime opens it without following a symbolic
-    // link (see `wasi::dirs`).
+    // link (see `families::fs::dirs`).
     let mut req: GrantRequest = node.grants.clone();
     let mut ok = true;
     for (i, d) in req.fs.iter_mut().enumerate() {
@@ -741,7 +755,7 @@ fn root_caps(
                 Err(e) => {
                     ok = false;
                     errors.push(manifest.error_at(
-                        node.grant_spans.fs.get(i),
+                        node.grants.fs.get(i).and_then(|d| d.span.as_ref()),
                         format!(
                             "{}: grant fs[{i}]: host directory {}: {e}",
                             node.path,
@@ -752,10 +766,10 @@ fn root_caps(
             }
         }
     }
-    req.args.extend(root_args.iter().cloned());
+    req.env.args.extend(root_args.iter().cloned());
     // Output files, like directories, are named relative to the manifest.
-    for mode in [&mut req.modes.stdout, &mut req.modes.stderr] {
-        if let nanoproc_caps::OutputMode::File(f) = mode {
+    for switch in [&mut req.stdio.stdout, &mut req.stdio.stderr] {
+        if let Some(nanoproc_caps::OutputMode::File(f)) = &mut switch.held {
             *f = manifest.dir.join(&*f);
         }
     }
@@ -765,7 +779,7 @@ fn root_caps(
         Err(violations) => {
             for v in violations {
                 errors.push(manifest.error_at(
-                    node.grant_spans.span_of(&v.item).as_ref(),
+                    v.span.as_ref().or(node.grants_span.as_ref()),
                     format!(
                         "{}: grant {} ({}): {}",
                         node.path, v.item, v.grant, v.reason
@@ -817,15 +831,20 @@ fn compile(
     let mut import_problems = Vec::new();
     for (name, ext) in ty.imports(engine) {
         match ext.ty {
-            ComponentItem::ComponentInstance(_) if interfaces::is_provided_wasi(name) => {}
-            ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems.push(format!(
-                "imports {name}, a WASI interface nanoproc does not provide (it provides wasi:io, cli, clocks, filesystem, random and sockets 0.2)"
-            )),
+            ComponentItem::ComponentInstance(_) if crate::families::provides(name) => {}
+            ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems
+                .push(format!(
+                    "imports {name}, a WASI interface nanoproc does not provide (it provides {})",
+                    crate::families::provided()
+                )),
             ComponentItem::ComponentInstance(inst) => {
                 let sig = interfaces::instance_funcs(engine, name, &inst, &names);
                 dep_imports.push(DepImport {
                     name: name.to_string(),
-                    resources: sig.as_ref().map(|s| s.resources.clone()).unwrap_or_default(),
+                    resources: sig
+                        .as_ref()
+                        .map(|s| s.resources.clone())
+                        .unwrap_or_default(),
                     funcs: sig.map(|s| s.funcs),
                 })
             }
@@ -1110,15 +1129,12 @@ fn check_export(
     }
 }
 
-/// The linker of one component: wasmtime-wasi, our capability guards over it, and a
-/// trampoline for every function of every dependency import.
+/// The linker of one component: every capability family's interfaces, each
+/// through its guard, and a trampoline for every function of every dependency
+/// import.
 fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoState>> {
     let mut linker: Linker<NanoState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    guards::add_to_linker(&mut linker)?;
-    crate::wasi::filesystem::add_to_linker(&mut linker)?;
-    crate::wasi::udp::add_to_linker(&mut linker)?;
-    crate::wasi::blocking::add_to_linker(&mut linker)?;
+    crate::families::add_to_linker(&mut linker)?;
     for (slot, import) in comp.dep_imports.iter().enumerate() {
         let funcs = import
             .funcs
@@ -1181,6 +1197,13 @@ fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoSt
 }
 
 impl Plan {
+    /// Whether a stop ([`crate::Interrupt`], a whole-run timeout) reaches a guest
+    /// that is computing in wasm, not only one waiting in a host call: its engine
+    /// compiles epoch checks (see [`crate::Runtime::with_interruption`]).
+    pub fn interrupts_wasm(&self) -> bool {
+        self.inner.epochs
+    }
+
     /// What the user should know about how the plan was prepared (such as a
     /// compile cache left unused); `nanoproc` prints each on stderr.
     pub fn notices(&self) -> &[String] {
@@ -1193,21 +1216,17 @@ impl Plan {
     pub fn grant_reaching(&self, path: &Path) -> Option<String> {
         let resolved = absolute_keeping_last(path).ok()?;
         self.inner.nodes.iter().find_map(|node| {
-            node.caps
-                .dirs
-                .iter()
-                .zip(&node.dirs)
-                .find_map(|(d, opened)| {
-                    let host = opened.host_path();
-                    resolved.starts_with(&host).then(|| {
-                        format!(
-                            "`{}` holds {} (host {})",
-                            node.path,
-                            d.guest,
-                            host.display()
-                        )
-                    })
+            node.caps.fs.iter().zip(&node.dirs).find_map(|(d, opened)| {
+                let host = opened.host_path();
+                resolved.starts_with(&host).then(|| {
+                    format!(
+                        "`{}` holds {} (host {})",
+                        node.path,
+                        d.guest,
+                        host.display()
+                    )
                 })
+            })
         })
     }
 
@@ -1261,7 +1280,7 @@ impl Plan {
             // gets, whatever its path says now.
             let text = if family == "fs" && !node.dirs.is_empty() {
                 node.caps
-                    .dirs
+                    .fs
                     .iter()
                     .zip(&node.dirs)
                     .map(|(d, opened)| {

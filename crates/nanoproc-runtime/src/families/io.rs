@@ -1,4 +1,8 @@
-//! Waiting in a host call under the same limits as running wasm.
+//! `wasi:io` (errors, pollables, streams), which every family's streams go through,
+//! and waiting in a host call under the same limits as running wasm.
+//!
+//! Families plug their streams into the one resource table (a file's, a socket's,
+//! stdio's); this module links the interfaces that use them, once.
 //!
 //! Epoch interruption stops a guest only when it runs wasm. A guest that waits in
 //! a host call (a socket receive, a sleep, a read of its stdin, a write to a full
@@ -10,7 +14,7 @@
 //! `pollable.block`, the `blocking-*` methods of `wasi:io/streams`, and dropping a
 //! stream (which waits for the stream's pending work). Each is
 //! implemented by wasmtime-wasi as an async function run to completion on its
-//! ambient tokio runtime. We shadow exactly these and run the same async function,
+//! ambient tokio runtime. We implement exactly these and run the same async function,
 //! raced against the nanoprocess's [`CallClock`]: every tick, the clock is asked
 //! whether the run was interrupted or the call is over its time; if so the wait is
 //! dropped (tokio futures are cancelled by dropping them) and the call traps with
@@ -30,6 +34,7 @@ use wasmtime_wasi::p2::bindings::sync::io::streams::{InputStream, OutputStream};
 use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
 use wasmtime_wasi::p2::{DynPollable, StreamError, StreamResult};
 use wasmtime_wasi::runtime::in_tokio;
+use wasmtime_wasi_io::bindings::wasi::io::error;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::bindings::wasi::io::streams::{
     HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
@@ -53,14 +58,20 @@ fn view(state: &mut NanoState) -> Bounded<'_> {
     }
 }
 
-/// Shadows the waiting functions of `wasi:io/poll` and `wasi:io/streams` that
-/// `wasmtime_wasi::p2::add_to_linker_sync` added, under the linker's own names.
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:io/", "0.2.")];
+
+/// `wasi:io/error`, and `poll` and `streams` with every wait bounded.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
+    error::add_to_linker::<NanoState, HasTable>(linker, |s| &mut s.wasi.table)?;
     poll::add_to_linker::<NanoState, HasBounded>(linker, view)?;
     streams::add_to_linker::<NanoState, HasBounded>(linker, view)?;
-    linker.allow_shadowing(false);
     Ok(())
+}
+
+struct HasTable;
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
 }
 
 /// Runs `wait` to its end, unless the clock says to stop first: then `wait` is

@@ -19,10 +19,10 @@
 //!   cannot be moved to where it may be listed. A rename also needs `remove` on the
 //!   destination, since it replaces whatever had that name. Nothing made under a
 //!   loan may get a name outside it, or it would outlive the call that lent it (see
-//!   [`super::loans`]). Grants that overlap (one directory inside another, held
+//!   [`loans`]). Grants that overlap (one directory inside another, held
 //!   with more rights by the same or another nanoprocess) could launder a file
 //!   from one into the other through a single descriptor; the plan refuses them
-//!   (see `wasi::dirs`), and handing a directory across a boundary is checked the
+//!   (see `dirs`), and handing a directory across a boundary is checked the
 //!   same way (see `handles`).
 //! * **A symbolic link stays below the directory it is made in.** Its target must
 //!   be relative, without `..`: a nanoprocess with `create` must not plant a link
@@ -40,12 +40,17 @@
 //! directory would, changes nothing, and is recorded with its target path (a
 //! guest path: guests and the record never see host paths).
 
-use super::loans::{self, Loan, LoanStreams, StreamKind};
-use crate::audit::{Decision, Event};
-use crate::state::{Gate, NanoState};
-use nanoproc_caps::FsRights;
+pub(crate) mod dirs;
+pub(crate) mod loans;
+
+use crate::audit::{Decision, Recorder};
+use crate::state::NanoState;
+use loans::{Loan, LoanStreams, StreamKind};
+use nanoproc_caps::{DirCap, FsRights};
 use std::collections::HashMap;
 use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime::error::Context;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::filesystem::{OpenMode, WasiFilesystemCtxView, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types as async_fs;
@@ -199,7 +204,7 @@ impl DescriptorRights {
 pub(crate) struct FsGuard<'a> {
     inner: WasiFilesystemCtxView<'a>,
     rights: &'a mut DescriptorRights,
-    gate: &'a Gate,
+    recorder: &'a Recorder,
 }
 
 struct Guarded;
@@ -208,19 +213,56 @@ impl HasData for Guarded {
 }
 
 fn view(s: &mut NanoState) -> FsGuard<'_> {
+    let state = &mut s.families.fs;
     FsGuard {
         inner: s.wasi.filesystem(),
-        rights: &mut s.fs_rights,
-        gate: &s.gate,
+        rights: &mut state.rights,
+        recorder: &state.recorder,
     }
 }
 
+/// The filesystem family's part of a nanoprocess's state.
+pub(crate) struct State {
+    /// The rights of each filesystem descriptor it holds.
+    pub rights: DescriptorRights,
+    recorder: Recorder,
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:filesystem/", "0.2.")];
+
+/// `wasi:filesystem/types` and `preopens`, every operation through the guard.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
     fs::add_to_linker::<NanoState, Guarded>(linker, view)?;
     preopens::add_to_linker::<NanoState, Guarded>(linker, view)?;
-    linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Preopens the directories the plan opened for this nanoprocess (each start
+/// reopens those handles, never a path), each with the rights of its grant.
+pub(crate) fn build(
+    dirs: &[DirCap],
+    wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    for (dir, opened) in dirs.iter().zip(&cx.node.dirs) {
+        opened
+            .preopen(wasi, dir.guest.as_str(), dir.rights)
+            .with_context(|| {
+                format!(
+                    "nanoprocess `{}`: cannot open its directory {}",
+                    cx.recorder.path, dir.guest
+                )
+            })?;
+    }
+    Ok(State {
+        rights: DescriptorRights::new(
+            dirs.iter()
+                .map(|d| (d.guest.as_str().to_string(), d.rights))
+                .collect(),
+        ),
+        recorder: cx.recorder.clone(),
+    })
 }
 
 /// A guest path for the record: `base` and `path` joined, `.` components dropped.
@@ -278,21 +320,16 @@ enum Verdict {
 }
 
 impl FsGuard<'_> {
-    fn event(
+    /// Records a decision on `target` (a guest path) through the one audit API.
+    fn decide(
         &self,
         operation: &'static str,
         target: String,
         decision: Decision,
         reason: Option<String>,
-    ) -> Event {
-        Event {
-            nanoprocess: self.gate.path.clone(),
-            capability: "fs",
-            operation,
-            target: Some(target),
-            decision,
-            reason,
-        }
+    ) {
+        self.recorder
+            .decide("fs", operation, || Some(target), decision, reason);
     }
 
     /// Whether `fd` may be used at all: a descriptor this nanoprocess holds, and
@@ -302,12 +339,12 @@ impl FsGuard<'_> {
             Some(h) if h.loan.as_ref().is_none_or(Loan::is_live) => Ok(()),
             Some(h) => {
                 let target = h.path.clone();
-                self.gate.audit.record(self.event(
+                self.decide(
                     operation,
                     target,
                     Decision::Refused,
                     Some("the descriptor was lent for one call, which has ended".into()),
-                ));
+                );
                 Err(FsError::from(async_fs::ErrorCode::BadDescriptor))
             }
             // Only a descriptor of wasmtime-wasi's that we never saw: none exist.
@@ -351,9 +388,7 @@ impl FsGuard<'_> {
             need.rights,
             held.rights
         );
-        self.gate
-            .audit
-            .record(self.event(operation, target, Decision::Refused, Some(reason)));
+        self.decide(operation, target, Decision::Refused, Some(reason));
         Err(FsError::from(async_fs::ErrorCode::NotPermitted))
     }
 
@@ -362,10 +397,9 @@ impl FsGuard<'_> {
         let Verdict::Allowed { target } = verdict else {
             return;
         };
-        let audit = &self.gate.audit;
         match outcome {
-            Ok(_) if audit.wants_allowed() => {
-                audit.record(self.event(operation, target.clone(), Decision::Allowed, None))
+            Ok(_) if self.recorder.wants_allowed() => {
+                self.decide(operation, target.clone(), Decision::Allowed, None)
             }
             Ok(_) => {}
             // Always: a failure is often the sandbox refusing an escape.
@@ -374,7 +408,7 @@ impl FsGuard<'_> {
                     Some(code) => format!("allowed, but it failed: {}", error_name(*code)),
                     None => "allowed, but it failed".to_string(),
                 };
-                audit.record(self.event(operation, target.clone(), Decision::Failed, Some(why)));
+                self.decide(operation, target.clone(), Decision::Failed, Some(why));
             }
         }
     }
@@ -436,12 +470,7 @@ impl FsGuard<'_> {
                     join(&src.path, old_path),
                     join(&dst.path, new_path)
                 );
-                self.gate.audit.record(self.event(
-                    operation,
-                    target,
-                    Decision::Refused,
-                    Some(reason),
-                ));
+                self.decide(operation, target, Decision::Refused, Some(reason));
                 Err(FsError::from(async_fs::ErrorCode::NotPermitted))
             }
         }
@@ -729,10 +758,8 @@ impl fs::HostDescriptor for FsGuard<'_> {
         let procfs = outcome
             .as_ref()
             .is_ok_and(|opened| match self.inner.table.get(opened) {
-                Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => {
-                    super::dirs::on_procfs(&f.file)
-                }
-                Ok(wasmtime_wasi::filesystem::Descriptor::Dir(d)) => super::dirs::on_procfs(&d.dir),
+                Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => dirs::on_procfs(&f.file),
+                Ok(wasmtime_wasi::filesystem::Descriptor::Dir(d)) => dirs::on_procfs(&d.dir),
                 Err(_) => true,
             });
         if let (true, Ok(opened)) = (procfs, &outcome) {
@@ -741,12 +768,12 @@ impl fs::HostDescriptor for FsGuard<'_> {
                 .table
                 .delete(Resource::<fs::Descriptor>::new_own(opened.rep()));
             let target = self.target_of(&Resource::new_borrow(from), &path);
-            self.gate.audit.record(self.event(
+            self.decide(
                 op,
                 target,
                 Decision::Refused,
                 Some("it is on procfs, which holds nanoproc's own memory and environment".into()),
-            ));
+            );
             return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
         }
         self.record(&verdict, op, &outcome);
@@ -847,14 +874,14 @@ impl fs::HostDescriptor for FsGuard<'_> {
         if leaves {
             self.usable(fd.rep(), op)?;
             let target = self.target_of(&fd, &dest_path);
-            self.gate.audit.record(self.event(
+            self.decide(
                 op,
                 target,
                 Decision::Refused,
                 Some(format!(
                     "a link must point below its own directory (relative, without `..`), not to {src_path:?}"
                 )),
-            ));
+            );
             return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
         }
         self.guarded(

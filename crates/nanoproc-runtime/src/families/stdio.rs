@@ -1,4 +1,10 @@
-//! Standard streams a nanoprocess was not granted.
+//! The stdio family: `wasi:cli/stdin`, `stdout`, `stderr` and the `terminal-*`
+//! interfaces, with the streams a nanoprocess was or was not granted.
+//!
+//! A granted output stream goes where its mode says (the terminal, prefixed, a
+//! host file opened once per plan, or nowhere), counted against the output limit.
+//! An ungranted stderr is captured, bounded, so that a trap can be explained with
+//! the guest's own panic message.
 //!
 //! Getting a stdio handle is not a use: language runtimes fetch all three at start-up
 //! (the WASI preview 1 adapter does), and refusing that would refuse the whole
@@ -8,58 +14,206 @@
 //! guest that ignores the error prints nothing; one that checks (Rust's `println!`
 //! does) fails with the message.
 
-use crate::audit::{Audit, Decision, Event};
+use crate::audit::{Decision, Recorder};
 use crate::error::CapabilityRefused;
 use crate::interrupt::StopReason;
 use crate::limits::LimitExceeded;
-use nanoproc_caps::{Flag, LimitKind};
+use crate::state::NanoState;
+use nanoproc_caps::{LimitKind, OutputMode, StdioHolding};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use wasmtime::error::Context as _;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::p2::bindings::cli;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+/// The stdio family's part of a nanoprocess's state.
+pub(crate) struct State {
+    /// The end of what the guest wrote to stderr when stderr is not granted: kept
+    /// so that a trap can be explained with the guest's own panic message.
+    pub stderr_capture: Option<StderrTail>,
+}
+
+/// Granted streams go where their mode says, counted against the output limit
+/// (unlimited is just a budget that is never reached); ungranted ones refuse
+/// every use, except stderr, which is captured.
+pub(crate) fn build(
+    holding: &StdioHolding,
+    wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    let path = &cx.recorder.path;
+    let files = &cx.node.outputs;
+    if holding.stdin.is_some() {
+        wasi.inherit_stdin();
+    } else {
+        wasi.stdin(Refused::stdin(cx.recorder.clone()));
+    }
+    let output_limit = cx.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
+    match &holding.stdout {
+        Some(mode) => {
+            wasi.stdout(output(path, files, mode, "stdout", output_limit)?);
+        }
+        None => {
+            wasi.stdout(Refused::stdout(cx.recorder.clone()));
+        }
+    }
+    let stderr_capture = match &holding.stderr {
+        Some(mode) => {
+            wasi.stderr(output(path, files, mode, "stderr", output_limit)?);
+            None
+        }
+        None => {
+            let tail = StderrTail::default();
+            wasi.stderr(tail.clone());
+            Some(tail)
+        }
+    };
+    Ok(State { stderr_capture })
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[
+    ("wasi:cli/stdin", "0.2."),
+    ("wasi:cli/stdout", "0.2."),
+    ("wasi:cli/stderr", "0.2."),
+    ("wasi:cli/terminal-", "0.2."),
+];
+
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<NanoState>,
+) -> wasmtime::Result<()> {
+    let l = linker;
+    cli::stdin::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::stdout::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::stderr::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::terminal_input::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::terminal_output::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::terminal_stdin::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::terminal_stdout::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    cli::terminal_stderr::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    Ok(())
+}
+
+/// The host files the root's output goes to (`stdout = "file:..."`), opened once
+/// per plan like its directories: a later start or tree appends to the file that
+/// was checked, never to whatever the name points at by then.
+#[derive(Clone, Debug, Default)]
+pub struct OutputFiles {
+    stdout: Option<Arc<std::fs::File>>,
+    stderr: Option<Arc<std::fs::File>>,
+}
+
+impl OutputFiles {
+    /// Opens (creating, for appending) the files `caps` writes its output to; the
+    /// last component of each is never followed if it is a symbolic link.
+    pub(crate) fn open(stdio: &StdioHolding) -> Result<Self, String> {
+        let open = |mode: &Option<OutputMode>| -> Result<Option<Arc<std::fs::File>>, String> {
+            let Some(OutputMode::File(path)) = mode else {
+                return Ok(None);
+            };
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            options
+                .open(path)
+                .map(|f| Some(Arc::new(f)))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        };
+        Ok(Self {
+            stdout: open(&stdio.stdout)?,
+            stderr: open(&stdio.stderr)?,
+        })
+    }
+}
+
+/// The stream a granted output goes to, counted against the output limit.
+fn output(
+    path: &Arc<str>,
+    files: &OutputFiles,
+    mode: &OutputMode,
+    stream: &'static str,
+    limit: u64,
+) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
+    let budget = OutputBudget::new(path.clone(), limit, stream);
+    Ok(match mode {
+        OutputMode::Terminal if stream == "stdout" => {
+            Box::new(LimitedOutput::new(std::io::stdout(), budget))
+        }
+        OutputMode::Terminal => Box::new(LimitedOutput::new(std::io::stderr(), budget)),
+        OutputMode::Prefixed => {
+            let terminal: Box<dyn std::io::Write + Send> = if stream == "stdout" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::stderr())
+            };
+            Box::new(WriterOutput::new(
+                terminal,
+                Some(format!("[{path}] ")),
+                budget,
+            ))
+        }
+        OutputMode::File(_) => {
+            let opened = if stream == "stdout" {
+                &files.stdout
+            } else {
+                &files.stderr
+            };
+            let f = opened
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("its {stream} file was not opened"))?
+                .try_clone()
+                .with_context(|| format!("reopening its {stream} file"))?;
+            Box::new(WriterOutput::new(Box::new(f), None, budget))
+        }
+        OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
+    })
+}
 
 /// A standard stream that refuses every use.
 #[derive(Clone)]
 pub(crate) struct Refused {
-    nanoprocess: Arc<str>,
-    audit: Audit,
-    flag: Flag,
+    recorder: Recorder,
+    capability: &'static str,
     operation: &'static str,
 }
 
 impl Refused {
-    pub fn stdin(nanoprocess: Arc<str>, audit: Audit) -> Self {
+    pub fn stdin(recorder: Recorder) -> Self {
         Self {
-            nanoprocess,
-            audit,
-            flag: Flag::Stdin,
+            recorder,
+            capability: "stdin",
             operation: "wasi:io/streams.input-stream.read (stdin)",
         }
     }
 
-    pub fn stdout(nanoprocess: Arc<str>, audit: Audit) -> Self {
+    pub fn stdout(recorder: Recorder) -> Self {
         Self {
-            nanoprocess,
-            audit,
-            flag: Flag::Stdout,
+            recorder,
+            capability: "stdout",
             operation: "wasi:io/streams.output-stream.write (stdout)",
         }
     }
 
     fn refuse(&self) -> CapabilityRefused {
-        self.audit.record(Event {
-            nanoprocess: self.nanoprocess.clone(),
-            capability: self.flag.key(),
-            operation: self.operation,
-            target: None,
-            decision: Decision::Refused,
-            reason: Some("not granted".into()),
-        });
+        self.recorder.decide(
+            self.capability,
+            self.operation,
+            || None,
+            Decision::Refused,
+            Some("not granted".into()),
+        );
         CapabilityRefused {
-            nanoprocess: self.nanoprocess.clone(),
-            capability: self.flag.key(),
+            nanoprocess: self.recorder.path.clone(),
+            capability: self.capability,
             operation: self.operation,
         }
     }

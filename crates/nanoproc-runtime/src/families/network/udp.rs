@@ -1,6 +1,6 @@
 //! Which datagrams a UDP socket may receive: decided per socket, from its own address.
 //!
-//! wasmtime-wasi's address check (see [`super::network`]) is asked about every
+//! wasmtime-wasi's address check (see [`super`]) is asked about every
 //! datagram received, but it is told only the sender's address, never which socket
 //! the datagram arrived on. A check that cannot tell a socket bound under a `listen`
 //! grant from any other socket of the same nanoprocess can only be too broad: under
@@ -27,8 +27,8 @@
 //! Sending needs no socket identity: every send is checked against the `network`
 //! patterns by the address check, whatever the socket.
 
+use super::NetPolicy;
 use crate::state::NanoState;
-use crate::wasi::network::NetPolicy;
 use std::net::SocketAddr;
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::p2::SocketError;
@@ -57,16 +57,14 @@ impl HasData for GuardedUdp {
 fn view(s: &mut NanoState) -> UdpGuard<'_> {
     UdpGuard {
         inner: s.wasi.sockets(),
-        net: &s.net,
+        net: &s.families.network.policy,
         clock: &s.clock,
     }
 }
 
-/// Shadows the `wasi:sockets/udp` that `wasmtime_wasi::p2::add_to_linker_sync` added.
+/// `wasi:sockets/udp`, every socket through the guard.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
     udp::add_to_linker::<NanoState, GuardedUdp>(linker, view)?;
-    linker.allow_shadowing(false);
     Ok(())
 }
 
@@ -225,8 +223,8 @@ impl HostOutgoingDatagramStream for UdpGuard<'_> {
     fn drop(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<()> {
         use wasmtime_wasi::p2::bindings::sockets::udp::HostOutgoingDatagramStream as Async;
         let UdpGuard { inner, clock, .. } = self;
-        crate::wasi::blocking::bounded(clock, Async::drop(inner, this))
+        crate::families::io::bounded(clock, Async::drop(inner, this))
     }
 }
 
-crate::wasi::network::delegate_network!(UdpGuard);
+super::delegate_network!(UdpGuard);

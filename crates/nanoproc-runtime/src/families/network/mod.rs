@@ -11,16 +11,27 @@
 //! UDP receive depends on the socket a datagram arrives on, which that check is
 //! not told; [`NetPolicy::may_receive`] decides it per socket, asked by `udp`.
 
-use crate::audit::{Audit, Decision, Event};
+pub(crate) mod udp;
+
+use crate::audit::{Decision, Recorder};
+use crate::state::NanoState;
+use nanoproc_caps::NetworkHolding;
 use nanoproc_caps::network::{NetPattern, Protocol};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::bindings::sockets;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
+use wasmtime_wasi::p2::bindings::sync::sockets as sync_sockets;
+// The sync bindings: in the async ones, `[drop]resolve-address-stream` is async.
+use wasmtime_wasi::p2::bindings::sync::sockets::ip_name_lookup::{self, ResolveAddressStream};
+use wasmtime_wasi::p2::{DynPollable, SocketError};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsCtxView, WasiSocketsView};
 
 pub(crate) struct NetPolicy {
-    path: Arc<str>,
-    audit: Audit,
+    recorder: Recorder,
     connect: Vec<NetPattern>,
     listen: Vec<NetPattern>,
     /// Addresses this nanoprocess resolved, with the names they came from.
@@ -60,15 +71,9 @@ impl Drop for NetPolicy {
 }
 
 impl NetPolicy {
-    pub fn new(
-        path: Arc<str>,
-        audit: Audit,
-        connect: Vec<NetPattern>,
-        listen: Vec<NetPattern>,
-    ) -> Self {
+    pub fn new(recorder: Recorder, connect: Vec<NetPattern>, listen: Vec<NetPattern>) -> Self {
         Self {
-            path,
-            audit,
+            recorder,
             connect,
             listen,
             resolved: Mutex::default(),
@@ -317,21 +322,13 @@ impl NetPolicy {
 
     /// Records a decision: allowed when there is no `refusal` reason.
     fn record_event(&self, operation: &'static str, target: String, refusal: Option<String>) {
-        if refusal.is_none() && !self.audit.wants_allowed() {
-            return;
-        }
-        self.audit.record(Event {
-            nanoprocess: self.path.clone(),
-            capability: "network",
-            operation,
-            target: Some(target),
-            decision: if refusal.is_none() {
-                Decision::Allowed
-            } else {
-                Decision::Refused
-            },
-            reason: refusal,
-        });
+        let decision = if refusal.is_none() {
+            Decision::Allowed
+        } else {
+            Decision::Refused
+        };
+        self.recorder
+            .decide("network", operation, || Some(target), decision, refusal);
     }
 }
 
@@ -380,9 +377,148 @@ macro_rules! delegate_network {
 }
 pub(crate) use delegate_network;
 
+/// The network family's part of a nanoprocess's state.
+pub(crate) struct State {
+    /// Its grants, shared with wasmtime-wasi's address check.
+    pub policy: Arc<NetPolicy>,
+    /// The name each of its pending name lookups is for, by stream handle.
+    lookups: HashMap<u32, String>,
+}
+
+/// Every socket use is decided by the nanoprocess's network grants, before any
+/// syscall. Sockets may be created so that every attempt to use one reaches that
+/// check, and its record, with its real target.
+pub(crate) fn build(
+    holding: &NetworkHolding,
+    wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    let policy = Arc::new(NetPolicy::new(
+        cx.recorder.clone(),
+        holding.connect.clone(),
+        holding.listen.clone(),
+    ));
+    let check = policy.clone();
+    wasi.socket_addr_check(move |addr, usage| {
+        let allowed = check.decide(addr, usage);
+        Box::pin(async move { allowed })
+    });
+    wasi.allow_tcp(true);
+    wasi.allow_udp(true);
+    // Lookups are decided (and recorded) by the lookup guard; the resolver is
+    // reachable only for a nanoprocess that holds some network grant.
+    wasi.allow_ip_name_lookup(policy.grants_anything());
+    Ok(State {
+        policy,
+        lookups: HashMap::new(),
+    })
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:sockets/", "0.2.")];
+
+/// `wasi:sockets`: TCP through wasmtime-wasi (its address check is the guard),
+/// UDP through [`udp`]'s guard (receiving needs a per-socket decision), name
+/// lookup through the guard below (it has no hook in wasmtime-wasi).
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    let l = linker;
+    sockets::tcp_create_socket::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
+    sockets::instance_network::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
+    sockets::network::add_to_linker::<NanoState, WasiSockets>(l, &Default::default(), plain_view)?;
+    sync_sockets::tcp::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
+    sync_sockets::udp_create_socket::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
+    udp::add_to_linker(l)?;
+    ip_name_lookup::add_to_linker::<NanoState, GuardedLookups>(l, lookup_view)?;
+    Ok(())
+}
+
+fn plain_view(s: &mut NanoState) -> WasiSocketsCtxView<'_> {
+    s.wasi.sockets()
+}
+
+/// Name lookup, decided by the network grants, remembering which addresses each
+/// allowed name resolved to (the address check honours name grants only for those).
+/// Refused with `access-denied` unless a network grant could reach the name.
+pub(crate) struct LookupGuard<'a> {
+    inner: WasiSocketsCtxView<'a>,
+    net: &'a NetPolicy,
+    lookups: &'a mut HashMap<u32, String>,
+}
+
+struct GuardedLookups;
+impl HasData for GuardedLookups {
+    type Data<'a> = LookupGuard<'a>;
+}
+
+fn lookup_view(s: &mut NanoState) -> LookupGuard<'_> {
+    let state = &mut s.families.network;
+    LookupGuard {
+        inner: s.wasi.sockets(),
+        net: &state.policy,
+        lookups: &mut state.lookups,
+    }
+}
+
+impl ip_name_lookup::Host for LookupGuard<'_> {
+    fn resolve_addresses(
+        &mut self,
+        network: Resource<Network>,
+        name: String,
+    ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+        if !self.net.may_resolve(&name) {
+            return Err(ErrorCode::AccessDenied.into());
+        }
+        let stream =
+            ip_name_lookup::Host::resolve_addresses(&mut self.inner, network, name.clone())?;
+        self.lookups.insert(stream.rep(), name);
+        Ok(stream)
+    }
+}
+
+impl ip_name_lookup::HostResolveAddressStream for LookupGuard<'_> {
+    fn resolve_next_address(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> Result<Option<IpAddress>, SocketError> {
+        let rep = stream.rep();
+        let next = ip_name_lookup::HostResolveAddressStream::resolve_next_address(
+            &mut self.inner,
+            stream,
+        )?;
+        if let (Some(addr), Some(name)) = (&next, self.lookups.get(&rep)) {
+            self.net.note_resolved(name, to_std(addr));
+        }
+        Ok(next)
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        ip_name_lookup::HostResolveAddressStream::subscribe(&mut self.inner, stream)
+    }
+
+    fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        self.lookups.remove(&stream.rep());
+        ip_name_lookup::HostResolveAddressStream::drop(&mut self.inner, stream)
+    }
+}
+
+fn to_std(addr: &IpAddress) -> std::net::IpAddr {
+    match *addr {
+        IpAddress::Ipv4((a, b, c, d)) => std::net::Ipv4Addr::new(a, b, c, d).into(),
+        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => {
+            std::net::Ipv6Addr::new(a, b, c, d, e, f, g, h).into()
+        }
+    }
+}
+
+delegate_network!(LookupGuard);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Audit;
 
     fn policy(connect: &[&str], listen: &[&str]) -> (NetPolicy, Audit) {
         let parse = |patterns: &[&str]| -> Vec<NetPattern> {
@@ -390,8 +526,7 @@ mod tests {
         };
         let audit = Audit::new();
         let policy = NetPolicy::new(
-            "app/udp".into(),
-            audit.clone(),
+            Recorder::new("app/udp".into(), audit.clone()),
             parse(connect),
             parse(listen),
         );

@@ -1,0 +1,291 @@
+//! What every capability family has, and the one input its grant syntax is read from.
+//!
+//! A family (directories, environment, stdio, clocks, random, exit, network,
+//! configuration, limits) is one module of this crate implementing [`Family`]: how a
+//! grant is written ([`Family::parse`]), what the root holds from the user's request
+//! ([`Family::for_root`]), how a child's request is carved out of its parent's holding
+//! ([`Family::attenuate`]), the rule itself ([`Family::within`]) and how a holding is
+//! described to people ([`Family::describe`]). `Capabilities` and `GrantRequest` are
+//! the families side by side (see the `families!` list in the crate root); their
+//! `attenuate` and `within` fold over the families, so the rule holds for a
+//! nanoprocess when it holds for each family.
+//!
+//! Grants are read from [`GrantValue`]s, whether they were written in a manifest
+//! (with their byte spans, so that an error can point at its line) or built from a
+//! command-line flag: there is one grammar per family, not one per front end.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Byte offsets in the manifest a grant was written in.
+pub type Span = Range<usize>;
+
+/// A grant value as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantValue {
+    pub kind: ValueKind,
+    /// Where it was written; `None` for a value built from a command-line flag.
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Bool(bool),
+    Integer(i64),
+    Text(String),
+    List(Vec<GrantValue>),
+    Table(Vec<(Key, GrantValue)>),
+}
+
+/// A key of a table, and where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub name: String,
+    pub span: Option<Span>,
+}
+
+impl GrantValue {
+    pub fn new(kind: ValueKind) -> Self {
+        Self { kind, span: None }
+    }
+
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new(ValueKind::Text(text.into()))
+    }
+
+    pub fn bool(held: bool) -> Self {
+        Self::new(ValueKind::Bool(held))
+    }
+
+    pub fn list(items: Vec<GrantValue>) -> Self {
+        Self::new(ValueKind::List(items))
+    }
+
+    pub fn table<'a>(entries: impl IntoIterator<Item = (&'a str, GrantValue)>) -> Self {
+        Self::new(ValueKind::Table(
+            entries
+                .into_iter()
+                .map(|(name, value)| {
+                    (
+                        Key {
+                            name: name.to_string(),
+                            span: None,
+                        },
+                        value,
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.kind {
+            ValueKind::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// What kind of value it is, for "expected ..., found ..." messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ValueKind::Bool(_) => "a boolean",
+            ValueKind::Integer(_) => "a number",
+            ValueKind::Text(_) => "a string",
+            ValueKind::List(_) => "a list",
+            ValueKind::Table(_) => "a table",
+        }
+    }
+
+    /// The items of a list; a single value is read as a list of one.
+    pub fn items(&self) -> &[GrantValue] {
+        match &self.kind {
+            ValueKind::List(items) => items,
+            _ => std::slice::from_ref(self),
+        }
+    }
+
+    /// An error about this value.
+    pub fn error(&self, message: impl Into<String>) -> GrantError {
+        GrantError {
+            span: self.span.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The entries of a table whose keys must be among `known`: every other key is
+    /// an error (a misspelt key must never silently grant nothing).
+    pub fn table_entries(&self, known: &[&str]) -> Result<Vec<(&Key, &GrantValue)>, GrantError> {
+        let ValueKind::Table(entries) = &self.kind else {
+            return Err(self.error(format!(
+                "expected a table with {}, found {}",
+                list_keys(known),
+                self.kind_name()
+            )));
+        };
+        for (key, _) in entries {
+            if !known.contains(&key.name.as_str()) {
+                return Err(unknown_key(key, known));
+            }
+        }
+        Ok(entries.iter().map(|(k, v)| (k, v)).collect())
+    }
+}
+
+/// A grant that cannot be read: the message says what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantError {
+    pub span: Option<Span>,
+    pub message: String,
+}
+
+impl fmt::Display for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The error for a key no one reads, in the words serde uses for a struct's
+/// unknown field (so that every front end reports it alike).
+pub fn unknown_key(key: &Key, known: &[&str]) -> GrantError {
+    GrantError {
+        span: key.span.clone(),
+        message: format!(
+            "unknown field `{}`, expected one of {}",
+            key.name,
+            list_keys(known)
+        ),
+    }
+}
+
+fn list_keys(known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which grant a [`Violation`] is about: the key, and the item of a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantItem {
+    pub key: &'static str,
+    pub index: Option<usize>,
+}
+
+impl GrantItem {
+    pub fn key(key: &'static str) -> Self {
+        Self { key, index: None }
+    }
+
+    pub fn at(key: &'static str, index: usize) -> Self {
+        Self {
+            key,
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for GrantItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}[{i}]", self.key),
+            None => f.write_str(self.key),
+        }
+    }
+}
+
+/// A grant that exceeds what the parent holds, or that is malformed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub item: GrantItem,
+    /// The grant as asked, in manifest syntax.
+    pub grant: String,
+    /// Why it is refused.
+    pub reason: String,
+    /// The parent's grant it was compared with, when there was one.
+    pub parent_grant: Option<String>,
+    /// Where the grant was written, when it was.
+    pub span: Option<Span>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "grant {} ({}): {}", self.item, self.grant, self.reason)?;
+        if let Some(p) = &self.parent_grant {
+            write!(f, " (parent holds: {p})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the root's grants may read from the host: only the user's environment.
+pub struct RootContext<'a> {
+    /// Looks a variable up in the user's environment.
+    pub host_env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// One line of `nanoproc check`'s description of a nanoprocess: a family's label
+/// and what it holds, in words.
+pub type Line = (&'static str, String);
+
+/// A capability family: its grant syntax, its attenuation and its rule.
+///
+/// Implementations must keep one promise, which the property tests check for
+/// every family: whatever `request` asks, `attenuate(parent, request)` is either
+/// refused or `within(parent)`. A family that can be held "as data" (a frozen
+/// clock, a literal variable: nothing that reaches outside the nanoprocess) says
+/// so in `attenuate` and `within` alike.
+pub trait Family {
+    /// Its name in messages and documentation.
+    const NAME: &'static str;
+    /// The keys of a `grants` table it reads.
+    const KEYS: &'static [&'static str];
+    /// What a manifest or the command line asks for.
+    type Request: Clone + fmt::Debug + Default + PartialEq;
+    /// What a nanoprocess holds; `Default` holds nothing.
+    type Holding: Clone + fmt::Debug + Default + PartialEq;
+
+    /// Reads the value of one of its keys into `request`; every part it cannot
+    /// read is an error (a list with two bad items, two errors), and what it could
+    /// read is kept.
+    fn parse(
+        request: &mut Self::Request,
+        key: &str,
+        value: &GrantValue,
+    ) -> Result<(), Vec<GrantError>>;
+
+    /// What the root holds when the user asks for `request`.
+    fn for_root(
+        request: &Self::Request,
+        cx: &RootContext<'_>,
+    ) -> Result<Self::Holding, Vec<Violation>>;
+
+    /// What a child asking for `request` holds, carved out of its parent's
+    /// holding, or every way in which the request exceeds it.
+    fn attenuate(
+        parent: &Self::Holding,
+        request: &Self::Request,
+    ) -> Result<Self::Holding, Vec<Violation>>;
+
+    /// The rule: `child` holds nothing that `parent` does not.
+    fn within(child: &Self::Holding, parent: &Self::Holding) -> bool;
+
+    /// Its lines in `nanoproc check` (none where there is nothing to say).
+    fn describe(holding: &Self::Holding) -> Vec<Line>;
+}
+
+/// A family's name and keys, for help texts and the list of known keys.
+#[derive(Clone, Copy, Debug)]
+pub struct FamilyInfo {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+}
+
+/// `none` for an empty list, else its items joined.
+pub(crate) fn joined<T: fmt::Display>(items: &[T], sep: &str) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.iter().map(T::to_string).collect::<Vec<_>>().join(sep)
+    }
+}

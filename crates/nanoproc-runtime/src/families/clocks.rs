@@ -1,0 +1,151 @@
+//! The clocks family: `wasi:clocks/wall-clock` and `monotonic-clock`.
+//!
+//! Both interfaces have no error case, so a guard implements wasmtime-wasi's own
+//! host traits, asks the nanoprocess's holding first and then delegates: a refused
+//! call traps with a [`crate::CapabilityRefused`] that names the nanoprocess and the
+//! clock (a silent zero or a fake clock would let a dependency believe it had what
+//! it was denied). A frozen clock, chosen by the parent, replaces wasmtime-wasi's
+//! real one in the context: it reveals nothing about the host, which is why a parent
+//! may hand it out without holding the real one.
+
+use crate::audit::Recorder;
+use crate::state::NanoState;
+use nanoproc_caps::{ClockMode, ClocksHolding};
+use std::time::Duration;
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+
+/// A wall clock that always reads the same instant (nanoseconds since the epoch).
+pub(crate) struct FrozenWall(pub u64);
+
+impl HostWallClock for FrozenWall {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+}
+
+/// A monotonic clock that never advances: time-outs computed from it never expire.
+pub(crate) struct FrozenMonotonic(pub u64);
+
+impl HostMonotonicClock for FrozenMonotonic {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The clocks family's part of a nanoprocess's state.
+pub(crate) struct State {
+    wall: bool,
+    monotonic: bool,
+    recorder: Recorder,
+}
+
+pub(crate) fn build(
+    holding: &ClocksHolding,
+    wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    if let Some(ClockMode::Frozen(ns)) = holding.wall {
+        wasi.wall_clock(FrozenWall(ns));
+    }
+    if let Some(ClockMode::Frozen(ns)) = holding.monotonic {
+        wasi.monotonic_clock(FrozenMonotonic(ns));
+    }
+    Ok(State {
+        wall: holding.wall.is_some(),
+        monotonic: holding.monotonic.is_some(),
+        recorder: cx.recorder.clone(),
+    })
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:clocks/", "0.2.")];
+
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    wall_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    monotonic_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    Ok(())
+}
+
+pub(crate) struct Guard<'a> {
+    inner: WasiClocksCtxView<'a>,
+    state: &'a State,
+}
+
+struct Guarded;
+impl HasData for Guarded {
+    type Data<'a> = Guard<'a>;
+}
+
+fn view(s: &mut NanoState) -> Guard<'_> {
+    Guard {
+        inner: s.wasi.clocks(),
+        state: &s.families.clocks,
+    }
+}
+
+impl Guard<'_> {
+    fn wall(&self, operation: &'static str) -> wasmtime::Result<()> {
+        self.state
+            .recorder
+            .check(self.state.wall, "wall-clock", operation)
+    }
+
+    fn monotonic(&self, operation: &'static str) -> wasmtime::Result<()> {
+        self.state
+            .recorder
+            .check(self.state.monotonic, "monotonic-clock", operation)
+    }
+}
+
+impl wall_clock::Host for Guard<'_> {
+    fn now(&mut self) -> wasmtime::Result<wall_clock::Datetime> {
+        self.wall("wasi:clocks/wall-clock.now")?;
+        wall_clock::Host::now(&mut self.inner)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<wall_clock::Datetime> {
+        self.wall("wasi:clocks/wall-clock.resolution")?;
+        wall_clock::Host::resolution(&mut self.inner)
+    }
+}
+
+impl monotonic_clock::Host for Guard<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        self.monotonic("wasi:clocks/monotonic-clock.now")?;
+        monotonic_clock::Host::now(&mut self.inner)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        self.monotonic("wasi:clocks/monotonic-clock.resolution")?;
+        monotonic_clock::Host::resolution(&mut self.inner)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.monotonic("wasi:clocks/monotonic-clock.subscribe-instant")?;
+        monotonic_clock::Host::subscribe_instant(&mut self.inner, when)
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.monotonic("wasi:clocks/monotonic-clock.subscribe-duration")?;
+        monotonic_clock::Host::subscribe_duration(&mut self.inner, duration)
+    }
+}

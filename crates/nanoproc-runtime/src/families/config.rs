@@ -1,0 +1,87 @@
+//! The configuration family: `wasi:config/store`.
+//!
+//! A nanoprocess reads the values it was granted, by key (`grants.config`). A read
+//! of a key it was not granted finds nothing, as a key that does not exist, so that
+//! the answer says nothing about its parent's configuration; it is recorded as
+//! refused. Every read is recorded by key; values never reach the record, the
+//! report or `check`, since a value may be a secret.
+//!
+//! The bindings are generated from the interface's WIT (`wit/config`, as published
+//! with wasmtime-wasi-config 50.0.1): that crate keeps its host trait private, so
+//! it cannot be wrapped with a per-key decision and audit, and the store itself is
+//! a map lookup.
+
+use crate::audit::{Decision, Recorder};
+use crate::state::NanoState;
+use nanoproc_caps::ConfigValue;
+use std::collections::BTreeMap;
+use wasmtime::component::{HasData, Linker};
+use wasmtime_wasi::WasiCtxBuilder;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit/config",
+        world: "wasi:config/imports",
+        imports: { default: trappable },
+    });
+}
+
+use bindings::wasi::config::store;
+
+/// The configuration family's part of a nanoprocess's state: its values.
+pub(crate) struct State {
+    values: BTreeMap<String, String>,
+    recorder: Recorder,
+}
+
+pub(crate) fn build(
+    holding: &BTreeMap<String, ConfigValue>,
+    _wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    Ok(State {
+        values: holding
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        recorder: cx.recorder.clone(),
+    })
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:config/store", "0.2.0-rc.1")];
+
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    store::add_to_linker::<NanoState, Guarded>(linker, |s| &mut s.families.config)
+}
+
+struct Guarded;
+impl HasData for Guarded {
+    type Data<'a> = &'a mut State;
+}
+
+impl store::Host for &mut State {
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
+        let op = "wasi:config/store.get";
+        let value = self.values.get(&key).cloned();
+        let (decision, reason) = match value {
+            Some(_) => (Decision::Allowed, None),
+            None => (Decision::Refused, Some("not granted".to_string())),
+        };
+        self.recorder
+            .decide("config", op, || Some(key), decision, reason);
+        Ok(Ok(value))
+    }
+
+    fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
+        let op = "wasi:config/store.get-all";
+        let keys = || Some(self.values.keys().cloned().collect::<Vec<_>>().join(", "));
+        self.recorder
+            .decide("config", op, keys, Decision::Allowed, None);
+        Ok(Ok(self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()))
+    }
+}

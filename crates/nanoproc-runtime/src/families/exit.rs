@@ -1,0 +1,68 @@
+//! The exit family: `wasi:cli/exit`.
+//!
+//! A dependency that exits without the grant is refused (and traps, as `exit` does
+//! anyway); one that holds it ends the whole application (see the trampolines).
+//! The root always holds it.
+
+use crate::audit::Recorder;
+use crate::state::NanoState;
+use nanoproc_caps::Plain;
+use wasmtime::component::{HasData, Linker};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
+use wasmtime_wasi::p2::bindings::cli::exit;
+
+/// The exit family's part of a nanoprocess's state.
+pub(crate) struct State {
+    held: bool,
+    recorder: Recorder,
+}
+
+pub(crate) fn build(
+    holding: &Option<Plain>,
+    _wasi: &mut WasiCtxBuilder,
+    cx: &super::BuildCx<'_>,
+) -> wasmtime::Result<State> {
+    Ok(State {
+        held: holding.is_some(),
+        recorder: cx.recorder.clone(),
+    })
+}
+
+/// The interfaces it serves: a name prefix and a version prefix each.
+pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:cli/exit", "0.2.")];
+
+pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    exit::add_to_linker::<NanoState, Guarded>(linker, view)
+}
+
+pub(crate) struct Guard<'a> {
+    inner: WasiCliCtxView<'a>,
+    state: &'a State,
+}
+
+struct Guarded;
+impl HasData for Guarded {
+    type Data<'a> = Guard<'a>;
+}
+
+fn view(s: &mut NanoState) -> Guard<'_> {
+    Guard {
+        inner: s.wasi.cli(),
+        state: &s.families.exit,
+    }
+}
+
+impl exit::Host for Guard<'_> {
+    fn exit(&mut self, status: Result<(), ()>) -> wasmtime::Result<()> {
+        let op = "wasi:cli/exit.exit";
+        self.state.recorder.check(self.state.held, "exit", op)?;
+        exit::Host::exit(&mut self.inner, status)
+    }
+
+    fn exit_with_code(&mut self, status_code: u8) -> wasmtime::Result<()> {
+        let op = "wasi:cli/exit.exit-with-code";
+        self.state.recorder.check(self.state.held, "exit", op)?;
+        exit::Host::exit_with_code(&mut self.inner, status_code)
+    }
+}

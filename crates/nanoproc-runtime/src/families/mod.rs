@@ -1,0 +1,155 @@
+//! The capability families, host side: one module each, as in `nanoproc-caps`.
+//!
+//! Each family module links the WASI interfaces it serves, once, through its guard
+//! where it has one (`add_to_linker`), and builds its part of a nanoprocess's state
+//! from what the nanoprocess holds of it and nothing else (`build`): its piece of
+//! the wasmtime-wasi context (a `WasiCtxBuilder` starts with no preopens, no
+//! environment and no arguments; each family adds exactly what was granted) and
+//! its own [`State`]. Every family records its decisions through the nanoprocess's
+//! [`Recorder`]. `wasi:io` (pollables, streams) serves several families: [`io`]
+//! links it, and families plug their streams into the shared resource table.
+//!
+//! Resource limits are a family of `nanoproc-caps` but link no interface: the
+//! store's limiter, fuel and [`crate::state::CallClock`] enforce them.
+//!
+//! Adding a family: a module here with `State`, `build` and `add_to_linker`, and
+//! one line in the `host_families!` list below (docs/architecture.md).
+
+pub(crate) mod clocks;
+pub(crate) mod config;
+pub(crate) mod env;
+pub(crate) mod exit;
+pub(crate) mod fs;
+pub(crate) mod io;
+pub(crate) mod network;
+pub(crate) mod random;
+pub(crate) mod stdio;
+
+pub(crate) use stdio::{OutputFiles, StderrTail};
+
+use crate::audit::{Audit, Recorder};
+use crate::interrupt::Interrupt;
+use crate::limits::{Budget, NanoLimiter};
+use crate::plan::PlannedNode;
+use crate::state::{CallClock, NanoState, WasiPart};
+use nanoproc_caps::{Capabilities, LimitKind, Limits};
+use std::sync::Arc;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// What every family's `build` may read besides its own holding.
+pub(crate) struct BuildCx<'a> {
+    /// The nanoprocess as planned: its name, and the directories and files the
+    /// plan opened for it.
+    pub node: &'a PlannedNode,
+    pub recorder: Recorder,
+    pub limits: &'a Limits,
+}
+
+/// Declares the host side of the families: their states side by side, and the
+/// folds that link and build them. One line per family: `field: module`, where
+/// `field` is the family's field in `Capabilities`.
+macro_rules! host_families {
+    ($($field:ident: $module:ident,)*) => {
+        /// Each family's part of a nanoprocess's state.
+        // A family may keep nothing of its own (the environment is all in the
+        // wasmtime-wasi context); its state is still built, for uniformity.
+        #[allow(dead_code)]
+        pub(crate) struct State {
+            $(pub $field: $module::State,)*
+        }
+
+        /// Whether an import is an interface some family serves (a WASI 0.2
+        /// interface, or `wasi:config/store`).
+        pub(crate) fn provides(name: &str) -> bool {
+            let (n, v) = crate::interfaces::split_version(name);
+            let served = |list: &[(&str, &str)]| {
+                list.iter().any(|(prefix, version)| {
+                    n.starts_with(prefix) && v.is_some_and(|v| v.starts_with(version))
+                })
+            };
+            served(io::INTERFACES) $(|| served($module::INTERFACES))*
+        }
+
+        /// The interfaces served, for a message about one that is not.
+        pub(crate) fn provided() -> String {
+            let mut all: Vec<String> = Vec::new();
+            for (prefix, version) in io::INTERFACES.iter()$(.chain($module::INTERFACES))* {
+                all.push(format!("{}@{version}", prefix.trim_end_matches('/')));
+            }
+            all.join(", ")
+        }
+
+        /// Links `wasi:io` and every family's interfaces, each once.
+        pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+            io::add_to_linker(linker)?;
+            $($module::add_to_linker(linker)?;)*
+            Ok(())
+        }
+
+        fn build_families(
+            caps: &Capabilities,
+            wasi: &mut WasiCtxBuilder,
+            cx: &BuildCx<'_>,
+        ) -> wasmtime::Result<State> {
+            Ok(State {
+                $($field: $module::build(&caps.$field, wasi, cx)?,)*
+            })
+        }
+    };
+}
+
+host_families! {
+    fs: fs,
+    env: env,
+    stdio: stdio,
+    clocks: clocks,
+    random: random,
+    exit: exit,
+    network: network,
+    config: config,
+}
+
+/// Builds the store data of one nanoprocess of a plan: from its capabilities and
+/// the handles the plan opened for it, nothing else. `budgets` are the memory
+/// budgets it is charged to: its own (if it has a memory limit) and its ancestors'.
+pub(crate) fn build_state(
+    node: &PlannedNode,
+    audit: &Audit,
+    interrupt: &Interrupt,
+    budgets: Vec<Arc<Budget>>,
+) -> wasmtime::Result<NanoState> {
+    let path = node.path.clone();
+    let caps = &node.caps;
+    let limits = &caps.limits;
+    let cx = BuildCx {
+        node,
+        recorder: Recorder::new(path.clone(), audit.clone()),
+        limits,
+    };
+    let mut wasi = WasiCtxBuilder::new();
+    let families = build_families(caps, &mut wasi, &cx)?;
+
+    let mut table = ResourceTable::new();
+    if let Some(handles) = limits.get(LimitKind::Handles) {
+        table.set_max_capacity(usize::try_from(handles).unwrap_or(usize::MAX));
+    }
+
+    Ok(NanoState {
+        wasi: WasiPart {
+            ctx: wasi.build(),
+            table,
+        },
+        recorder: cx.recorder.clone(),
+        families,
+        limiter: NanoLimiter::new(path.clone(), limits, budgets),
+        limits: *limits,
+        clock: CallClock::new(path, interrupt.clone(), limits.get(LimitKind::Timeout)),
+        children: Vec::new(),
+        proxies: std::collections::HashMap::new(),
+        next_proxy: 0,
+        routes: Vec::new(),
+        node: node.index,
+        plan_dirs: node.plan_dirs.clone(),
+    })
+}
