@@ -1,6 +1,7 @@
-//! The fast path of calls between nanoprocesses: a handful of generic trampolines
-//! that move `string`, `list<u8>` and number arguments and results in bulk,
-//! whatever the function's signature.
+//! The fast path of calls between nanoprocesses: a typed path for calls of a few
+//! numbers, keyed by the parameter count only, and a handful of generic
+//! trampolines that move `string`, `list<u8>` and number arguments and results in
+//! bulk, whatever the function's signature.
 //!
 //! **Why a fast path.** The generic trampoline ([`crate::trampoline::forward`],
 //! linked with `func_new`) works for every WIT signature, but it pays per value:
@@ -9,8 +10,26 @@
 //! `Val` lists element by element, wasmtime issue #13788): about 40 ns per byte, 42
 //! ms to pass 1 MiB where one copy takes a quarter of a millisecond.
 //!
-//! **How it works.** A call crosses in three steps, each of them one piece of code
-//! for every signature, driven by the function's canonical ABI types at run time:
+//! **Calls of numbers** (at most [`MAX_SCALAR_PARAMS`] = 4 parameters, each any
+//! number type, `bool` or `char`; no result or one such) take a typed path,
+//! [`link_scalar`]: the parent's import is a `func_wrap` whose parameters are a
+//! tuple of [`Num`]s, and the child's export is called through a `TypedFunc` of the
+//! same tuple. A `Num` is one flat value in a `ValRaw`, whatever its WIT type:
+//! wasmtime passes every flat value in a `ValRaw` slot and only the core type says
+//! which bits to read, so one Rust type serves all twelve number types, and
+//! `Num::typecheck` (run by wasmtime when the parent is linked, `instantiate_pre`,
+//! and in the unit tests against the child's side) accepts exactly those. It lifts
+//! with wasmtime's own `Lift` for the actual type ([`lift_number`], one `match`:
+//! the `u8` masked, the `char` validated, as wasmtime does) and lowers the value
+//! unchanged. The numbers stay in registers and `ValRaw` slots from one store to
+//! the other, with no `Option<Arg>` arrays, no walk of the type's tuple and no
+//! [`Out`] in between: the code is the per-signature code this module had before,
+//! with the types erased. It is instantiated per parameter count and result (5 x
+//! 2), not per signature.
+//!
+//! **Everything else with a fast path** crosses in three steps, each of them one
+//! piece of code for every signature, driven by the function's canonical ABI types
+//! at run time:
 //!
 //! 1. The parent's import is a `func_wrap` host function whose parameter type is
 //!    [`Args<N>`]: the `N` flat core values of the call, lifted one parameter at a
@@ -37,42 +56,62 @@
 //! themselves against the import when the parent is linked (`instantiate_pre`),
 //! which is what makes the untyped-looking `func_wrap` safe.
 //!
-//! **Covered**: any number of parameters (up to 16 flat values: 8 strings, 16
-//! numbers) of `string`, `list<u8>`, `bool`, `u8`..`u64`, `s8`..`s64`, `f32`,
-//! `f64`, `char`; and no result or one of those numbers, `string`, `list<u8>`,
-//! `option<string>`, `result<_, string>`, `result<string, string>`,
-//! `result<list<u8>, string>`, `result<u32, string>`, `result<u64, string>`.
-//! Adding a parameter type is one arm of a `match`; a result type, one arm and
-//! perhaps one result class.
+//! **Covered**: by the typed scalar path, functions of 0 to 4 numbers (`bool`,
+//! `u8`..`u64`, `s8`..`s64`, `f32`, `f64`, `char`, in any mix) with no result or
+//! one number. By the generic trampolines, any number of parameters (up to 16
+//! flat values: 8 strings, 16 numbers) of `string`, `list<u8>` and those numbers;
+//! and no result or one of those numbers, `string`, `list<u8>`, `option<string>`,
+//! `result<_, string>`, `result<string, string>`, `result<list<u8>, string>`,
+//! `result<u32, string>`, `result<u64, string>`. Adding a parameter type is one
+//! arm of a `match`; a result type, one arm and perhaps one result class. Raising
+//! [`MAX_SCALAR_PARAMS`] is one line of `link_scalar_arity!` and two arms of
+//! [`link_scalar`] per count.
 //!
 //! **Everything else** (records, variants, other lists and options, several
 //! results, functions passing handles, more than 16 flat parameters) takes the
 //! generic `Val` path, which is correct for every type, only slower.
 //!
-//! **What it costs to build**: 17 x 2 `func_wrap` instantiations (flat parameter
-//! counts by host result classes) and 7 `TypedFunc` ones (result classes, with and
-//! without parameters), instead of one of each per signature (1,095 before).
-//! Measured (release, wasmtime 50, 2 shared cores): the crate compiles in about
-//! 24 s instead of 86 s, and the `nanoproc` binary is 37.1 MB instead of 50.0 MB.
+//! **What it costs to build**: 5 x 2 `func_wrap` and `TypedFunc` instantiations
+//! for the scalar path (parameter counts by result: none or a number), 17 x 2
+//! `func_wrap` instantiations for the generic trampolines (flat parameter counts
+//! by host result classes) and 7 `TypedFunc` ones (result classes, with and
+//! without parameters); none of it grows with the number of signatures (the
+//! per-signature code before had one of each for each of 1,095 signatures).
+//! Measured after main's families restructure (release, wasmtime 50, 2 shared and
+//! busy cores, `cargo build --release -p nanoproc-cli --timings`): the crate
+//! compiles in 38-39 s (37-43 s without the scalar path; 154 s with the
+//! per-signature code), and the `nanoproc` binary is 35.37 MB (35.26 MB without
+//! the scalar path; 47.95 MB per-signature).
 //!
-//! **What it costs per call**: the same copies as the per-signature typed paths
-//! it replaces (a string or byte list is copied once into the child, a result
-//! twice), so bulk data is as fast: 1 MiB `list<u8>` crosses at about 0.05 ns per
-//! byte. The small calls pay for the dispatch on types and for values moved
-//! through memory rather than registers: against the per-signature version,
-//! measured on the same machine, a no-op call costs about +20 ns (~185 against
-//! ~165 ns), `add(u32, u32) -> u32` about +60 ns (~255 against ~190 ns), a 16-byte
-//! string echo about +35 ns. Two traps that cost far more and are avoided here:
-//! a Rust enum of numbers (its packed layout made LLVM reload fields with wider
-//! loads than it stored them, a store-forwarding stall on every call: numbers
-//! cross as their flat `ValRaw`), and 16-slot argument arrays for every call (they
-//! are sized by `N`).
+//! **What it costs per call** (median ns per call, the three builds interleaved,
+//! quietest run; per-signature / generic only / with the scalar path): no-op
+//! 165 / 191 / 167, `add(u32, u32) -> u32` 190 / 267 / 199, 16-byte string echo
+//! ~470 / ~490 (the same code for both of the last two), 1 KiB echo ~640 / ~650,
+//! 1 MiB `list<u8>` sum equal (~415 us). `cargo bench --bench calls` in the same
+//! state: the two raw crossings (e) host -> guest 83.5 ns and (f) guest -> host
+//! 76.4 ns, the no-op 170 ns: 1.06x their sum (the generic trampoline's no-op was
+//! 1.19-1.25x). On the scalar path a call costs what the per-signature code cost
+//! within noise (a few ns: the `match` on the type per number). On the generic
+//! path the strings and byte lists pay the same copies as the per-signature code
+//! (one into the child, a result twice) plus a few tens of ns of dispatch on
+//! types and values moved through memory; bulk data is as fast. Two traps that
+//! cost far more and are avoided on the generic path: a Rust enum of numbers (its
+//! packed layout made LLVM reload fields with wider loads than it stored them, a
+//! store-forwarding stall on every call: numbers cross as their flat `ValRaw`),
+//! and 16-slot argument arrays for every call (they are sized by `N`).
 //!
 //! **What it relies on**: wasmtime's `ComponentType`, `Lift` and `Lower` traits are
 //! public but their items are `#[doc(hidden)]` (they exist for `bindgen!`'s derived
 //! types) and outside wasmtime's stability guarantees; wasmtime is pinned to one
 //! version in the workspace, and the unit tests below check every covered shape
-//! against wasmtime's type check and call through every result class.
+//! against wasmtime's type check, on both sides of a call. The scalar path relies
+//! besides on: a host function's flat parameters and a `TypedFunc`'s being
+//! `ValRaw` slots read by core type (`Lower` is a sequence of `ValRaw`, and
+//! `func/typed.rs` sizes a call's storage from it: `flatten_count`); wasmtime
+//! deciding between flat and in-memory values by that count (or, for a host
+//! function, by the import's type), so that `Num::ABI` is never used for a value
+//! in memory; and the tuple impls of `func/typed.rs` calling each element's
+//! `typecheck`, `Lift` and `Lower` with the element's own type.
 
 use crate::error::ChildFailed;
 use crate::state::NanoState;
@@ -373,6 +412,175 @@ impl Shape {
     fn flat(&self) -> usize {
         self.params.iter().map(|p| p.flat()).sum()
     }
+
+    /// Whether it takes the typed scalar path ([`link_scalar`]): at most
+    /// [`MAX_SCALAR_PARAMS`] numbers, and no result or one number.
+    fn is_scalar(&self) -> bool {
+        self.params.len() <= MAX_SCALAR_PARAMS
+            && self.params.iter().all(|p| matches!(p, Param::Scalar(_)))
+            && matches!(self.result, Ret::None | Ret::Scalar(_))
+    }
+}
+
+/// The most parameters a function of numbers may have to take the typed scalar
+/// path: each count is one `func_wrap` and one `TypedFunc` instantiation per result
+/// (none, one number).
+const MAX_SCALAR_PARAMS: usize = 4;
+
+/// A number of any of the number types (`bool`, `u8`..`u64`, `s8`..`s64`, `f32`,
+/// `f64`, `char`) as the typed scalar path passes it: its flat core value, as
+/// wasmtime's `Lower` for its type writes it. One Rust type for every number type,
+/// so that the typed path is instantiated per parameter *count*, not per
+/// signature.
+///
+/// It is a `ValRaw` because a flat value is one whatever its core type: wasmtime
+/// hands host functions their flat parameters, and takes the flat parameters of a
+/// `TypedFunc`, as `ValRaw` slots (`Lower` is a sequence of `ValRaw`), and the core
+/// type only decides which bits of the slot are read.
+#[derive(Clone, Copy)]
+struct Num(ValRaw);
+
+// SAFETY: `Lower` is one `ValRaw`, the one flat value of every type `typecheck`
+// accepts (the number types). Lifting goes through wasmtime's own `Lift` for the
+// actual type (`lift_number`), which reads the slot as that type's core type and
+// normalises it as wasmtime does (`u8`: the low byte; `bool`: non-zero; `char`:
+// validated); lowering writes that normalised value back, unchanged, into a slot
+// of a function whose type is the same (`plan` checks the parent's import and the
+// child's export are equal). `ABI` only serves values in memory, which a tuple of
+// at most `MAX_SCALAR_PARAMS` parameters or one result never is (wasmtime decides
+// that by the flat count, from `Lower`'s size); the memory methods refuse anyway.
+unsafe impl ComponentType for Num {
+    type Lower = ValRaw;
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::SCALAR8;
+
+    fn typecheck(ty: &InterfaceType, _: &InstanceType<'_>) -> wasmtime::Result<()> {
+        match Scalar::of_interface(ty) {
+            Some(_) => Ok(()),
+            None => wasmtime::bail!("expected a number"),
+        }
+    }
+}
+
+// SAFETY: see `ComponentType`.
+unsafe impl Lift for Num {
+    #[inline]
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &ValRaw,
+    ) -> wasmtime::Result<Self> {
+        lift_number(cx, ty, src).map(Self)
+    }
+
+    fn linear_lift_from_memory(
+        _: &mut LiftContext<'_>,
+        _: InterfaceType,
+        _: &[u8],
+    ) -> wasmtime::Result<Self> {
+        Err(mismatch())
+    }
+}
+
+// SAFETY: see `ComponentType`.
+unsafe impl Lower for Num {
+    #[inline]
+    fn linear_lower_to_flat<T>(
+        &self,
+        _: &mut LowerContext<'_, T>,
+        _: InterfaceType,
+        dst: &mut MaybeUninit<ValRaw>,
+    ) -> wasmtime::Result<()> {
+        dst.write(self.0);
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(
+        &self,
+        _: &mut LowerContext<'_, T>,
+        _: InterfaceType,
+        _: usize,
+    ) -> wasmtime::Result<()> {
+        Err(mismatch())
+    }
+}
+
+/// The result of a function on the typed scalar path: `()` or `(Num,)`, the same
+/// on both sides of the call.
+trait ScalarRet: ComponentNamedList + Lift + Lower + Send + Sync + 'static {}
+impl ScalarRet for () {}
+impl ScalarRet for (Num,) {}
+
+/// `Num`, once per parameter name (a type for each in `link_scalar_arity!`).
+macro_rules! num {
+    ($p:ident) => {
+        Num
+    };
+}
+
+/// Defines `$name::<R>`, which links the typed scalar path for functions of
+/// `$p...` numbers returning `R`: the parent's import is a `func_wrap` taking
+/// them as `Num`s, the child's export is called through a `TypedFunc` of the same
+/// tuple. Numbers stay in registers and `ValRaw` slots all the way, as with the
+/// per-signature paths this replaced, with one `match` on the type per number
+/// (`lift_number`).
+macro_rules! link_scalar_arity {
+    ($name:ident($($p:ident),*)) => {
+        fn $name<R: ScalarRet>(
+            instance: &mut LinkerInstance<'_, NanoState>,
+            name: &str,
+            route: &Route,
+        ) -> wasmtime::Result<()> {
+            let route = route.clone();
+            instance.func_wrap(name, move |mut cx, ($($p,)*): ($(num!($p),)*)| {
+                let mut out = None;
+                call(&mut cx, &route, &mut |_, live, func| {
+                    // SAFETY: `TypedFunc` must be given the function's type, or
+                    // types whose lowering and lifting follow it. `func` is the
+                    // child's export of the function this route names, and `plan`
+                    // wires a parent to a child only after checking that every
+                    // function of the child's export has the same type as the
+                    // parent's import (`interfaces::funcs_equal`: plain structural
+                    // equality, there are no resources here). The parent's import
+                    // type-checked against these same Rust types when it was linked
+                    // (`instantiate_pre`): this many numbers, and this result.
+                    let typed = unsafe { TypedFunc::<($(num!($p),)*), R>::new_unchecked(func) };
+                    out = Some(typed.call(&mut live.store, ($($p,)*))?);
+                    Ok(())
+                })?;
+                // A failed child is a trap here: a number result has no string
+                // error to carry it (`CallError` into `wasmtime::Error`).
+                Ok(out.expect("the call's body ran"))
+            })
+        }
+    };
+}
+
+link_scalar_arity!(link_scalar0());
+link_scalar_arity!(link_scalar1(a));
+link_scalar_arity!(link_scalar2(a, b));
+link_scalar_arity!(link_scalar3(a, b, c));
+link_scalar_arity!(link_scalar4(a, b, c, d));
+
+/// Links the typed scalar path for a function whose shape [`Shape::is_scalar`].
+fn link_scalar(
+    instance: &mut LinkerInstance<'_, NanoState>,
+    name: &str,
+    route: &Route,
+    shape: &Shape,
+) -> wasmtime::Result<()> {
+    match (shape.params.len(), shape.result) {
+        (0, Ret::None) => link_scalar0::<()>(instance, name, route),
+        (0, _) => link_scalar0::<(Num,)>(instance, name, route),
+        (1, Ret::None) => link_scalar1::<()>(instance, name, route),
+        (1, _) => link_scalar1::<(Num,)>(instance, name, route),
+        (2, Ret::None) => link_scalar2::<()>(instance, name, route),
+        (2, _) => link_scalar2::<(Num,)>(instance, name, route),
+        (3, Ret::None) => link_scalar3::<()>(instance, name, route),
+        (3, _) => link_scalar3::<(Num,)>(instance, name, route),
+        (4, Ret::None) => link_scalar4::<()>(instance, name, route),
+        (4, _) => link_scalar4::<(Num,)>(instance, name, route),
+        _ => unreachable!("at most {MAX_SCALAR_PARAMS} numbers"),
+    }
 }
 
 /// What a linked fast path knows of its function.
@@ -392,6 +600,10 @@ pub(crate) fn link_typed(
     let Some(shape) = Shape::of(ty) else {
         return Ok(false);
     };
+    if shape.is_scalar() {
+        link_scalar(instance, name, route, &shape)?;
+        return Ok(true);
+    }
     let link = Arc::new(Link {
         route: route.clone(),
         result: shape.result,
@@ -1311,7 +1523,15 @@ mod tests {
     /// other classes are refused.
     #[test]
     fn every_result_class_matches_the_childs_export() {
-        let lists: [&[usize]; 5] = [&[], &[0], &[1, 2], &[0; 8], &[13, 12, 11, 10, 9, 8]];
+        let lists: [&[usize]; 7] = [
+            &[],
+            &[0],
+            &[1, 2],
+            &[0; 8],
+            &[13, 12, 11, 10, 9, 8],
+            &[2, 3, 6, 7],
+            &[12, 13, 8],
+        ];
         let mut funcs = Vec::new();
         for list in lists {
             for ret in 0..RETS.len() {
@@ -1357,6 +1577,18 @@ mod tests {
                     func.typed::<ChildArgs<'_>, MemOut<16, 8>>(&store).err(),
                 ),
             ];
+            // The typed scalar path: `Num`s and `()` or `(Num,)`, checked by
+            // wasmtime against the child's export for the scalar shapes, and
+            // refused for the others of at most `MAX_SCALAR_PARAMS` parameters.
+            if shape.params.len() <= MAX_SCALAR_PARAMS {
+                assert_eq!(
+                    scalar_typechecks(&func, &store, shape.params.len(), shape.result),
+                    shape.is_scalar(),
+                    "{}: {}",
+                    f.name,
+                    f.wit
+                );
+            }
             for (class, refused) in classes {
                 assert_eq!(
                     refused.is_none(),
@@ -1366,6 +1598,28 @@ mod tests {
                     f.wit
                 );
             }
+        }
+    }
+
+    /// Whether wasmtime's type check accepts the typed scalar path's types for
+    /// `func`: `params` `Num`s, and the result `()` (for no result) or `(Num,)`.
+    fn scalar_typechecks(func: &Func, store: &Store<()>, params: usize, result: Ret) -> bool {
+        macro_rules! typed {
+            ($($p:ident)*) => {
+                if result == Ret::None {
+                    func.typed::<($(num!($p),)*), ()>(store).is_ok()
+                } else {
+                    func.typed::<($(num!($p),)*), (Num,)>(store).is_ok()
+                }
+            };
+        }
+        match params {
+            0 => typed!(),
+            1 => typed!(a),
+            2 => typed!(a b),
+            3 => typed!(a b c),
+            4 => typed!(a b c d),
+            _ => false,
         }
     }
 
