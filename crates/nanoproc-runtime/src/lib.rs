@@ -7,7 +7,8 @@
 //!
 //! # fn main() -> wasmtime::Result<()> {
 //! let runtime = Runtime::new()?;
-//! // Everything `nanoproc check` verifies happens here; errors carry file:line:col.
+//! // Everything `nanoproc check` verifies happens here; a refusal lists every
+//! // error found, each at its file:line:col.
 //! let plan = runtime.check_manifest("examples/gallery/nanoproc.toml", &[])?;
 //! println!("{}", plan.describe());
 //! let audit = Audit::new();
@@ -53,12 +54,12 @@ pub use interrupt::{Interrupt, StopReason};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
-pub use plan::{DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
+pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
 
 use nanoproc_caps::GrantRequest;
-use nanoproc_manifest::{Manifest, ManifestErrors};
+use nanoproc_manifest::Manifest;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -145,18 +146,21 @@ impl Runtime {
         &self,
         manifest: impl AsRef<Path>,
         root_args: &[String],
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
         self.check(&manifest, root_args, &|name| std::env::var(name).ok())
     }
 
     /// Checks an already loaded manifest, with an explicit environment for the root.
+    /// A refusal ([`CheckError::Refused`]) lists every error every stage of the
+    /// check found; [`CheckError::Engine`] says the engine the tree needs could not
+    /// be set up, which is no fault of the manifest's.
     pub fn check(
         &self,
         manifest: &Manifest,
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         plan::plan(
             &|choice| self.engine_for(choice),
             self.interruptible,
@@ -174,7 +178,7 @@ impl Runtime {
         component: impl AsRef<Path>,
         grants: GrantRequest,
         args: &[String],
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
         self.check(&manifest, args, &|name| std::env::var(name).ok())
     }
