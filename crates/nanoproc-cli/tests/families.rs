@@ -257,7 +257,11 @@ fn the_insecure_seed_follows_the_insecure_random_grant() {
     assert_eq!(none, seed_of(&[]), "an ungranted seed is fixed");
     // Seeded: reproducible, and different for another seed.
     let seeded = seed_of(&["--random-seed", "42"]);
-    assert_eq!(seeded, seed_of(&["--random-seed", "42"]), "a seed reproduces");
+    assert_eq!(
+        seeded,
+        seed_of(&["--random-seed", "42"]),
+        "a seed reproduces"
+    );
     assert_ne!(seeded, seed_of(&["--random-seed", "43"]));
     assert_ne!(seeded, none);
     // Granted for real: the host's, new in every run.
