@@ -47,6 +47,7 @@ mod plan;
 mod run;
 mod state;
 mod trampoline;
+mod wit_types;
 
 pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};
