@@ -605,7 +605,12 @@ mod tests {
 
     #[test]
     fn the_real_guests_functions_are_classified_and_their_fast_paths_type_check() {
-        let engine = crate::engine::new_engine(false, None).unwrap();
+        let engine = crate::engine::new_engine(crate::engine::EngineChoice {
+            fuel: false,
+            epochs: true,
+            pool: None,
+        })
+        .unwrap();
         let component = Component::from_file(&engine, xtask::guest("types_parent")).unwrap();
         let shapes: Vec<(String, Option<Shape>)> =
             imported_funcs(&engine, &component, "test:types/echo")
@@ -768,7 +773,12 @@ mod tests {
             });
         }
 
-        let engine = crate::engine::new_engine(false, None).unwrap();
+        let engine = crate::engine::new_engine(crate::engine::EngineChoice {
+            fuel: false,
+            epochs: true,
+            pool: None,
+        })
+        .unwrap();
         let component = Component::new(&engine, synthetic_component(&imports)).unwrap();
         let iface = "nanoproc-test:fast/shapes";
         let funcs = imported_funcs(&engine, &component, iface);
