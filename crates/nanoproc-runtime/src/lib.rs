@@ -26,7 +26,7 @@
 //! wired to a matching export (`interfaces`, resources matched by the interface
 //! that defines them) and links one `InstancePre` per component, on an `engine`
 //! with the pooling allocator for large trees; [`Plan::start`] instantiates the
-//! tree bottom-up, each store's data built by `wasi` from the capabilities alone,
+//! tree bottom-up, each store's data built by `families` from the capabilities alone,
 //! and [`Tree::run`] calls the root; `trampoline` carries every call between
 //! nanoprocesses (`fastpath` for common shapes, `handles` for calls that pass
 //! descriptors, streams or resources); the families' guards gate the WASI functions that
@@ -91,7 +91,7 @@ impl Runtime {
             cache: cache::CompileCache::from_env(),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             max_depth: manifest::MAX_DEPTH,
-            interruptible: false,
+            interruptible: true,
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -118,13 +118,14 @@ impl Runtime {
         self
     }
 
-    /// The same runtime, making every plan interruptible while it runs wasm:
-    /// [`Interrupt::stop`] and a whole-run timeout then stop a guest in the middle
-    /// of computing, at its next epoch tick. By default only plans with a time limit
+    /// Whether every plan is interruptible while it runs wasm (the default): then
+    /// [`Interrupt::stop`] and a whole-run timeout stop a guest in the middle of
+    /// computing, at its next epoch tick. With `false`, only plans with a time limit
     /// somewhere (every dependency has one by default) compile the epoch checks
-    /// this needs, since they cost compute-bound guests a few percent; in the
-    /// others, a stop reaches guests waiting in host calls, and fuel limits still
-    /// hold.
+    /// this needs, which cost compute-bound guests a few percent; in the others a
+    /// stop reaches only guests waiting in host calls (fuel limits still hold), and
+    /// a run timeout is refused by [`Plan::start`]. The command line turns it off
+    /// unless `--timeout` is given: its watchdog ends a stopped run that does not.
     pub fn with_interruption(mut self, on: bool) -> Self {
         self.interruptible = on;
         self

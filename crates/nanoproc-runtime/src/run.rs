@@ -119,6 +119,17 @@ impl Plan {
     /// tree whose nanoprocesses hold their grants and memory until it is run or
     /// dropped. The time limit of `options` counts from here.
     pub fn start(&self, options: &RunOptions) -> Result<Tree, RunError> {
+        if options.timeout.is_some() && !self.inner.epochs {
+            // It would never stop a guest that computes: refused rather than
+            // silently unbounded.
+            return Err(RunError::Instantiate {
+                nanoprocess: self.inner.nodes[0].path.clone(),
+                message: "a run timeout needs a plan that can interrupt wasm; check it with \
+                          a Runtime::with_interruption(true) (the default)"
+                    .into(),
+                limit_exceeded: false,
+            });
+        }
         let cx = RunCtx {
             plan: self.inner.clone(),
             audit: options.audit.clone(),
