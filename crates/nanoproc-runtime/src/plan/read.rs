@@ -10,7 +10,7 @@ pub(super) const WASM_MAGIC: [u8; 4] = *b"\0asm";
 /// What follows the magic in a core module: version 1, layer 0.
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 /// What follows it in a component: the component model's version 0x0d, layer 1
-/// (the encoding wasmtime 48 reads).
+/// (the encoding wasmtime 50 reads).
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
 
 pub(super) fn is_core_module(bytes: &[u8]) -> bool {
