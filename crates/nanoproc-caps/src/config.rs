@@ -84,6 +84,13 @@ impl Family for Config {
             }
             ValueKind::Table(entries) => {
                 for (key, v) in entries {
+                    if key.name.is_empty() {
+                        errors.push(GrantError {
+                            span: key.span.clone(),
+                            message: "config: a key may not be empty".into(),
+                        });
+                        continue;
+                    }
                     match v.as_text() {
                         Some(text) => request.push(ConfigRequest {
                             key: key.name.clone(),

@@ -96,14 +96,6 @@ impl GrantValue {
         }
     }
 
-    /// The items of a list; a single value is read as a list of one.
-    pub fn items(&self) -> &[GrantValue] {
-        match &self.kind {
-            ValueKind::List(items) => items,
-            _ => std::slice::from_ref(self),
-        }
-    }
-
     /// An error about this value.
     pub fn error(&self, message: impl Into<String>) -> GrantError {
         GrantError {

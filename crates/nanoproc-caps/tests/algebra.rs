@@ -1977,3 +1977,15 @@ fn a_config_value_written_where_a_key_goes_is_refused_unrepeated() {
     assert!(!err[0].message.contains("s3cret"), "{err:?}");
     assert!(req.config.is_empty());
 }
+
+#[test]
+fn an_empty_config_key_is_refused_in_either_form() {
+    for value in [
+        GrantValue::table([("", GrantValue::text("v"))]),
+        GrantValue::list(vec![GrantValue::text("")]),
+    ] {
+        let mut req = GrantRequest::default();
+        assert!(req.parse("config", &value).is_err(), "{value:?}");
+        assert!(req.config.is_empty());
+    }
+}

@@ -2,10 +2,9 @@
 
 use clap::{Args, Parser, Subcommand};
 use nanoproc_runtime::caps::{GrantRequest, GrantValue, parse_bytes, parse_millis};
-use nanoproc_runtime::manifest::ManifestErrors;
 use nanoproc_runtime::{
-    Audit, DEFAULT_MAX_COMPONENT_SIZE, Decision, Interrupt, Plan, RunError, RunOptions, Runtime,
-    StopReason,
+    Audit, CheckError, DEFAULT_MAX_COMPONENT_SIZE, Decision, Interrupt, Plan, RunError, RunOptions,
+    Runtime, StopReason,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +13,9 @@ use std::process::ExitCode;
 mod status {
     /// The manifest, a component or a grant was refused before anything ran.
     pub const REFUSED_AT_CHECK: u8 = 125;
-    /// A nanoprocess could not be started.
+    /// A nanoprocess could not be started, or the WebAssembly engine could not be
+    /// set up (at start, or for the tree being checked): nothing about the input
+    /// was refused, but nothing could run.
     pub const CANNOT_START: u8 = 126;
     /// The application trapped (a guest fault, or a refused capability that traps).
     pub const TRAP: u8 = 134;
@@ -394,7 +395,7 @@ fn main() -> ExitCode {
                 ));
                 ExitCode::SUCCESS
             }
-            Err(errors) => refused(&errors),
+            Err(e) => not_checked(&e),
         },
         Command::Run(args) => run(&runtime, &args, started),
     }
@@ -421,14 +422,24 @@ fn print_notices(plan: &Plan) {
     }
 }
 
-fn refused(errors: &ManifestErrors) -> ExitCode {
-    eprintln!("{errors}");
-    eprintln!(
-        "nanoproc: refused before running ({} error{})",
-        errors.0.len(),
-        if errors.0.len() == 1 { "" } else { "s" }
-    );
-    ExitCode::from(status::REFUSED_AT_CHECK)
+/// Reports a tree that could not be checked: refused (status 125), or not
+/// checked at all because its engine could not be set up (126).
+fn not_checked(error: &CheckError) -> ExitCode {
+    match error {
+        CheckError::Refused(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "nanoproc: refused before running ({} error{})",
+                errors.0.len(),
+                if errors.0.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::from(status::REFUSED_AT_CHECK)
+        }
+        CheckError::Engine(_) => {
+            eprintln!("nanoproc: {error}");
+            ExitCode::from(status::CANNOT_START)
+        }
+    }
 }
 
 fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCode {
@@ -460,7 +471,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
     // its own would otherwise be built without the epoch checks that do.
     let runtime = &runtime.clone().with_interruption(timeout.is_some());
     let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
-    let plan: Result<Plan, ManifestErrors> = if is_manifest {
+    let plan: Result<Plan, CheckError> = if is_manifest {
         if args.has_grant_flags() {
             eprintln!(
                 "nanoproc: grant flags apply to a single component; a manifest's grants are in the manifest ({})",
@@ -480,7 +491,7 @@ fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> ExitCo
     };
     let plan = match plan {
         Ok(p) => p,
-        Err(errors) => return refused(&errors),
+        Err(e) => return not_checked(&e),
     };
     print_notices(&plan);
     // The record must be beyond every guest's reach: one that could read it would

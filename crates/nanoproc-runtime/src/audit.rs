@@ -4,7 +4,7 @@
 //! through [`Audit::record`], with the nanoprocess that asked. Three things are
 //! kept:
 //!
-//! * with [`Audit::to_file`], one JSON object per line, written with one `write`
+//! * with [`Audit::with`], one JSON object per line, written with one `write`
 //!   as the decision is made: the file is valid JSON Lines up to the last decision
 //!   however the run ends (a trap, a limit, Ctrl-C, a crash of nanoproc itself);
 //! * counts per nanoprocess, capability and decision, for the end-of-run summary;

@@ -89,7 +89,10 @@ pub(crate) enum Walk {
         own: bool,
         name: String,
     },
+    /// A `list`, or a fixed-length one: the walk of its elements.
     List(Box<Walk>),
+    /// A `map`: the walks of its keys and of its values.
+    Map(Box<Walk>, Box<Walk>),
     Record(Vec<Walk>),
     Tuple(Vec<Walk>),
     Variant(Vec<(String, Walk)>),
@@ -106,6 +109,7 @@ impl Walk {
         iface: &str,
         proxies: &[(String, u32)],
     ) -> Walk {
+        use crate::wit_types::{Kind, Shape, shape};
         let of = |t: &Type| Walk::of(t, names, iface, proxies);
         let handle = |rt: &ResourceType, own: bool| {
             let name = names.name(rt).unwrap_or_default();
@@ -123,23 +127,26 @@ impl Walk {
                 None => Walk::Plain,
             }
         };
-        let w = match ty {
-            Type::Own(rt) => handle(rt, true),
-            Type::Borrow(rt) => handle(rt, false),
-            Type::List(l) => Walk::List(Box::new(of(&l.ty()))),
-            Type::Record(r) => Walk::Record(r.fields().map(|f| of(&f.ty)).collect()),
-            Type::Tuple(t) => Walk::Tuple(t.types().map(|t| of(&t)).collect()),
-            Type::Variant(v) => Walk::Variant(
-                v.cases()
-                    .map(|c| (c.name.to_string(), c.ty.as_ref().map_or(Walk::Plain, &of)))
-                    .collect(),
-            ),
-            Type::Option(o) => Walk::Option(Box::new(of(&o.ty()))),
-            Type::Result(r) => Walk::Result(
-                Box::new(r.ok().as_ref().map_or(Walk::Plain, &of)),
-                Box::new(r.err().as_ref().map_or(Walk::Plain, &of)),
-            ),
-            _ => Walk::Plain,
+        let w = match shape(ty) {
+            Shape::Handle { resource, own } => handle(&resource, own),
+            // Refused by the plan before any function passing one is linked.
+            Shape::Primitive(_) | Shape::Async(_) => Walk::Plain,
+            Shape::Compound { kind, parts } => {
+                let mut walks = parts
+                    .into_iter()
+                    .map(|p| (p.label, p.ty.as_ref().map_or(Walk::Plain, &of)));
+                let mut next = || Box::new(walks.next().map_or(Walk::Plain, |(_, w)| w));
+                match kind {
+                    Kind::List | Kind::FixedLengthList(_) => Walk::List(next()),
+                    Kind::Option => Walk::Option(next()),
+                    Kind::Map => Walk::Map(next(), next()),
+                    Kind::Result => Walk::Result(next(), next()),
+                    Kind::Record => Walk::Record(walks.map(|(_, w)| w).collect()),
+                    Kind::Tuple => Walk::Tuple(walks.map(|(_, w)| w).collect()),
+                    Kind::Variant => Walk::Variant(walks.collect()),
+                    Kind::Enum(_) | Kind::Flags(_) => Walk::Plain,
+                }
+            }
         };
         if w.carries_handles() { w } else { Walk::Plain }
     }
@@ -151,12 +158,12 @@ impl Walk {
             Walk::List(w) | Walk::Option(w) => w.carries_handles(),
             Walk::Record(ws) | Walk::Tuple(ws) => ws.iter().any(Walk::carries_handles),
             Walk::Variant(cases) => cases.iter().any(|(_, w)| w.carries_handles()),
-            Walk::Result(a, b) => a.carries_handles() || b.carries_handles(),
+            Walk::Map(a, b) | Walk::Result(a, b) => a.carries_handles() || b.carries_handles(),
         }
     }
 
     /// Calls `f` on every handle in `v`, with the leaf of the walk that describes it.
-    fn visit(
+    pub(crate) fn visit(
         &self,
         v: &mut Val,
         f: &mut dyn FnMut(&mut Val, &Walk) -> Result<(), String>,
@@ -164,7 +171,13 @@ impl Walk {
         match (self, v) {
             (Walk::Plain, _) => Ok(()),
             (Walk::Wasi { .. } | Walk::Proxy { .. }, v) => f(v, self),
-            (Walk::List(w), Val::List(items)) => items.iter_mut().try_for_each(|i| w.visit(i, f)),
+            (Walk::List(w), Val::List(items) | Val::FixedLengthList(items)) => {
+                items.iter_mut().try_for_each(|i| w.visit(i, f))
+            }
+            (Walk::Map(k, w), Val::Map(entries)) => entries.iter_mut().try_for_each(|(key, v)| {
+                k.visit(key, f)?;
+                w.visit(v, f)
+            }),
             (Walk::Record(ws), Val::Record(fields)) => ws
                 .iter()
                 .zip(fields.iter_mut())
@@ -772,6 +785,10 @@ fn describe(state: &NanoState, kind: WasiHandle, rep: u32) -> String {
 }
 
 fn record_transfer(state: &NanoState, own: bool, from: &str, target: &str) {
+    // An allowed decision, like every family's: recorded only when someone reads it.
+    if !state.recorder.wants_allowed() {
+        return;
+    }
     state.recorder.audit.record(Event {
         nanoprocess: from.into(),
         capability: "handle",

@@ -5,6 +5,7 @@
 //! so the check is the same type system the canonical ABI will use; `Type`'s equality
 //! is structural across components. Mismatches are shown in WIT syntax.
 
+use crate::wit_types::{self, Kind, Shape, shape};
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentFunc, ComponentItem, Type};
 
@@ -163,61 +164,25 @@ fn check_handles(ty: &Type, names: &ResourceNames, own_prefix: &str) -> Result<(
             )),
         }
     };
-    match ty {
-        Type::Own(rt) => handle(rt, false),
-        Type::Borrow(rt) => handle(rt, true),
-        Type::Future(_) | Type::Stream(_) | Type::ErrorContext => Err(format!(
+    match shape(ty) {
+        Shape::Handle { resource, own } => handle(&resource, !own),
+        Shape::Async(_) => Err(format!(
             "passes a {}; asynchronous values cannot cross a nanoprocess boundary",
             wit_type(ty)
         )),
-        Type::List(l) => check_handles(&l.ty(), names, own_prefix),
-        Type::FixedLengthList(l) => check_handles(&l.ty(), names, own_prefix),
-        Type::Map(m) => {
-            check_handles(&m.key(), names, own_prefix)?;
-            check_handles(&m.value(), names, own_prefix)
-        }
-        Type::Record(r) => r
-            .fields()
-            .try_for_each(|f| check_handles(&f.ty, names, own_prefix)),
-        Type::Tuple(t) => t
-            .types()
-            .try_for_each(|t| check_handles(&t, names, own_prefix)),
-        Type::Variant(v) => v.cases().try_for_each(|c| match &c.ty {
-            Some(t) => check_handles(t, names, own_prefix),
-            None => Ok(()),
-        }),
-        Type::Option(o) => check_handles(&o.ty(), names, own_prefix),
-        Type::Result(r) => {
-            if let Some(t) = r.ok() {
-                check_handles(&t, names, own_prefix)?;
-            }
-            match r.err() {
-                Some(t) => check_handles(&t, names, own_prefix),
-                None => Ok(()),
-            }
-        }
-        _ => Ok(()),
+        Shape::Primitive(_) | Shape::Compound { .. } => wit_types::inner(ty)
+            .iter()
+            .try_for_each(|t| check_handles(t, names, own_prefix)),
     }
 }
 
 /// Whether a value of this type carries a resource handle (or an async handle).
 pub fn uses_resource(ty: &Type) -> bool {
-    match ty {
-        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
-            true
+    match shape(ty) {
+        Shape::Handle { .. } | Shape::Async(_) => true,
+        Shape::Primitive(_) | Shape::Compound { .. } => {
+            wit_types::inner(ty).iter().any(uses_resource)
         }
-        Type::List(l) => uses_resource(&l.ty()),
-        Type::FixedLengthList(l) => uses_resource(&l.ty()),
-        Type::Map(m) => uses_resource(&m.key()) || uses_resource(&m.value()),
-        Type::Record(r) => r.fields().any(|f| uses_resource(&f.ty)),
-        Type::Tuple(t) => t.types().any(|t| uses_resource(&t)),
-        Type::Variant(v) => v.cases().any(|c| c.ty.as_ref().is_some_and(uses_resource)),
-        Type::Option(o) => uses_resource(&o.ty()),
-        Type::Result(r) => {
-            r.ok().as_ref().is_some_and(uses_resource)
-                || r.err().as_ref().is_some_and(uses_resource)
-        }
-        _ => false,
     }
 }
 
@@ -240,46 +205,44 @@ pub fn funcs_equal(
             .all(|(x, y)| same_type(&x, a_names, &y, b_names))
 }
 
-/// Structural equality of two types from different components.
+/// Structural equality of two types from different components: the same shape,
+/// the same names and lengths, the same parts, and handles to resources of the
+/// same name. Asynchronous values are never the same: none crosses a boundary.
 pub fn same_type(a: &Type, an: &ResourceNames, b: &Type, bn: &ResourceNames) -> bool {
-    let same = |x: &Type, y: &Type| same_type(x, an, y, bn);
-    let same_opt = |x: Option<Type>, y: Option<Type>| match (x, y) {
-        (None, None) => true,
-        (Some(x), Some(y)) => same(&x, &y),
+    match (shape(a), shape(b)) {
+        (Shape::Primitive(x), Shape::Primitive(y)) => x == y,
+        (
+            Shape::Handle {
+                resource: x,
+                own: x_own,
+            },
+            Shape::Handle {
+                resource: y,
+                own: y_own,
+            },
+        ) => x_own == y_own && matches!((an.name(&x), bn.name(&y)), (Some(p), Some(q)) if p == q),
+        (
+            Shape::Compound {
+                kind: x_kind,
+                parts: x_parts,
+            },
+            Shape::Compound {
+                kind: y_kind,
+                parts: y_parts,
+            },
+        ) => {
+            x_kind == y_kind
+                && x_parts.len() == y_parts.len()
+                && x_parts.iter().zip(&y_parts).all(|(p, q)| {
+                    p.label == q.label
+                        && match (&p.ty, &q.ty) {
+                            (None, None) => true,
+                            (Some(x), Some(y)) => same_type(x, an, y, bn),
+                            _ => false,
+                        }
+                })
+        }
         _ => false,
-    };
-    let same_res = |x: &types::ResourceType, y: &types::ResourceType| matches!((an.name(x), bn.name(y)), (Some(p), Some(q)) if p == q);
-    match (a, b) {
-        (Type::Own(x), Type::Own(y)) | (Type::Borrow(x), Type::Borrow(y)) => same_res(x, y),
-        (Type::List(x), Type::List(y)) => same(&x.ty(), &y.ty()),
-        (Type::FixedLengthList(x), Type::FixedLengthList(y)) => {
-            x.len() == y.len() && same(&x.ty(), &y.ty())
-        }
-        (Type::Map(x), Type::Map(y)) => same(&x.key(), &y.key()) && same(&x.value(), &y.value()),
-        (Type::Record(x), Type::Record(y)) => {
-            x.fields().len() == y.fields().len()
-                && x.fields()
-                    .zip(y.fields())
-                    .all(|(f, g)| f.name == g.name && same(&f.ty, &g.ty))
-        }
-        (Type::Tuple(x), Type::Tuple(y)) => {
-            x.types().len() == y.types().len()
-                && x.types().zip(y.types()).all(|(p, q)| same(&p, &q))
-        }
-        (Type::Variant(x), Type::Variant(y)) => {
-            x.cases().len() == y.cases().len()
-                && x.cases()
-                    .zip(y.cases())
-                    .all(|(c, d)| c.name == d.name && same_opt(c.ty.clone(), d.ty.clone()))
-        }
-        (Type::Enum(x), Type::Enum(y)) => x.names().eq(y.names()),
-        (Type::Flags(x), Type::Flags(y)) => x.names().eq(y.names()),
-        (Type::Option(x), Type::Option(y)) => same(&x.ty(), &y.ty()),
-        (Type::Result(x), Type::Result(y)) => {
-            same_opt(x.ok(), y.ok()) && same_opt(x.err(), y.err())
-        }
-        (Type::Future(_), _) | (Type::Stream(_), _) | (Type::ErrorContext, _) => false,
-        (x, y) => x == y && !uses_resource(x),
     }
 }
 
@@ -328,57 +291,54 @@ pub fn wit_type_in(ty: &Type, names: Option<&ResourceNames>) -> String {
             .and_then(|n| n.name(rt))
             .map_or("resource".to_string(), |n| n.replace('#', "."))
     };
-    match ty {
-        Type::Bool => "bool".into(),
-        Type::S8 => "s8".into(),
-        Type::U8 => "u8".into(),
-        Type::S16 => "s16".into(),
-        Type::U16 => "u16".into(),
-        Type::S32 => "s32".into(),
-        Type::U32 => "u32".into(),
-        Type::S64 => "s64".into(),
-        Type::U64 => "u64".into(),
-        Type::Float32 => "f32".into(),
-        Type::Float64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::List(l) => format!("list<{}>", wit_type(&l.ty())),
-        Type::FixedLengthList(l) => format!("list<{}, {}>", wit_type(&l.ty()), l.len()),
-        Type::Map(m) => format!("map<{}, {}>", wit_type(&m.key()), wit_type(&m.value())),
-        Type::Record(r) => {
-            let fields: Vec<String> = r
-                .fields()
-                .map(|f| format!("{}: {}", f.name, wit_type(&f.ty)))
+    let (kind, parts) = match shape(ty) {
+        Shape::Primitive(name) | Shape::Async(name) => return name.to_string(),
+        Shape::Handle {
+            resource,
+            own: true,
+        } => return format!("own<{}>", res(&resource)),
+        Shape::Handle {
+            resource,
+            own: false,
+        } => return format!("borrow<{}>", res(&resource)),
+        Shape::Compound { kind, parts } => (kind, parts),
+    };
+    // Each part written, `_` for a missing payload.
+    let written: Vec<String> = parts
+        .iter()
+        .map(|p| p.ty.as_ref().map_or("_".to_string(), wit_type))
+        .collect();
+    match kind {
+        Kind::List => format!("list<{}>", written.join(", ")),
+        Kind::FixedLengthList(len) => format!("list<{}, {len}>", written.join(", ")),
+        Kind::Map => format!("map<{}>", written.join(", ")),
+        Kind::Record => {
+            let fields: Vec<String> = parts
+                .iter()
+                .zip(&written)
+                .map(|(p, w)| format!("{}: {w}", p.label))
                 .collect();
             format!("record {{ {} }}", fields.join(", "))
         }
-        Type::Tuple(t) => {
-            let parts: Vec<String> = t.types().map(|t| wit_type(&t)).collect();
-            format!("tuple<{}>", parts.join(", "))
-        }
-        Type::Variant(v) => {
-            let cases: Vec<String> = v
-                .cases()
-                .map(|c| match &c.ty {
-                    Some(t) => format!("{}({})", c.name, wit_type(t)),
-                    None => c.name.to_string(),
+        Kind::Tuple => format!("tuple<{}>", written.join(", ")),
+        Kind::Variant => {
+            let cases: Vec<String> = parts
+                .iter()
+                .zip(&written)
+                .map(|(p, w)| match &p.ty {
+                    Some(_) => format!("{}({w})", p.label),
+                    None => p.label.clone(),
                 })
                 .collect();
             format!("variant {{ {} }}", cases.join(", "))
         }
-        Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
-        Type::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
-        Type::Option(o) => format!("option<{}>", wit_type(&o.ty())),
-        Type::Result(r) => match (r.ok(), r.err()) {
+        Kind::Enum(names) => format!("enum {{ {} }}", names.join(", ")),
+        Kind::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
+        Kind::Option => format!("option<{}>", written.join(", ")),
+        Kind::Result => match (&parts[0].ty, &parts[1].ty) {
             (None, None) => "result".into(),
-            (Some(ok), None) => format!("result<{}>", wit_type(&ok)),
-            (None, Some(err)) => format!("result<_, {}>", wit_type(&err)),
-            (Some(ok), Some(err)) => format!("result<{}, {}>", wit_type(&ok), wit_type(&err)),
+            (Some(_), None) => format!("result<{}>", written[0]),
+            (_, Some(_)) => format!("result<{}, {}>", written[0], written[1]),
         },
-        Type::Own(rt) => format!("own<{}>", res(rt)),
-        Type::Borrow(rt) => format!("borrow<{}>", res(rt)),
-        Type::Future(_) => "future".into(),
-        Type::Stream(_) => "stream".into(),
-        Type::ErrorContext => "error-context".into(),
     }
 }

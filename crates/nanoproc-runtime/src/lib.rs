@@ -7,7 +7,8 @@
 //!
 //! # fn main() -> wasmtime::Result<()> {
 //! let runtime = Runtime::new()?;
-//! // Everything `nanoproc check` verifies happens here; errors carry file:line:col.
+//! // Everything `nanoproc check` verifies happens here; a refusal lists every
+//! // error found, each at its file:line:col.
 //! let plan = runtime.check_manifest("examples/gallery/nanoproc.toml", &[])?;
 //! println!("{}", plan.describe());
 //! let audit = Audit::new();
@@ -25,7 +26,7 @@
 //! wired to a matching export (`interfaces`, resources matched by the interface
 //! that defines them) and links one `InstancePre` per component, on an `engine`
 //! with the pooling allocator for large trees; [`Plan::start`] instantiates the
-//! tree bottom-up, each store's data built by `wasi` from the capabilities alone,
+//! tree bottom-up, each store's data built by `families` from the capabilities alone,
 //! and [`Tree::run`] calls the root; `trampoline` carries every call between
 //! nanoprocesses (`fastpath` for common shapes, `handles` for calls that pass
 //! descriptors, streams or resources); the families' guards gate the WASI functions that
@@ -46,6 +47,7 @@ mod plan;
 mod run;
 mod state;
 mod trampoline;
+mod wit_types;
 
 pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};
@@ -53,12 +55,12 @@ pub use interrupt::{Interrupt, StopReason};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
-pub use plan::{DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
+pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
 
 use nanoproc_caps::GrantRequest;
-use nanoproc_manifest::{Manifest, ManifestErrors};
+use nanoproc_manifest::Manifest;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -89,7 +91,7 @@ impl Runtime {
             cache: cache::CompileCache::from_env(),
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             max_depth: manifest::MAX_DEPTH,
-            interruptible: false,
+            interruptible: true,
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -116,13 +118,14 @@ impl Runtime {
         self
     }
 
-    /// The same runtime, making every plan interruptible while it runs wasm:
-    /// [`Interrupt::stop`] and a whole-run timeout then stop a guest in the middle
-    /// of computing, at its next epoch tick. By default only plans with a time limit
+    /// Whether every plan is interruptible while it runs wasm (the default): then
+    /// [`Interrupt::stop`] and a whole-run timeout stop a guest in the middle of
+    /// computing, at its next epoch tick. With `false`, only plans with a time limit
     /// somewhere (every dependency has one by default) compile the epoch checks
-    /// this needs, since they cost compute-bound guests a few percent; in the
-    /// others, a stop reaches guests waiting in host calls, and fuel limits still
-    /// hold.
+    /// this needs, which cost compute-bound guests a few percent; in the others a
+    /// stop reaches only guests waiting in host calls (fuel limits still hold), and
+    /// a run timeout is refused by [`Plan::start`]. The command line turns it off
+    /// unless `--timeout` is given: its watchdog ends a stopped run that does not.
     pub fn with_interruption(mut self, on: bool) -> Self {
         self.interruptible = on;
         self
@@ -145,18 +148,21 @@ impl Runtime {
         &self,
         manifest: impl AsRef<Path>,
         root_args: &[String],
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
         self.check(&manifest, root_args, &|name| std::env::var(name).ok())
     }
 
     /// Checks an already loaded manifest, with an explicit environment for the root.
+    /// A refusal ([`CheckError::Refused`]) lists every error every stage of the
+    /// check found; [`CheckError::Engine`] says the engine the tree needs could not
+    /// be set up, which is no fault of the manifest's.
     pub fn check(
         &self,
         manifest: &Manifest,
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         plan::plan(
             &|choice| self.engine_for(choice),
             self.interruptible,
@@ -174,7 +180,7 @@ impl Runtime {
         component: impl AsRef<Path>,
         grants: GrantRequest,
         args: &[String],
-    ) -> Result<Plan, ManifestErrors> {
+    ) -> Result<Plan, CheckError> {
         let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
         self.check(&manifest, args, &|name| std::env::var(name).ok())
     }

@@ -119,6 +119,17 @@ impl Plan {
     /// tree whose nanoprocesses hold their grants and memory until it is run or
     /// dropped. The time limit of `options` counts from here.
     pub fn start(&self, options: &RunOptions) -> Result<Tree, RunError> {
+        if options.timeout.is_some() && !self.inner.epochs {
+            // It would never stop a guest that computes: refused rather than
+            // silently unbounded.
+            return Err(RunError::Instantiate {
+                nanoprocess: self.inner.nodes[0].path.clone(),
+                message: "a run timeout needs a plan that can interrupt wasm; check it with \
+                          a Runtime::with_interruption(true) (the default)"
+                    .into(),
+                limit_exceeded: false,
+            });
+        }
         let cx = RunCtx {
             plan: self.inner.clone(),
             audit: options.audit.clone(),
@@ -134,11 +145,7 @@ impl Plan {
         let root = &self.inner.nodes[0];
         let (mut store, instance) = instantiate_tree(&cx, tree_depth(&self.inner.nodes))
             .map_err(StartError::into_run_error)?;
-        let run_export = root
-            .compiled
-            .run_export
-            .as_deref()
-            .expect("checked: the root is a command");
+        let run_export = self.inner.root_run.as_str();
         let run = (|| {
             let iface = instance
                 .get_export_index(&mut store, None, run_export)
@@ -376,16 +383,7 @@ impl RunCtx {
                 restarts: VecDeque::new(),
             })));
         }
-        state.routes = node
-            .slot_child
-            .iter()
-            .map(|c| {
-                node.children
-                    .iter()
-                    .position(|x| x == c)
-                    .expect("a slot's child is a child")
-            })
-            .collect();
+        state.routes = node.routes.clone();
         let mut store = Store::new(&self.plan.engine, state);
         store.limiter(|s| &mut s.limiter);
         if self.plan.epochs {
@@ -396,7 +394,7 @@ impl RunCtx {
             let fuel = node.caps.limits.get(LimitKind::Fuel).unwrap_or(u64::MAX);
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
         }
-        let pre = node.compiled.pre.as_ref().expect("linked at plan time");
+        let pre = &node.pre;
         // Instantiation runs guest code (a start function, `_initialize`): it is a
         // call into the nanoprocess like any other, under its time limit, its fuel
         // and the run's interrupt, from its first instruction.
@@ -431,27 +429,27 @@ impl RunCtx {
     ) -> Result<Live, StartError> {
         let (mut store, instance) = self.instantiate(ix, ancestors)?;
         let node = &self.plan.nodes[ix];
-        let parent = &self.plan.nodes[node.parent.expect("a child has a parent")];
-        let mut funcs = vec![Vec::new(); parent.slot_child.len()];
-        for (slot, export) in &node.serves {
+        let mut funcs = vec![Vec::new(); node.parent_slots];
+        for serve in &node.serves {
+            let export = &serve.export;
             let mut lookup = || -> wasmtime::Result<Vec<wasmtime::component::Func>> {
                 let iface = instance
                     .get_export_index(&mut store, None, export)
                     .with_context(|| format!("no export {export}"))?;
-                let import = &parent.compiled.dep_imports[*slot];
-                let sigs = import.funcs.as_ref().map_err(|e| format_err!("{e}"))?;
-                sigs.iter()
-                    .map(|sig| {
+                serve
+                    .funcs
+                    .iter()
+                    .map(|name| {
                         let index = instance
-                            .get_export_index(&mut store, Some(&iface), &sig.name)
-                            .with_context(|| format!("{export} has no `{}`", sig.name))?;
+                            .get_export_index(&mut store, Some(&iface), name)
+                            .with_context(|| format!("{export} has no `{name}`"))?;
                         instance
                             .get_func(&mut store, index)
-                            .with_context(|| format!("{export}#{} is not a function", sig.name))
+                            .with_context(|| format!("{export}#{name} is not a function"))
                     })
                     .collect()
             };
-            funcs[*slot] =
+            funcs[serve.slot] =
                 lookup().map_err(|e| StartError::failed(&node.path, format!("{e:#}")))?;
         }
         Ok(Live {

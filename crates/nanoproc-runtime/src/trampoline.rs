@@ -317,17 +317,19 @@ impl ChildProc {
         if let Some(reason) = self.run.interrupt.reason() {
             return Err(Failure::Stopped(reason));
         }
-        if self.live.is_none() {
-            self.restart(route)?;
-        }
-        let live = self.live.as_mut().expect("live after restart");
-        live.store.data_mut().clock.start_call();
-        if self.run.plan.fuel {
-            let fuel = self.run.plan.nodes[self.node]
+        let fuel = self.run.plan.fuel.then(|| {
+            self.run.plan.nodes[self.node]
                 .caps
                 .limits
                 .get(nanoproc_caps::LimitKind::Fuel)
-                .unwrap_or(u64::MAX);
+                .unwrap_or(u64::MAX)
+        });
+        let live = match &mut self.live {
+            Some(live) => live,
+            None => self.restart(route)?,
+        };
+        live.store.data_mut().clock.start_call();
+        if let Some(fuel) = fuel {
             live.store.set_fuel(fuel).expect("fuel is enabled");
         }
         let result = body(live);
@@ -363,8 +365,8 @@ impl ChildProc {
     }
 
     /// Replaces a failed instance, if the manifest allows it and the restart budget
-    /// is not spent; records the decision either way.
-    fn restart(&mut self, route: &Route) -> Result<(), Failure> {
+    /// is not spent; records the decision either way. Returns the new instance.
+    fn restart(&mut self, route: &Route) -> Result<&mut Live, Failure> {
         let earlier = self.failure.clone().unwrap_or_default();
         let failed = |cause: String| {
             Failure::Child(ChildFailed {
@@ -413,9 +415,8 @@ impl ChildProc {
         match self.run.instantiate_child(self.node, &self.ancestors) {
             Ok(live) => {
                 self.restarts.push_back(now);
-                self.live = Some(live);
                 record(Decision::Allowed, format!("after: {earlier}"));
-                Ok(())
+                Ok(self.live.insert(live))
             }
             // Stopped from outside while restarting: the run ends, nobody is blamed.
             Err(StartError::Stopped(reason)) => Err(Failure::Stopped(reason)),

@@ -75,7 +75,10 @@ impl store::Host for &mut State {
 
     fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
         let op = "wasi:config/store.get-all";
-        let keys = || Some(self.values.keys().cloned().collect::<Vec<_>>().join(", "));
+        let keys = || {
+            (!self.values.is_empty())
+                .then(|| self.values.keys().cloned().collect::<Vec<_>>().join(", "))
+        };
         self.recorder
             .decide("config", op, keys, Decision::Allowed, None);
         Ok(Ok(self

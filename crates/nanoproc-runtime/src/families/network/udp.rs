@@ -7,8 +7,8 @@
 //! a grant to receive on `127.0.0.1:5000`, every socket, bound anywhere, heard
 //! everyone.
 //!
-//! So `wasi:sockets/udp` is shadowed here (over the linker's own interface names, as
-//! in `guards`), each function delegating to wasmtime-wasi's own implementation.
+//! So `wasi:sockets/udp` is linked here through a guard, each function delegating
+//! to wasmtime-wasi's own implementation.
 //! Three do more:
 //!
 //! - `[method]udp-socket.stream` notes the socket's local address for the incoming
@@ -22,7 +22,7 @@
 //!   datagrams, possibly none, which the interface allows.
 //! - `[resource-drop]incoming-datagram-stream` forgets the note.
 //! - `[resource-drop]outgoing-datagram-stream` waits for a send in progress: raced
-//!   against the nanoprocess's clock, as every wait is (see `blocking`).
+//!   against the nanoprocess's clock, as every wait is (see `families::io`).
 //!
 //! Sending needs no socket identity: every send is checked against the `network`
 //! patterns by the address check, whatever the socket.
@@ -45,7 +45,7 @@ use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 pub(crate) struct UdpGuard<'a> {
     inner: WasiSocketsCtxView<'a>,
     net: &'a NetPolicy,
-    /// Bounds the one wait here: dropping an outgoing stream (see `blocking`).
+    /// Bounds the one wait here: dropping an outgoing stream (see `families::io`).
     clock: &'a crate::state::CallClock,
 }
 

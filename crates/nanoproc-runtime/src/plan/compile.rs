@@ -1,0 +1,314 @@
+//! Stage 3: components. An engine is chosen for what the tree's capabilities need
+//! ([`EngineChoice`]: fuel counting, epoch checks, a pool), then every component
+//! file is read, digest-checked and compiled once (a WASI preview 1 core module is
+//! adapted into a component first), classified (which imports are WASI, which
+//! must come from a dependency) and linked (see [`super::link`]), once per file,
+//! whatever the number of nanoprocesses it backs.
+//!
+//! Compilation runs even for nodes whose grants were refused: a component that
+//! is not one is worth reporting beside a grant error. What it found is a
+//! [`Components`]: per node, its compiled file or `None` where an error was
+//! reported.
+
+use super::read::{Unreadable, is_core_module, open_component};
+use crate::engine::{EngineChoice, Pool};
+use crate::interfaces::{self, FuncSig};
+use crate::state::NanoState;
+use nanoproc_caps::{Capabilities, LimitKind};
+use nanoproc_manifest::{Manifest, ManifestError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre};
+
+/// A component file, compiled and classified.
+pub(crate) struct Compiled {
+    pub component: Component,
+    /// Imports that are not WASI: each must be satisfied by a dependency. Their order
+    /// is the order of the "slots" the trampolines and [`NanoState::routes`] use.
+    pub dep_imports: Vec<DepImport>,
+    /// Imports that are neither provided WASI nor instances, and why it cannot be
+    /// linked: reported for every node the file backs.
+    pub import_problems: Vec<String>,
+    /// The name of its `wasi:cli/run` export, if it is a command.
+    pub run_export: Option<String>,
+    /// Linked, when the component's own imports are well formed; otherwise why
+    /// not is among `import_problems` or in a `dep_imports` entry.
+    pub linked: Option<InstancePre<NanoState>>,
+    pub was_core_module: bool,
+    /// Its resource types, named by the interfaces that define them.
+    pub names: interfaces::ResourceNames,
+}
+
+pub(crate) struct DepImport {
+    pub name: String,
+    /// The functions of the interface, or why it cannot cross a boundary.
+    pub funcs: Result<Vec<FuncSig>, String>,
+    /// The resources the interface defines: the parent holds proxies of them.
+    pub resources: Vec<String>,
+}
+
+/// What stage 3 found.
+pub(super) struct Components {
+    pub engine: Engine,
+    /// The engine counts fuel: some nanoprocess has a fuel limit.
+    pub fuel: bool,
+    /// The engine compiles epoch checks: wasm can be interrupted.
+    pub epochs: bool,
+    /// Per node: its component, compiled and checked against its digest pin, or
+    /// `None` where an error was reported.
+    pub compiled: Vec<Option<Arc<Compiled>>>,
+    /// What the user should know (a compile cache left unused).
+    pub notices: Vec<String>,
+}
+
+/// A component file as read (once) and compiled, if it compiles.
+/// The file's SHA-256 (what digest pins are checked against) and its compiled form.
+/// The bytes themselves are dropped once compiled: a plan of many nodes keeps no
+/// file in memory longer than it takes to compile it.
+type ReadOnce = ([u8; 32], Option<Arc<Compiled>>);
+
+/// Chooses the engine and compiles every node's component; reports every error
+/// about a component in `errors`. `Err` when the engine cannot be set up: then
+/// nothing could be compiled, and the fault is not the manifest's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compile_all(
+    engine_for: &dyn Fn(EngineChoice) -> wasmtime::Result<Engine>,
+    interruptible: bool,
+    cache: &crate::cache::CompileCache,
+    manifest: &Manifest,
+    grants: &super::grants::Grants,
+    max_component_size: u64,
+    errors: &mut Vec<ManifestError>,
+) -> Result<Components, String> {
+    // The compile cache runs native code: it is used only if no nanoprocess can
+    // reach it (see `cache`).
+    let mut notices = Vec::new();
+    let cache = match grants.root() {
+        Some(root) => {
+            let mut reachable: Vec<PathBuf> = root.dirs.iter().map(|d| d.host_path()).collect();
+            for mode in [&root.caps.stdio.stdout, &root.caps.stdio.stderr] {
+                if let Some(nanoproc_caps::OutputMode::File(f)) = mode {
+                    reachable.push(f.clone());
+                }
+            }
+            let (cache, notice) = cache.unreachable_from(&reachable);
+            notices.extend(notice);
+            cache
+        }
+        None => cache.clone(),
+    };
+    let cache = &cache;
+
+    // An engine that counts fuel only if some nanoprocess has a fuel limit
+    // (counting costs every guest some speed).
+    let fuel = grants
+        .caps()
+        .any(|c| c.limits.get(LimitKind::Fuel).is_some());
+    // Epoch checks only where some time limit needs them (they cost every guest
+    // a few percent of its speed), or where the runtime must interrupt wasm.
+    let epochs = interruptible
+        || grants
+            .caps()
+            .any(|c| c.limits.get(LimitKind::Timeout).is_some());
+    let choice = EngineChoice {
+        fuel,
+        epochs,
+        pool: pool_for(grants.held.len(), grants.caps()),
+    };
+    let engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
+
+    // Each file is read once, through one open descriptor, and every digest pin
+    // naming it is checked against exactly the bytes that are compiled: a file
+    // replaced between two reads cannot give a pinned nanoprocess's grants to
+    // other code.
+    //
+    // Files are told apart by what they are (device and inode), not by how they are
+    // named: `d/c.wasm` with `d` a link to `.` is the same file as `c.wasm`, and is
+    // read and compiled once.
+    let mut by_file: HashMap<PathBuf, Result<ReadOnce, Unreadable>> = HashMap::new();
+    let mut by_identity: HashMap<(u64, u64), ReadOnce> = HashMap::new();
+    let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
+    for node in &manifest.nodes {
+        let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
+            let (identity, opened) = open_component(&node.component, max_component_size)?;
+            if let Some(known) = by_identity.get(&identity) {
+                return Ok(known.clone());
+            }
+            let bytes = opened.read()?;
+            let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+            let comp = match compile(&engine, cache, &bytes) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    errors.push(
+                        manifest
+                            .error_at(
+                                Some(&node.component_span),
+                                format!(
+                                    "{}: {} is not a component nanoproc can run: {e:#}",
+                                    node.path,
+                                    node.component.display()
+                                ),
+                            )
+                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                    );
+                    None
+                }
+            };
+            drop(bytes);
+            by_identity.insert(identity, (digest, comp.clone()));
+            Ok((digest, comp))
+        });
+        let (digest, comp) = match entry {
+            Ok(found) => found,
+            Err(unreadable) => {
+                let (node_path, file) = (&node.path, node.component.display());
+                let e = match unreadable {
+                    Unreadable::Read { why, help } => {
+                        let e = manifest.error_at(
+                            Some(&node.component_span),
+                            format!("{node_path}: cannot read component {file}: {why}"),
+                        );
+                        match help {
+                            Some(help) => e.help(*help),
+                            None => e,
+                        }
+                    }
+                    Unreadable::NotWasm(why) => manifest
+                        .error_at(
+                            Some(&node.component_span),
+                            format!(
+                                "{node_path}: {file} is not a component nanoproc can run: {why}"
+                            ),
+                        )
+                        .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                };
+                errors.push(e);
+                compiled.push(None);
+                continue;
+            }
+        };
+        if let Err(e) = manifest.verify_sha256(node, *digest) {
+            errors.push(e);
+            compiled.push(None);
+            continue;
+        }
+        compiled.push(comp.clone());
+    }
+    Ok(Components {
+        engine,
+        fuel,
+        epochs,
+        compiled,
+        notices,
+    })
+}
+
+/// The pooling allocator's slots for a tree this large, or none for a small one.
+///
+/// A pool has a fixed number of slots: four trees of this plan can be alive at
+/// once (a restart frees its old instance first), and every memory slot is as
+/// large as the largest memory any nanoprocess of the tree may have.
+fn pool_for<'a>(
+    nodes: usize,
+    caps: impl Iterator<Item = &'a Capabilities> + Clone,
+) -> Option<Pool> {
+    // Every memory slot reserves about 4 GiB of address space whatever its limit
+    // (wasmtime's reservation for bounds checks by guard pages): beyond about a
+    // thousand nanoprocesses the pool would not fit in the address space, and the
+    // on-demand allocator, which reserves per instance, serves the tree instead.
+    if !(crate::engine::POOL_FROM..=crate::engine::POOL_UP_TO).contains(&nodes) {
+        return None;
+    }
+    const WASM32_MAX: u64 = 1 << 32;
+    let largest = |kind: LimitKind, unlimited: u64| {
+        caps.clone()
+            .map(|c| c.limits.get(kind).unwrap_or(unlimited))
+            .max()
+            .unwrap_or(unlimited)
+    };
+    Some(Pool {
+        instances: u32::try_from(nodes.saturating_mul(4)).unwrap_or(u32::MAX),
+        max_memory: largest(LimitKind::Memory, WASM32_MAX).min(WASM32_MAX),
+        table_elements: largest(LimitKind::Tables, 1_000_000).min(10_000_000),
+    })
+}
+
+/// Compiles a component, or adapts and compiles a WASI preview 1 core module.
+fn compile(
+    engine: &Engine,
+    cache: &crate::cache::CompileCache,
+    bytes: &[u8],
+) -> wasmtime::Result<Compiled> {
+    let is_core = is_core_module(bytes);
+    let component = if is_core {
+        let adapted = wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|e| {
+                e.adapter(
+                    "wasi_snapshot_preview1",
+                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+                )
+            })
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| wasmtime::format_err!("adapting the WASI preview 1 module: {e:#}"))?;
+        cache.load_or_compile(engine, &adapted)?
+    } else {
+        cache.load_or_compile(engine, bytes)?
+    };
+    let ty = component.component_type();
+    let names = interfaces::ResourceNames::of(engine, &ty);
+    let mut dep_imports = Vec::new();
+    let mut import_problems = Vec::new();
+    for (name, ext) in ty.imports(engine) {
+        match ext.ty {
+            ComponentItem::ComponentInstance(_) if crate::families::provides(name) => {}
+            ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems
+                .push(format!(
+                    "imports {name}, a WASI interface nanoproc does not provide (it provides {})",
+                    crate::families::provided()
+                )),
+            ComponentItem::ComponentInstance(inst) => {
+                let sig = interfaces::instance_funcs(engine, name, &inst, &names);
+                dep_imports.push(DepImport {
+                    name: name.to_string(),
+                    resources: sig
+                        .as_ref()
+                        .map(|s| s.resources.clone())
+                        .unwrap_or_default(),
+                    funcs: sig.map(|s| s.funcs),
+                })
+            }
+            _ => import_problems.push(format!(
+                "imports `{name}`, which is not an interface; nanoproc links interfaces only"
+            )),
+        }
+    }
+    let run_export = ty
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| interfaces::names_match(name, "wasi:cli/run") && name.contains("@0.2."))
+        .map(str::to_string);
+    let mut compiled = Compiled {
+        component,
+        dep_imports,
+        import_problems,
+        run_export,
+        linked: None,
+        was_core_module: is_core,
+        names,
+    };
+    let linkable =
+        compiled.import_problems.is_empty() && compiled.dep_imports.iter().all(|d| d.funcs.is_ok());
+    if linkable {
+        match super::link::link(engine, &compiled) {
+            Ok(pre) => compiled.linked = Some(pre),
+            Err(e) => compiled
+                .import_problems
+                .push(format!("cannot be linked: {e:#}")),
+        }
+    }
+    Ok(compiled)
+}

@@ -1,0 +1,80 @@
+//! Linking, once per component file: one `Linker` and `InstancePre` with every
+//! capability family's interfaces and a trampoline for every function of every
+//! dependency import, shared by every nanoprocess the file backs. A nanoprocess's
+//! calls into its children go through these trampolines; which child serves which
+//! slot is decided per nanoprocess, at instantiation, from the plan.
+
+use super::compile::Compiled;
+use crate::interfaces;
+use crate::state::NanoState;
+use crate::trampoline::{Route, forward};
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::{InstancePre, Linker};
+
+/// The linker of one component: every capability family's interfaces, each
+/// through its guard, and a trampoline for every function of every dependency
+/// import.
+pub(super) fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoState>> {
+    let mut linker: Linker<NanoState> = Linker::new(engine);
+    crate::families::add_to_linker(&mut linker)?;
+    for (slot, import) in comp.dep_imports.iter().enumerate() {
+        let funcs = import
+            .funcs
+            .as_ref()
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
+        let mut instance = linker.instance(&import.name)?;
+        // Each resource the interface defines becomes a host type of its own in
+        // this linker: the parent holds proxies, the resource stays in the child.
+        let mut proxies: Vec<(String, u32)> = Vec::new();
+        for resource in &import.resources {
+            let ty = crate::handles::new_proxy_type();
+            proxies.push((resource.clone(), ty));
+            let route = Route {
+                slot,
+                func: usize::MAX,
+                name: format!("{}#[resource-drop]{resource}", import.name),
+                // A failing destructor under `on-failure = "error"` is not the
+                // parent's error: it is recorded, not raised.
+                string_error: true,
+                handles: None,
+            };
+            instance.resource(
+                resource,
+                wasmtime::component::ResourceType::host_dynamic(ty),
+                move |cx, rep| crate::handles::drop_proxy(cx, &route, rep),
+            )?;
+        }
+        let iface = interfaces::split_version(&import.name).0;
+        for (index, f) in funcs.iter().enumerate() {
+            let walk = |t: &wasmtime::component::types::Type| {
+                crate::handles::Walk::of(t, &comp.names, iface, &proxies)
+            };
+            let handles = crate::handles::Handles {
+                params: f.ty.params().map(|(_, t)| walk(&t)).collect(),
+                results: f.ty.results().map(|t| walk(&t)).collect(),
+            };
+            let passes_handles = handles
+                .params
+                .iter()
+                .chain(&handles.results)
+                .any(crate::handles::Walk::carries_handles);
+            let route = Route {
+                slot,
+                func: index,
+                name: format!("{}#{}", import.name, f.name),
+                string_error: interfaces::has_string_error(&f.ty),
+                handles: passes_handles.then(|| Arc::new(handles)),
+            };
+            if !passes_handles
+                && crate::fastpath::link_typed(&mut instance, &f.name, &f.ty, &route)?
+            {
+                continue;
+            }
+            instance.func_new(&f.name, move |cx, _ty, params, results| {
+                forward(cx, &route, params, results)
+            })?;
+        }
+    }
+    linker.instantiate_pre(&comp.component)
+}

@@ -1,0 +1,237 @@
+//! Reading a component file: once, through one open descriptor, and only when it
+//! is worth reading (a regular file within the size cap, with a WebAssembly
+//! header). Nothing here knows about manifests: the compile stage turns a refusal
+//! into an error at the node's `component` line.
+
+use std::path::Path;
+
+/// The first four bytes of every WebAssembly binary.
+pub(super) const WASM_MAGIC: [u8; 4] = *b"\0asm";
+/// What follows the magic in a core module: version 1, layer 0.
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+/// What follows it in a component: the component model's version 0x0d, layer 1
+/// (the encoding wasmtime 50 reads).
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
+
+pub(super) fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == WASM_MAGIC && bytes[4..8] == CORE_MODULE_VERSION
+}
+
+/// Why a component file was not read whole.
+pub(super) enum Unreadable {
+    /// Its kind, its size or the system refused it, and what the user can do.
+    Read {
+        why: String,
+        help: Option<&'static str>,
+    },
+    /// Its header says it is no component or module nanoproc runs.
+    NotWasm(String),
+}
+
+impl From<std::io::Error> for Unreadable {
+    fn from(e: std::io::Error) -> Self {
+        Unreadable::Read {
+            why: e.to_string(),
+            help: None,
+        }
+    }
+}
+
+/// The refusal of a component path that names something other than a regular file.
+fn not_a_regular_file(kind: std::fs::FileType) -> Unreadable {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    Unreadable::Read {
+        why: format!("it is {what}; a component is a regular file"),
+        help: None,
+    }
+}
+
+/// Reads a component file whole, once it is known to be worth reading: a regular
+/// file of at most `max` bytes that starts like a component or a core module.
+///
+/// The file is the user's, but it may be anything: a sparse file of a terabyte
+/// (which would cost that much memory at every check and run), a FIFO (whose read
+/// would wait forever for a writer), `/dev/zero` (endless), or a file that another
+/// program is still writing. So the size and kind come from the open descriptor
+/// (what is checked is what is read), the header is checked before the rest is
+/// read, and the read itself stops one byte past `max`, for a file that grows in
+/// between.
+#[cfg(test)]
+fn read_component(path: &Path, max: u64) -> Result<Vec<u8>, Unreadable> {
+    let (_, opened) = open_component(path, max)?;
+    opened.read()
+}
+
+/// A component file opened and found worth reading (a regular file, within the
+/// size cap), not read yet.
+pub(super) struct OpenedComponent {
+    file: std::fs::File,
+    len: u64,
+    max: u64,
+}
+
+/// Opens a component file for [`read_component`], and tells what file it is
+/// (device and inode), so that a file reached by several names is read once.
+pub(super) fn open_component(
+    path: &Path,
+    max: u64,
+) -> Result<((u64, u64), OpenedComponent), Unreadable> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // Opening is not always harmless: opening some devices acts (a watchdog device
+    // arms, a tape rewinds). So the kind is checked on the path first and only a
+    // regular file is opened, then checked again on the open descriptor, for a
+    // file swapped in between. Opening a FIFO swapped in waits for a writer unless
+    // O_NONBLOCK is given; on a regular file the flag changes nothing (reads block
+    // briefly on the disk whatever it says, see open(2)).
+    let named = std::fs::metadata(path)?;
+    if !named.file_type().is_file() {
+        return Err(not_a_regular_file(named.file_type()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(not_a_regular_file(meta.file_type()));
+    }
+    let identity = (meta.dev(), meta.ino());
+    if meta.len() > max {
+        return Err(too_large(max, &nanoproc_caps::format_bytes(meta.len())));
+    }
+    Ok((
+        identity,
+        OpenedComponent {
+            file,
+            len: meta.len(),
+            max,
+        },
+    ))
+}
+
+fn too_large(max: u64, size: &str) -> Unreadable {
+    Unreadable::Read {
+        why: format!(
+            "it is {size}, more than the {} a component may be",
+            nanoproc_caps::format_bytes(max)
+        ),
+        help: Some("raise the limit with --max-component-size (Runtime::with_max_component_size)"),
+    }
+}
+
+impl OpenedComponent {
+    /// Reads the file whole: its header first, then the rest, never more than one
+    /// byte past the cap (the size checked may be stale).
+    pub(super) fn read(self) -> Result<Vec<u8>, Unreadable> {
+        use std::io::Read;
+        let OpenedComponent { file, len, max } = self;
+        let mut reader = (&file).take(max.saturating_add(1));
+        let mut header = [0u8; 8];
+        let mut got = 0;
+        while got < header.len() {
+            match reader.read(&mut header[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let header = &header[..got];
+        let (magic, version) = header.split_at(got.min(4));
+        if header.is_empty() {
+            return Err(Unreadable::NotWasm("it is empty".into()));
+        }
+        if magic != WASM_MAGIC {
+            return Err(Unreadable::NotWasm(format!(
+                "it is not WebAssembly: it starts with {}, not with `\\0asm` (00 61 73 6d)",
+                hex_bytes(header)
+            )));
+        }
+        if version.len() < COMPONENT_VERSION.len() {
+            return Err(Unreadable::NotWasm(format!(
+                "it ends within its header ({})",
+                hex_bytes(header)
+            )));
+        }
+        if version != COMPONENT_VERSION && version != CORE_MODULE_VERSION {
+            return Err(Unreadable::NotWasm(format!(
+                "it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
+                hex_bytes(version),
+                hex_bytes(&COMPONENT_VERSION),
+                hex_bytes(&CORE_MODULE_VERSION)
+            )));
+        }
+        // At most `max` bytes are reserved: the size checked above may be stale.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        bytes.extend_from_slice(header);
+        reader.read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            // It grew after its size was checked.
+            return Err(too_large(max, "longer as it is read"));
+        }
+        Ok(bytes)
+    }
+}
+
+/// `00 61 73 6d`, for messages about headers.
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(path: &Path, max: u64) -> String {
+        match read_component(path, max) {
+            Ok(bytes) => panic!("read {} bytes of {}", bytes.len(), path.display()),
+            Err(Unreadable::Read { why, .. } | Unreadable::NotWasm(why)) => why,
+        }
+    }
+
+    #[test]
+    fn only_regular_files_with_a_wasm_header_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let component = file("c.wasm", b"\0asm\x0d\x00\x01\x00rest");
+        assert_eq!(read_component(&component, 12).ok().unwrap().len(), 12);
+        assert!(why(&component, 11).contains("it is 12 B, more than the 11 B"));
+        let module = file("m.wasm", b"\0asm\x01\x00\x00\x00");
+        assert!(read_component(&module, 8).is_ok());
+        let elf = file("elf.wasm", b"\x7fELF\x02\x01\x01\x00");
+        assert!(why(&elf, 100).contains("it starts with 7f 45 4c 46 02 01 01 00"));
+        let old = file("old.wasm", b"\0asm\x0a\x00\x01\x00");
+        assert!(why(&old, 100).contains("(0a 00 01 00;"));
+        assert!(why(&file("short.wasm", b"\0asm\x01"), 100).contains("ends within its header"));
+        assert_eq!(why(&file("empty.wasm", b""), 100), "it is empty");
+        assert!(why(dir.path(), 100).contains("a directory"));
+        assert!(why(Path::new("/dev/zero"), u64::MAX).contains("a character device"));
+        let fifo = dir.path().join("fifo.wasm");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // With no writer, a blocking open would wait here forever.
+        assert!(why(&fifo, 100).contains("a FIFO"));
+    }
+}
