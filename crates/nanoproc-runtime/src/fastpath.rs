@@ -90,8 +90,13 @@
 //! 1 MiB `list<u8>` sum equal (~415 us). `cargo bench --bench calls` in the same
 //! state: the two raw crossings (e) host -> guest 83.5 ns and (f) guest -> host
 //! 76.4 ns, the no-op 170 ns: 1.06x their sum (the generic trampoline's no-op was
-//! 1.19-1.25x). On the scalar path a call costs what the per-signature code cost
-//! within noise (a few ns: the `match` on the type per number). On the generic
+//! 1.19-1.25x). Across five interleaved runs on the busy machine, by the fastest
+//! of each build's runs: the scalar path's no-op is no slower than the
+//! per-signature code's (162-168 against 163-177 ns) and its `add` 5-13% slower
+//! (198-209 against 184-191 ns): the `match` on the type of each number and less
+//! inlining (wasmtime's
+//! `load_params` and the tuple's lift stay calls); `#[inline(always)]` on
+//! `Num`'s lift and `lift_number` did not measurably help. On the generic
 //! path the strings and byte lists pay the same copies as the per-signature code
 //! (one into the child, a result twice) plus a few tens of ns of dispatch on
 //! types and values moved through memory; bulk data is as fast. Two traps that
