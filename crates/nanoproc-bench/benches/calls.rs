@@ -745,7 +745,7 @@ fn report(
     let composed_list = sum_composed.median / sum_direct.median;
     println!(
         "* For comparison, static composition moves the 1 MiB list at {} of direct: \
-         wasmtime 48's fused adapter copies a `list<u8>` element by element.\n",
+         wasmtime's fused adapter copies a `list<u8>` element by element.\n",
         fmt_ratio(composed_list)
     );
 }
