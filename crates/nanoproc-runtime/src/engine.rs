@@ -44,8 +44,8 @@ pub struct EngineChoice {
 ///
 /// Epoch interruption is how per-call time limits, `--timeout` and Ctrl-C stop a
 /// guest that never returns to the host. Its checks are compiled into every loop
-/// and call of every guest and cost compute-bound code 4-11% (measured against
-/// `wasmtime run`; docs/BENCHMARKS.md has this machine's figure), so they are
+/// and call of every guest; on wasmtime 50 they make a tight compute loop take
+/// about 1.8x its time under `wasmtime run` (docs/BENCHMARKS.md), so they are
 /// compiled in only when `choice.epochs` says some limit needs them. Without them,
 /// a guest waiting in a host call is still stopped there (`families::io`), and a
 /// guest computing is stopped by its fuel limit if it has one; the command line's

@@ -122,7 +122,7 @@ impl Runtime {
     /// [`Interrupt::stop`] and a whole-run timeout stop a guest in the middle of
     /// computing, at its next epoch tick. With `false`, only plans with a time limit
     /// somewhere (every dependency has one by default) compile the epoch checks
-    /// this needs, which cost compute-bound guests a few percent; in the others a
+    /// this needs, which can make a tight compute loop take ~1.8x as long; in the others a
     /// stop reaches only guests waiting in host calls (fuel limits still hold), and
     /// a run timeout is refused by [`Plan::start`]. The command line turns it off
     /// unless `--timeout` is given: its watchdog ends a stopped run that does not.

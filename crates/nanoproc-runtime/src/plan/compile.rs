@@ -108,7 +108,7 @@ pub(super) fn compile_all(
         .caps()
         .any(|c| c.limits.get(LimitKind::Fuel).is_some());
     // Epoch checks only where some time limit needs them (they cost every guest
-    // a few percent of its speed), or where the runtime must interrupt wasm.
+    // up to ~1.8x its time in a tight loop), or where the runtime must interrupt wasm.
     let epochs = interruptible
         || grants
             .caps()
