@@ -92,11 +92,7 @@ impl Family for Clocks {
                 &mut violations,
             ),
         };
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     fn within(child: &ClocksHolding, parent: &ClocksHolding) -> bool {

@@ -112,11 +112,7 @@ impl Family for Config {
                 )));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::family::checked((), errors)
     }
 
     fn for_root(
@@ -209,9 +205,5 @@ fn attenuate(
         };
         holding.insert(r.key.clone(), value);
     }
-    if violations.is_empty() {
-        Ok(holding)
-    } else {
-        Err(violations)
-    }
+    crate::family::checked(holding, violations)
 }

@@ -131,11 +131,7 @@ impl Family for Environment {
                 None => errors.push(item.error("an environment grant is `NAME` or `NAME=value`")),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::family::checked((), errors)
     }
 
     /// A granted variable that is not set in the user's environment is simply absent.
@@ -196,11 +192,7 @@ impl Family for Environment {
             };
             holding.vars.insert(r.name.clone(), var);
         }
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     /// Inherited variables must be the parent's, with the parent's value; literals

@@ -40,11 +40,7 @@ impl Family for Exit {
     ) -> Result<Option<Plain>, Vec<Violation>> {
         let mut violations = Vec::new();
         let held = switch::attenuate("exit", parent, request, &mut violations);
-        if violations.is_empty() {
-            Ok(held)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(held, violations)
     }
 
     fn within(child: &Option<Plain>, parent: &Option<Plain>) -> bool {

@@ -273,6 +273,16 @@ pub struct FamilyInfo {
     pub keys: &'static [&'static str],
 }
 
+/// `value` if nothing went wrong making it, else every error: how each family
+/// reports a request it read or carved only in part.
+pub(crate) fn checked<T, E>(value: T, errors: Vec<E>) -> Result<T, Vec<E>> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
+}
+
 /// `none` for an empty list, else its items joined.
 pub(crate) fn joined<T: fmt::Display>(items: &[T], sep: &str) -> String {
     if items.is_empty() {

@@ -430,11 +430,7 @@ impl Family for Filesystem {
                 Err(e) => errors.extend(e),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::family::checked((), errors)
     }
 
     /// Host directories are taken as given (the caller resolves them); `from` is
@@ -473,11 +469,7 @@ impl Family for Filesystem {
             }
         }
         check_distinct_guests(&dirs, &asked, request, &mut violations);
-        if violations.is_empty() {
-            Ok(dirs)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(dirs, violations)
     }
 
     fn attenuate(
@@ -575,11 +567,7 @@ impl Family for Filesystem {
             });
         }
         check_distinct_guests(&dirs, &asked, request, &mut violations);
-        if violations.is_empty() {
-            Ok(dirs)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(dirs, violations)
     }
 
     /// Every directory lies at or below one of the parent's, with no more rights.

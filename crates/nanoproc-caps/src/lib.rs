@@ -114,7 +114,7 @@ macro_rules! families {
                     $( $field: <$family as Family>::for_root(&request.$field, &cx)
                         .unwrap_or_else(|v| { violations.extend(v); Default::default() }), )*
                 };
-                if violations.is_empty() { Ok(caps) } else { Err(violations) }
+                crate::family::checked(caps, violations)
             }
 
             /// A child's capabilities, carved out of `self` (its parent's) as
@@ -125,7 +125,7 @@ macro_rules! families {
                     $( $field: <$family as Family>::attenuate(&self.$field, &request.$field)
                         .unwrap_or_else(|v| { violations.extend(v); Default::default() }), )*
                 };
-                if violations.is_empty() { Ok(caps) } else { Err(violations) }
+                crate::family::checked(caps, violations)
             }
 
             /// The rule itself: does `self` hold nothing that `parent` does not?

@@ -224,11 +224,7 @@ impl Family for LimitsFamily {
             };
             limits.set(kind, value);
         }
-        if violations.is_empty() {
-            Ok(limits)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(limits, violations)
     }
 
     fn within(child: &Limits, parent: &Limits) -> bool {

@@ -592,11 +592,7 @@ impl Family for Network {
                 ))),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::family::checked((), errors)
     }
 
     fn for_root(
@@ -608,11 +604,7 @@ impl Family for Network {
             connect: check_patterns(&request.connect, "network", None, &mut violations),
             listen: check_patterns(&request.listen, "listen", None, &mut violations),
         };
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     fn attenuate(
@@ -634,11 +626,7 @@ impl Family for Network {
                 &mut violations,
             ),
         };
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     /// Each pattern is covered by one of the parent's (of the same key).

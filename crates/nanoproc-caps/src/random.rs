@@ -89,11 +89,7 @@ impl Family for Random {
                 &mut violations,
             ),
         };
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     fn within(child: &RandomHolding, parent: &RandomHolding) -> bool {

@@ -118,11 +118,7 @@ impl Family for Stdio {
             stdout: switch::attenuate("stdout", &parent.stdout, &request.stdout, &mut violations),
             stderr: switch::attenuate("stderr", &parent.stderr, &request.stderr, &mut violations),
         };
-        if violations.is_empty() {
-            Ok(holding)
-        } else {
-            Err(violations)
-        }
+        crate::family::checked(holding, violations)
     }
 
     fn within(child: &StdioHolding, parent: &StdioHolding) -> bool {
