@@ -1,0 +1,283 @@
+//! `run`'s flags, and the grants the flags stand for: each grant flag is written as
+//! the manifest grant it means and read by the same family parser.
+
+use crate::Reading;
+use clap::Args;
+use nanoproc_runtime::caps::{GrantRequest, GrantValue};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A manifest (.toml), or a component or module (.wasm) to run on its own.
+    pub target: PathBuf,
+    #[command(flatten)]
+    pub reading: Reading,
+    /// Grant a host directory read-write, seen by the guest at GUEST (default: the
+    /// same path if absolute, else below `/`). Single component only.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+    /// Grant a host directory read-only. Single component only.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir_ro: Vec<String>,
+    /// Grant an environment variable: NAME passes this process's value, NAME=VALUE
+    /// sets one. Single component only.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Grant the wall clock. Single component only.
+    #[arg(long)]
+    pub wall_clock: bool,
+    /// Grant the monotonic clock. Single component only.
+    #[arg(long)]
+    pub monotonic_clock: bool,
+    /// Grant both clocks. Single component only.
+    #[arg(long)]
+    pub clocks: bool,
+    /// Grant secure random. Single component only.
+    #[arg(long)]
+    pub random: bool,
+    /// Grant insecure random. Single component only.
+    #[arg(long)]
+    pub insecure_random: bool,
+    /// Grant outbound network access by pattern, e.g. api.example.com:443,
+    /// 127.0.0.1:8000-8100, udp:10.0.0.0/8:53. Single component only.
+    #[arg(long, value_name = "PATTERN")]
+    pub connect: Vec<String>,
+    /// Grant binding and listening by pattern, e.g. tcp:127.0.0.1:8080. Single
+    /// component only.
+    #[arg(long, value_name = "PATTERN")]
+    pub listen: Vec<String>,
+    /// Where stdout goes: inherit (the terminal, the default), prefix, discard,
+    /// none (refused) or file=PATH. Single component only.
+    #[arg(long, value_name = "MODE")]
+    pub stdout: Option<String>,
+    /// Where stderr goes, as for --stdout. Single component only.
+    #[arg(long, value_name = "MODE")]
+    pub stderr: Option<String>,
+    /// Grant a wall clock frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) and a
+    /// monotonic clock frozen at 0, instead of the real ones. Single component only.
+    #[arg(long, value_name = "INSTANT")]
+    pub clock_at: Option<String>,
+    /// Grant random (secure and insecure) as reproducible bytes from SEED. Single
+    /// component only.
+    #[arg(long, value_name = "SEED")]
+    pub random_seed: Option<u64>,
+    /// Grant stdin. Single component only.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Grant a `wasi:config/store` value. Single component only.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// Do not grant the terminal's stdout and stderr, which a single component
+    /// otherwise gets (it is the user's own terminal). Single component only.
+    #[arg(long)]
+    pub no_stdio: bool,
+    /// Limit linear memory, e.g. 64MiB. Single component only.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Limit fuel (about one unit per wasm instruction) for the run. Single component only.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<String>,
+    /// Limit open handles (files, streams, sockets). Single component only.
+    #[arg(long, value_name = "COUNT")]
+    pub handles: Option<String>,
+    /// Limit bytes written to each of stdout and stderr, e.g. 1MiB. Single component only.
+    #[arg(long, value_name = "SIZE")]
+    pub output: Option<String>,
+    /// Limit table elements. Single component only.
+    #[arg(long, value_name = "COUNT")]
+    pub tables: Option<String>,
+    /// Limit core instances. Single component only.
+    #[arg(long, value_name = "COUNT")]
+    pub instances: Option<String>,
+    /// Stop the whole run after this long, e.g. 30s or 500ms (exit status 124).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print how much memory nanoproc used after the run.
+    #[arg(long)]
+    pub stats: bool,
+    /// Write every capability decision to FILE as JSON Lines, as it is made.
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// After the run, list each nanoprocess's uses of each capability, not only
+    /// the refusals.
+    #[arg(long)]
+    pub audit_summary: bool,
+    /// Arguments for the root (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn has_grant_flags(&self) -> bool {
+        !self.dir.is_empty()
+            || !self.dir_ro.is_empty()
+            || !self.env.is_empty()
+            || self.wall_clock
+            || self.monotonic_clock
+            || self.clocks
+            || self.random
+            || self.insecure_random
+            || self.stdin
+            || self.no_stdio
+            || self.stdout.is_some()
+            || self.stderr.is_some()
+            || self.clock_at.is_some()
+            || self.random_seed.is_some()
+            || !self.connect.is_empty()
+            || !self.listen.is_empty()
+            || !self.config.is_empty()
+            || self.limit_flags().any(|(_, v)| v.is_some())
+    }
+
+    /// The limit flags: each is the grant key of the same name.
+    fn limit_flags(&self) -> impl Iterator<Item = (&'static str, Option<&String>)> {
+        [
+            ("memory", self.memory.as_ref()),
+            ("fuel", self.fuel.as_ref()),
+            ("handles", self.handles.as_ref()),
+            ("output", self.output.as_ref()),
+            ("tables", self.tables.as_ref()),
+            ("instances", self.instances.as_ref()),
+        ]
+        .into_iter()
+    }
+
+    /// The flags as grants: each flag is written as the manifest's grant it stands
+    /// for and read by the same family parser, so the flags are no second grammar.
+    pub fn grants(&self) -> Result<GrantRequest, String> {
+        let mut grants: Vec<(&str, &'static str, GrantValue)> = Vec::new();
+        let mut dirs = Vec::new();
+        for (flag, spec, rights) in self
+            .dir
+            .iter()
+            .map(|d| ("--dir", d, "read-write"))
+            .chain(self.dir_ro.iter().map(|d| ("--dir-ro", d, "read-only")))
+        {
+            let (host, guest) = match spec.split_once("::") {
+                Some((h, g)) => (h, Some(g)),
+                None => (spec.as_str(), None),
+            };
+            // Made absolute, not resolved: the runtime opens the last component
+            // without following a symbolic link (see the runtime's `families::fs::dirs`).
+            let host_path = Path::new(host)
+                .symlink_metadata()
+                .and_then(|_| std::path::absolute(host))
+                .map_err(|e| format!("{flag} {spec}: {host}: {e}"))?;
+            let guest = match guest {
+                Some(g) => g.to_string(),
+                // Like `wasmtime run --dir`: an absolute path is seen where it is;
+                // a relative one below `/`. One that climbs needs a guest path.
+                None if host.starts_with('/') => host.to_string(),
+                None if Path::new(host)
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir) =>
+                {
+                    return Err(format!(
+                        "{flag} {spec}: say where the guest sees it: {flag} {spec}::/GUEST"
+                    ));
+                }
+                None => format!("/{}", host.trim_start_matches("./")),
+            };
+            dirs.push(GrantValue::table([
+                ("host", GrantValue::text(host_path.to_string_lossy())),
+                ("guest", GrantValue::text(guest)),
+                ("rights", GrantValue::text(rights)),
+            ]));
+        }
+        if !dirs.is_empty() {
+            grants.push(("--dir", "fs", GrantValue::list(dirs)));
+        }
+        let texts =
+            |items: &[String]| GrantValue::list(items.iter().map(GrantValue::text).collect());
+        if !self.env.is_empty() {
+            grants.push(("--env", "env", texts(&self.env)));
+        }
+        if !self.connect.is_empty() {
+            grants.push(("--connect", "network", texts(&self.connect)));
+        }
+        if !self.listen.is_empty() {
+            grants.push(("--listen", "listen", texts(&self.listen)));
+        }
+        if !self.config.is_empty() {
+            let mut entries = Vec::new();
+            for pair in &self.config {
+                let (key, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--config {pair}: expected KEY=VALUE"))?;
+                entries.push((key, GrantValue::text(value)));
+            }
+            grants.push(("--config", "config", GrantValue::table(entries)));
+        }
+        for (flag, key, on) in [
+            ("--wall-clock", "wall-clock", self.wall_clock || self.clocks),
+            (
+                "--monotonic-clock",
+                "monotonic-clock",
+                self.monotonic_clock || self.clocks,
+            ),
+            ("--random", "random", self.random),
+            ("--insecure-random", "insecure-random", self.insecure_random),
+            ("--stdin", "stdin", self.stdin),
+            ("--no-stdio", "stdout", !self.no_stdio),
+            ("--no-stdio", "stderr", !self.no_stdio),
+        ] {
+            if on {
+                grants.push((flag, key, GrantValue::bool(true)));
+            }
+        }
+        for (flag, key, value) in [
+            ("--stdout", "stdout", &self.stdout),
+            ("--stderr", "stderr", &self.stderr),
+        ] {
+            let Some(v) = value else { continue };
+            let grant = match v.as_str() {
+                "none" => GrantValue::bool(false),
+                "inherit" | "prefix" | "discard" => GrantValue::text(v.as_str()),
+                other => match other.strip_prefix("file=") {
+                    Some(path) => GrantValue::table([("file", GrantValue::text(path))]),
+                    None => {
+                        return Err(format!(
+                            "{flag} {v}: expected inherit, prefix, discard, none or file=PATH"
+                        ));
+                    }
+                },
+            };
+            grants.push((flag, key, grant));
+        }
+        if let Some(at) = &self.clock_at {
+            grants.push(("--clock-at", "wall-clock", GrantValue::text(at.as_str())));
+            grants.push(("--clock-at", "monotonic-clock", GrantValue::text("frozen")));
+        }
+        if let Some(seed) = self.random_seed {
+            // A seed is a TOML integer in a manifest: the same range here.
+            let seed = i64::try_from(seed)
+                .map_err(|_| format!("--random-seed {seed}: at most {}", i64::MAX))?;
+            let seeded = || {
+                GrantValue::table([(
+                    "seed",
+                    GrantValue::new(nanoproc_runtime::caps::ValueKind::Integer(seed)),
+                )])
+            };
+            grants.push(("--random-seed", "random", seeded()));
+            grants.push(("--random-seed", "insecure-random", seeded()));
+        }
+        for (key, value) in self.limit_flags() {
+            if let Some(v) = value {
+                grants.push(("--limit", key, GrantValue::text(v.as_str())));
+            }
+        }
+        let mut request = GrantRequest::default();
+        for (flag, key, value) in grants {
+            let flag = if flag == "--limit" {
+                format!("--{key}")
+            } else {
+                flag.to_string()
+            };
+            request.parse(key, &value).map_err(|errors| {
+                let messages: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                format!("{flag}: {}", messages.join("; "))
+            })?;
+        }
+        Ok(request)
+    }
+}

@@ -1,0 +1,113 @@
+//! What nanoproc prints about a run: the refusals, restarts and uses it recorded,
+//! with every guest-chosen text made safe for the terminal.
+
+use nanoproc_runtime::{Audit, Decision};
+
+/// `text` with every control character escaped (C0 and C1, newlines included), for
+/// the terminal. Guests choose much of what nanoproc prints (paths, addresses,
+/// their own panic messages): raw, a guest granted no output at all could clear
+/// the screen, retitle the window or print a forged line of nanoproc's report.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The end-of-run account: what each nanoprocess was refused (each distinct
+/// refusal once, with how often), which dependencies were restarted, and with
+/// `--audit-summary` every capability each one used.
+pub fn report(audit: &Audit, uses: bool) {
+    const SHOWN: usize = 50;
+    let kept = audit.kept();
+    let not_kept = kept.refusals_not_kept;
+    let mut refusals: Vec<(String, u64)> = Vec::new();
+    let mut restarts = Vec::new();
+    for e in kept.events {
+        if e.capability == "restart" {
+            let verb = match e.decision {
+                Decision::Allowed => "restarted",
+                Decision::Refused | Decision::Failed => "not restarted",
+            };
+            restarts.push(printable(&format!(
+                "  {}: {verb}: {}",
+                e.nanoprocess,
+                e.reason.unwrap_or_default()
+            )));
+            continue;
+        }
+        let target = e.target.map(|t| format!(" {t}")).unwrap_or_default();
+        let line = printable(&format!(
+            "  {}: {}{target} ({}): {}",
+            e.nanoprocess,
+            e.capability,
+            e.operation,
+            e.reason.unwrap_or_default()
+        ));
+        match refusals.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, n)) => *n += 1,
+            None => refusals.push((line, 1)),
+        }
+    }
+    let total: u64 = refusals.iter().map(|(_, n)| n).sum::<u64>() + not_kept;
+    if total > 0 {
+        eprintln!(
+            "nanoproc: {total} capability use{} refused:",
+            if total == 1 { " was" } else { "s were" }
+        );
+        for (line, n) in refusals.iter().take(SHOWN) {
+            if *n > 1 {
+                eprintln!("{line} (x{n})");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        let hidden = refusals.len().saturating_sub(SHOWN);
+        if hidden > 0 {
+            eprintln!("  ... and {hidden} other kinds; see --audit FILE for all");
+        }
+        if not_kept > 0 {
+            eprintln!(
+                "  ... and {not_kept} more refusals not kept in memory; see --audit FILE for all"
+            );
+        }
+    }
+    if !restarts.is_empty() || kept.restarts_not_kept > 0 {
+        eprintln!("nanoproc: restarts:");
+        for r in restarts {
+            eprintln!("{r}");
+        }
+        if kept.restarts_not_kept > 0 {
+            eprintln!(
+                "  ... and {} more restarts not kept in memory; see --audit FILE for all",
+                kept.restarts_not_kept
+            );
+        }
+    }
+    if uses {
+        eprintln!("nanoproc: capability uses (allowed / refused):");
+        for ((who, capability), (allowed, refused)) in audit.counts() {
+            eprintln!("  {who}: {capability}: {allowed} / {refused}");
+        }
+    }
+}
+
+/// Peak resident memory of this process, from the kernel.
+pub fn report_stats() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        eprintln!("nanoproc: peak resident memory {kib} KiB");
+    }
+}
