@@ -1,6 +1,9 @@
 //! The clocks family: `wall-clock` and `monotonic-clock`, real or frozen.
 
-use crate::family::{Family, GrantError, GrantValue, Line, RootContext, ValueKind, Violation};
+use crate::family::{
+    Family, GrantError, GrantValue, Instead, Line, RootContext, Suggestion, Use, ValueKind,
+    Violation, toml_string,
+};
 use crate::switch::{self, Mode, Switch};
 
 pub struct Clocks;
@@ -100,6 +103,63 @@ impl Family for Clocks {
             && switch::within(&child.monotonic, &parent.monotonic)
     }
 
+    fn allows(holding: &ClocksHolding, used: &Use<'_>) -> bool {
+        match used.key {
+            "wall-clock" => holding.wall.is_some(),
+            "monotonic-clock" => holding.monotonic.is_some(),
+            _ => false,
+        }
+    }
+
+    fn propose(
+        uses: &[Use<'_>],
+        held: &ClocksHolding,
+        _parent: Option<&ClocksHolding>,
+    ) -> Vec<Suggestion> {
+        let used = |key: &str| uses.iter().any(|u| u.key == key);
+        let mut out = Vec::new();
+        if used("wall-clock") {
+            out.push(match held.wall {
+                // It ran on a frozen clock: that is what it is proposed.
+                Some(ClockMode::Frozen(ns)) => frozen(Suggestion::new(
+                    "wall-clock",
+                    toml_string(&format_instant(ns)),
+                    None,
+                )),
+                _ => {
+                    let mut s = Suggestion::new("wall-clock", "true", Some("--wall-clock".into()));
+                    s.instead = Instead::new(
+                        "\"2024-01-01T00:00:00Z\"",
+                        "--clock-at 2024-01-01T00:00:00Z",
+                        "a wall clock frozen at that instant, which its parent need not hold",
+                    );
+                    s
+                }
+            });
+        }
+        if used("monotonic-clock") {
+            out.push(match held.monotonic {
+                Some(ClockMode::Frozen(_)) => {
+                    frozen(Suggestion::new("monotonic-clock", "\"frozen\"", None))
+                }
+                _ => {
+                    let mut s = Suggestion::new(
+                        "monotonic-clock",
+                        "true",
+                        Some("--monotonic-clock".into()),
+                    );
+                    s.instead = Instead::new(
+                        "\"frozen\"",
+                        "--clock-at 2024-01-01T00:00:00Z",
+                        "a clock that never moves (enough for code that only measures), which its parent need not hold",
+                    );
+                    s
+                }
+            });
+        }
+        out
+    }
+
     fn describe(holding: &ClocksHolding) -> Vec<Line> {
         vec![(
             "clocks",
@@ -178,4 +238,35 @@ fn parse_one(request: &mut ClocksRequest, key: &str, value: &GrantValue) -> Resu
         request.monotonic = switch;
     }
     Ok(())
+}
+
+/// A frozen mode is data its parent chooses: nothing to hold above it.
+fn frozen(mut s: Suggestion) -> Suggestion {
+    s.needs_parent = false;
+    s
+}
+
+/// `ns` nanoseconds after the Unix epoch as an RFC 3339 instant in UTC, as
+/// [`parse_instant`] reads it back.
+pub fn format_instant(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let nanos = ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    if nanos == 0 {
+        format!("{year:04}-{month:02}-{day:02}T{time}Z")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{time}.{nanos:09}Z")
+    }
 }

@@ -8,7 +8,8 @@
 //! and the audit record name keys, never values.
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
+    Violation, toml_string,
 };
 use std::collections::BTreeMap;
 
@@ -140,6 +141,50 @@ impl Family for Config {
     }
 
     /// Keys only: a value may be a secret.
+    fn allows(holding: &BTreeMap<String, ConfigValue>, used: &Use<'_>) -> bool {
+        used.key == "config" && used.target.is_none_or(|key| holding.contains_key(key))
+    }
+
+    /// The keys read. The root is given their values as they are (the user wrote
+    /// them); a dependency names its parent's keys. A read of every key
+    /// (`get-all`) keeps every key held.
+    fn propose(
+        uses: &[Use<'_>],
+        held: &BTreeMap<String, ConfigValue>,
+        parent: Option<&BTreeMap<String, ConfigValue>>,
+    ) -> Vec<Suggestion> {
+        let is_root = parent.is_none();
+        let reads: Vec<&Use<'_>> = uses.iter().filter(|u| u.key == "config").collect();
+        if reads.is_empty() {
+            return Vec::new();
+        }
+        let every = reads.iter().any(|u| u.target.is_none());
+        let keys: Vec<&String> = held
+            .keys()
+            .filter(|k| every || reads.iter().any(|u| u.target == Some(k.as_str())))
+            .collect();
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let value = if is_root {
+            let entries: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{} = {}", toml_string(k), toml_string(&held[*k].value)))
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
+        } else {
+            let names: Vec<String> = keys.iter().map(|k| toml_string(k)).collect();
+            format!("[{}]", names.join(", "))
+        };
+        vec![Suggestion {
+            flags: keys
+                .iter()
+                .map(|k| format!("--config {k}={}", held[*k].value))
+                .collect(),
+            ..Suggestion::new("config", value, None)
+        }]
+    }
+
     fn describe(holding: &BTreeMap<String, ConfigValue>) -> Vec<Line> {
         if holding.is_empty() {
             return vec![];

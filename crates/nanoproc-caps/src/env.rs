@@ -7,7 +7,8 @@
 //! nanoprocess, so any name may be set. Arguments are data too.
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
+    Violation, toml_string,
 };
 use std::collections::BTreeMap;
 
@@ -202,6 +203,50 @@ impl Family for Environment {
             EnvSource::Literal => true,
             EnvSource::Inherited => parent.vars.get(name).is_some_and(|p| p.value == var.value),
         })
+    }
+
+    fn allows(holding: &EnvHolding, used: &Use<'_>) -> bool {
+        match used.key {
+            "env" => used
+                .target
+                .is_none_or(|name| holding.vars.contains_key(name)),
+            "args" => true,
+            _ => false,
+        }
+    }
+
+    /// The environment is read whole (`get-environment`), so which variables a
+    /// program used cannot be seen: every variable it held is proposed, and the
+    /// user removes those it does not need. Arguments are the parent's to give.
+    fn propose(
+        uses: &[Use<'_>],
+        held: &EnvHolding,
+        parent: Option<&EnvHolding>,
+    ) -> Vec<Suggestion> {
+        let is_root = parent.is_none();
+        if !uses.iter().any(|u| u.key == "env") || held.vars.is_empty() {
+            return Vec::new();
+        }
+        let items: Vec<String> = held
+            .vars
+            .iter()
+            .map(|(name, var)| match (&var.source, is_root) {
+                (EnvSource::Literal, true) => toml_string(&format!("{name}={}", var.value)),
+                _ => toml_string(name),
+            })
+            .collect();
+        let flags = held
+            .vars
+            .iter()
+            .map(|(name, var)| match var.source {
+                EnvSource::Literal => format!("--env {name}={}", var.value),
+                EnvSource::Inherited => format!("--env {name}"),
+            })
+            .collect();
+        vec![Suggestion {
+            flags,
+            ..Suggestion::new("env", format!("[{}]", items.join(", ")), None)
+        }]
     }
 
     fn describe(holding: &EnvHolding) -> Vec<Line> {

@@ -1,7 +1,9 @@
 //! The exit family: `wasi:cli/exit`. The root always holds it (ending is its own
 //! business); a dependency that holds it ends the whole application when it exits.
 
-use crate::family::{Family, GrantError, GrantValue, Line, RootContext, ValueKind, Violation};
+use crate::family::{
+    Family, GrantError, GrantValue, Line, RootContext, Suggestion, Use, ValueKind, Violation,
+};
 use crate::switch::{self, Plain, Switch};
 
 pub struct Exit;
@@ -45,6 +47,22 @@ impl Family for Exit {
 
     fn within(child: &Option<Plain>, parent: &Option<Plain>) -> bool {
         switch::within(child, parent)
+    }
+
+    fn allows(holding: &Option<Plain>, used: &Use<'_>) -> bool {
+        used.key == "exit" && holding.is_some()
+    }
+
+    fn propose(
+        uses: &[Use<'_>],
+        _held: &Option<Plain>,
+        parent: Option<&Option<Plain>>,
+    ) -> Vec<Suggestion> {
+        // The root always holds exit: nothing to write for it.
+        if parent.is_none() || !uses.iter().any(|u| u.key == "exit") {
+            return Vec::new();
+        }
+        vec![Suggestion::new("exit", "true", None)]
     }
 
     fn describe(holding: &Option<Plain>) -> Vec<Line> {

@@ -264,6 +264,116 @@ pub trait Family {
 
     /// Its lines in `nanoproc check` (none where there is nothing to say).
     fn describe(holding: &Self::Holding) -> Vec<Line>;
+
+    /// Whether `holding` allows `used` (a use under one of this family's keys):
+    /// where a refusal's hint stops climbing the tree, and what `learn` checks
+    /// its proposal against.
+    fn allows(holding: &Self::Holding, used: &Use<'_>) -> bool;
+
+    /// The smallest grants under this family's keys that allow every one of
+    /// `uses` (each under one of its keys), for a nanoprocess that made them while
+    /// holding `held`, whose parent holds `parent` (`None`: the root, whose grants
+    /// the user writes, naming host paths; a dependency names its parent's). Nothing for uses it has no grant
+    /// for. A mode that is data (a frozen clock, seeded random) is offered in
+    /// [`Suggestion::instead`]: whether the values were needed is the user's call.
+    fn propose(
+        uses: &[Use<'_>],
+        held: &Self::Holding,
+        parent: Option<&Self::Holding>,
+    ) -> Vec<Suggestion>;
+}
+
+/// One use of a capability, as the runtime records it in the audit (its
+/// `capability`, `operation`, `target` and `needs`): what a refusal's hint and
+/// `nanoproc learn` are made of. Every text in it may be a guest's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Use<'a> {
+    /// The grant key the use falls under (`random`, `fs`, `network`...).
+    pub key: &'a str,
+    /// The WASI function, e.g. `wasi:sockets/tcp.connect`.
+    pub operation: &'a str,
+    /// What it aimed at: a guest path, an address, a name, a config key.
+    pub target: Option<&'a str>,
+    /// What the operation needed beyond the key, where the family records it (the
+    /// rights a filesystem operation needed, e.g. `read+list`).
+    pub needs: Option<&'a str>,
+}
+
+/// A grant to write: `grants.KEY = VALUE` in a manifest, or a flag of
+/// `nanoproc run` for a single component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    pub key: &'static str,
+    /// The value, in TOML.
+    pub value: String,
+    /// The same grant as `run` flags (each flag with its value), where flags can
+    /// say it.
+    pub flags: Vec<String>,
+    /// Whether the grant gives authority the parent must hold itself (a real
+    /// clock, a directory), rather than data the parent may choose freely (a
+    /// frozen clock, seeded random, discarded output).
+    pub needs_parent: bool,
+    /// A weaker grant that may be enough (a frozen clock for one that was only
+    /// read to measure).
+    pub instead: Option<Instead>,
+}
+
+/// A weaker grant than a [`Suggestion`]'s, which may be enough.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instead {
+    /// The value, in TOML.
+    pub value: String,
+    /// The same as `run` flags.
+    pub flags: Vec<String>,
+    /// What it means.
+    pub meaning: &'static str,
+}
+
+impl Instead {
+    pub fn new(value: &str, flag: &str, meaning: &'static str) -> Option<Self> {
+        Some(Self {
+            value: value.into(),
+            flags: vec![flag.into()],
+            meaning,
+        })
+    }
+}
+
+impl Suggestion {
+    pub fn new(key: &'static str, value: impl Into<String>, flag: Option<String>) -> Self {
+        Self {
+            key,
+            value: value.into(),
+            flags: flag.into_iter().collect(),
+            needs_parent: true,
+            instead: None,
+        }
+    }
+
+    /// The manifest line: `grants.KEY = VALUE`.
+    pub fn manifest_line(&self) -> String {
+        format!("grants.{} = {}", self.key, self.value)
+    }
+}
+
+/// `text` as a TOML basic string, quotes and escapes included: guest-chosen text
+/// (a path, a host name) must not end the string early and add keys of its own.
+pub fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A family's name and keys, for help texts and the list of known keys.

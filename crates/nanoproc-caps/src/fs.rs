@@ -6,7 +6,8 @@
 //! either a mistake or an attempt to name something outside that subtree.
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
+    Violation, toml_string,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -579,6 +580,120 @@ impl Family for Filesystem {
         })
     }
 
+    /// A use's target is a guest path; its `needs` the rights the operation
+    /// needed (`read+list`).
+    fn allows(holding: &Vec<DirCap>, used: &Use<'_>) -> bool {
+        let Some((dir, _)) = used
+            .target
+            .and_then(|t| GuestPath::parse(t).ok())
+            .and_then(|t| containing(holding, &t))
+        else {
+            return false;
+        };
+        let needs = used
+            .needs
+            .and_then(FsRights::parse)
+            .unwrap_or(FsRights::NONE);
+        dir.rights.contains(needs)
+    }
+
+    /// For each directory used, the deepest directory containing everything
+    /// touched in it (a file's own directory, a directory itself), with exactly
+    /// the rights the operations needed, seen by the nanoprocess at the same guest
+    /// path as before (its code names those paths). A root names the host
+    /// directory; a dependency the same place in its parent's view.
+    fn propose(
+        uses: &[Use<'_>],
+        held: &Vec<DirCap>,
+        parent: Option<&Vec<DirCap>>,
+    ) -> Vec<Suggestion> {
+        // Per directory held: the narrowest directory so far, and the rights.
+        let mut used_dirs: Vec<(usize, Vec<String>, FsRights)> = Vec::new();
+        for used in uses.iter().filter(|u| u.key == "fs") {
+            let Some(target) = used.target.and_then(|t| GuestPath::parse(t).ok()) else {
+                continue;
+            };
+            let Some((_, index)) = containing(held, &target) else {
+                continue;
+            };
+            let dir = &held[index];
+            let mut below: Vec<String> = target
+                .strip_prefix(&dir.guest)
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            // What was aimed at below the directory: a file, or a directory
+            // created, removed or renamed there. Its own directory is what the
+            // grant needs (the rights are over the entries of a directory).
+            below.pop();
+            let needs = used
+                .needs
+                .and_then(FsRights::parse)
+                .unwrap_or(FsRights::NONE);
+            match used_dirs.iter_mut().find(|(i, _, _)| *i == index) {
+                Some((_, common, rights)) => {
+                    let shared = common
+                        .iter()
+                        .zip(&below)
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    common.truncate(shared);
+                    *rights = rights.union(needs);
+                }
+                None => used_dirs.push((index, below, needs)),
+            }
+        }
+        used_dirs
+            .into_iter()
+            .map(|(index, below, rights)| {
+                let dir = &held[index];
+                let rel: Vec<&str> = below.iter().map(String::as_str).collect();
+                let guest = guest_join(&dir.guest, &rel);
+                // A directory only looked up still needs to be reachable.
+                let rights = if rights == FsRights::NONE {
+                    FsRights::METADATA
+                } else {
+                    rights
+                };
+                let (source, flag) = match (parent, &dir.derived) {
+                    (None, _) => {
+                        let host = host_join(&dir.host, &rel);
+                        let host = host.to_string_lossy().into_owned();
+                        let flag = if FsRights::READ_ONLY.contains(rights) {
+                            format!("--dir-ro {host}::{guest}")
+                        } else {
+                            format!("--dir {host}::{guest}")
+                        };
+                        (format!("host = {}", toml_string(&host)), Some(flag))
+                    }
+                    (Some(parent), Some(derived)) => {
+                        let from = parent
+                            .get(derived.parent_dir)
+                            .map(|p| {
+                                let mut rel: Vec<&str> =
+                                    derived.below_parent.iter().map(String::as_str).collect();
+                                rel.extend(below.iter().map(String::as_str));
+                                guest_join(&p.guest, &rel)
+                            })
+                            .unwrap_or_else(|| guest.clone());
+                        (format!("from = {}", toml_string(&from)), None)
+                    }
+                    (Some(_), None) => (format!("from = {}", toml_string(&guest)), None),
+                };
+                Suggestion::new(
+                    "fs",
+                    format!(
+                        "[{{ {source}, guest = {}, rights = {} }}]",
+                        toml_string(&guest),
+                        toml_string(&rights.to_string())
+                    ),
+                    flag,
+                )
+            })
+            .collect()
+    }
+
     fn describe(holding: &Vec<DirCap>) -> Vec<Line> {
         vec![("fs", crate::family::joined(holding, "; "))]
     }
@@ -724,4 +839,25 @@ mod tests {
         assert!(laundering(&[region(0, data, "rw"), region(1, other, "rw")]).is_empty());
         assert!(laundering(&[region(0, data, "read+create"), region(1, data, "rw")]).is_empty());
     }
+}
+
+/// The deepest directory of `holding` that contains `path` (as wasi-libc resolves
+/// a path against preopens), with its index.
+fn containing<'h>(holding: &'h [DirCap], path: &GuestPath) -> Option<(&'h DirCap, usize)> {
+    holding
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| path.strip_prefix(&d.guest).is_some())
+        .max_by_key(|(_, d)| d.guest.depth())
+        .map(|(i, d)| (d, i))
+}
+
+/// `base` with `rel`'s components below it, as a guest path.
+fn guest_join(base: &GuestPath, rel: &[&str]) -> String {
+    let mut out = base.as_str().trim_end_matches('/').to_string();
+    for part in rel {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() { "/".into() } else { out }
 }

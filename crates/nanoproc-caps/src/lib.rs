@@ -44,13 +44,13 @@ pub mod random;
 pub mod stdio;
 mod switch;
 
-pub use clocks::{ClockMode, Clocks, ClocksHolding, ClocksRequest, parse_instant};
+pub use clocks::{ClockMode, Clocks, ClocksHolding, ClocksRequest, format_instant, parse_instant};
 pub use config::{Config, ConfigRequest, ConfigValue};
 pub use env::{EnvHolding, EnvRequest, EnvSource, EnvVar, Environment, VarRequest};
 pub use exit::Exit;
 pub use family::{
-    Family, FamilyInfo, GrantError, GrantItem, GrantValue, Key, Line, RootContext, Span, ValueKind,
-    Violation,
+    Family, FamilyInfo, GrantError, GrantItem, GrantValue, Key, Line, RootContext, Span,
+    Suggestion, Use, ValueKind, Violation, toml_string,
 };
 pub use fs::{
     Derived, DirCap, DirRequest, DirSource, Filesystem, FsRights, GuestPath, GuestPathError,
@@ -131,6 +131,38 @@ macro_rules! families {
             /// The rule itself: does `self` hold nothing that `parent` does not?
             pub fn within(&self, parent: &Capabilities) -> bool {
                 true $( && <$family as Family>::within(&self.$field, &parent.$field) )*
+            }
+
+            /// Whether `self` allows `used`, by the family that owns its key.
+            pub fn allows(&self, used: &Use<'_>) -> bool {
+                $(
+                    if <$family as Family>::KEYS.contains(&used.key) {
+                        return <$family as Family>::allows(&self.$field, used);
+                    }
+                )*
+                false
+            }
+
+            /// The smallest grants that allow every one of `uses`, made while
+            /// holding `self`, under a parent holding `parent` (`None`: the root),
+            /// each family proposing for its own keys ([`Family::propose`]).
+            pub fn propose(&self, uses: &[Use<'_>], parent: Option<&Capabilities>) -> Vec<Suggestion> {
+                let mut out = Vec::new();
+                $(
+                    let mine: Vec<Use<'_>> = uses
+                        .iter()
+                        .filter(|u| <$family as Family>::KEYS.contains(&u.key))
+                        .copied()
+                        .collect();
+                    if !mine.is_empty() {
+                        out.extend(<$family as Family>::propose(
+                            &mine,
+                            &self.$field,
+                            parent.map(|p| &p.$field),
+                        ));
+                    }
+                )*
+                out
             }
 
             /// One line per capability family, for `nanoproc check`.

@@ -7,7 +7,8 @@
 //! descendant's linear memory to it as well, like a cgroup).
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
+    Violation,
 };
 use std::fmt;
 
@@ -229,6 +230,15 @@ impl Family for LimitsFamily {
 
     fn within(child: &Limits, parent: &Limits) -> bool {
         child.within(parent)
+    }
+
+    /// Limits are not used the way a capability is: nothing to allow or propose.
+    fn allows(_holding: &Limits, _used: &Use<'_>) -> bool {
+        false
+    }
+
+    fn propose(_uses: &[Use<'_>], _held: &Limits, _parent: Option<&Limits>) -> Vec<Suggestion> {
+        Vec::new()
     }
 
     fn describe(holding: &Limits) -> Vec<Line> {

@@ -91,7 +91,8 @@
 //! IPv4.
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, ValueKind, Violation,
+    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
+    Violation, toml_string,
 };
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -637,6 +638,86 @@ impl Family for Network {
         within(&child.connect, &parent.connect) && within(&child.listen, &parent.listen)
     }
 
+    /// A use's target is the address aimed at (`IP:PORT`) or, for a lookup, the
+    /// name looked up; binding, listening and accepting fall under `listen`.
+    fn allows(holding: &NetworkHolding, used: &Use<'_>) -> bool {
+        if used.key != "network" {
+            return false;
+        }
+        let Some(target) = used.target else {
+            return false;
+        };
+        let (patterns, proto) = use_patterns(holding, used.operation);
+        match target.parse::<SocketAddr>() {
+            Ok(addr) => patterns.iter().any(|p| p.allows_addr(proto, addr, &[])),
+            Err(_) => holding
+                .connect
+                .iter()
+                .chain(&holding.listen)
+                .any(|p| p.allows_name(target)),
+        }
+    }
+
+    /// One pattern per address reached, with its protocol and port; a name looked
+    /// up gets a pattern for each port this nanoprocess connected to (the
+    /// connection's address is then allowed through the name as well).
+    fn propose(
+        uses: &[Use<'_>],
+        _held: &NetworkHolding,
+        _parent: Option<&NetworkHolding>,
+    ) -> Vec<Suggestion> {
+        let mut connect: Vec<String> = Vec::new();
+        let mut listen: Vec<String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut ports: Vec<u16> = Vec::new();
+        for used in uses.iter().filter(|u| u.key == "network") {
+            let Some(target) = used.target else { continue };
+            let is_listen = is_listen_operation(used.operation);
+            match target.parse::<SocketAddr>() {
+                Ok(addr) => {
+                    let proto = if used.operation.contains("udp") {
+                        "udp"
+                    } else {
+                        "tcp"
+                    };
+                    let pattern = format!("{proto}:{addr}");
+                    let list = if is_listen { &mut listen } else { &mut connect };
+                    if !list.contains(&pattern) {
+                        list.push(pattern);
+                    }
+                    if !is_listen && !ports.contains(&addr.port()) {
+                        ports.push(addr.port());
+                    }
+                }
+                Err(_) if !names.contains(&target) => names.push(target),
+                Err(_) => {}
+            }
+        }
+        for name in names {
+            if ports.is_empty() {
+                connect.push(format!("{name}:*"));
+            }
+            for port in &ports {
+                connect.push(format!("{name}:{port}"));
+            }
+        }
+        let mut out = Vec::new();
+        for (key, patterns, flag) in [
+            ("network", connect, "--connect"),
+            ("listen", listen, "--listen"),
+        ] {
+            if patterns.is_empty() {
+                continue;
+            }
+            let quoted: Vec<String> = patterns.iter().map(|p| toml_string(p)).collect();
+            out.push(Suggestion {
+                flags: patterns.iter().map(|p| format!("{flag} {p}")).collect(),
+                ..Suggestion::new(key, format!("[{}]", quoted.join(", ")), None)
+            });
+        }
+        out
+    }
+
     fn describe(holding: &NetworkHolding) -> Vec<Line> {
         let patterns = |ps: &[NetPattern]| {
             ps.iter()
@@ -938,4 +1019,25 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// Whether `ip` lies in `net/prefix`; never across families.
 fn net_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
     same_family(net, ip) && mask(net, prefix) == mask(ip, prefix)
+}
+
+/// Whether an audited socket operation is one a `listen` pattern allows.
+fn is_listen_operation(operation: &str) -> bool {
+    ["bind", "listen", "accept"]
+        .iter()
+        .any(|verb| operation.ends_with(verb))
+}
+
+/// The patterns and protocol that decide an audited socket operation.
+fn use_patterns<'h>(holding: &'h NetworkHolding, operation: &str) -> (&'h [NetPattern], Protocol) {
+    let proto = if operation.contains("udp") {
+        Protocol::Udp
+    } else {
+        Protocol::Tcp
+    };
+    if is_listen_operation(operation) {
+        (&holding.listen, proto)
+    } else {
+        (&holding.connect, proto)
+    }
 }

@@ -1,6 +1,9 @@
 //! The random family: `random` (secure) and `insecure-random`, real or seeded.
 
-use crate::family::{Family, GrantError, GrantValue, Line, RootContext, ValueKind, Violation};
+use crate::family::{
+    Family, GrantError, GrantValue, Instead, Line, RootContext, Suggestion, Use, ValueKind,
+    Violation,
+};
 use crate::switch::{self, Mode, Switch};
 
 pub struct Random;
@@ -95,6 +98,51 @@ impl Family for Random {
     fn within(child: &RandomHolding, parent: &RandomHolding) -> bool {
         switch::within(&child.secure, &parent.secure)
             && switch::within(&child.insecure, &parent.insecure)
+    }
+
+    fn allows(holding: &RandomHolding, used: &Use<'_>) -> bool {
+        match used.key {
+            "random" => holding.secure.is_some(),
+            "insecure-random" => holding.insecure.is_some(),
+            _ => false,
+        }
+    }
+
+    fn propose(
+        uses: &[Use<'_>],
+        held: &RandomHolding,
+        _parent: Option<&RandomHolding>,
+    ) -> Vec<Suggestion> {
+        let mut out = Vec::new();
+        for (key, mode, flag) in [
+            ("random", held.secure, "--random"),
+            ("insecure-random", held.insecure, "--insecure-random"),
+        ] {
+            if !uses.iter().any(|u| u.key == key) {
+                continue;
+            }
+            out.push(match mode {
+                Some(RandomMode::Seeded(seed)) => {
+                    let mut s = Suggestion::new(
+                        key,
+                        format!("{{ seed = {seed} }}"),
+                        Some(format!("--random-seed {seed}")),
+                    );
+                    s.needs_parent = false;
+                    s
+                }
+                _ => {
+                    let mut s = Suggestion::new(key, "true", Some(flag.into()));
+                    s.instead = Instead::new(
+                        "{ seed = 1 }",
+                        "--random-seed 1",
+                        "reproducible bytes from a seed (not secret), which its parent need not hold",
+                    );
+                    s
+                }
+            });
+        }
+        out
     }
 
     fn describe(holding: &RandomHolding) -> Vec<Line> {

@@ -1,7 +1,10 @@
 //! The stdio family: `stdin`, `stdout` and `stderr`, each held or not; the output
 //! streams in a mode that says where they go.
 
-use crate::family::{Family, GrantError, GrantValue, Line, RootContext, ValueKind, Violation};
+use crate::family::{
+    Family, GrantError, GrantValue, Instead, Line, RootContext, Suggestion, Use, ValueKind,
+    Violation, toml_string,
+};
 use crate::switch::{self, Mode, Plain, Switch};
 use std::path::PathBuf;
 
@@ -125,6 +128,60 @@ impl Family for Stdio {
         switch::within(&child.stdin, &parent.stdin)
             && switch::within(&child.stdout, &parent.stdout)
             && switch::within(&child.stderr, &parent.stderr)
+    }
+
+    fn allows(holding: &StdioHolding, used: &Use<'_>) -> bool {
+        match used.key {
+            "stdin" => holding.stdin.is_some(),
+            "stdout" => holding.stdout.is_some(),
+            "stderr" => holding.stderr.is_some(),
+            _ => false,
+        }
+    }
+
+    fn propose(
+        uses: &[Use<'_>],
+        held: &StdioHolding,
+        parent: Option<&StdioHolding>,
+    ) -> Vec<Suggestion> {
+        let used = |key: &str| uses.iter().any(|u| u.key == key);
+        let mut out = Vec::new();
+        if used("stdin") {
+            out.push(Suggestion::new("stdin", "true", Some("--stdin".into())));
+        }
+        for (key, mode) in [("stdout", &held.stdout), ("stderr", &held.stderr)] {
+            if !used(key) {
+                continue;
+            }
+            let is_root = parent.is_none();
+            let flag = |mode: &str| Some(format!("--{key} {mode}"));
+            out.push(match mode {
+                Some(OutputMode::Discard) => {
+                    let mut s = Suggestion::new(key, "\"discard\"", flag("discard"));
+                    s.needs_parent = false;
+                    s
+                }
+                Some(OutputMode::Prefixed) => Suggestion::new(key, "\"prefix\"", flag("prefix")),
+                Some(OutputMode::File(path)) if is_root => {
+                    let path = path.to_string_lossy();
+                    Suggestion::new(
+                        key,
+                        format!("{{ file = {} }}", toml_string(&path)),
+                        flag(&format!("file={path}")),
+                    )
+                }
+                _ => {
+                    let mut s = Suggestion::new(key, "true", flag("inherit"));
+                    s.instead = Instead::new(
+                        "\"discard\"",
+                        &format!("--{key} discard"),
+                        "output accepted and thrown away, which its parent need not hold",
+                    );
+                    s
+                }
+            });
+        }
+        out
     }
 
     fn describe(holding: &StdioHolding) -> Vec<Line> {

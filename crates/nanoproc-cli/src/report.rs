@@ -1,7 +1,7 @@
 //! What nanoproc prints about a run: the refusals, restarts and uses it recorded,
 //! with every guest-chosen text made safe for the terminal.
 
-use nanoproc_runtime::{Audit, Decision};
+use nanoproc_runtime::{Audit, Decision, Plan};
 
 /// `text` with every control character escaped (C0 and C1, newlines included), for
 /// the terminal. Guests choose much of what nanoproc prints (paths, addresses,
@@ -23,12 +23,13 @@ pub fn printable(text: &str) -> String {
 
 /// The end-of-run account: what each nanoprocess was refused (each distinct
 /// refusal once, with how often), which dependencies were restarted, and with
-/// `--audit-summary` every capability each one used.
-pub fn report(audit: &Audit, uses: bool) {
+/// `--audit-summary` every capability each one used. Each refusal says how to
+/// grant it, given the `plan` that ran ([`Plan::hint`]).
+pub fn report(audit: &Audit, uses: bool, plan: Option<&Plan>) {
     const SHOWN: usize = 50;
     let kept = audit.kept();
     let not_kept = kept.refusals_not_kept;
-    let mut refusals: Vec<(String, u64)> = Vec::new();
+    let mut refusals: Vec<(String, u64, Option<String>)> = Vec::new();
     let mut restarts = Vec::new();
     for e in kept.events {
         if e.capability == "restart" {
@@ -43,30 +44,44 @@ pub fn report(audit: &Audit, uses: bool) {
             )));
             continue;
         }
-        let target = e.target.map(|t| format!(" {t}")).unwrap_or_default();
+        let target = e
+            .target
+            .as_ref()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
         let line = printable(&format!(
             "  {}: {}{target} ({}): {}",
             e.nanoprocess,
             e.capability,
             e.operation,
-            e.reason.unwrap_or_default()
+            e.reason.as_deref().unwrap_or_default()
         ));
-        match refusals.iter_mut().find(|(l, _)| *l == line) {
-            Some((_, n)) => *n += 1,
-            None => refusals.push((line, 1)),
+        match refusals.iter_mut().find(|(l, _, _)| *l == line) {
+            Some((_, n, _)) => *n += 1,
+            None => {
+                // The grant's text repeats the guest's target (a path, a name):
+                // escaped like the line it follows.
+                let hint = plan
+                    .and_then(|p| p.hint(&e))
+                    .map(|h| printable(&h.to_string()));
+                refusals.push((line, 1, hint));
+            }
         }
     }
-    let total: u64 = refusals.iter().map(|(_, n)| n).sum::<u64>() + not_kept;
+    let total: u64 = refusals.iter().map(|(_, n, _)| n).sum::<u64>() + not_kept;
     if total > 0 {
         eprintln!(
             "nanoproc: {total} capability use{} refused:",
             if total == 1 { " was" } else { "s were" }
         );
-        for (line, n) in refusals.iter().take(SHOWN) {
+        for (line, n, hint) in refusals.iter().take(SHOWN) {
             if *n > 1 {
                 eprintln!("{line} (x{n})");
             } else {
                 eprintln!("{line}");
+            }
+            if let Some(hint) = hint {
+                eprintln!("    to allow it: {hint}");
             }
         }
         let hidden = refusals.len().saturating_sub(SHOWN);

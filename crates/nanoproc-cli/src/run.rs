@@ -107,6 +107,7 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         UNINTERRUPTIBLE_GRACE
     };
     let finished = Watchdog::start(
+        &plan,
         &options.interrupt,
         &options.audit,
         args.audit_summary,
@@ -123,7 +124,7 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         tree.run()
     });
     finished.finish();
-    report(&options.audit, args.audit_summary);
+    report(&options.audit, args.audit_summary, Some(&plan));
     if args.stats {
         report_stats();
     }
@@ -183,6 +184,7 @@ const FIRING: u8 = 2;
 
 impl Watchdog {
     fn start(
+        plan: &Plan,
         interrupt: &Interrupt,
         audit: &Audit,
         audit_summary: bool,
@@ -191,6 +193,7 @@ impl Watchdog {
         use std::sync::atomic::Ordering;
         let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
         let (shared, interrupt, audit) = (state.clone(), interrupt.clone(), audit.clone());
+        let plan = plan.clone();
         // A stop is noticed within this; against a grace of seconds, a rare wake-up
         // is enough.
         let poll = std::time::Duration::from_millis(50);
@@ -222,7 +225,7 @@ impl Watchdog {
                     return;
                 }
                 audit.seal();
-                report(&audit, audit_summary);
+                report(&audit, audit_summary, Some(&plan));
                 let what = if grace == STOP_GRACE {
                     "blocked in a host call"
                 } else {

@@ -184,6 +184,13 @@ impl Manifest {
         &self.nodes[0]
     }
 
+    /// Whether this is one component with grants given by flags
+    /// ([`Manifest::single`]), not a manifest file: how a refusal says to grant
+    /// what was refused (a flag, not a manifest key).
+    pub fn is_single(&self) -> bool {
+        self.source.is_none()
+    }
+
     /// A manifest of one nanoprocess, for running a component without a manifest:
     /// the grants come from the command line.
     pub fn single(component: PathBuf, grants: GrantRequest) -> Manifest {

@@ -77,6 +77,10 @@ pub struct Event {
     pub target: Option<String>,
     pub decision: Decision,
     pub reason: Option<String>,
+    /// What the operation needed beyond the capability, where its family records
+    /// it: the rights of a filesystem operation (`read+list`). `nanoproc learn`
+    /// proposes grants from it.
+    pub needs: Option<String>,
 }
 
 impl fmt::Display for Event {
@@ -131,6 +135,19 @@ impl Recorder {
         decision: Decision,
         reason: Option<String>,
     ) {
+        self.decide_needing(capability, operation, target, None, decision, reason);
+    }
+
+    /// [`Recorder::decide`], saying what the operation needed (see [`Event::needs`]).
+    pub fn decide_needing(
+        &self,
+        capability: &'static str,
+        operation: &'static str,
+        target: impl FnOnce() -> Option<String>,
+        needs: Option<String>,
+        decision: Decision,
+        reason: Option<String>,
+    ) {
         if decision == Decision::Allowed && !self.wants_allowed() {
             return;
         }
@@ -141,6 +158,7 @@ impl Recorder {
             target: target(),
             decision,
             reason,
+            needs,
         });
     }
 
@@ -365,6 +383,10 @@ fn json_line(e: &Event) -> String {
         out.push_str(",\"reason\":");
         push_json_str(&mut out, r);
     }
+    if let Some(n) = &e.needs {
+        out.push_str(",\"needs\":");
+        push_json_str(&mut out, n);
+    }
     out.push_str("}\n");
     out
 }
@@ -436,6 +458,7 @@ mod tests {
             target: Some("/a\"b\n".into()),
             decision: Decision::Refused,
             reason: Some("not granted".into()),
+            needs: None,
         };
         let line = json_line(&e);
         assert!(line.ends_with("}\n"));
@@ -455,6 +478,7 @@ mod tests {
                 target: None,
                 decision: Decision::Refused,
                 reason: None,
+                needs: None,
             });
         }
         let kept = audit.kept();
@@ -473,6 +497,7 @@ mod tests {
             target: Some(target),
             decision: Decision::Refused,
             reason: Some("network is not granted".into()),
+            needs: None,
         }
     }
 
@@ -542,6 +567,7 @@ mod tests {
             target: None,
             decision: Decision::Allowed,
             reason: Some("f".repeat(100_000)),
+            needs: None,
         });
         let kept = audit.kept();
         let bytes: usize = kept.events.iter().map(footprint).sum();

@@ -796,6 +796,7 @@ fn record_transfer(state: &NanoState, own: bool, from: &str, target: &str) {
         target: Some(target.to_string()),
         decision: Decision::Allowed,
         reason: None,
+        needs: None,
     });
 }
 

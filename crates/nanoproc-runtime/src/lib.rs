@@ -39,11 +39,13 @@ mod error;
 mod families;
 mod fastpath;
 mod handles;
+mod hint;
 pub mod interfaces;
 mod interrupt;
 mod limits;
 mod lowered;
 mod plan;
+mod progress;
 mod run;
 mod state;
 mod trampoline;
@@ -51,11 +53,13 @@ mod wit_types;
 
 pub use audit::{Audit, Decision, Event, Kept};
 pub use error::{CapabilityRefused, ChildFailed};
+pub use hint::{Hint, HintStep};
 pub use interrupt::{Interrupt, StopReason};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
 pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
+pub use progress::{CompileProgress, ProgressHook};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
 

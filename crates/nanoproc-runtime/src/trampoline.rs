@@ -398,6 +398,7 @@ impl ChildProc {
                 target: None,
                 decision,
                 reason: Some(reason),
+                needs: None,
             })
         };
         if self.restarts.len() >= policy.max as usize {
@@ -415,6 +416,7 @@ impl ChildProc {
         match self.run.instantiate_child(self.node, &self.ancestors) {
             Ok(live) => {
                 self.restarts.push_back(now);
+                tracing::info!(nanoprocess = ?self.path, after = ?earlier, "restarted");
                 record(Decision::Allowed, format!("after: {earlier}"));
                 Ok(self.live.insert(live))
             }

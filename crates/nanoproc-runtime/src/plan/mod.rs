@@ -109,7 +109,39 @@ pub struct PlannedNode {
     pub restart: Option<Restart>,
 }
 
-/// A checked tree, ready to run any number of times.
+impl PlannedNode {
+    /// What it holds, one line per capability family (and one for its limits), as
+    /// `check` prints them: `("fs", "/photos (read-write) = host /home/me/photos")`.
+    pub fn capability_summary(&self) -> Vec<(&'static str, String)> {
+        let mut lines = self.caps.summary_lines();
+        for (family, text) in &mut lines {
+            // Directories as they were opened: the handle is what the nanoprocess
+            // gets, whatever its path says now.
+            if *family == "fs" && !self.dirs.is_empty() {
+                *text = self
+                    .caps
+                    .fs
+                    .iter()
+                    .zip(&self.dirs)
+                    .map(|(d, opened)| {
+                        format!(
+                            "{} ({}) = host {}",
+                            d.guest,
+                            d.rights,
+                            opened.host_path().display()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            }
+        }
+        lines
+    }
+}
+
+/// A checked tree, ready to run any number of times. Cloning it is cheap: the
+/// clones share one checked tree.
+#[derive(Clone)]
 pub struct Plan {
     pub(crate) inner: Arc<PlanInner>,
 }
@@ -125,6 +157,8 @@ pub(crate) struct PlanInner {
     pub epochs: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
+    /// One component whose grants were given by flags, not a manifest.
+    pub single_component: bool,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
@@ -214,6 +248,7 @@ pub(crate) fn plan(
             fuel: components.fuel,
             epochs: components.epochs,
             notices,
+            single_component: manifest.is_single(),
             ticker: std::sync::OnceLock::new(),
         }),
     })

@@ -314,7 +314,7 @@ const fn data(rights: FsRights, mode: OpenMode) -> Need {
 /// What the guard decided before the operation runs.
 enum Verdict {
     /// The rights allow it: record the outcome (`target`) once it has run.
-    Allowed { target: String },
+    Allowed { target: String, needs: FsRights },
     /// Not a question of rights: wasmtime-wasi answers, nothing is recorded.
     Wasmtime,
 }
@@ -330,6 +330,26 @@ impl FsGuard<'_> {
     ) {
         self.recorder
             .decide("fs", operation, || Some(target), decision, reason);
+    }
+
+    /// [`FsGuard::decide`] for a decision on rights: records the rights the
+    /// operation needed, from which `nanoproc learn` proposes a grant.
+    fn decide_rights(
+        &self,
+        operation: &'static str,
+        target: String,
+        needs: FsRights,
+        decision: Decision,
+        reason: Option<String>,
+    ) {
+        self.recorder.decide_needing(
+            "fs",
+            operation,
+            || Some(target),
+            Some(needs.to_string()),
+            decision,
+            reason,
+        );
     }
 
     /// Whether `fd` may be used at all: a descriptor this nanoprocess holds, and
@@ -380,7 +400,14 @@ impl FsGuard<'_> {
             held.rights.contains(need.rights)
         };
         if ok {
-            return Ok(Verdict::Allowed { target });
+            // For an operation that any one of several rights allows, the one
+            // it used: the first the directory grants.
+            let needs = if need.any {
+                first_right(held.rights.intersection(need.rights))
+            } else {
+                need.rights
+            };
+            return Ok(Verdict::Allowed { target, needs });
         }
         let reason = format!(
             "needs {}{}, the directory grants {}",
@@ -388,18 +415,23 @@ impl FsGuard<'_> {
             need.rights,
             held.rights
         );
-        self.decide(operation, target, Decision::Refused, Some(reason));
+        let needs = if need.any {
+            first_right(need.rights)
+        } else {
+            need.rights
+        };
+        self.decide_rights(operation, target, needs, Decision::Refused, Some(reason));
         Err(FsError::from(async_fs::ErrorCode::NotPermitted))
     }
 
     /// Records what an allowed operation did.
     fn record<T>(&self, verdict: &Verdict, operation: &'static str, outcome: &FsResult<T>) {
-        let Verdict::Allowed { target } = verdict else {
+        let Verdict::Allowed { target, needs } = verdict else {
             return;
         };
         match outcome {
             Ok(_) if self.recorder.wants_allowed() => {
-                self.decide(operation, target.clone(), Decision::Allowed, None)
+                self.decide_rights(operation, target.clone(), *needs, Decision::Allowed, None)
             }
             Ok(_) => {}
             // Always: a failure is often the sandbox refusing an escape.
@@ -408,7 +440,13 @@ impl FsGuard<'_> {
                     Some(code) => format!("allowed, but it failed: {}", error_name(*code)),
                     None => "allowed, but it failed".to_string(),
                 };
-                self.decide(operation, target.clone(), Decision::Failed, Some(why));
+                self.decide_rights(
+                    operation,
+                    target.clone(),
+                    *needs,
+                    Decision::Failed,
+                    Some(why),
+                );
             }
         }
     }
@@ -709,6 +747,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
                 self.target_of(&fd, &old_path),
                 self.target_of(&new_descriptor, &new_path)
             ),
+            needs: R.union(W).union(FsRights::CREATE),
         };
         let outcome = fs::HostDescriptor::link_at(
             &mut self.inner,
@@ -854,6 +893,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
                 self.target_of(&fd, &old_path),
                 self.target_of(&new_fd, &new_path)
             ),
+            needs: replace,
         };
         let outcome =
             fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path);
@@ -1021,4 +1061,12 @@ impl fs::HostDirectoryEntryStream for FsGuard<'_> {
         self.rights.listings.remove(&stream.rep());
         fs::HostDirectoryEntryStream::drop(&mut self.inner, stream)
     }
+}
+
+/// The first right of `rights` (in the order they are declared), or none.
+fn first_right(rights: FsRights) -> FsRights {
+    (0..8)
+        .map(|bit| FsRights::from_bits_truncate(1 << bit))
+        .find(|r| *r != FsRights::NONE && rights.contains(*r))
+        .unwrap_or(FsRights::NONE)
 }

@@ -1,0 +1,119 @@
+//! Every refusal of a run says how to grant it: the exact `run` flag for a single
+//! component, the exact manifest lines for a tree (from the root down, for every
+//! ancestor that lacks the capability too). The hints are checked by doing what
+//! they say: the run with them applied is refused nothing.
+
+mod common;
+use common::*;
+
+/// The hint printed under a refusal (`    to allow it: ...`).
+fn hints(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("to allow it: "))
+        .collect()
+}
+
+/// The manifest lines a hint asks for, with the nanoprocess each goes to.
+fn lines_to_add(hint: &str) -> Vec<(String, String)> {
+    // "add `LINE` to [nanoprocess.NAME], then `LINE` to [nanoprocess.NAME] (or ...)"
+    let mut out = Vec::new();
+    let mut rest = hint;
+    while let Some(start) = rest.find('`') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('`') else { break };
+        let line = &after[..end];
+        let tail = &after[end + 1..];
+        let Some(name) = tail
+            .strip_prefix(" to [nanoprocess.")
+            .and_then(|t| t.split_once(']'))
+            .map(|(n, _)| n)
+        else {
+            break;
+        };
+        out.push((name.to_string(), line.to_string()));
+        rest = tail;
+    }
+    out
+}
+
+fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {
+    scene.driver_tree(
+        &format!("grants.stdout = true\n{root_extra}"),
+        &format!("on-failure = \"error\"\n{leaf}"),
+        "on-failure = \"error\"",
+    )
+}
+
+#[test]
+fn a_refusal_deep_in_the_tree_names_every_line_from_the_root_down() {
+    let scene = Scene::new();
+    let m = tree(&scene, "", "");
+    let run = run_manifest(&m, &["child:random-hex"]);
+    assert!(run.stderr.contains("refused"), "{run:?}");
+    let all = hints(&run);
+    let hint = all
+        .iter()
+        .find(|h| h.contains("grants.random"))
+        .unwrap_or_else(|| panic!("no hint for random: {run:?}"));
+    assert_eq!(
+        lines_to_add(hint),
+        vec![
+            ("driver".to_string(), "grants.random = true".to_string()),
+            ("leaf".to_string(), "grants.random = true".to_string()),
+        ],
+        "{hint}"
+    );
+    assert!(hint.contains("or `{ seed = 1 }`"), "{hint}");
+
+    // Done as it says, the same run is refused nothing.
+    let m = tree(&scene, "grants.random = true", "grants.random = true");
+    let run = run_manifest(&m, &["child:random-hex"]);
+    assert!(run.answer("child:random-hex").starts_with("ok"), "{run:?}");
+    assert!(!run.stderr.contains("refused"), "{run:?}");
+}
+
+#[test]
+fn an_ancestor_that_holds_it_needs_nothing() {
+    let scene = Scene::new();
+    let m = tree(&scene, "grants.random = true", "");
+    let run = run_manifest(&m, &["child:random-hex"]);
+    let all = hints(&run);
+    let hint = all
+        .iter()
+        .find(|h| h.contains("grants.random"))
+        .unwrap_or_else(|| panic!("no hint: {run:?}"));
+    assert_eq!(
+        lines_to_add(hint),
+        vec![("leaf".to_string(), "grants.random = true".to_string())]
+    );
+}
+
+#[test]
+fn a_single_component_is_told_the_flag() {
+    let cmd = guest("probe_cmd").display().to_string();
+    let run = nanoproc(&["run", &cmd, "--", "random-hex"]);
+    let all = hints(&run);
+    assert!(
+        all.iter().any(|h| h.starts_with("grant it with --random")),
+        "{run:?}"
+    );
+    let run = nanoproc(&["run", "--random", &cmd, "--", "random-hex"]);
+    assert!(!run.stderr.contains("refused"), "{run:?}");
+}
+
+#[test]
+fn a_missing_right_is_the_same_directory_with_the_right_added() {
+    let scene = Scene::new();
+    let dir = scene.mkdir("data");
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/data", dir.display());
+    let run = nanoproc(&["run", "--dir-ro", &grant, &cmd, "--", "write:/data/f=y"]);
+    let all = hints(&run);
+    let hint = all
+        .iter()
+        .find(|h| h.contains("--dir"))
+        .unwrap_or_else(|| panic!("no fs hint: {run:?}"));
+    assert_eq!(*hint, format!("grant it with --dir {}::/data", dir.display()));
+}

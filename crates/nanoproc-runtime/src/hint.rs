@@ -1,0 +1,148 @@
+//! How to grant what was refused: for every refusal of a run, the grant that would
+//! have allowed it, at the nanoprocess that was refused and at every ancestor that
+//! lacks it too (a child can hold only what its parent holds), written as the user
+//! writes it: `run` flags for a single component, manifest lines for a tree.
+//!
+//! The grants themselves are the families' ([`nanoproc_caps::Family::propose`]):
+//! this module only walks the tree. A hint is advice printed to the user, who
+//! decides; nothing here widens a grant.
+
+use crate::audit::{Decision, Event};
+use crate::plan::Plan;
+use nanoproc_caps::{Suggestion, Use};
+use std::fmt;
+use std::sync::Arc;
+
+/// The grants that would have allowed one refused use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hint {
+    /// Root first: each nanoprocess that must gain a grant, and the grant.
+    pub steps: Vec<HintStep>,
+    /// The plan is one component granted by flags: say flags, not manifest keys.
+    pub single_component: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HintStep {
+    /// Its path in the tree.
+    pub nanoprocess: Arc<str>,
+    /// Its name in the manifest: `[nanoprocess.NAME]`.
+    pub name: String,
+    pub grant: Suggestion,
+}
+
+impl Plan {
+    /// The grants that would have allowed `event`, a refusal recorded in a run of
+    /// this plan; `None` for an event that is not a refusal, or that no grant
+    /// allows (a descriptor whose loan ended, a path outside every directory).
+    pub fn hint(&self, event: &Event) -> Option<Hint> {
+        if event.decision != Decision::Refused {
+            return None;
+        }
+        let nodes = self.nodes();
+        let mut at = nodes.iter().position(|n| n.path == event.nanoprocess)?;
+        let mut used = Use {
+            key: event.capability,
+            operation: event.operation,
+            target: event.target.as_deref(),
+            needs: event.needs.as_deref(),
+        };
+        // A directory it holds, used with rights it lacks: the hint is that
+        // grant with the rights added (another grant inside it would overlap it).
+        let widened;
+        if used.key == "fs"
+            && let Some(target) = used.target
+            && let Some(dir) = nodes[at]
+                .caps
+                .fs
+                .iter()
+                .filter(|d| {
+                    nanoproc_caps::GuestPath::parse(target)
+                        .is_ok_and(|t| t.strip_prefix(&d.guest).is_some())
+                })
+                .max_by_key(|d| d.guest.depth())
+        {
+            let needs = used
+                .needs
+                .and_then(nanoproc_caps::FsRights::parse)
+                .unwrap_or(nanoproc_caps::FsRights::NONE);
+            widened = (
+                dir.guest.as_str().to_string(),
+                dir.rights.union(needs).to_string(),
+            );
+            used.target = Some(&widened.0);
+            used.needs = Some(&widened.1);
+        }
+        let mut steps = Vec::new();
+        loop {
+            let node = &nodes[at];
+            let parent = node.parent.map(|p| &nodes[p].caps);
+            let grant = node
+                .caps
+                .propose(std::slice::from_ref(&used), parent)
+                .into_iter()
+                .next()?;
+            let climb = grant.needs_parent;
+            steps.push(HintStep {
+                nanoprocess: node.path.clone(),
+                name: node.name.clone(),
+                grant,
+            });
+            // Where the path of a directory is the child's own view, the
+            // parent's differs: the climb stops, and the text says so.
+            match node.parent {
+                Some(p) if climb && used.key != "fs" && !nodes[p].caps.allows(&used) => at = p,
+                _ => break,
+            }
+        }
+        steps.reverse();
+        Some(Hint {
+            steps,
+            single_component: self.inner.single_component,
+        })
+    }
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(last) = self.steps.last() else {
+            return Ok(());
+        };
+        if self.single_component {
+            if last.grant.flags.is_empty() {
+                return write!(
+                    f,
+                    "no flag grants it; use a manifest with `{}`",
+                    last.grant.manifest_line()
+                );
+            }
+            write!(f, "grant it with {}", last.grant.flags.join(" "))?;
+        } else {
+            for (i, step) in self.steps.iter().enumerate() {
+                let sep = match i {
+                    0 => "add",
+                    _ => ", then",
+                };
+                write!(
+                    f,
+                    "{sep} `{}` to [nanoprocess.{}]",
+                    step.grant.manifest_line(),
+                    step.name
+                )?;
+            }
+        }
+        if let Some(instead) = &last.grant.instead {
+            if self.single_component {
+                write!(f, " (or {}: {})", instead.flags.join(" "), instead.meaning)?;
+            } else {
+                write!(f, " (or `{}`: {})", instead.value, instead.meaning)?;
+            }
+        }
+        if last.grant.key == "fs" && self.steps.len() == 1 && !self.single_component {
+            f.write_str(
+                ", replacing its grant of that directory (its parent must hold those rights too)",
+            )?;
+        }
+        Ok(())
+    }
+}
