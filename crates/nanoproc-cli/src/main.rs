@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod flags;
+mod graph;
 mod report;
 mod run;
 mod status;
@@ -37,6 +38,10 @@ enum Command {
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
     Run(Box<RunArgs>),
+    /// Draw a manifest's tree: each nanoprocess with its grants and failure policy,
+    /// the interfaces on each edge and, given an audit log, each one's uses and
+    /// refusals. DOT (the default), Mermaid, or a self-contained HTML page.
+    Graph(Box<graph::GraphArgs>),
 }
 
 /// How components are read, for `check` and `run` alike.
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let reading = match &cli.command {
         Command::Check { reading, .. } => reading,
         Command::Run(args) => &args.reading,
+        Command::Graph(args) => &args.reading,
     };
     let max_component_size = match reading.max_component_size.as_deref().map(parse_bytes) {
         None => DEFAULT_MAX_COMPONENT_SIZE,
@@ -95,6 +101,7 @@ fn main() -> ExitCode {
             Err(e) => not_checked(&e),
         },
         Command::Run(args) => run::run(&runtime, &args, started),
+        Command::Graph(args) => graph::graph(&runtime, &args),
     }
 }
 

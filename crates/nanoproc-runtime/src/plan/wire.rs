@@ -27,6 +27,15 @@ pub(crate) struct Serve {
     pub funcs: Vec<String>,
 }
 
+impl super::PlannedNode {
+    /// For a child: the interfaces it serves its parent with (its exports wired to
+    /// the parent's dependency imports, as `check`'s `serves` lines name them), in
+    /// the order of the parent's imports; empty for the root.
+    pub fn serves(&self) -> Vec<String> {
+        self.serves.iter().map(|s| s.export.clone()).collect()
+    }
+}
+
 /// One nanoprocess, wired: its component linked, each of its dependency slots
 /// served by one of its children, each of its exports that a parent imports
 /// found.

@@ -1,0 +1,188 @@
+//! `nanoproc graph`: a checked tree as a picture, for review.
+//!
+//! The manifest is checked exactly as `check` checks it (a refused one is
+//! reported the same way, status 125), the plan becomes a
+//! [`nanoproc_graph::Graph`], and an audit log, if given, adds each
+//! nanoprocess's uses and refusals. `nanoproc-graph` does the drawing.
+
+use crate::Reading;
+use clap::{Args, ValueEnum};
+use nanoproc_graph::{Edge, Grant, Graph, Node, Policy, Usage};
+use nanoproc_runtime::manifest::OnFailure;
+use nanoproc_runtime::{Plan, Runtime};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct GraphArgs {
+    /// The manifest (nanoproc.toml).
+    manifest: PathBuf,
+    /// What to write: Graphviz DOT (`| dot -Tsvg > tree.svg`), a Mermaid
+    /// flowchart (for Markdown), or a self-contained HTML page.
+    #[arg(long, value_enum, default_value_t = Format::Dot)]
+    format: Format,
+    /// The audit log of a run of this manifest (`nanoproc run --audit FILE`): adds
+    /// each nanoprocess's uses and refusals, refusals in red.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    pub reading: Reading,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Dot,
+    Mermaid,
+    Html,
+}
+
+/// Status for an audit log that cannot be read or an output file that cannot be
+/// written: a usage error, as `run`'s `--audit` file that cannot be created.
+const CANNOT_ACCESS_FILE: u8 = 2;
+
+pub fn graph(runtime: &Runtime, args: &GraphArgs) -> ExitCode {
+    let plan = match runtime.check_manifest(&args.manifest, &[]) {
+        Ok(plan) => plan,
+        Err(e) => return crate::not_checked(&e),
+    };
+    crate::print_notices(&plan);
+    let mut graph = graph_of(&plan, &args.manifest);
+    if let Some(path) = &args.audit {
+        match read_audit(path) {
+            Ok(usage) => graph.usage = Some(usage),
+            Err(e) => {
+                eprintln!("nanoproc: --audit {}: {e}", path.display());
+                return ExitCode::from(CANNOT_ACCESS_FILE);
+            }
+        }
+        audit_notes(&graph, path);
+    }
+    let text = match args.format {
+        Format::Dot => nanoproc_graph::dot::render(&graph),
+        Format::Mermaid => nanoproc_graph::mermaid::render(&graph),
+        Format::Html => nanoproc_graph::html::render(&graph),
+    };
+    match &args.output {
+        None => crate::print_out(&text),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("nanoproc: -o {}: {e}", path.display());
+                return ExitCode::from(CANNOT_ACCESS_FILE);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The plan as the graph model: each nanoprocess with what it holds (families it
+/// holds nothing of left out) and its failure policy, each child's edge with the
+/// interfaces it serves.
+fn graph_of(plan: &Plan, manifest: &Path) -> Graph {
+    let nodes = plan
+        .nodes()
+        .iter()
+        .map(|node| Node {
+            path: node.path.to_string(),
+            name: node.name.clone(),
+            component: node.component_path.display().to_string(),
+            grants: node
+                .caps
+                .summary_lines()
+                .into_iter()
+                .filter(|(_, held)| held != "none")
+                .map(|(family, held)| Grant {
+                    family: family.to_string(),
+                    held,
+                })
+                .collect(),
+            policy: node.parent.map(|_| Policy {
+                on_failure: match node.on_failure {
+                    OnFailure::Trap => "trap",
+                    OnFailure::Error => "error",
+                }
+                .to_string(),
+                restart: node.restart.map(|r| {
+                    format!(
+                        "up to {} times within {}",
+                        r.max,
+                        nanoproc_runtime::caps::format_millis(r.within_ms)
+                    )
+                }),
+            }),
+        })
+        .collect();
+    let edges = plan
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter_map(|(child, node)| {
+            Some(Edge {
+                parent: node.parent?,
+                child,
+                interfaces: node.serves(),
+            })
+        })
+        .collect();
+    Graph {
+        title: manifest.display().to_string(),
+        nodes,
+        edges,
+        usage: None,
+    }
+}
+
+fn read_audit(path: &Path) -> std::io::Result<Usage> {
+    let file = std::fs::File::open(path)?;
+    nanoproc_graph::audit::read(std::io::BufReader::new(file))
+}
+
+/// Says on stderr what of the audit log could not be drawn. Every text is made
+/// safe for the terminal: the log's lines are a guest's as much as anyone's.
+fn audit_notes(graph: &Graph, path: &Path) {
+    let Some(usage) = &graph.usage else { return };
+    let file = crate::report::printable(&path.display().to_string());
+    if usage.malformed > 0 {
+        let listed: Vec<String> = usage
+            .malformed_lines
+            .iter()
+            .map(|(line, why)| crate::report::printable(&format!("line {line}: {why}")))
+            .collect();
+        eprintln!(
+            "nanoproc: note: {file}: {} line{} not audit records, skipped ({}{})",
+            usage.malformed,
+            if usage.malformed == 1 { " is" } else { "s are" },
+            listed.join("; "),
+            if usage.malformed > listed.len() as u64 {
+                "; ..."
+            } else {
+                ""
+            }
+        );
+    }
+    let elsewhere = graph.usage_elsewhere();
+    if !elsewhere.is_empty() {
+        const SHOWN: usize = 10;
+        let names: Vec<String> = elsewhere
+            .iter()
+            .take(SHOWN)
+            .map(|p| format!("`{}`", crate::report::printable(p)))
+            .collect();
+        eprintln!(
+            "nanoproc: note: {file} names {} nanoprocess{} not in this tree, left out: {}{}",
+            elsewhere.len(),
+            if elsewhere.len() == 1 { "" } else { "es" },
+            names.join(", "),
+            if elsewhere.len() > SHOWN { ", ..." } else { "" }
+        );
+    }
+    if usage.events_not_counted > 0 {
+        eprintln!(
+            "nanoproc: note: {file}: {} records not counted: more than {} nanoprocess and capability pairs",
+            usage.events_not_counted,
+            nanoproc_graph::audit::MAX_KEYS
+        );
+    }
+}
