@@ -48,6 +48,7 @@ mod plan;
 mod progress;
 mod run;
 mod state;
+pub mod surface;
 mod trampoline;
 mod wit_types;
 
@@ -62,6 +63,7 @@ pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
 pub use progress::{CompileProgress, ProgressHook};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
+pub use surface::{FileKind, InspectError, NotWasm, Surface};
 
 use nanoproc_caps::GrantRequest;
 use nanoproc_manifest::Manifest;
@@ -153,7 +155,17 @@ impl Runtime {
         manifest: impl AsRef<Path>,
         root_args: &[String],
     ) -> Result<Plan, CheckError> {
-        let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
+        let path = manifest.as_ref();
+        let manifest = Manifest::load_with_depth(path, self.max_depth).map_err(|errors| {
+            // A file that is plainly no manifest (a component, an image) is said to
+            // be what it is, rather than reported as TOML that does not parse.
+            match surface::not_a_manifest(path) {
+                Some(what) => {
+                    manifest::ManifestErrors(vec![manifest::ManifestError::new(None, what)])
+                }
+                None => errors,
+            }
+        })?;
         self.check(&manifest, root_args, &|name| std::env::var(name).ok())
     }
 

@@ -73,6 +73,30 @@ pub(crate) fn build(
 /// The interfaces it serves: a name prefix and a version prefix each.
 pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:clocks/", "0.2.")];
 
+/// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
+pub(crate) const FAMILY: &str = <nanoproc_caps::Clocks as nanoproc_caps::Family>::NAME;
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: super::Surface = &[
+    ("wasi:clocks/monotonic-clock", &["monotonic-clock"]),
+    ("wasi:clocks/wall-clock", &["wall-clock"]),
+    // WASI 0.3's name for the wall clock.
+    ("wasi:clocks/system-clock", &["wall-clock"]),
+    // The time zone of a wall-clock instant: served with the wall clock.
+    ("wasi:clocks/timezone", &["wall-clock"]),
+    ("wasi:clocks/", &["wall-clock", "monotonic-clock"]),
+];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+// Which clock a call reads is its first argument, known only when it runs.
+pub(crate) const PREVIEW1: super::Surface = &[
+    ("clock_time_get", &["wall-clock", "monotonic-clock"]),
+    ("clock_res_get", &["wall-clock", "monotonic-clock"]),
+];
+
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     wall_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
     monotonic_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;

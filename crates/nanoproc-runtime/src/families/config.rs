@@ -51,6 +51,18 @@ pub(crate) fn build(
 /// The interfaces it serves: a name prefix and a version prefix each.
 pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:config/store", "0.2.0-rc.1")];
 
+/// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
+pub(crate) const FAMILY: &str = <nanoproc_caps::Config as nanoproc_caps::Family>::NAME;
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: super::Surface = &[("wasi:config/store", &["config"])];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+pub(crate) const PREVIEW1: super::Surface = &[];
+
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     store::add_to_linker::<NanoState, Guarded>(linker, |s| &mut s.families.config)
 }

@@ -61,6 +61,18 @@ fn view(state: &mut NanoState) -> Bounded<'_> {
 /// The interfaces it serves: a name prefix and a version prefix each.
 pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:io/", "0.2.")];
 
+/// The family `inspect` names for these interfaces: `wasi:io` needs no grant.
+pub(crate) const FAMILY: &str = "io";
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: super::Surface = &[("wasi:io/", &[])];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+pub(crate) const PREVIEW1: super::Surface = &[("poll_oneoff", &[]), ("sched_yield", &[])];
+
 /// `wasi:io/error`, and `poll` and `streams` with every wait bounded.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     error::add_to_linker::<NanoState, HasTable>(linker, |s| &mut s.wasi.table)?;

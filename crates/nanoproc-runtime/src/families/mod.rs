@@ -12,8 +12,10 @@
 //! Resource limits are a family of `nanoproc-caps` but link no interface: the
 //! store's limiter, fuel and [`crate::state::CallClock`] enforce them.
 //!
-//! Adding a family: a module here with `State`, `build` and `add_to_linker`, and
-//! one line in the `host_families!` list below (docs/architecture.md).
+//! Adding a family: a module here with `State`, `build`, `add_to_linker`, and its
+//! `INTERFACES`, `FAMILY`, `SURFACE` and `PREVIEW1` (what it serves and what
+//! `inspect` says about it), and one line in the `host_families!` list below
+//! (docs/architecture.md).
 
 pub(crate) mod clocks;
 pub(crate) mod config;
@@ -36,6 +38,12 @@ use nanoproc_caps::{Capabilities, LimitKind, Limits};
 use std::sync::Arc;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::WasiCtxBuilder;
+
+/// What importing a family's interfaces can ask for, for `inspect`: an interface
+/// (or preview 1 function) name without version, a prefix if it ends in `/`, `-`
+/// or `_`, and the grant keys that grant it. Each family module has one for its
+/// WIT interfaces (`SURFACE`) and one for its preview 1 functions (`PREVIEW1`).
+pub(crate) type Surface = &'static [(&'static str, &'static [&'static str])];
 
 /// What every family's `build` may read besides its own holding.
 pub(crate) struct BuildCx<'a> {
@@ -69,6 +77,23 @@ macro_rules! host_families {
                 })
             };
             served(io::INTERFACES) $(|| served($module::INTERFACES))*
+        }
+
+        /// Every family's capability surface, for `inspect` (`crate::surface`): its
+        /// name, what importing each of its interfaces can ask for, and the same for
+        /// WASI preview 1 functions.
+        pub(crate) const SURFACES: &[(&str, Surface, Surface)] = &[
+            (io::FAMILY, io::SURFACE, io::PREVIEW1),
+            $(($module::FAMILY, $module::SURFACE, $module::PREVIEW1),)*
+        ];
+
+        /// The versions served of the interface `name` (without its version), as a
+        /// version prefix (`0.2.`), or `None` where no family serves it.
+        pub(crate) fn served_version(name: &str) -> Option<&'static str> {
+            io::INTERFACES
+                .iter()$(.chain($module::INTERFACES))*
+                .find(|(prefix, _)| name.starts_with(prefix))
+                .map(|(_, version)| *version)
         }
 
         /// The interfaces served, for a message about one that is not.

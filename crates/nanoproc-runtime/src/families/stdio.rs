@@ -84,6 +84,32 @@ pub(crate) const INTERFACES: &[(&str, &str)] = &[
     ("wasi:cli/terminal-", "0.2."),
 ];
 
+/// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
+pub(crate) const FAMILY: &str = <nanoproc_caps::Stdio as nanoproc_caps::Family>::NAME;
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: super::Surface = &[
+    ("wasi:cli/stdin", &["stdin"]),
+    ("wasi:cli/stdout", &["stdout"]),
+    ("wasi:cli/stderr", &["stderr"]),
+    // Whether a stream is a terminal goes with the stream.
+    ("wasi:cli/terminal-stdin", &["stdin"]),
+    ("wasi:cli/terminal-stdout", &["stdout"]),
+    ("wasi:cli/terminal-stderr", &["stderr"]),
+    ("wasi:cli/terminal-input", &["stdin"]),
+    ("wasi:cli/terminal-output", &["stdout", "stderr"]),
+    ("wasi:cli/terminal-", &["stdin", "stdout", "stderr"]),
+];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+// Descriptors 0, 1 and 2 are stdio, the others files: which one a call uses is
+// known only when it runs, so these are listed under filesystem too.
+pub(crate) const PREVIEW1: super::Surface =
+    &[("fd_read", &["stdin"]), ("fd_write", &["stdout", "stderr"])];
+
 pub(crate) fn add_to_linker(
     linker: &mut wasmtime::component::Linker<NanoState>,
 ) -> wasmtime::Result<()> {

@@ -176,20 +176,28 @@ pub(super) fn compile_all(
                             None => e,
                         }
                     }
-                    Unreadable::NotWasm(why) => manifest
+                    // What it is instead, and what to do ("a TOML manifest; name
+                    // it `*.toml`"), from `surface::recognize`.
+                    Unreadable::NotWasm(what) => manifest
                         .error_at(
                             Some(&node.component_span),
-                            format!(
-                                "{node_path}: {file} is not a component nanoproc can run: {why}"
-                            ),
+                            format!("{node_path}: {}", what.explain(&file.to_string())),
                         )
-                        .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                        .help(what.help()),
                 };
                 errors.push(e);
                 compiled.push(None);
                 continue;
             }
         };
+        // A preview 1 module exports no interface a parent could import: as a
+        // dependency it would serve nothing. Said at its line, with how to make
+        // a component of it, rather than as a missing export at the parent's.
+        if node.parent.is_some() && comp.as_ref().is_some_and(|c| c.was_core_module) {
+            errors.push(core_module_as_dependency(manifest, node));
+            compiled.push(None);
+            continue;
+        }
         if let Err(e) = manifest.verify_sha256(node, *digest) {
             errors.push(e);
             compiled.push(None);
@@ -204,6 +212,22 @@ pub(super) fn compile_all(
         compiled,
         notices,
     })
+}
+
+/// The refusal of a core module (a WASI preview 1 module) named as a dependency.
+fn core_module_as_dependency(manifest: &Manifest, node: &nanoproc_manifest::Node) -> ManifestError {
+    let file = node.component.display();
+    manifest
+        .error_at(
+            Some(&node.component_span),
+            format!(
+                "{}: {file} is a core module (WASI preview 1), which can only be a root: a dependency must be a component that exports the interface its parent imports",
+                node.path
+            ),
+        )
+        .help(format!(
+            "build it as a component (Rust: `cargo build --target wasm32-wasip2`, a `cdylib` exporting its WIT world), or wrap it: `wasm-tools component new {file} --adapt wasi_snapshot_preview1.reactor.wasm -o component.wasm` (the adapter is released with wasmtime)"
+        ))
 }
 
 /// The pooling allocator's slots for a tree this large, or none for a small one.

@@ -28,7 +28,7 @@ mod compile;
 mod grants;
 mod link;
 mod memory;
-mod read;
+pub(crate) mod read;
 mod wire;
 
 pub(crate) use wire::Serve;

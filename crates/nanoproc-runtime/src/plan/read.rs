@@ -3,29 +3,23 @@
 //! header). Nothing here knows about manifests: the compile stage turns a refusal
 //! into an error at the node's `component` line.
 
+use crate::surface::{FileKind, NotWasm, RECOGNIZE_BYTES, recognize};
 use std::path::Path;
 
-/// The first four bytes of every WebAssembly binary.
-pub(super) const WASM_MAGIC: [u8; 4] = *b"\0asm";
-/// What follows the magic in a core module: version 1, layer 0.
-const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
-/// What follows it in a component: the component model's version 0x0d, layer 1
-/// (the encoding wasmtime 50 reads).
-const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
-
 pub(super) fn is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[0..4] == WASM_MAGIC && bytes[4..8] == CORE_MODULE_VERSION
+    recognize(bytes, false) == FileKind::CoreModule
 }
 
 /// Why a component file was not read whole.
-pub(super) enum Unreadable {
+pub(crate) enum Unreadable {
     /// Its kind, its size or the system refused it, and what the user can do.
     Read {
         why: String,
         help: Option<&'static str>,
     },
-    /// Its header says it is no component or module nanoproc runs.
-    NotWasm(String),
+    /// Its first bytes say it is no component or module nanoproc runs, and what
+    /// it is instead.
+    NotWasm(NotWasm),
 }
 
 impl From<std::io::Error> for Unreadable {
@@ -77,7 +71,7 @@ fn read_component(path: &Path, max: u64) -> Result<Vec<u8>, Unreadable> {
 
 /// A component file opened and found worth reading (a regular file, within the
 /// size cap), not read yet.
-pub(super) struct OpenedComponent {
+pub(crate) struct OpenedComponent {
     file: std::fs::File,
     len: u64,
     max: u64,
@@ -85,7 +79,7 @@ pub(super) struct OpenedComponent {
 
 /// Opens a component file for [`read_component`], and tells what file it is
 /// (device and inode), so that a file reached by several names is read once.
-pub(super) fn open_component(
+pub(crate) fn open_component(
     path: &Path,
     max: u64,
 ) -> Result<((u64, u64), OpenedComponent), Unreadable> {
@@ -135,7 +129,7 @@ fn too_large(max: u64, size: &str) -> Unreadable {
 impl OpenedComponent {
     /// Reads the file whole: its header first, then the rest, never more than one
     /// byte past the cap (the size checked may be stale).
-    pub(super) fn read(self) -> Result<Vec<u8>, Unreadable> {
+    pub(crate) fn read(self) -> Result<Vec<u8>, Unreadable> {
         use std::io::Read;
         let OpenedComponent { file, len, max } = self;
         let mut reader = (&file).take(max.saturating_add(1));
@@ -150,29 +144,24 @@ impl OpenedComponent {
             }
         }
         let header = &header[..got];
-        let (magic, version) = header.split_at(got.min(4));
-        if header.is_empty() {
-            return Err(Unreadable::NotWasm("it is empty".into()));
-        }
-        if magic != WASM_MAGIC {
-            return Err(Unreadable::NotWasm(format!(
-                "it is not WebAssembly: it starts with {}, not with `\\0asm` (00 61 73 6d)",
-                hex_bytes(header)
-            )));
-        }
-        if version.len() < COMPONENT_VERSION.len() {
-            return Err(Unreadable::NotWasm(format!(
-                "it ends within its header ({})",
-                hex_bytes(header)
-            )));
-        }
-        if version != COMPONENT_VERSION && version != CORE_MODULE_VERSION {
-            return Err(Unreadable::NotWasm(format!(
-                "it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
-                hex_bytes(version),
-                hex_bytes(&COMPONENT_VERSION),
-                hex_bytes(&CORE_MODULE_VERSION)
-            )));
+        match recognize(header, got < 8) {
+            FileKind::Component | FileKind::CoreModule => {}
+            FileKind::NotWasm(_) => {
+                // Not WebAssembly: worth saying what it is instead ("a PNG image",
+                // "a TOML manifest"), from a bounded look at the rest of its start.
+                let mut head = header.to_vec();
+                (&mut reader)
+                    .take(RECOGNIZE_BYTES as u64)
+                    .read_to_end(&mut head)?;
+                let complete = head.len() < RECOGNIZE_BYTES + header.len();
+                return Err(Unreadable::NotWasm(match recognize(&head, complete) {
+                    FileKind::NotWasm(what) => what,
+                    // Its header said otherwise a moment ago: it is being rewritten.
+                    _ => NotWasm::Unknown {
+                        starts_with: crate::surface::hex_bytes(header),
+                    },
+                }));
+            }
         }
         // At most `max` bytes are reserved: the size checked above may be stale.
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
@@ -186,15 +175,6 @@ impl OpenedComponent {
     }
 }
 
-/// `00 61 73 6d`, for messages about headers.
-fn hex_bytes(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +182,8 @@ mod tests {
     fn why(path: &Path, max: u64) -> String {
         match read_component(path, max) {
             Ok(bytes) => panic!("read {} bytes of {}", bytes.len(), path.display()),
-            Err(Unreadable::Read { why, .. } | Unreadable::NotWasm(why)) => why,
+            Err(Unreadable::Read { why, .. }) => why,
+            Err(Unreadable::NotWasm(what)) => what.explain("it"),
         }
     }
 
@@ -220,11 +201,23 @@ mod tests {
         let module = file("m.wasm", b"\0asm\x01\x00\x00\x00");
         assert!(read_component(&module, 8).is_ok());
         let elf = file("elf.wasm", b"\x7fELF\x02\x01\x01\x00");
-        assert!(why(&elf, 100).contains("it starts with 7f 45 4c 46 02 01 01 00"));
+        assert_eq!(
+            why(&elf, 100),
+            "it is not WebAssembly: it is a native executable (ELF)"
+        );
         let old = file("old.wasm", b"\0asm\x0a\x00\x01\x00");
         assert!(why(&old, 100).contains("(0a 00 01 00;"));
-        assert!(why(&file("short.wasm", b"\0asm\x01"), 100).contains("ends within its header"));
+        assert!(
+            why(&file("short.wasm", b"\0asm\x01"), 100)
+                .contains("ends within its WebAssembly header")
+        );
         assert_eq!(why(&file("empty.wasm", b""), 100), "it is empty");
+        // What a text file is comes from more than its header, within the cap.
+        let manifest = file("nanoproc.toml.bak", b"[app]\nroot = \"a\"\n");
+        assert_eq!(
+            why(&manifest, 100),
+            "it is not WebAssembly: it is a TOML manifest"
+        );
         assert!(why(dir.path(), 100).contains("a directory"));
         assert!(why(Path::new("/dev/zero"), u64::MAX).contains("a character device"));
         let fifo = dir.path().join("fifo.wasm");

@@ -231,6 +231,18 @@ pub(crate) struct State {
 /// The interfaces it serves: a name prefix and a version prefix each.
 pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:filesystem/", "0.2.")];
 
+/// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
+pub(crate) const FAMILY: &str = <nanoproc_caps::Filesystem as nanoproc_caps::Family>::NAME;
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: crate::families::Surface = &[("wasi:filesystem/", &["fs"])];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+pub(crate) const PREVIEW1: crate::families::Surface = &[("fd_", &["fs"]), ("path_", &["fs"])];
+
 /// `wasi:filesystem/types` and `preopens`, every operation through the guard.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     fs::add_to_linker::<NanoState, Guarded>(linker, view)?;

@@ -417,6 +417,18 @@ pub(crate) fn build(
 /// The interfaces it serves: a name prefix and a version prefix each.
 pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:sockets/", "0.2.")];
 
+/// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
+pub(crate) const FAMILY: &str = <nanoproc_caps::Network as nanoproc_caps::Family>::NAME;
+
+/// What a component importing each of these interfaces can ask for, for `inspect`:
+/// an interface name without its version (one ending in `/` or `-` is a prefix,
+/// used where no full name matches) and the grant keys that grant it.
+pub(crate) const SURFACE: crate::families::Surface = &[("wasi:sockets/", &["network", "listen"])];
+
+/// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
+/// name ending in `_` is a prefix).
+pub(crate) const PREVIEW1: crate::families::Surface = &[("sock_", &["network", "listen"])];
+
 /// `wasi:sockets`: TCP through wasmtime-wasi (its address check is the guard),
 /// UDP through [`udp`]'s guard (receiving needs a per-socket decision), name
 /// lookup through the guard below (it has no hook in wasmtime-wasi).
