@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod foreign;
+pub use foreign::{
+    C_PACKAGES, COMPONENTIZE_JS, COMPONENTIZE_PY, FOREIGN_GUESTS, foreign_guest, try_foreign_guest,
+};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

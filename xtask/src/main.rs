@@ -1,5 +1,6 @@
 //! `cargo xtask demo`: build the guest components and run the demo application.
 //! `cargo xtask guests`: only build the guest components.
+//! `cargo xtask foreign`: build the JavaScript, Python and C test components.
 //! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
 
 mod bench;
@@ -12,6 +13,20 @@ fn main() -> ExitCode {
         "bench" => bench::run(),
         "guests" => {
             println!("{}", xtask::build_guests().display());
+            ExitCode::SUCCESS
+        }
+        // The JavaScript, Python and C test components (guests/foreign), with
+        // their toolchains installed under target/foreign-tools if missing.
+        "foreign" => {
+            for (name, _) in xtask::FOREIGN_GUESTS {
+                match xtask::try_foreign_guest(name) {
+                    Ok(path) => println!("{}", path.display()),
+                    Err(why) => {
+                        eprintln!("xtask: {name}: {why}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         "demo" => {
@@ -38,7 +53,7 @@ fn main() -> ExitCode {
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo|guests|bench>");
+            eprintln!("usage: cargo xtask <demo|guests|foreign|bench>");
             ExitCode::from(2)
         }
     }

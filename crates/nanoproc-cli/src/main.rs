@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod flags;
 mod graph;
+mod inspect;
 mod report;
 mod run;
 mod status;
@@ -38,6 +39,11 @@ enum Command {
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
     Run(Box<RunArgs>),
+    /// Show what a component (or WASI preview 1 module) can ask for, before
+    /// anything runs: its kind, WASI generation, digest and producers, each
+    /// capability family its imports belong to with the grant keys and `run` flags
+    /// that grant it, what it needs from dependencies, and what it exports.
+    Inspect(inspect::InspectArgs),
     /// Draw a manifest's tree: each nanoprocess with its grants and failure policy,
     /// the interfaces on each edge and, given an audit log, each one's uses and
     /// refusals. DOT (the default), Mermaid, or a self-contained HTML page.
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
     let reading = match &cli.command {
         Command::Check { reading, .. } => reading,
         Command::Run(args) => &args.reading,
+        Command::Inspect(args) => &args.reading,
         Command::Graph(args) => &args.reading,
     };
     let max_component_size = match reading.max_component_size.as_deref().map(parse_bytes) {
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
             Err(e) => not_checked(&e),
         },
         Command::Run(args) => run::run(&runtime, &args, started),
+        Command::Inspect(args) => inspect::inspect(&args, max_component_size),
         Command::Graph(args) => graph::graph(&runtime, &args),
     }
 }

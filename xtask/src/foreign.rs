@@ -1,0 +1,396 @@
+//! Test components from other languages' toolchains, built from the sources in
+//! `guests/foreign/`: JavaScript (componentize-js), Python (componentize-py) and
+//! C (Debian's clang and wasi-libc, a WASI preview 1 core module).
+//!
+//! The toolchains are pinned and installed under `target/foreign-tools/` only when
+//! missing: `npm install --prefix` for componentize-js, a Python venv for
+//! componentize-py. clang and wasi-libc come from the system (`apt-get install
+//! clang lld wasi-libc libclang-rt-dev-wasm32` on Debian). Each component is
+//! built once per content of its sources, toolchain version and command, into
+//! `target/foreign/`: these builds take 5 to 10 s each and are not
+//! byte-reproducible, so a cached one is reused until something it is made of
+//! changes. A file lock makes concurrent test binaries wait for one build.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The pinned componentize-js (npm).
+pub const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+/// The pinned componentize-py (PyPI).
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The Debian packages the C build needs.
+pub const C_PACKAGES: &str = "clang lld wasi-libc libclang-rt-dev-wasm32";
+
+/// The foreign test components: name, language, and what it is.
+pub const FOREIGN_GUESTS: &[(&str, &str)] = &[
+    (
+        "js-hello",
+        "JavaScript command, HTTP disabled: clocks, random, prints",
+    ),
+    (
+        "js-http",
+        "JavaScript command with HTTP enabled: imports wasi:http",
+    ),
+    (
+        "py-hello",
+        "Python command: prints a greeting read from the environment",
+    ),
+    (
+        "c-reader",
+        "C, a WASI preview 1 core module: reads a file and the clock",
+    ),
+];
+
+/// Serialises builds within one process; [`File::lock`] serialises processes.
+static BUILDING: Mutex<()> = Mutex::new(());
+
+/// The path of a foreign test component (one of [`FOREIGN_GUESTS`]), built if its
+/// sources or toolchain changed. Panics, saying which command installs what is
+/// missing, if a toolchain cannot be found or installed.
+pub fn foreign_guest(name: &str) -> PathBuf {
+    match try_foreign_guest(name) {
+        Ok(path) => path,
+        Err(why) => panic!("building the foreign test component `{name}`: {why}"),
+    }
+}
+
+/// [`foreign_guest`], with the reason as an error instead of a panic.
+pub fn try_foreign_guest(name: &str) -> Result<PathBuf, String> {
+    let root = crate::repo_root();
+    let sources = root.join("guests").join("foreign");
+    let out_dir = root.join("target").join("foreign");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    let _in_process = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = File::create(out_dir.join(".lock"))
+        .map_err(|e| format!("creating the build lock in {}: {e}", out_dir.display()))?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", out_dir.display()))?;
+
+    let recipe = recipe(name, &root, &sources)?;
+    let mut hash = Fnv::default();
+    hash.add(recipe.tool_version.as_bytes());
+    for arg in &recipe.args {
+        hash.add(arg.as_bytes());
+    }
+    for input in &recipe.inputs {
+        hash_tree(&mut hash, input)?;
+    }
+    let out = out_dir.join(format!("{name}-{:016x}.wasm", hash.0));
+    if out.is_file() {
+        return Ok(out);
+    }
+    let tmp = out_dir.join(format!(".{name}.{}.wasm", std::process::id()));
+    let began = std::time::Instant::now();
+    let mut cmd = Command::new(&recipe.program);
+    cmd.args(&recipe.args)
+        .arg("-o")
+        .arg(&tmp)
+        .current_dir(&out_dir);
+    for (var, value) in &recipe.env {
+        cmd.env(var, value);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("running {}: {e}", recipe.program.display()))?;
+    if !output.status.success() || !tmp.is_file() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "{} failed ({}):\n{}{}\n{}",
+            recipe.program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            recipe.if_it_fails
+        ));
+    }
+    std::fs::rename(&tmp, &out).map_err(|e| format!("installing {}: {e}", out.display()))?;
+    eprintln!(
+        "xtask: built {name} in {:.1} s: {}",
+        began.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(out)
+}
+
+/// How one component is built: `program args -o OUT`.
+struct Recipe {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// What its output depends on besides the arguments.
+    inputs: Vec<PathBuf>,
+    tool_version: String,
+    /// What to tell the user when the build fails.
+    if_it_fails: String,
+}
+
+fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    match name {
+        "js-hello" | "js-http" => {
+            let program = componentize_js(root)?;
+            let js = sources.join("js");
+            let (script, disable): (&str, &[&str]) = if name == "js-hello" {
+                // nanoproc cannot grant HTTP yet: without these, the engine imports
+                // wasi:http and the component could not run.
+                ("hello.js", &["-d", "http", "-d", "fetch-event"])
+            } else {
+                ("fetcher.js", &[])
+            };
+            let mut args = vec![
+                path(&js.join(script)),
+                "--wit".into(),
+                path(&js.join("wit")),
+                "--world-name".into(),
+                "command".into(),
+            ];
+            args.extend(disable.iter().map(|s| s.to_string()));
+            Ok(Recipe {
+                program,
+                args,
+                env: Vec::new(),
+                inputs: vec![js],
+                tool_version: COMPONENTIZE_JS.into(),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/js && npm install --prefix target/foreign-tools/js {COMPONENTIZE_JS})"
+                ),
+            })
+        }
+        "py-hello" => {
+            let program = componentize_py(root)?;
+            let py = sources.join("py");
+            Ok(Recipe {
+                program,
+                args: vec![
+                    "--wit-path".into(),
+                    path(&py.join("wit")),
+                    "--world".into(),
+                    "command".into(),
+                    "componentize".into(),
+                    "--python-path".into(),
+                    path(&py.join("hello")),
+                    "app".into(),
+                ],
+                // Only the app's directory and the standard library: not whatever
+                // virtual environment the caller has active.
+                // No `__pycache__` written into the sources (it would change
+                // their hash, and is no source).
+                env: vec![
+                    ("VIRTUAL_ENV".into(), String::new()),
+                    ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+                ],
+                inputs: vec![py],
+                tool_version: COMPONENTIZE_PY.into(),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/py && python3 -m venv target/foreign-tools/py && target/foreign-tools/py/bin/pip install {COMPONENTIZE_PY})"
+                ),
+            })
+        }
+        "c-reader" => {
+            let version = clang_version()?;
+            let c = sources.join("c");
+            Ok(Recipe {
+                program: PathBuf::from("clang"),
+                args: vec![
+                    "--target=wasm32-wasi".into(),
+                    "--sysroot=/usr".into(),
+                    "-fuse-ld=lld".into(),
+                    "-O2".into(),
+                    path(&c.join("reader.c")),
+                ],
+                env: Vec::new(),
+                inputs: vec![c],
+                tool_version: version,
+                if_it_fails: format!(
+                    "(clang needs wasi-libc and the wasm32 builtins: apt-get install {C_PACKAGES})"
+                ),
+            })
+        }
+        _ => Err(format!(
+            "no foreign test component `{name}`; there are: {}",
+            FOREIGN_GUESTS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The directory toolchains are installed in.
+fn tools_dir(root: &Path) -> PathBuf {
+    root.join("target").join("foreign-tools")
+}
+
+/// componentize-js, installed with npm if missing.
+fn componentize_js(root: &Path) -> Result<PathBuf, String> {
+    let prefix = tools_dir(root).join("js");
+    let bin = prefix
+        .join("node_modules")
+        .join(".bin")
+        .join("componentize-js");
+    let marker = prefix.join(format!(".installed-{}", marker_name(COMPONENTIZE_JS)));
+    if bin.is_file() && marker.is_file() {
+        return Ok(bin);
+    }
+    let install = format!("npm install --prefix target/foreign-tools/js {COMPONENTIZE_JS}");
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("creating {}: {e}", prefix.display()))?;
+    run_installer(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(COMPONENTIZE_JS),
+        &format!(
+            "installing componentize-js needs Node.js 18 or later and npm (Debian: apt-get install nodejs npm); then: {install}"
+        ),
+    )?;
+    if !bin.is_file() {
+        return Err(format!(
+            "{install} finished, but {} is not there",
+            bin.display()
+        ));
+    }
+    File::create(&marker).map_err(|e| format!("creating {}: {e}", marker.display()))?;
+    Ok(bin)
+}
+
+/// componentize-py, installed into a venv with pip if missing.
+fn componentize_py(root: &Path) -> Result<PathBuf, String> {
+    let venv = tools_dir(root).join("py");
+    let bin = venv.join("bin").join("componentize-py");
+    let marker = venv.join(format!(".installed-{}", marker_name(COMPONENTIZE_PY)));
+    if bin.is_file() && marker.is_file() {
+        return Ok(bin);
+    }
+    let install = format!(
+        "python3 -m venv target/foreign-tools/py && target/foreign-tools/py/bin/pip install {COMPONENTIZE_PY}"
+    );
+    let needs = format!(
+        "installing componentize-py needs Python 3.10 or later with venv and pip (Debian: apt-get install python3-venv); then: {install}"
+    );
+    if !venv.join("bin").join("pip").is_file() {
+        run_installer(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            &needs,
+        )?;
+    }
+    run_installer(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            COMPONENTIZE_PY,
+        ]),
+        &needs,
+    )?;
+    if !bin.is_file() {
+        return Err(format!(
+            "{install} finished, but {} is not there",
+            bin.display()
+        ));
+    }
+    File::create(&marker).map_err(|e| format!("creating {}: {e}", marker.display()))?;
+    Ok(bin)
+}
+
+/// The version line of the system's clang, if it can build for wasm32-wasi.
+fn clang_version() -> Result<String, String> {
+    let missing =
+        format!("the C test component needs clang with wasi-libc: apt-get install {C_PACKAGES}");
+    let output = Command::new("clang")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("running clang: {e}; {missing}"))?;
+    if !output.status.success() {
+        return Err(missing);
+    }
+    // wasi-libc's headers and libraries, where Debian's package puts them.
+    if !Path::new("/usr/include/wasm32-wasi/stdio.h").is_file() {
+        return Err(format!("wasi-libc is not installed; {missing}"));
+    }
+    let version = String::from_utf8_lossy(&output.stdout);
+    Ok(version.lines().next().unwrap_or_default().to_string())
+}
+
+fn run_installer(cmd: &mut Command, if_it_fails: &str) -> Result<(), String> {
+    let began = std::time::Instant::now();
+    let output = cmd
+        .output()
+        .map_err(|e| format!("running {:?}: {e}\n{if_it_fails}", cmd.get_program()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{:?} failed ({}):\n{}{}\n{if_it_fails}",
+            cmd.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    eprintln!(
+        "xtask: {:?} {:?} took {:.1} s",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `@bytecodealliance/componentize-js@0.23.0` → `componentize-js-0.23.0`.
+fn marker_name(spec: &str) -> String {
+    spec.rsplit('/')
+        .next()
+        .unwrap_or(spec)
+        .replace(['@', '='], "-")
+        .replace("--", "-")
+}
+
+/// Hashes every file below `path` (or the file itself), names and contents, in
+/// name order.
+fn hash_tree(hash: &mut Fnv, path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    hash.add(
+        path.file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default(),
+    );
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        // Python's bytecode caches are written beside the sources by some runs.
+        for entry in entries.iter().filter(|e| !e.ends_with("__pycache__")) {
+            hash_tree(hash, entry)?;
+        }
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        hash.add(&bytes);
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases (std's hasher is not promised to
+/// be), which a cache kept in `target/` between toolchain updates needs.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn add(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+}
