@@ -1,0 +1,531 @@
+//! `nanoproc inspect`: what a component can ask for, before it runs, on real
+//! components from four toolchains (Rust, componentize-js, componentize-py,
+//! clang), and what `inspect`, `run` and `check` say about files that are not
+//! WebAssembly.
+//!
+//! The JavaScript, Python and C components are built from `guests/foreign/` by
+//! `xtask::foreign_guest`, which installs their toolchains under
+//! `target/foreign-tools/` when missing (README: the test command).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use xtask::foreign_guest;
+
+/// `nanoproc inspect FILE --json`, parsed.
+fn inspect_json(file: &Path) -> Value {
+    let run = nanoproc(&["inspect", &file.display().to_string(), "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+}
+
+/// The families of a surface, each with its grant keys.
+fn families(surface: &Value) -> Vec<(String, Vec<String>)> {
+    surface["families"]
+        .as_array()
+        .expect("families is a list")
+        .iter()
+        .map(|f| {
+            let keys = f["grant_keys"]
+                .as_array()
+                .expect("grant_keys is a list")
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string())
+                .collect();
+            (f["family"].as_str().unwrap().to_string(), keys)
+        })
+        .collect()
+}
+
+fn keys_of(surface: &Value, family: &str) -> Vec<String> {
+    families(surface)
+        .into_iter()
+        .find(|(f, _)| f == family)
+        .map(|(_, keys)| keys)
+        .unwrap_or_else(|| panic!("no family {family} in {:#}", surface["families"]))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{value} is not a list"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The producers of one field (`language`, `processed-by`, `sdk`), by name.
+fn producers(surface: &Value, field: &str) -> Vec<String> {
+    surface["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["field"] == field)
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sha256_of(file: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(file).unwrap());
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+#[test]
+fn the_json_form_has_its_documented_fields_and_the_files_digest() {
+    let file = guest("probe_driver");
+    let s = inspect_json(&file);
+    for field in [
+        "kind",
+        "wasi",
+        "command",
+        "size",
+        "digest",
+        "producers",
+        "imports",
+        "exports",
+        "families",
+        "notes",
+    ] {
+        assert!(s.get(field).is_some(), "no field {field} in {s:#}");
+    }
+    assert_eq!(s["kind"], "component");
+    assert_eq!(strings(&s["wasi"]), ["0.2"]);
+    assert_eq!(s["command"], true);
+    assert_eq!(s["digest"].as_str().unwrap(), sha256_of(&file));
+    assert_eq!(
+        s["size"].as_u64().unwrap(),
+        std::fs::metadata(&file).unwrap().len()
+    );
+    // A release build of this workspace's guests records no language; the
+    // bindings generator and wit-component, which made the component, record
+    // themselves (those of std's own WASI bindings too, deduplicated).
+    let processed_by = producers(&s, "processed-by");
+    for tool in ["wit-bindgen-rust", "wit-component"] {
+        assert!(processed_by.contains(&tool.to_string()), "{processed_by:?}");
+    }
+    // Its two dependency imports are for children, not capabilities.
+    let deps: Vec<&str> = s["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["provider"] == "dependency")
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(deps, ["test:probe/probe", "test:probe/sibling"]);
+    for import in s["imports"].as_array().unwrap() {
+        for key in [
+            "name",
+            "interface",
+            "version",
+            "item",
+            "functions",
+            "provider",
+        ] {
+            assert!(import.get(key).is_some(), "no {key} in {import}");
+        }
+        for key in ["families", "grant_keys", "served", "problem"] {
+            assert!(import.get(key).is_some(), "no {key} in {import}");
+        }
+    }
+    let exports = strings(
+        &s["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].clone())
+            .collect(),
+    );
+    assert!(
+        exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")),
+        "{exports:?}"
+    );
+}
+
+#[test]
+fn the_text_form_says_what_can_be_asked_for_and_how_to_grant_it() {
+    let leaf = guest("probe_leaf").display().to_string();
+    let run = nanoproc(&["inspect", &leaf]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+    assert!(out.contains("a WebAssembly component, WASI 0.2"), "{out}");
+    assert!(
+        out.contains("not a command: it can be a dependency, not a root"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("digest: {}", sha256_of(Path::new(&leaf)))));
+    // The probe's operations reach files, the network, clocks and random.
+    for line in [
+        "    grant with grants.fs in a manifest; --dir or --dir-ro with `nanoproc run`",
+        "    grant with grants.network, grants.listen in a manifest; --connect, --listen with `nanoproc run`",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} in\n{out}");
+    }
+    let sections: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
+        .collect();
+    assert_eq!(
+        sections,
+        ["Can ask for:", "Needs from dependencies:", "Exports:"],
+        "{out}"
+    );
+    assert!(out.contains("  test:probe/probe ("), "{out}");
+}
+
+#[test]
+fn a_javascript_component_without_http_asks_for_clocks_and_random() {
+    let file = foreign_guest("js-hello");
+    let s = inspect_json(&file);
+    assert_eq!(s["kind"], "component");
+    assert_eq!(s["command"], true);
+    let clocks = keys_of(&s, "clocks");
+    assert!(
+        clocks.contains(&"monotonic-clock".to_string()),
+        "{clocks:?}"
+    );
+    assert!(clocks.contains(&"wall-clock".to_string()), "{clocks:?}");
+    assert!(keys_of(&s, "random").contains(&"random".to_string()));
+    assert!(keys_of(&s, "stdio").contains(&"stdout".to_string()));
+    assert!(
+        !families(&s).iter().any(|(f, _)| f == "http"),
+        "{:#}",
+        s["families"]
+    );
+    // Everything it imports is served: it can run.
+    for import in s["imports"].as_array().unwrap() {
+        assert_eq!(import["served"], true, "{import}");
+    }
+    // componentize-js names the script's language and itself, beside the
+    // languages of the engine it embeds (C11, C++14, Rust).
+    assert!(
+        producers(&s, "language").contains(&"JavaScript".to_string()),
+        "{:#}",
+        s["producers"]
+    );
+    assert!(producers(&s, "processed-by").contains(&"ComponentizeJS".to_string()));
+}
+
+#[test]
+fn the_javascript_component_runs_with_exactly_the_clock_and_random_grants_inspect_names() {
+    let file = foreign_guest("js-hello").display().to_string();
+    let run = nanoproc(&["run", "--clocks", "--random", &file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with("hello from JavaScript: rolled "),
+        "{run:?}"
+    );
+    // Without the wall clock it traps on Date.now, naming what it lacked.
+    let run = nanoproc(&["run", "--monotonic-clock", "--random", &file]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("wall-clock"), "{run:?}");
+}
+
+#[test]
+fn a_javascript_component_with_http_is_described_though_it_cannot_run() {
+    let file = foreign_guest("js-http");
+    let s = inspect_json(&file);
+    let http = s["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["family"] == "http")
+        .unwrap_or_else(|| panic!("no http family in {:#}", s["families"]));
+    assert_eq!(http["grantable"], false);
+    assert!(
+        strings(&http["interfaces"])
+            .iter()
+            .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")),
+        "{http}"
+    );
+    let unserved: Vec<_> = s["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["served"] == false)
+        .collect();
+    assert!(!unserved.is_empty());
+    for import in &unserved {
+        assert_eq!(
+            import["problem"], "nanoproc cannot grant HTTP yet",
+            "{import}"
+        );
+    }
+    let text = nanoproc(&["inspect", &file.display().to_string()]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout
+            .contains("    nanoproc cannot grant http yet: it would refuse to run this"),
+        "{text:?}"
+    );
+    assert!(text.stdout.contains("Cannot be served:"), "{text:?}");
+}
+
+#[test]
+fn a_python_component_asks_for_the_network_environment_and_random() {
+    let file = foreign_guest("py-hello");
+    let s = inspect_json(&file);
+    assert_eq!(s["kind"], "component");
+    assert_eq!(s["command"], true);
+    // componentize-py imports all of wasi:sockets, even for a hello.
+    assert_eq!(keys_of(&s, "network"), ["network", "listen"]);
+    assert_eq!(keys_of(&s, "environment"), ["env", "args"]);
+    let random = keys_of(&s, "random");
+    assert!(random.contains(&"random".to_string()), "{random:?}");
+    assert!(keys_of(&s, "filesystem").contains(&"fs".to_string()));
+    // componentize-py records no Python: only its Rust runtime and the tool
+    // that pre-initialises the interpreter.
+    assert!(
+        producers(&s, "processed-by").contains(&"component-init-transform".to_string()),
+        "{:#}",
+        s["producers"]
+    );
+    assert!(!producers(&s, "language").contains(&"Python".to_string()));
+}
+
+#[test]
+fn a_c_program_is_a_preview_1_module_whose_functions_map_to_families() {
+    let file = foreign_guest("c-reader");
+    let s = inspect_json(&file);
+    assert_eq!(s["kind"], "preview1-module");
+    assert_eq!(strings(&s["wasi"]), ["preview1"]);
+    assert_eq!(s["command"], true);
+    assert_eq!(keys_of(&s, "filesystem"), ["fs"]);
+    assert_eq!(keys_of(&s, "clocks"), ["wall-clock", "monotonic-clock"]);
+    assert_eq!(keys_of(&s, "exit"), ["exit"]);
+    assert!(keys_of(&s, "stdio").contains(&"stdout".to_string()));
+    let clock = s["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "clock_time_get")
+        .expect("clock_time_get is imported");
+    assert_eq!(clock["interface"], "wasi_snapshot_preview1");
+    assert_eq!(clock["provider"], "wasi");
+    let notes = strings(&s["notes"]);
+    assert!(
+        notes.iter().any(|n| n.contains("can only be a root")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("fd_write")), "{notes:?}");
+    // clang records the C standard and itself.
+    assert_eq!(producers(&s, "language"), ["C99"], "{:#}", s["producers"]);
+    assert_eq!(producers(&s, "processed-by"), ["Debian clang"]);
+}
+
+#[test]
+fn a_preview_1_module_as_a_dependency_is_refused_at_its_line() {
+    let scene = Scene::new();
+    let reader = foreign_guest("c-reader");
+    let m = scene.manifest(&format!(
+        r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{{probe_driver}}"
+deps = {{ "test:probe/probe" = "reader", "test:probe/sibling" = "sib" }}
+
+[nanoprocess.reader]
+component = "{}"
+
+[nanoprocess.sib]
+component = "{{probe_leaf}}"
+"#,
+        reader.display()
+    ));
+    let run = nanoproc(&["check", &m.display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "nanoproc.toml:9:13: driver/reader: {} is a core module (WASI preview 1), which can only be a root",
+            reader.display()
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("cargo build --target wasm32-wasip2"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("wasm-tools component new"), "{run:?}");
+}
+
+/// What `inspect`, `run` and `check` say about a file that is not WebAssembly.
+#[test]
+fn files_that_are_not_webassembly_are_named_for_what_they_are() {
+    let scene = Scene::new();
+    let png = scene.path("photo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01").unwrap();
+    let toml = scene.file(
+        "nanoproc.toml.bak",
+        "[app]\nroot = \"a\"\n\n[nanoprocess.a]\ncomponent = \"a.wasm\"\n",
+    );
+    let empty = scene.file("empty.wasm", "");
+    let wat = scene.file("hello.wasm", ";; text\n(module (func))\n");
+    let elf = Path::new("/bin/true");
+    let cases: [(&Path, &str, &str); 5] = [
+        (
+            &png,
+            "photo.png is not WebAssembly: it is a PNG image",
+            "build for wasm32-wasip2",
+        ),
+        (
+            &toml,
+            "nanoproc.toml.bak is not WebAssembly: it is a TOML manifest",
+            "this is a TOML manifest; name it `*.toml`",
+        ),
+        (
+            elf,
+            "/bin/true is not WebAssembly: it is a native executable (ELF)",
+            "this is a native executable; build for wasm32-wasip2",
+        ),
+        (&empty, "empty.wasm is empty", "build it again"),
+        (
+            &wat,
+            "hello.wasm is not WebAssembly: it is WebAssembly text (WAT) of a module",
+            "wasm-tools parse",
+        ),
+    ];
+    for (file, what, help) in cases {
+        let file = file.display().to_string();
+        let shown = file.strip_prefix(&format!("{}/", scene.dir.path().display()));
+        let shown = shown.unwrap_or(&file);
+        let expected = what.replacen(shown, &file, 1);
+        for args in [
+            vec!["inspect", &file],
+            vec!["inspect", &file, "--json"],
+            vec!["run", &file],
+        ] {
+            let run = nanoproc(&args);
+            assert_eq!(run.code, 125, "{args:?}: {run:?}");
+            assert!(run.stderr.contains(&expected), "{args:?}: {run:?}");
+            assert!(run.stderr.contains(help), "{args:?}: {run:?}");
+        }
+        let json = nanoproc(&["inspect", &file, "--json"]);
+        let error: Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&expected),
+            "{json:?}"
+        );
+    }
+    // `check` given a component named as a manifest says so, rather than that
+    // it is bad TOML.
+    let component = scene.path("app.toml");
+    std::fs::copy(guest("probe_cmd"), &component).unwrap();
+    let component = component.display().to_string();
+    let run = nanoproc(&["check", &component]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "{component} is a WebAssembly component, not a manifest: run it with `nanoproc run {component}`"
+        )),
+        "{run:?}"
+    );
+    // And given an image, as `run` does, what it is.
+    let run = nanoproc(&["check", &png.display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("photo.png is not WebAssembly: it is a PNG image"),
+        "{run:?}"
+    );
+    // A manifest that is an image, likewise.
+    let fake = scene.path("fake.toml");
+    std::fs::copy(&png, &fake).unwrap();
+    let run = nanoproc(&["check", &fake.display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("fake.toml is not a manifest: it is a PNG image"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn guest_chosen_names_are_escaped_in_the_text_form() {
+    // A producers entry with a terminal escape and a newline, added to a real
+    // component as a custom section (sections may be appended to a component).
+    let mut bytes = std::fs::read(guest("probe_leaf")).unwrap();
+    let mut section = Vec::new();
+    section.push(1u8); // one field
+    for s in [&b"language"[..], b"\x1b[2Jevil\nnanoproc: forged", b"1"] {
+        section.push(u8::try_from(s.len()).unwrap());
+        section.extend_from_slice(s);
+        if s == b"language" {
+            section.push(1); // one value
+        }
+    }
+    let name = b"producers";
+    let mut payload = vec![u8::try_from(name.len()).unwrap()];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(&section);
+    bytes.push(0); // a custom section
+    bytes.push(u8::try_from(payload.len()).unwrap());
+    bytes.extend_from_slice(&payload);
+    let scene = Scene::new();
+    let file = scene.path("evil.wasm");
+    std::fs::write(&file, &bytes).unwrap();
+    let run = nanoproc(&["inspect", &file.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains('\x1b'), "{run:?}");
+    assert!(
+        run.stdout.contains("\\u{1b}[2Jevil\\nnanoproc: forged 1"),
+        "{run:?}"
+    );
+}
+
+/// Truncated and bit-flipped copies of a real component: each is described or
+/// refused, never a panic, not even one `surface` catches from the decoder.
+#[test]
+fn damaged_components_are_refused_never_a_panic() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let this_test = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == this_test {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+    let bytes = std::fs::read(guest("probe_leaf")).unwrap();
+    let len = bytes.len();
+    let mut runner = TestRunner::new(Config {
+        cases: 1000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let damage = (
+        0..=len,
+        proptest::collection::vec((0..len, any::<u8>()), 0..8),
+    );
+    runner
+        .run(&damage, |(cut, flips)| {
+            let mut damaged = bytes.clone();
+            for (at, xor) in flips {
+                damaged[at] ^= xor.max(1);
+            }
+            damaged.truncate(cut);
+            let result = std::panic::catch_unwind(|| nanoproc_runtime::surface::inspect(&damaged));
+            prop_assert!(result.is_ok(), "inspect panicked on a damaged copy");
+            prop_assert_eq!(PANICS.load(Ordering::SeqCst), 0);
+            if cut < 8 {
+                prop_assert!(result.unwrap().is_err());
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The undamaged file is described: the property above is not vacuous.
+    assert!(nanoproc_runtime::surface::inspect(&bytes).is_ok());
+}
