@@ -305,7 +305,7 @@ component = "{probe_leaf}"
         &[
             "nanoproc.toml:5:13",
             "junk: ",
-            "is not a component nanoproc can run",
+            "junk.wasm is not WebAssembly: it is text",
         ],
     );
 }

@@ -98,14 +98,16 @@ impl NotWasm {
         let what = match self {
             NotWasm::WasmVersion { version } => {
                 return format!(
-                    "{file} is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
+                    "{file} is not a component nanoproc can run: it is WebAssembly of a version and layer nanoproc does not run ({}; a component has {}, a core module {})",
                     hex_bytes(version),
                     hex_bytes(&COMPONENT_VERSION),
                     hex_bytes(&CORE_MODULE_VERSION)
                 );
             }
             NotWasm::TruncatedWasm => {
-                return format!("{file} ends within its WebAssembly header");
+                return format!(
+                    "{file} is not a component nanoproc can run: it ends within its WebAssembly header"
+                );
             }
             NotWasm::Empty => return format!("{file} is empty"),
             NotWasm::TomlManifest => "a TOML manifest".to_string(),
