@@ -10,6 +10,10 @@ pub struct Location {
     pub line: usize,
     /// 1-based, in characters.
     pub column: usize,
+    /// The bytes of the source the location is about (its start is at `line` and
+    /// `column`), so that a report can underline all of them; `None` where only the
+    /// point is known.
+    pub span: Option<Span>,
 }
 
 impl Location {
@@ -17,6 +21,12 @@ impl Location {
     /// one inside a multi-byte character is that character.
     pub fn from_offset(file: &Path, source: &str, offset: usize) -> Location {
         Lines::of(source).locate(file, source, offset)
+    }
+
+    /// The location of the bytes `span` of `source`: its start, as
+    /// [`Self::from_offset`], with the span kept (clamped to the source).
+    pub fn from_span(file: &Path, source: &str, span: &Span) -> Location {
+        Lines::of(source).locate_span(file, source, span)
     }
 }
 
@@ -46,6 +56,18 @@ impl Lines {
             file: file.to_path_buf(),
             line,
             column,
+            span: None,
+        }
+    }
+
+    /// The location of the bytes `span` of `source`: where it starts, with the span
+    /// kept, clamped to the source and to character boundaries.
+    pub(crate) fn locate_span(&self, file: &Path, source: &str, span: &Span) -> Location {
+        let start = source.floor_char_boundary(span.start.min(source.len()));
+        let end = source.ceil_char_boundary(span.end.clamp(start, source.len()));
+        Location {
+            span: Some(start..end),
+            ..self.locate(file, source, start)
         }
     }
 }

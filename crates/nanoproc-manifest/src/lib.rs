@@ -223,7 +223,7 @@ impl Manifest {
     /// Turns a span into a location in this manifest.
     pub fn locate(&self, span: &Span) -> Option<Location> {
         let source = self.source.as_ref()?;
-        Some(self.lines.locate(&self.path, source, span.start))
+        Some(self.lines.locate_span(&self.path, source, span))
     }
 
     /// An error about a part of this manifest.
@@ -276,7 +276,7 @@ struct Cx {
 
 impl Cx {
     fn error(&mut self, span: Option<Span>, message: impl Into<String>) -> &mut ManifestError {
-        let location = span.map(|s| self.lines.locate(&self.path, &self.source, s.start));
+        let location = span.map(|s| self.lines.locate_span(&self.path, &self.source, &s));
         self.errors.push(ManifestError::new(location, message));
         self.errors.last_mut().unwrap()
     }

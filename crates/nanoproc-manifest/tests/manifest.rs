@@ -98,6 +98,14 @@ impl Project {
             at.starts_with(token),
             "{line}:{column} is at {at:?}, expected it to start with {token:?}"
         );
+        // The bytes it is about start where its line and column say.
+        if let Some(span) = &loc.span {
+            assert!(
+                span.start <= span.end && self.src[span.start..].starts_with(token),
+                "the span {span:?} of {err} is at {:?}",
+                &self.src[span.start..]
+            );
+        }
         assert!(
             err.message.contains(message),
             "message {:?} does not contain {message:?}",
@@ -405,7 +413,8 @@ network = ["example.com:443"]
         Some(Location {
             file: p.path.clone(),
             line: 8,
-            column: 9
+            column: 9,
+            span: node.grants.stdio.stdin.span.clone(),
         })
     );
 }
@@ -1390,6 +1399,34 @@ fn location_columns_count_characters() {
     let loc = Location::from_offset(file, src, src.find("# x").unwrap());
     assert_eq!(loc.file, file);
     assert_eq!(loc.to_string(), "m.toml:2:18");
+}
+
+#[test]
+fn a_location_keeps_the_bytes_it_is_about() {
+    let file = Path::new("m.toml");
+    let src = "a = 1\nname = \"naïve\" # x\n";
+    let start = src.find('"').unwrap();
+    let value = start..start + "\"naïve\"".len();
+    let loc = Location::from_span(file, src, &value);
+    assert_eq!((loc.line, loc.column), (2, 8));
+    assert_eq!(&src[loc.span.clone().unwrap()], "\"naïve\"");
+    // Clamped to the text and widened to whole characters, never a panic.
+    let inside = src.find('ï').unwrap() + 1;
+    let loc = Location::from_span(file, src, &(inside..inside));
+    assert_eq!(&src[loc.span.clone().unwrap()], "ï");
+    let loc = Location::from_span(file, src, &(start..10_000));
+    assert_eq!(loc.span, Some(start..src.len()));
+    assert_eq!(Location::from_offset(file, src, start).span, None);
+
+    // A manifest's errors carry the span of what they are about.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nanoproc.toml");
+    let manifest =
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"a.wasm\"\nfrobnicate = 1\n";
+    std::fs::write(&path, manifest).unwrap();
+    let errors = Manifest::load(&path).unwrap_err().0;
+    let span = errors[0].location.as_ref().unwrap().span.clone().unwrap();
+    assert_eq!(&manifest[span], "frobnicate");
 }
 
 #[test]
