@@ -959,7 +959,17 @@ fn own_keys<'a>(family: &str, keys: &[&'a str]) -> Vec<&'a str> {
 /// (with their lines) say more.
 pub(crate) fn not_a_manifest(path: &Path) -> Option<String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Only a regular file is looked into, and opened without waiting: opening a
+    // FIFO swapped in after the check would otherwise wait for a writer.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
@@ -1113,6 +1123,142 @@ mod tests {
             NotWasm::NativeExecutable { format: "ELF" }
                 .help()
                 .contains("build for wasm32-wasip2")
+        );
+    }
+
+    /// A real component (a dummy core module wrapped by wit-component) with the
+    /// world `w` of `wit`.
+    fn component(wit: &str) -> Vec<u8> {
+        let mut resolve = wit_parser::Resolve::default();
+        let package = resolve.push_str("surface.wit", wit).unwrap();
+        let world = resolve.select_world(&[package], Some("w")).unwrap();
+        let mut module = wit_component::dummy_module(
+            &resolve,
+            world,
+            wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync),
+        );
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        wit_component::ComponentEncoder::default()
+            .module(&module)
+            .unwrap()
+            .encode()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_component_of_both_wasi_generations_and_of_ungrantable_packages() {
+        let bytes = component(
+            r#"
+            package test:app;
+
+            interface pricing { price: func(item: string) -> u32; }
+
+            world w {
+                import wasi:clocks/monotonic-clock@0.3.0;
+                import wasi:clocks/wall-clock@0.2.3;
+                import wasi:http/outgoing-handler@0.2.10;
+                import wasi:keyvalue/store@0.2.0;
+                import pricing;
+                export pricing;
+            }
+
+            package wasi:clocks@0.3.0 { interface monotonic-clock { now: func() -> u64; } }
+            package wasi:clocks@0.2.3 { interface wall-clock { now: func() -> u64; } }
+            package wasi:http@0.2.10 { interface outgoing-handler { handle: func(); } }
+            package wasi:keyvalue@0.2.0 { interface store { get: func(key: string) -> string; } }
+            "#,
+        );
+        let s = inspect(&bytes).unwrap();
+        assert_eq!(s.kind, Kind::Component);
+        assert_eq!(s.wasi, ["0.2", "0.3"]);
+        assert!(!s.command);
+        let import = |name: &str| s.imports.iter().find(|i| i.name == name).unwrap();
+        let monotonic = import("wasi:clocks/monotonic-clock@0.3.0");
+        assert_eq!(monotonic.grant_keys, ["monotonic-clock"]);
+        assert!(!monotonic.served);
+        assert_eq!(
+            monotonic.problem.as_deref(),
+            Some("nanoproc serves wasi:clocks/monotonic-clock at 0.2.x only, not at 0.3.0")
+        );
+        let wall = import("wasi:clocks/wall-clock@0.2.3");
+        assert!(wall.served && wall.problem.is_none());
+        assert_eq!(wall.provider, Provider::Wasi);
+        assert_eq!(wall.functions, ["now"]);
+        let http = import("wasi:http/outgoing-handler@0.2.10");
+        assert_eq!(http.families, ["http"]);
+        assert_eq!(
+            http.problem.as_deref(),
+            Some("nanoproc cannot grant HTTP yet")
+        );
+        let keyvalue = import("wasi:keyvalue/store@0.2.0");
+        assert_eq!(keyvalue.provider, Provider::Unavailable);
+        assert_eq!(
+            keyvalue.problem.as_deref(),
+            Some("nanoproc cannot grant wasi:keyvalue (no family serves it)")
+        );
+        let pricing = import("test:app/pricing");
+        assert_eq!(pricing.provider, Provider::Dependency);
+        assert!(pricing.families.is_empty() && pricing.grant_keys.is_empty());
+        let families: Vec<(&str, bool)> = s
+            .families
+            .iter()
+            .map(|f| (f.family.as_str(), f.grantable))
+            .collect();
+        assert_eq!(
+            families,
+            [("clocks", true), ("http", false), ("keyvalue", false)]
+        );
+        assert_eq!(s.families[0].grant_keys, ["monotonic-clock", "wall-clock"]);
+        assert_eq!(s.exports.len(), 1);
+        assert_eq!(s.exports[0].name, "test:app/pricing");
+        assert_eq!(s.exports[0].functions, ["price"]);
+        assert!(s.digest.starts_with("sha256:") && s.digest.len() == 7 + 64);
+        // Serialised with the documented field names.
+        let json = serde_json::to_value(&s).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "command",
+                "digest",
+                "exports",
+                "families",
+                "imports",
+                "kind",
+                "notes",
+                "producers",
+                "size",
+                "wasi"
+            ]
+        );
+        assert_eq!(json["kind"], "component");
+        let providers: Vec<&str> = json["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["provider"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            providers,
+            [
+                "unavailable",
+                "wasi",
+                "unavailable",
+                "unavailable",
+                "dependency"
+            ]
         );
     }
 
