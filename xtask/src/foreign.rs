@@ -176,12 +176,7 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 ],
                 // Only the app's directory and the standard library: not whatever
                 // virtual environment the caller has active.
-                // No `__pycache__` written into the sources (it would change
-                // their hash, and is no source).
-                env: vec![
-                    ("VIRTUAL_ENV".into(), String::new()),
-                    ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-                ],
+                env: vec![("VIRTUAL_ENV".into(), String::new())],
                 inputs: vec![py],
                 tool_version: COMPONENTIZE_PY.into(),
                 if_it_fails: format!(
@@ -362,7 +357,8 @@ fn hash_tree(hash: &mut Fnv, path: &Path) -> Result<(), String> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
-        // Python's bytecode caches are written beside the sources by some runs.
+        // The Python that componentize-py runs inside its own runtime writes a
+        // `__pycache__` beside the app, whatever the environment says: no source.
         for entry in entries.iter().filter(|e| !e.ends_with("__pycache__")) {
             hash_tree(hash, entry)?;
         }
