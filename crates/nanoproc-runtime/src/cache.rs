@@ -50,6 +50,15 @@ const MAC_LEN: usize = 32;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Where [`CompileCache::load_or_compile`] got a component from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// An authentic cached artifact: nothing was compiled.
+    Cache,
+    /// Compiled now (and cached, if there is a cache).
+    Compiled,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct CompileCache {
     store: Option<Store>,
@@ -123,10 +132,18 @@ impl CompileCache {
     }
 
     /// Loads the component's artifact if an authentic one is cached, else compiles
-    /// it and caches the result. Cache failures never fail the load.
-    pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    /// it and caches the result. Cache failures never fail the load. `compiling` is
+    /// called just before a compilation starts (not for a cache hit), so that
+    /// progress is shown only for real work.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        compiling: impl FnOnce(),
+    ) -> wasmtime::Result<(Component, Origin)> {
         let Some(store) = &self.store else {
-            return Component::new(engine, bytes);
+            compiling();
+            return Ok((Component::new(engine, bytes)?, Origin::Compiled));
         };
         let context = Context::new(engine, bytes);
         let path = store.dir.join(format!("{}.cwasm", context.file_key()));
@@ -139,13 +156,15 @@ impl CompileCache {
             // wrote it, with `precompile_component`, for an engine that loads it.
             // wasmtime checks its header again.
             if let Ok(component) = unsafe { Component::deserialize(engine, artifact) } {
-                return Ok(component);
+                return Ok((component, Origin::Cache));
             }
         }
+        compiling();
         let artifact = engine.precompile_component(bytes)?;
         let _ = write_entry(&path, &seal(&store.key, &context, &artifact));
         // SAFETY: produced just now by this engine.
-        unsafe { Component::deserialize(engine, &artifact) }
+        let component = unsafe { Component::deserialize(engine, &artifact) }?;
+        Ok((component, Origin::Compiled))
     }
 }
 

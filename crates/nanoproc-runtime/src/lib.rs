@@ -87,6 +87,8 @@ pub struct Runtime {
     /// Every plan can be interrupted while it runs wasm, whether or not a time
     /// limit asks for it (see [`Runtime::with_interruption`]).
     interruptible: bool,
+    /// Told of every component compiled (see [`Runtime::with_progress`]).
+    progress: Option<ProgressHook>,
 }
 
 impl Runtime {
@@ -98,6 +100,7 @@ impl Runtime {
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             max_depth: manifest::MAX_DEPTH,
             interruptible: true,
+            progress: None,
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -137,6 +140,17 @@ impl Runtime {
         self
     }
 
+    /// The same runtime, calling `hook` as each component file of a check starts
+    /// and finishes compiling, or is loaded from the compile cache: a first run of
+    /// a large component compiles for seconds, which a caller may want to show.
+    pub fn with_progress(
+        mut self,
+        hook: impl Fn(&CompileProgress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(hook));
+        self
+    }
+
     fn engine_for(&self, choice: engine::EngineChoice) -> wasmtime::Result<Engine> {
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, e)) = engines.iter().find(|(k, _)| *k == choice) {
@@ -166,6 +180,11 @@ impl Runtime {
                 None => errors,
             }
         })?;
+        tracing::info!(
+            manifest = ?manifest.path,
+            nanoprocesses = manifest.nodes.len(),
+            "manifest loaded"
+        );
         self.check(&manifest, root_args, &|name| std::env::var(name).ok())
     }
 
@@ -179,15 +198,14 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, CheckError> {
-        plan::plan(
-            &|choice| self.engine_for(choice),
-            self.interruptible,
-            &self.cache,
-            manifest,
-            root_args,
-            host_env,
-            self.max_component_size,
-        )
+        let compiler = plan::Compiler {
+            engine_for: &|choice| self.engine_for(choice),
+            interruptible: self.interruptible,
+            cache: &self.cache,
+            max_component_size: self.max_component_size,
+            progress: self.progress.as_ref(),
+        };
+        plan::plan(&compiler, manifest, root_args, host_env)
     }
 
     /// One component (or WASI preview 1 module) run on its own, holding `grants`.

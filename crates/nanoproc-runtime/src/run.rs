@@ -269,13 +269,21 @@ impl Tree {
     /// calls as deep as the tree (see [`STACK_PER_LEVEL`] and [`with_stack`]).
     pub fn run(self) -> Result<Exit, RunError> {
         let needed = (tree_depth(&self.plan.nodes) + 1) * STACK_PER_LEVEL;
-        with_stack(needed, "nanoproc-tree", move || self.run_here()).unwrap_or_else(|why| {
-            Err(RunError::Instantiate {
-                nanoprocess: "(nanoproc)".into(),
-                message: why,
-                limit_exceeded: false,
-            })
-        })
+        let ended =
+            with_stack(needed, "nanoproc-tree", move || self.run_here()).unwrap_or_else(|why| {
+                Err(RunError::Instantiate {
+                    nanoprocess: "(nanoproc)".into(),
+                    message: why,
+                    limit_exceeded: false,
+                })
+            });
+        // The error's text may hold what a guest wrote (a panic message): Debug
+        // escapes it for the log.
+        match &ended {
+            Ok(exit) => tracing::info!(code = exit.code, "run ended"),
+            Err(e) => tracing::info!(error = ?e.to_string(), "run ended"),
+        }
+        ended
     }
 
     fn run_here(mut self) -> Result<Exit, RunError> {
@@ -418,6 +426,7 @@ impl RunCtx {
                 limit_exceeded: crate::error::is_limit(&e),
             }
         })?;
+        tracing::debug!(nanoprocess = ?node.path, "instantiated");
         Ok((store, instance))
     }
 

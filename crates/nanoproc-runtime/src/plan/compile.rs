@@ -11,14 +11,17 @@
 //! reported.
 
 use super::read::{Unreadable, is_core_module, open_component};
+use crate::cache::Origin;
 use crate::engine::{EngineChoice, Pool};
 use crate::interfaces::{self, FuncSig};
+use crate::progress::{CompileProgress, ProgressHook};
 use crate::state::NanoState;
 use nanoproc_caps::{Capabilities, LimitKind};
 use nanoproc_manifest::{Manifest, ManifestError};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
@@ -50,6 +53,21 @@ pub(crate) struct DepImport {
     pub resources: Vec<String>,
 }
 
+/// How a check compiles components: what its [`crate::Runtime`] was configured
+/// with.
+#[derive(Clone, Copy)]
+pub(crate) struct Compiler<'a> {
+    /// The engine for a configuration, made once per runtime.
+    pub engine_for: &'a dyn Fn(EngineChoice) -> wasmtime::Result<Engine>,
+    /// Every plan compiles epoch checks, whatever its time limits.
+    pub interruptible: bool,
+    pub cache: &'a crate::cache::CompileCache,
+    /// The largest component file read, in bytes.
+    pub max_component_size: u64,
+    /// Told of each file compiled.
+    pub progress: Option<&'a ProgressHook>,
+}
+
 /// What stage 3 found.
 pub(super) struct Components {
     pub engine: Engine,
@@ -64,25 +82,22 @@ pub(super) struct Components {
     pub notices: Vec<String>,
 }
 
-/// A component file as read (once) and compiled, if it compiles.
-/// The file's SHA-256 (what digest pins are checked against) and its compiled form.
-/// The bytes themselves are dropped once compiled: a plan of many nodes keeps no
-/// file in memory longer than it takes to compile it.
-type ReadOnce = ([u8; 32], Option<Arc<Compiled>>);
-
 /// Chooses the engine and compiles every node's component; reports every error
 /// about a component in `errors`. `Err` when the engine cannot be set up: then
 /// nothing could be compiled, and the fault is not the manifest's.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn compile_all(
-    engine_for: &dyn Fn(EngineChoice) -> wasmtime::Result<Engine>,
-    interruptible: bool,
-    cache: &crate::cache::CompileCache,
+    compiler: &Compiler<'_>,
     manifest: &Manifest,
     grants: &super::grants::Grants,
-    max_component_size: u64,
     errors: &mut Vec<ManifestError>,
 ) -> Result<Components, String> {
+    let Compiler {
+        engine_for,
+        interruptible,
+        cache,
+        max_component_size,
+        progress,
+    } = *compiler;
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).
     let mut notices = Vec::new();
@@ -119,6 +134,7 @@ pub(super) fn compile_all(
         pool: pool_for(grants.held.len(), grants.caps()),
     };
     let engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
+    tracing::debug!(fuel, epochs, pool = ?choice.pool, "engine chosen");
 
     // Each file is read once, through one open descriptor, and every digest pin
     // naming it is checked against exactly the bytes that are compiled: a file
@@ -128,42 +144,22 @@ pub(super) fn compile_all(
     // Files are told apart by what they are (device and inode), not by how they are
     // named: `d/c.wasm` with `d` a link to `.` is the same file as `c.wasm`, and is
     // read and compiled once.
-    let mut by_file: HashMap<PathBuf, Result<ReadOnce, Unreadable>> = HashMap::new();
-    let mut by_identity: HashMap<(u64, u64), ReadOnce> = HashMap::new();
+    let files = read_and_compile_files(manifest, &engine, cache, progress, max_component_size);
+
+    // The errors, in the order of the nodes, whatever order the files were
+    // compiled in: a file that does not compile is reported once, at the first
+    // node naming it; one that cannot be read, at every node naming it.
+    let mut reported = vec![false; files.outcomes.len()];
     let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
     for node in &manifest.nodes {
-        let entry = by_file.entry(node.component.clone()).or_insert_with(|| {
-            let (identity, opened) = open_component(&node.component, max_component_size)?;
-            if let Some(known) = by_identity.get(&identity) {
-                return Ok(known.clone());
-            }
-            let bytes = opened.read()?;
-            let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-            let comp = match compile(&engine, cache, &bytes) {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e) => {
-                    errors.push(
-                        manifest
-                            .error_at(
-                                Some(&node.component_span),
-                                format!(
-                                    "{}: {} is not a component nanoproc can run: {e:#}",
-                                    node.path,
-                                    node.component.display()
-                                ),
-                            )
-                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
-                    );
-                    None
-                }
-            };
-            drop(bytes);
-            by_identity.insert(identity, (digest, comp.clone()));
-            Ok((digest, comp))
-        });
-        let (digest, comp) = match entry {
-            Ok(found) => found,
-            Err(unreadable) => {
+        let named = files.slot_of[&node.component];
+        let slot = match files.outcomes[named] {
+            FileOutcome::SameFileAs(first) => first,
+            _ => named,
+        };
+        let (digest, comp) = match &files.outcomes[slot] {
+            FileOutcome::Read { digest, compiled } => (digest, compiled),
+            FileOutcome::Unreadable(unreadable) => {
                 let (node_path, file) = (&node.path, node.component.display());
                 let e = match unreadable {
                     Unreadable::Read { why, help } => {
@@ -189,6 +185,40 @@ pub(super) fn compile_all(
                 compiled.push(None);
                 continue;
             }
+            // Every file named twice points at the first name's slot, which holds
+            // what was read; anything else would be a bug, refused rather than run.
+            FileOutcome::SameFileAs(_) => {
+                errors.push(manifest.error_at(
+                    Some(&node.component_span),
+                    format!(
+                        "{}: {} was not read (a bug in nanoproc)",
+                        node.path,
+                        node.component.display()
+                    ),
+                ));
+                compiled.push(None);
+                continue;
+            }
+        };
+        let comp = match comp {
+            Ok(c) => Some(c.clone()),
+            Err(e) => {
+                if !std::mem::replace(&mut reported[slot], true) {
+                    errors.push(
+                        manifest
+                            .error_at(
+                                Some(&node.component_span),
+                                format!(
+                                    "{}: {} is not a component nanoproc can run: {e}",
+                                    node.path,
+                                    node.component.display()
+                                ),
+                            )
+                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                    );
+                }
+                None
+            }
         };
         // A preview 1 module exports no interface a parent could import: as a
         // dependency it would serve nothing. Said at its line, with how to make
@@ -203,7 +233,7 @@ pub(super) fn compile_all(
             compiled.push(None);
             continue;
         }
-        compiled.push(comp.clone());
+        compiled.push(comp);
     }
     Ok(Components {
         engine,
@@ -212,6 +242,183 @@ pub(super) fn compile_all(
         compiled,
         notices,
     })
+}
+
+/// What became of one distinct component path.
+enum FileOutcome {
+    /// It could not be read, or is no WebAssembly nanoproc runs.
+    Unreadable(Unreadable),
+    /// It is the same file (device and inode) as the path in this slot, which was
+    /// read and compiled instead.
+    SameFileAs(usize),
+    /// Read whole: its SHA-256 (what digest pins are checked against) and its
+    /// compiled form, or why it does not compile (`{:#}` of the error). The bytes
+    /// themselves were dropped once compiled: a plan of many nodes keeps no file in
+    /// memory longer than it takes to compile it.
+    Read {
+        digest: [u8; 32],
+        compiled: Result<Arc<Compiled>, String>,
+    },
+}
+
+/// Every distinct component path of a manifest, read and compiled.
+struct Files {
+    /// The slot of each path in `outcomes`.
+    slot_of: HashMap<PathBuf, usize>,
+    /// One per distinct path, in the order the nodes first name them.
+    outcomes: Vec<FileOutcome>,
+}
+
+/// Reads and compiles every distinct component file, several at once.
+///
+/// wasmtime already compiles the functions of one component in parallel (on
+/// rayon's pool), but parsing, validating, linking and writing the artifact are
+/// serial, and a tree of many small components spends much of its time there.
+/// So distinct files are compiled on up to `available_parallelism` threads, which
+/// hand their function compilation to the same rayon pool: at most that many
+/// serial phases run beside the pool's workers. Each thread opens the next path,
+/// and the first to open a file (by device and inode) claims it; a path that
+/// turns out to be a file already claimed is only recorded as the same file. At
+/// most one file per thread is open, and in memory, at a time.
+fn read_and_compile_files(
+    manifest: &Manifest,
+    engine: &Engine,
+    cache: &crate::cache::CompileCache,
+    progress: Option<&ProgressHook>,
+    max_component_size: u64,
+) -> Files {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut slot_of: HashMap<PathBuf, usize> = HashMap::new();
+    let mut paths: Vec<&Path> = Vec::new();
+    for node in &manifest.nodes {
+        slot_of.entry(node.component.clone()).or_insert_with(|| {
+            paths.push(&node.component);
+            paths.len() - 1
+        });
+    }
+    let next = AtomicUsize::new(0);
+    let claimed: Mutex<HashMap<(u64, u64), usize>> = Mutex::new(HashMap::new());
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let slot = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = paths.get(slot) else {
+                return done;
+            };
+            let outcome = match open_component(path, max_component_size) {
+                Err(unreadable) => FileOutcome::Unreadable(unreadable),
+                Ok((identity, opened)) => {
+                    let first = *claimed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(identity)
+                        .or_insert(slot);
+                    if first != slot {
+                        FileOutcome::SameFileAs(first)
+                    } else {
+                        match opened.read() {
+                            Err(unreadable) => FileOutcome::Unreadable(unreadable),
+                            Ok(bytes) => {
+                                let digest: [u8; 32] =
+                                    <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+                                let compiled = compile_file(engine, cache, progress, path, &bytes)
+                                    .map(Arc::new)
+                                    .map_err(|e| format!("{e:#}"));
+                                FileOutcome::Read { digest, compiled }
+                            }
+                        }
+                    }
+                }
+            };
+            done.push((slot, outcome));
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len());
+    let mut finished: Vec<(usize, FileOutcome)> = if threads <= 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|i| {
+                    // The main thread's stack size: parsing and adapting a
+                    // component recurses as deep as it would there.
+                    std::thread::Builder::new()
+                        .name(format!("nanoproc-compile-{i}"))
+                        .stack_size(COMPILE_STACK)
+                        .spawn_scoped(scope, work)
+                })
+                .collect();
+            let mut all = Vec::new();
+            for worker in workers {
+                match worker {
+                    Ok(handle) => match handle.join() {
+                        Ok(done) => all.extend(done),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    // Fewer threads than hoped: those that started take the
+                    // rest, and this one too.
+                    Err(_) => all.extend(work()),
+                }
+            }
+            all
+        })
+    };
+    finished.sort_by_key(|(slot, _)| *slot);
+    Files {
+        slot_of,
+        outcomes: finished.into_iter().map(|(_, outcome)| outcome).collect(),
+    }
+}
+
+/// The stack of each compiling thread: the size of a main thread's.
+const COMPILE_STACK: usize = 8 << 20;
+
+/// [`compile`], with its progress reported and logged.
+fn compile_file(
+    engine: &Engine,
+    cache: &crate::cache::CompileCache,
+    progress: Option<&ProgressHook>,
+    path: &Path,
+    bytes: &[u8],
+) -> wasmtime::Result<Compiled> {
+    let began = Instant::now();
+    let compiling = || {
+        tracing::debug!(component = ?path, bytes = bytes.len(), "compiling");
+        if let Some(hook) = progress {
+            hook(&CompileProgress::Started {
+                component: path.to_path_buf(),
+                bytes: bytes.len() as u64,
+            });
+        }
+    };
+    let result = compile(engine, cache, bytes, compiling);
+    let took = began.elapsed();
+    let cached = matches!(result, Ok((_, Origin::Cache)));
+    let ms = took.as_millis() as u64;
+    match &result {
+        Ok((_, Origin::Compiled)) => tracing::info!(component = ?path, ms, "component compiled"),
+        Ok((_, Origin::Cache)) => {
+            tracing::info!(component = ?path, ms, "component loaded from the compile cache")
+        }
+        Err(e) => tracing::info!(
+            component = ?path,
+            ms,
+            error = ?format!("{e:#}"),
+            "component does not compile"
+        ),
+    }
+    if let Some(hook) = progress {
+        hook(&CompileProgress::Finished {
+            component: path.to_path_buf(),
+            took,
+            cached,
+        });
+    }
+    result.map(|(compiled, _)| compiled)
 }
 
 /// The refusal of a core module (a WASI preview 1 module) named as a dependency.
@@ -260,14 +467,16 @@ fn pool_for<'a>(
     })
 }
 
-/// Compiles a component, or adapts and compiles a WASI preview 1 core module.
+/// Compiles a component, or adapts and compiles a WASI preview 1 core module;
+/// `compiling` is called if it is really compiled (not found in the cache).
 fn compile(
     engine: &Engine,
     cache: &crate::cache::CompileCache,
     bytes: &[u8],
-) -> wasmtime::Result<Compiled> {
+    compiling: impl FnOnce(),
+) -> wasmtime::Result<(Compiled, Origin)> {
     let is_core = is_core_module(bytes);
-    let component = if is_core {
+    let (component, origin) = if is_core {
         let adapted = wit_component::ComponentEncoder::default()
             .module(bytes)
             .and_then(|e| {
@@ -278,9 +487,9 @@ fn compile(
             })
             .and_then(|e| e.validate(true).encode())
             .map_err(|e| wasmtime::format_err!("adapting the WASI preview 1 module: {e:#}"))?;
-        cache.load_or_compile(engine, &adapted)?
+        cache.load_or_compile(engine, &adapted, compiling)?
     } else {
-        cache.load_or_compile(engine, bytes)?
+        cache.load_or_compile(engine, bytes, compiling)?
     };
     let ty = component.component_type();
     let names = interfaces::ResourceNames::of(engine, &ty);
@@ -334,5 +543,5 @@ fn compile(
                 .push(format!("cannot be linked: {e:#}")),
         }
     }
-    Ok(compiled)
+    Ok((compiled, origin))
 }

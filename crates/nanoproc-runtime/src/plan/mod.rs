@@ -31,6 +31,7 @@ mod memory;
 pub(crate) mod read;
 mod wire;
 
+pub(crate) use compile::Compiler;
 pub(crate) use wire::Serve;
 
 use crate::families::fs::dirs::{OpenedDir, PlanDirs};
@@ -172,26 +173,15 @@ pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
 
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
-    engine_for: &dyn Fn(crate::engine::EngineChoice) -> wasmtime::Result<Engine>,
-    interruptible: bool,
-    cache: &crate::cache::CompileCache,
+    compiler: &Compiler<'_>,
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
-    max_component_size: u64,
 ) -> Result<Plan, CheckError> {
     let mut errors: Vec<ManifestError> = Vec::new();
     let grants = grants::grant(manifest, root_args, host_env, &mut errors);
-    let components = compile::compile_all(
-        engine_for,
-        interruptible,
-        cache,
-        manifest,
-        &grants,
-        max_component_size,
-        &mut errors,
-    )
-    .map_err(CheckError::Engine)?;
+    let components = compile::compile_all(compiler, manifest, &grants, &mut errors)
+        .map_err(CheckError::Engine)?;
     let wiring = wire::wire(
         manifest,
         &components.engine,
@@ -349,27 +339,7 @@ impl Plan {
         } else {
             format!("{child_prefix}│   ")
         };
-        for (family, text) in node.caps.summary_lines() {
-            // Directories as they were opened: the handle is what the nanoprocess
-            // gets, whatever its path says now.
-            let text = if family == "fs" && !node.dirs.is_empty() {
-                node.caps
-                    .fs
-                    .iter()
-                    .zip(&node.dirs)
-                    .map(|(d, opened)| {
-                        format!(
-                            "{} ({}) = host {}",
-                            d.guest,
-                            d.rights,
-                            opened.host_path().display()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            } else {
-                text
-            };
+        for (family, text) in node.capability_summary() {
             out.push_str(&format!("{detail_prefix}{family:<8}{text}\n"));
         }
         if let Some(parent) = node.parent.map(|p| &self.inner.nodes[p]) {
