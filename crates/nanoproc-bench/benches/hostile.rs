@@ -146,8 +146,9 @@ fn cases(nanoproc: &Path, scene: &Path, limit: Duration) -> Vec<Case> {
     let run_stopped = "stopped: the run's time limit passed".to_owned();
 
     let root = |op: &str, flags: &[&str], limit: &str, time: bool, status: i32, expect: &str| {
-        let mut args: Vec<String> = vec!["run".into(), probe_cmd.clone(), "--stats".into()];
+        let mut args: Vec<String> = vec!["run".into(), "--stats".into()];
         args.extend(flags.iter().map(|f| f.to_string()));
+        args.push(probe_cmd.clone());
         args.push("--".into());
         args.push(op.into());
         Case {
@@ -169,11 +170,11 @@ fn cases(nanoproc: &Path, scene: &Path, limit: Duration) -> Vec<Case> {
         write_tree(&manifest, grants);
         let args = vec![
             "run".into(),
-            manifest.display().to_string(),
             "--stats".into(),
             // Far beyond every limit below, so that only the leaf's own can stop it.
             "--timeout".into(),
             "120s".into(),
+            manifest.display().to_string(),
             "--".into(),
             format!("child:{op}"),
             "sibling:count".into(),

@@ -1,5 +1,6 @@
-//! `run`'s flags, and the grants the flags stand for: each grant flag is written as
-//! the manifest grant it means and read by the same family parser.
+//! The flags of `run` and `check`, and the grants the flags stand for: each grant
+//! flag is written as the manifest grant it means and read by the same family
+//! parser.
 
 use crate::Reading;
 use clap::Args;
@@ -8,87 +9,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// A manifest (.toml), or a component or module (.wasm) to run on its own.
-    pub target: PathBuf,
     #[command(flatten)]
     pub reading: Reading,
-    /// Grant a host directory read-write, seen by the guest at GUEST (default: the
-    /// same path if absolute, else below `/`). Single component only.
-    #[arg(long, value_name = "HOST[::GUEST]")]
-    pub dir: Vec<String>,
-    /// Grant a host directory read-only. Single component only.
-    #[arg(long, value_name = "HOST[::GUEST]")]
-    pub dir_ro: Vec<String>,
-    /// Grant an environment variable: NAME passes this process's value, NAME=VALUE
-    /// sets one. Single component only.
-    #[arg(long, value_name = "NAME[=VALUE]")]
-    pub env: Vec<String>,
-    /// Grant the wall clock. Single component only.
-    #[arg(long)]
-    pub wall_clock: bool,
-    /// Grant the monotonic clock. Single component only.
-    #[arg(long)]
-    pub monotonic_clock: bool,
-    /// Grant both clocks. Single component only.
-    #[arg(long)]
-    pub clocks: bool,
-    /// Grant secure random. Single component only.
-    #[arg(long)]
-    pub random: bool,
-    /// Grant insecure random. Single component only.
-    #[arg(long)]
-    pub insecure_random: bool,
-    /// Grant outbound network access by pattern, e.g. api.example.com:443,
-    /// 127.0.0.1:8000-8100, udp:10.0.0.0/8:53. Single component only.
-    #[arg(long, value_name = "PATTERN")]
-    pub connect: Vec<String>,
-    /// Grant binding and listening by pattern, e.g. tcp:127.0.0.1:8080. Single
-    /// component only.
-    #[arg(long, value_name = "PATTERN")]
-    pub listen: Vec<String>,
-    /// Where stdout goes: inherit (the terminal, the default), prefix, discard,
-    /// none (refused) or file=PATH. Single component only.
-    #[arg(long, value_name = "MODE")]
-    pub stdout: Option<String>,
-    /// Where stderr goes, as for --stdout. Single component only.
-    #[arg(long, value_name = "MODE")]
-    pub stderr: Option<String>,
-    /// Grant a wall clock frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) and a
-    /// monotonic clock frozen at 0, instead of the real ones. Single component only.
-    #[arg(long, value_name = "INSTANT")]
-    pub clock_at: Option<String>,
-    /// Grant random (secure and insecure) as reproducible bytes from SEED. Single
-    /// component only.
-    #[arg(long, value_name = "SEED")]
-    pub random_seed: Option<u64>,
-    /// Grant stdin. Single component only.
-    #[arg(long)]
-    pub stdin: bool,
-    /// Grant a `wasi:config/store` value. Single component only.
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub config: Vec<String>,
-    /// Do not grant the terminal's stdout and stderr, which a single component
-    /// otherwise gets (it is the user's own terminal). Single component only.
-    #[arg(long)]
-    pub no_stdio: bool,
-    /// Limit linear memory, e.g. 64MiB. Single component only.
-    #[arg(long, value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Limit fuel (about one unit per wasm instruction) for the run. Single component only.
-    #[arg(long, value_name = "UNITS")]
-    pub fuel: Option<String>,
-    /// Limit open handles (files, streams, sockets). Single component only.
-    #[arg(long, value_name = "COUNT")]
-    pub handles: Option<String>,
-    /// Limit bytes written to each of stdout and stderr, e.g. 1MiB. Single component only.
-    #[arg(long, value_name = "SIZE")]
-    pub output: Option<String>,
-    /// Limit table elements. Single component only.
-    #[arg(long, value_name = "COUNT")]
-    pub tables: Option<String>,
-    /// Limit core instances. Single component only.
-    #[arg(long, value_name = "COUNT")]
-    pub instances: Option<String>,
     /// Stop the whole run after this long, e.g. 30s or 500ms (exit status 124).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
@@ -102,13 +24,157 @@ pub struct RunArgs {
     /// the refusals.
     #[arg(long)]
     pub audit_summary: bool,
-    /// Arguments for the root (after `--`).
-    #[arg(last = true)]
-    pub args: Vec<String>,
+    #[command(flatten)]
+    pub grants: GrantFlags,
+    /// A manifest (.toml), or a component or module (.wasm) to run on its own,
+    /// then the root's arguments. Everything after the target is the guest's, as
+    /// with `wasmtime run`: nanoproc's flags go before it. A `--` right after the
+    /// target is dropped.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_names = ["TARGET", "ARGS"]
+    )]
+    target_and_args: Vec<String>,
 }
 
 impl RunArgs {
-    pub fn has_grant_flags(&self) -> bool {
+    pub fn target(&self) -> &Path {
+        // clap requires at least one value.
+        Path::new(self.target_and_args.first().map_or("", String::as_str))
+    }
+
+    /// The root's arguments: everything after the target, but a `--` right after
+    /// it (the way to pass arguments that look like nanoproc's flags).
+    pub fn guest_args(&self) -> &[String] {
+        let after = self.target_and_args.get(1..).unwrap_or_default();
+        match after.split_first() {
+            Some((first, rest)) if first == "--" => rest,
+            _ => after,
+        }
+    }
+
+    /// A flag of nanoproc's own written right after the target, where it is the
+    /// guest's first argument: `run app.wasm --dir data` grants nothing and hands
+    /// `--dir data` to the guest. Flags went there before arguments became the
+    /// guest's, and a `--no-stdio` or `--memory` silently not applied would leave
+    /// the guest more than the user meant, so this is refused (status 2) unless a
+    /// `--` says the arguments are the guest's.
+    pub fn misplaced_flag(&self) -> Option<&str> {
+        use clap::CommandFactory;
+        let first = self.target_and_args.get(1)?;
+        let name = first.strip_prefix("--")?.split('=').next()?;
+        let cli = crate::Cli::command();
+        let run = cli.find_subcommand("run")?;
+        run.get_arguments()
+            .any(|a| a.get_long() == Some(name))
+            .then_some(first.as_str())
+    }
+}
+
+/// `check`'s flags: the same target and grants as `run`, nothing that runs.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A manifest (.toml), or a component or module (.wasm) checked as a tree of
+    /// one, holding what the grant flags give it.
+    pub target: PathBuf,
+    #[command(flatten)]
+    pub reading: Reading,
+    /// Print the result as JSON on stdout: `{"ok": true, "nanoprocesses": [...]}`,
+    /// or `{"ok": false, "errors": [...]}` with each error's file, line, column,
+    /// message and help.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub grants: GrantFlags,
+}
+
+/// The grants and limits of a single component, as flags: `run` and `check` take
+/// the same ones. A manifest's grants are in the manifest, so with one they are
+/// refused.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Grants and limits (single component only)")]
+pub struct GrantFlags {
+    /// Grant a host directory read-write, seen by the guest at GUEST (default: the
+    /// same path if absolute, else below `/`).
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+    /// Grant a host directory read-only.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir_ro: Vec<String>,
+    /// Grant an environment variable: NAME passes this process's value, NAME=VALUE
+    /// sets one.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Grant the wall clock.
+    #[arg(long)]
+    pub wall_clock: bool,
+    /// Grant the monotonic clock.
+    #[arg(long)]
+    pub monotonic_clock: bool,
+    /// Grant both clocks.
+    #[arg(long)]
+    pub clocks: bool,
+    /// Grant secure random.
+    #[arg(long)]
+    pub random: bool,
+    /// Grant insecure random.
+    #[arg(long)]
+    pub insecure_random: bool,
+    /// Grant outbound network access by pattern, e.g. api.example.com:443,
+    /// 127.0.0.1:8000-8100, udp:10.0.0.0/8:53.
+    #[arg(long, value_name = "PATTERN")]
+    pub connect: Vec<String>,
+    /// Grant binding and listening by pattern, e.g. tcp:127.0.0.1:8080.
+    #[arg(long, value_name = "PATTERN")]
+    pub listen: Vec<String>,
+    /// Where stdout goes: inherit (the terminal, the default), prefix, discard,
+    /// none (refused) or file=PATH.
+    #[arg(long, value_name = "MODE")]
+    pub stdout: Option<String>,
+    /// Where stderr goes, as for --stdout.
+    #[arg(long, value_name = "MODE")]
+    pub stderr: Option<String>,
+    /// Grant a wall clock frozen at INSTANT (e.g. 2024-01-01T00:00:00Z) and a
+    /// monotonic clock frozen at 0, instead of the real ones.
+    #[arg(long, value_name = "INSTANT")]
+    pub clock_at: Option<String>,
+    /// Grant random (secure and insecure) as reproducible bytes from SEED.
+    #[arg(long, value_name = "SEED")]
+    pub random_seed: Option<u64>,
+    /// Grant stdin.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Grant a `wasi:config/store` value.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// Do not grant the terminal's stdout and stderr, which a single component
+    /// otherwise gets (it is the user's own terminal).
+    #[arg(long)]
+    pub no_stdio: bool,
+    /// Limit linear memory, e.g. 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Limit fuel (about one unit per wasm instruction) for the run.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<String>,
+    /// Limit open handles (files, streams, sockets).
+    #[arg(long, value_name = "COUNT")]
+    pub handles: Option<String>,
+    /// Limit bytes written to each of stdout and stderr, e.g. 1MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub output: Option<String>,
+    /// Limit table elements.
+    #[arg(long, value_name = "COUNT")]
+    pub tables: Option<String>,
+    /// Limit core instances.
+    #[arg(long, value_name = "COUNT")]
+    pub instances: Option<String>,
+}
+
+impl GrantFlags {
+    pub fn any(&self) -> bool {
         !self.dir.is_empty()
             || !self.dir_ro.is_empty()
             || !self.env.is_empty()

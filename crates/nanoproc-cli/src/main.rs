@@ -1,15 +1,19 @@
 //! `nanoproc`: a thin command line over `nanoproc-runtime`.
 
 use clap::{Args, Parser, Subcommand};
-use flags::RunArgs;
+use flags::{CheckArgs, RunArgs};
 use nanoproc_runtime::caps::parse_bytes;
 use nanoproc_runtime::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, Runtime};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod check;
+mod diagnostics;
 mod flags;
+mod generate;
 mod graph;
 mod inspect;
+mod logging;
+mod progress;
 mod report;
 mod run;
 mod status;
@@ -23,19 +27,21 @@ mod status;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what nanoproc does on stderr: -v the manifest, each component compiled
+    /// (or loaded from the cache) and the run's end; -vv also the engine and each
+    /// nanoprocess instantiated; -vvv everything. RUST_LOG, when set, chooses
+    /// instead (e.g. RUST_LOG=nanoproc_runtime=debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a manifest without running it: syntax, components, digests, that every
-    /// grant is within its parent's, and that every import is satisfied by a
-    /// matching export. Prints the tree with each nanoprocess's capabilities.
-    Check {
-        /// The manifest (nanoproc.toml).
-        manifest: PathBuf,
-        #[command(flatten)]
-        reading: Reading,
-    },
+    /// Check a manifest, or a single component with the grant flags `run` takes,
+    /// without running it: syntax, components, digests, that every grant is within
+    /// its parent's, and that every import is satisfied by a matching export.
+    /// Prints the tree with each nanoprocess's capabilities.
+    Check(Box<CheckArgs>),
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
     Run(Box<RunArgs>),
@@ -48,6 +54,18 @@ enum Command {
     /// the interfaces on each edge and, given an audit log, each one's uses and
     /// refusals. DOT (the default), Mermaid, or a self-contained HTML page.
     Graph(Box<graph::GraphArgs>),
+    /// Print a completion script for a shell, e.g.
+    /// `nanoproc completions bash > ~/.local/share/bash-completion/completions/nanoproc`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, as roff: `nanoproc man | man -l -`. With a command,
+    /// that command's page (`nanoproc man run` is nanoproc-run(1)).
+    Man {
+        /// A command, such as `run`.
+        command: Option<String>,
+    },
 }
 
 /// How components are read, for `check` and `run` alike.
@@ -67,8 +85,12 @@ fn main() -> ExitCode {
     // For NANOPROC_STARTUP_TRACE (see `run`): how long start-up took.
     let started = std::time::Instant::now();
     let cli = Cli::parse();
+    logging::init(cli.verbose);
     let reading = match &cli.command {
-        Command::Check { reading, .. } => reading,
+        // Generated from this file's definitions: no engine needed.
+        Command::Completions { shell } => return generate::completions(*shell),
+        Command::Man { command } => return generate::man(command.as_deref()),
+        Command::Check(args) => &args.reading,
         Command::Run(args) => &args.reading,
         Command::Inspect(args) => &args.reading,
         Command::Graph(args) => &args.reading,
@@ -82,7 +104,7 @@ fn main() -> ExitCode {
         }
     };
     let runtime = match Runtime::new() {
-        Ok(r) => r
+        Ok(r) => with_progress(r)
             .with_max_component_size(max_component_size)
             .with_max_depth(
                 reading
@@ -95,21 +117,20 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { manifest, .. } => match runtime.check_manifest(&manifest, &[]) {
-            Ok(plan) => {
-                print_notices(&plan);
-                print_out(&format!(
-                    "{}ok: {} nanoprocesses, every grant within its parent's\n",
-                    plan.describe(),
-                    plan.nodes().len()
-                ));
-                ExitCode::SUCCESS
-            }
-            Err(e) => not_checked(&e),
-        },
+        Command::Check(args) => check::check(&runtime, &args),
         Command::Run(args) => run::run(&runtime, &args, started),
         Command::Inspect(args) => inspect::inspect(&args, max_component_size),
         Command::Graph(args) => graph::graph(&runtime, &args),
+        // Answered above, before an engine was made.
+        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
+    }
+}
+
+/// The runtime, with a spinner for long compiles when stderr is a terminal.
+fn with_progress(runtime: Runtime) -> Runtime {
+    match progress::on_terminal() {
+        Some(hook) => runtime.with_progress(hook),
+        None => runtime,
     }
 }
 
@@ -139,7 +160,10 @@ fn print_notices(plan: &Plan) {
 fn not_checked(error: &CheckError) -> ExitCode {
     match error {
         CheckError::Refused(errors) => {
-            eprintln!("{errors}");
+            eprintln!(
+                "{}",
+                diagnostics::render(errors, diagnostics::colour_on_stderr())
+            );
             eprintln!(
                 "nanoproc: refused before running ({} error{})",
                 errors.0.len(),

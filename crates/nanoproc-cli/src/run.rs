@@ -47,25 +47,21 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
     // `--timeout` must stop a guest that computes; a plan with no time limit of
     // its own would otherwise be built without the epoch checks that do.
     let runtime = &runtime.clone().with_interruption(timeout.is_some());
-    let is_manifest = args.target.extension().is_some_and(|e| e == "toml");
-    let plan: Result<Plan, CheckError> = if is_manifest {
-        if args.has_grant_flags() {
-            eprintln!(
-                "nanoproc: grant flags apply to a single component; a manifest's grants are in the manifest ({})",
-                args.target.display()
-            );
-            return ExitCode::from(2);
-        }
-        runtime.check_manifest(&args.target, &args.args)
-    } else {
-        match args.grants() {
-            Ok(grants) => runtime.check_component(&args.target, grants, &args.args),
-            Err(e) => {
-                eprintln!("nanoproc: {e}");
+    if let Some(flag) = args.misplaced_flag() {
+        eprintln!(
+            "nanoproc: `{flag}` comes after the target, where it would be the guest's argument; nanoproc's own flags go before the target (nanoproc run {flag} ... {}); to pass it to the guest, put `--` after the target",
+            args.target().display()
+        );
+        return ExitCode::from(2);
+    }
+    let plan: Result<Plan, CheckError> =
+        match crate::check::plan_of(runtime, args.target(), &args.grants, args.guest_args()) {
+            Ok(checked) => checked,
+            Err(usage) => {
+                eprintln!("nanoproc: {usage}");
                 return ExitCode::from(2);
             }
-        }
-    };
+        };
     let plan = match plan {
         Ok(p) => p,
         Err(e) => return not_checked(&e),

@@ -21,10 +21,10 @@ fn refused_lookups_of_a_huge_name_are_cut_in_the_log_and_cost_nanoproc_nothing()
     let op = "lookups:300:1048576";
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--audit",
         &log.display().to_string(),
         "--stats",
+        &cmd(),
         "--",
         op,
     ]);

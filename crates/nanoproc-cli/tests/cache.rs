@@ -146,7 +146,7 @@ fn a_grant_over_the_cache_leaves_it_unused_and_finds_no_key_there() {
     );
     let overwrite = format!("write:{entry}=forged");
     let run = nanoproc_env(
-        &["run", &cmd, "--dir", &grant, "--", &overwrite],
+        &["run", "--dir", &grant, &cmd, "--", &overwrite],
         &[("NANOPROC_CACHE_DIR", &dir.display().to_string())],
     );
     assert_eq!(run.code, 0, "{run:?}");

@@ -25,9 +25,9 @@ fn a_child_reads_the_keys_it_was_granted_and_nothing_else() {
     let log = scene.path("audit.jsonl");
     let run = nanoproc(&[
         "run",
-        &m.display().to_string(),
         "--audit",
         &log.display().to_string(),
+        &m.display().to_string(),
         "--",
         "config:TOKEN",
         "child:config:LOG",
@@ -150,9 +150,9 @@ fn a_single_component_is_granted_values_by_flag() {
     let cmd = cmd();
     let run = nanoproc(&[
         "run",
-        &cmd,
         "--config",
         "GREETING=hello",
+        &cmd,
         "--",
         "config:GREETING",
     ]);
@@ -161,7 +161,7 @@ fn a_single_component_is_granted_values_by_flag() {
     let run = nanoproc(&["run", &cmd, "--", "config:GREETING"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.assert_err("config:GREETING"), "err: not present");
-    let run = nanoproc(&["run", &cmd, "--config", "NOVALUE", "--", "config:X"]);
+    let run = nanoproc(&["run", "--config", "NOVALUE", &cmd, "--", "config:X"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("--config NOVALUE: expected KEY=VALUE"),

@@ -34,9 +34,9 @@ fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
     let run = nanoproc_env(
         &[
             "run",
-            &scene.path("nanoproc.toml").display().to_string(),
             "--audit",
             &audit.display().to_string(),
+            &scene.path("nanoproc.toml").display().to_string(),
         ],
         &[
             ("GALLERY_TITLE", "Holiday photos"),

@@ -101,7 +101,7 @@ fn a_root_grant_that_is_a_symlink_is_refused() {
     std::os::unix::fs::symlink(scene.path("home"), scene.path("data")).unwrap();
     let cmd = guest("probe_cmd").display().to_string();
     let dir = format!("{}::/data", scene.path("data").display());
-    let run = nanoproc(&["run", &cmd, "--dir", &dir, "--", "read:/data/.ssh/id_rsa"]);
+    let run = nanoproc(&["run", "--dir", &dir, &cmd, "--", "read:/data/.ssh/id_rsa"]);
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("is a symbolic link"), "{run:?}");
     assert!(!run.stdout.contains("private key"), "{run:?}");
@@ -227,11 +227,11 @@ fn writing_to_a_file_opened_for_reading_is_wasmtimes_answer_not_a_refusal() {
     let dir = format!("{}::/data", scene.path("data").display());
     let run = nanoproc(&[
         "run",
-        &cmd,
         "--dir",
         &dir,
         "--audit",
         &log.display().to_string(),
+        &cmd,
         "--",
         "write-ro:/data/a.txt",
     ]);
@@ -263,11 +263,11 @@ fn the_audit_log_records_what_happened_not_what_was_attempted() {
     let dir = format!("{}::/data", scene.path("data").display());
     let run = nanoproc(&[
         "run",
-        &cmd,
         "--dir",
         &dir,
         "--audit",
         &log.display().to_string(),
+        &cmd,
         "--",
         "read:/data/../outside.txt",
         "read:/data/a.txt",
@@ -402,9 +402,9 @@ fn no_grant_reaches_procfs() {
     let run = nanoproc_env(
         &[
             "run",
-            &cmd,
             "--dir-ro",
             "/proc",
+            &cmd,
             "--",
             "read:/proc/self/environ",
         ],
@@ -417,9 +417,9 @@ fn no_grant_reaches_procfs() {
     let run = nanoproc_env(
         &[
             "run",
-            &cmd,
             "--dir-ro",
             "/::/host",
+            &cmd,
             "--",
             "read:/host/proc/self/environ",
             "read:/host/proc/self/maps",
@@ -449,11 +449,11 @@ fn the_audit_log_cannot_be_where_a_guest_reaches() {
     let log = scene.path("w/audit.jsonl").display().to_string();
     let run = nanoproc(&[
         "run",
-        &cmd,
         "--dir",
         &grant,
         "--audit",
         &log,
+        &cmd,
         "--",
         "rm:/w/audit.jsonl",
     ]);
@@ -475,7 +475,7 @@ fn what_a_guest_names_reaches_the_terminal_escaped() {
     let cmd = guest("probe_cmd").display().to_string();
     let grant = format!("{}::/d", scene.path("d").display());
     let op = "write:/d/\u{1b}[2J\nnanoproc: all clear, 0 refusals\u{9b}=x";
-    let run = nanoproc(&["run", &cmd, "--dir-ro", &grant, "--no-stdio", "--", op]);
+    let run = nanoproc(&["run", "--dir-ro", &grant, "--no-stdio", &cmd, "--", op]);
     assert!(
         run.stderr.contains("capability uses were refused"),
         "{run:?}"

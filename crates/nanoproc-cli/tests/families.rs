@@ -216,7 +216,7 @@ fn stdin_is_read_only_when_granted() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (out, _) = feed(&["run", &cmd, "--stdin", "--", "stdin"]);
+    let (out, _) = feed(&["run", "--stdin", &cmd, "--", "stdin"]);
     assert_eq!(out.trim(), "stdin => ok: typed by the user");
     let (out, err) = feed(&["run", &cmd, "--", "stdin"]);
     assert!(out.starts_with("stdin => err:"), "{out}");
@@ -245,9 +245,9 @@ fn stdin_is_read_only_when_granted() {
 fn the_insecure_seed_follows_the_insecure_random_grant() {
     let cmd = cmd();
     let seed_of = |args: &[&str]| {
-        let mut all = vec!["run", cmd.as_str()];
+        let mut all = vec!["run"];
         all.extend_from_slice(args);
-        all.extend(["--", "insecure-seed", "hashmap"]);
+        all.extend([cmd.as_str(), "--", "insecure-seed", "hashmap"]);
         let run = nanoproc(&all);
         assert_eq!(run.code, 0, "{run:?}");
         run.assert_ok("insecure-seed").to_string()

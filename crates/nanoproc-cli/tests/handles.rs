@@ -60,7 +60,7 @@ fn run_audited(scene: &Scene, reader: &str, ops: &[&str]) -> (Run, Vec<Value>) {
     let m = tree(scene, reader).display().to_string();
     let log = scene.path("audit.jsonl");
     let log_arg = log.display().to_string();
-    let mut args = vec!["run", m.as_str(), "--audit", log_arg.as_str(), "--"];
+    let mut args = vec!["run", "--audit", log_arg.as_str(), m.as_str(), "--"];
     args.extend_from_slice(ops);
     let run = nanoproc(&args);
     let lines = audit_lines(&log);

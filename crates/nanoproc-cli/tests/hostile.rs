@@ -19,7 +19,7 @@ fn with_parent(scene: &Scene, leaf: &str) -> std::path::PathBuf {
 fn run_with_parent(leaf: &str, ops: &[&str]) -> Run {
     let scene = Scene::new();
     let m = with_parent(&scene, leaf).display().to_string();
-    let mut args = vec!["run", m.as_str(), "--stats", "--"];
+    let mut args = vec!["run", "--stats", m.as_str(), "--"];
     args.extend_from_slice(ops);
     nanoproc(&args)
 }
@@ -42,13 +42,13 @@ fn contained(run: &Run, op: &str, needle: &str) {
 #[test]
 fn an_infinite_loop_is_stopped_by_time_or_fuel() {
     // As the root: the run's --timeout, or fuel.
-    let run = nanoproc(&["run", &cmd(), "--timeout", "300ms", "--", "spin"]);
+    let run = nanoproc(&["run", "--timeout", "300ms", &cmd(), "--", "spin"]);
     assert_eq!(run.code, 124, "{run:?}");
     assert!(
         run.stderr.contains("stopped: the run's time limit passed"),
         "{run:?}"
     );
-    let run = nanoproc(&["run", &cmd(), "--fuel", "50000000", "--", "spin"]);
+    let run = nanoproc(&["run", "--fuel", "50000000", &cmd(), "--", "spin"]);
     assert_eq!(run.code, 137, "{run:?}");
     assert!(
         run.stderr
@@ -98,7 +98,7 @@ fn an_infinite_loop_is_stopped_by_time_or_fuel() {
 
 #[test]
 fn a_memory_bomb_is_stopped_at_its_limit_and_the_host_stays_small() {
-    let run = nanoproc(&["run", &cmd(), "--memory", "32MiB", "--stats", "--", "bomb"]);
+    let run = nanoproc(&["run", "--memory", "32MiB", "--stats", &cmd(), "--", "bomb"]);
     assert_eq!(run.code, 137, "{run:?}");
     assert!(
         run.stderr
@@ -137,7 +137,7 @@ fn deep_recursion_traps_without_taking_the_host_down() {
 
 #[test]
 fn handle_exhaustion_is_stopped_at_the_handle_limit() {
-    let run = nanoproc(&["run", &cmd(), "--handles", "64", "--", "sockets:100000"]);
+    let run = nanoproc(&["run", "--handles", "64", &cmd(), "--", "sockets:100000"]);
     assert_eq!(run.code, 137, "{run:?}");
     assert!(
         run.stderr
@@ -163,7 +163,7 @@ fn handle_exhaustion_is_stopped_at_the_handle_limit() {
 
 #[test]
 fn an_output_flood_is_stopped_at_the_output_limit() {
-    let run = nanoproc(&["run", &cmd(), "--output", "1MiB", "--", "flood:50"]);
+    let run = nanoproc(&["run", "--output", "1MiB", &cmd(), "--", "flood:50"]);
     assert_eq!(run.code, 137, "{run:?}");
     assert!(
         run.stderr
@@ -307,8 +307,8 @@ component = "{probe_leaf}"
     );
     let run = nanoproc(&[
         "run",
-        &m.display().to_string(),
         "--stats",
+        &m.display().to_string(),
         "--",
         "child:down:alloc:10",
         "child:alloc:20",
@@ -380,7 +380,7 @@ fn a_restart_that_could_never_happen_is_refused_and_instances_are_capped() {
         "{run:?}"
     );
     // A component needs several core instances; a limit of one cannot be met.
-    let run = nanoproc(&["run", &cmd(), "--instances", "1", "--", "count"]);
+    let run = nanoproc(&["run", "--instances", "1", &cmd(), "--", "count"]);
     assert_eq!(run.code, 126, "{run:?}");
     assert!(
         run.stderr

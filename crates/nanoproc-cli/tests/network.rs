@@ -36,9 +36,9 @@ fn connections_are_allowed_only_where_a_pattern_says() {
     let pattern = format!("127.0.0.1:{port}");
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--connect",
         &pattern,
+        &cmd(),
         "--",
         &allowed,
         &refused,
@@ -71,9 +71,9 @@ fn a_name_grant_covers_what_the_name_resolved_to_and_nothing_else() {
     // The raw address first: not yet resolved from the granted name, so refused.
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--connect",
         &pattern,
+        &cmd(),
         "--",
         &by_ip,
         &lookup,
@@ -96,9 +96,9 @@ fn a_name_grant_covers_what_the_name_resolved_to_and_nothing_else() {
 fn listening_needs_its_own_grant() {
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--listen",
         "tcp:127.0.0.1:*",
+        &cmd(),
         "--",
         "listen:127.0.0.1:0",
         "listen:0.0.0.0:0",
@@ -114,9 +114,9 @@ fn listening_needs_its_own_grant() {
     run.assert_err("listen:0.0.0.0:0");
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--connect",
         "127.0.0.1:*",
+        &cmd(),
         "--",
         "listen:127.0.0.1:0",
     ]);
@@ -145,9 +145,9 @@ fn a_child_gets_a_narrower_pattern_and_a_sibling_gets_none() {
     let log = scene.path("audit.jsonl");
     let run = nanoproc(&[
         "run",
-        &m.display().to_string(),
         "--audit",
         &log.display().to_string(),
+        &m.display().to_string(),
         "--",
         &ok,
         &wrong_port,

@@ -211,9 +211,9 @@ fn the_audit_log_is_complete_when_the_run_traps_halfway() {
     let log = scene.path("audit.jsonl");
     let run = nanoproc(&[
         "run",
-        &m.display().to_string(),
         "--audit",
         &log.display().to_string(),
+        &m.display().to_string(),
         "--",
         "random",
         "child:read:/in/a.txt",
@@ -270,8 +270,8 @@ fn the_audit_summary_lists_uses() {
     let m = tree(&scene, "grants.random = true", "");
     let run = nanoproc(&[
         "run",
-        &m.display().to_string(),
         "--audit-summary",
+        &m.display().to_string(),
         "--",
         "child:random",
         "child:random",

@@ -13,7 +13,6 @@ fn flags_grant_directories_environment_and_arguments() {
     let run = nanoproc_env(
         &[
             "run",
-            &cmd(),
             "--dir",
             &rw,
             "--dir-ro",
@@ -22,6 +21,7 @@ fn flags_grant_directories_environment_and_arguments() {
             "GIVEN",
             "--env",
             "SET=literal",
+            &cmd(),
             "--",
             "read:/rw/a.txt",
             "write:/rw/new.txt=n",
@@ -79,13 +79,13 @@ fn nothing_is_granted_by_default() {
             )),
             "{op}: {denied:?}"
         );
-        let granted = nanoproc(&["run", &cmd(), flag, "--", op]);
+        let granted = nanoproc(&["run", flag, &cmd(), "--", op]);
         assert_eq!(granted.code, 0, "{op} with {flag}: {granted:?}");
         granted.assert_ok(op);
     }
 
     // Without stdio the component cannot even say so.
-    let run = nanoproc(&["run", &cmd(), "--no-stdio", "--", "args"]);
+    let run = nanoproc(&["run", "--no-stdio", &cmd(), "--", "args"]);
     assert_eq!(run.code, 134, "{run:?}");
     assert!(run.stdout.is_empty());
     assert!(
@@ -112,20 +112,20 @@ fn exit_status_and_errors() {
     );
     assert!(run.stderr.contains("kaboom"), "{run:?}");
     // Bad flags are refused before anything runs.
-    let run = nanoproc(&["run", &cmd(), "--dir", "/no/such/dir", "--", "args"]);
+    let run = nanoproc(&["run", "--dir", "/no/such/dir", &cmd(), "--", "args"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--dir /no/such/dir"), "{run:?}");
-    let run = nanoproc(&["run", &cmd(), "--dir-ro", "/no/such/dir"]);
+    let run = nanoproc(&["run", "--dir-ro", "/no/such/dir", &cmd()]);
     assert!(
         run.code == 2 && run.stderr.contains("--dir-ro /no/such/dir"),
         "{run:?}"
     );
-    let run = nanoproc(&["run", &cmd(), "--dir", ".."]);
+    let run = nanoproc(&["run", "--dir", "..", &cmd()]);
     assert!(
         run.code == 2 && run.stderr.contains("--dir ..::/GUEST"),
         "{run:?}"
     );
-    let run = nanoproc(&["run", &cmd(), "--memory", "lots"]);
+    let run = nanoproc(&["run", "--memory", "lots", &cmd()]);
     assert_eq!(run.code, 2, "{run:?}");
     // A component that needs dependencies cannot run alone.
     let run = nanoproc(&["run", &guest("probe_driver").display().to_string()]);
@@ -166,7 +166,7 @@ fn a_preview1_module_runs_under_the_same_capabilities() {
         "{run:?}"
     );
     // Granted, it runs to its end.
-    let run = nanoproc(&["run", &m, "--random"]);
+    let run = nanoproc(&["run", "--random", &m]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "hello from preview 1\n");
 }

@@ -37,7 +37,7 @@ fn a_dependency_spinning_in_its_start_function_is_stopped_by_its_own_timeout() {
         &scene,
         "grants.env = [\"PROBE_AT_START=spin\"]\ngrants.timeout = \"1s\"",
     );
-    let (run, took) = timed(&["run", &m, "--timeout", "600s", "--", "child:count"]);
+    let (run, took) = timed(&["run", "--timeout", "600s", &m, "--", "child:count"]);
     assert!(took < SLACK, "took {took:?}: {run:?}");
     // A limit stopped it, the right nanoprocess is named, and nothing ran.
     assert_eq!(run.code, 137, "{run:?}");
@@ -91,7 +91,7 @@ fn the_runs_timeout_holds_during_instantiation_with_its_own_status() {
     let scene = Scene::new();
     // The leaf's default per-call limit is 30 s; the run's is 1 s.
     let m = driver_and_leaf(&scene, "grants.env = [\"PROBE_AT_START=spin\"]");
-    let (run, took) = timed(&["run", &m, "--timeout", "1s", "--", "child:count"]);
+    let (run, took) = timed(&["run", "--timeout", "1s", &m, "--", "child:count"]);
     assert!(took < SLACK, "took {took:?}: {run:?}");
     assert_eq!(run.code, 124, "{run:?}");
     assert!(
@@ -127,9 +127,9 @@ fn a_restart_that_spins_is_stopped_by_the_childs_timeout_and_reported_to_its_par
     let m = m_path.display().to_string();
     let (run, took) = timed(&[
         "run",
-        &m,
         "--timeout",
         "600s",
+        &m,
         "--",
         &format!("child:write:{marker}=x"),
         "child:panic:first failure",
@@ -162,9 +162,9 @@ fn a_dependency_waiting_in_a_host_call_is_stopped_by_its_own_timeout() {
     let m = m_path.display().to_string();
     let (run, took) = timed(&[
         "run",
-        &m,
         "--timeout",
         "600s",
+        &m,
         "--",
         "child:sleep:600000",
         "sibling:count",
@@ -184,7 +184,7 @@ fn a_dependency_waiting_in_a_host_call_is_stopped_by_its_own_timeout() {
 fn the_runs_timeout_stops_a_guest_waiting_for_stdin() {
     // stdin is a pipe nobody ever writes to or closes.
     let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
-        .args(["run", &cmd(), "--stdin", "--timeout", "1s", "--", "stdin"])
+        .args(["run", "--stdin", "--timeout", "1s", &cmd(), "--", "stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -209,7 +209,7 @@ fn the_runs_timeout_stops_a_guest_waiting_for_stdin() {
 #[test]
 fn ctrl_c_stops_a_guest_waiting_in_a_host_call() {
     let child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
-        .args(["run", &cmd(), "--monotonic-clock", "--", "sleep:600000"])
+        .args(["run", "--monotonic-clock", &cmd(), "--", "sleep:600000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -249,13 +249,13 @@ fn the_watchdog_ends_a_run_whose_guest_never_returns() {
     let audit = scene.path("audit.jsonl");
     let (run, took) = timed(&[
         "run",
-        &cmd(),
         "--dir",
         &format!("{}::/d", dir.display()),
         "--timeout",
         "1s",
         "--audit",
         &audit.display().to_string(),
+        &cmd(),
         "--",
         "ls:/d",
         "read:/d/fifo",
@@ -319,11 +319,11 @@ fn an_output_limit_counts_the_prefixes_it_adds() {
     // `[probe_cmd] ` prefix: 13 bytes reach the terminal for each byte written.
     let run = nanoproc(&[
         "run",
-        &cmd(),
         "--stdout",
         "prefix",
         "--output",
         "1MiB",
+        &cmd(),
         "--",
         "flood-lines:4",
     ]);

@@ -154,10 +154,10 @@ fn without_grants_a_client_socket_binds_but_hears_no_one() {
     let cmd = guest("probe_cmd").display().to_string();
     let mut run = Live::start(&[
         "run",
-        &cmd,
         "--monotonic-clock",
         "--audit",
         &log.display().to_string(),
+        &cmd,
         "--",
         "udp-bind:127.0.0.1:0",
         "udp-bind:0.0.0.0:0",
@@ -212,12 +212,12 @@ fn a_listen_grant_covers_the_address_it_names_and_no_other_socket() {
     let listener = format!("udp-bind:127.0.0.1:{granted}");
     let mut run = Live::start(&[
         "run",
-        &cmd,
         "--listen",
         &grant,
         "--monotonic-clock",
         "--audit",
         &log.display().to_string(),
+        &cmd,
         "--",
         &elsewhere,
         &wildcard,
@@ -302,9 +302,9 @@ fn a_client_socket_hears_replies_only_from_peers_its_network_grant_covers() {
     let hello = format!("child:udp-send:{server_addr}=hello");
     let mut run = Live::start(&[
         "run",
-        &m.display().to_string(),
         "--audit",
         &log.display().to_string(),
+        &m.display().to_string(),
         "--",
         "child:udp-bind:0.0.0.0:0",
         &hello,
