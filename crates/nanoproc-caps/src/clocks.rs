@@ -103,6 +103,14 @@ impl Family for Clocks {
             && switch::within(&child.monotonic, &parent.monotonic)
     }
 
+    fn holds(holding: &ClocksHolding, key: &str) -> bool {
+        match key {
+            "wall-clock" => holding.wall.is_some(),
+            "monotonic-clock" => holding.monotonic.is_some(),
+            _ => false,
+        }
+    }
+
     fn allows(holding: &ClocksHolding, used: &Use<'_>) -> bool {
         match used.key {
             "wall-clock" => holding.wall.is_some(),
@@ -158,6 +166,13 @@ impl Family for Clocks {
             });
         }
         out
+    }
+
+    fn everything(parent: &ClocksHolding, written: &ClocksRequest) -> ClocksRequest {
+        ClocksRequest {
+            wall: switch::learning(&parent.wall, &written.wall),
+            monotonic: switch::learning(&parent.monotonic, &written.monotonic),
+        }
     }
 
     fn describe(holding: &ClocksHolding) -> Vec<Line> {

@@ -98,8 +98,16 @@ impl Family for Config {
                             literal: Some(text.to_string()),
                             span: key.span.clone(),
                         }),
+                        // `KEY = true` passes the parent's value, as `["KEY"]`
+                        // does: so that one table can give a child keys of both
+                        // kinds (what `nanoproc learn` writes).
+                        None if v.kind == ValueKind::Bool(true) => request.push(ConfigRequest {
+                            key: key.name.clone(),
+                            literal: None,
+                            span: key.span.clone(),
+                        }),
                         None => errors.push(v.error(format!(
-                            "config: {}: expected a string value, found {}",
+                            "config: {}: expected a string value (or true, for the parent's), found {}",
                             key.name,
                             v.kind_name()
                         ))),
@@ -141,6 +149,10 @@ impl Family for Config {
     }
 
     /// Keys only: a value may be a secret.
+    fn holds(holding: &BTreeMap<String, ConfigValue>, key: &str) -> bool {
+        key == "config" && !holding.is_empty()
+    }
+
     fn allows(holding: &BTreeMap<String, ConfigValue>, used: &Use<'_>) -> bool {
         used.key == "config" && used.target.is_none_or(|key| holding.contains_key(key))
     }
@@ -166,15 +178,25 @@ impl Family for Config {
         if keys.is_empty() {
             return Vec::new();
         }
-        let value = if is_root {
-            let entries: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{} = {}", toml_string(k), toml_string(&held[*k].value)))
-                .collect();
-            format!("{{ {} }}", entries.join(", "))
-        } else {
+        // The root's values are the user's; a dependency's are its parent's
+        // (`true`) or written for it by its parent (kept, as data).
+        let passed = |k: &str| !is_root && held[k].inherited;
+        let value = if keys.iter().all(|k| passed(k)) {
             let names: Vec<String> = keys.iter().map(|k| toml_string(k)).collect();
             format!("[{}]", names.join(", "))
+        } else {
+            let entries: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let value = if passed(k) {
+                        "true".to_string()
+                    } else {
+                        toml_string(&held[*k].value)
+                    };
+                    format!("{} = {value}", toml_string(k))
+                })
+                .collect();
+            format!("{{ {} }}", entries.join(", "))
         };
         vec![Suggestion {
             flags: keys
@@ -183,6 +205,24 @@ impl Family for Config {
                 .collect(),
             ..Suggestion::new("config", value, None)
         }]
+    }
+
+    fn everything(
+        parent: &BTreeMap<String, ConfigValue>,
+        written: &Vec<ConfigRequest>,
+    ) -> Vec<ConfigRequest> {
+        // Values the manifest writes for it are the parent's choice: kept.
+        let mut out: Vec<ConfigRequest> = written
+            .iter()
+            .filter(|c| c.literal.is_some())
+            .cloned()
+            .collect();
+        for key in parent.keys() {
+            if !out.iter().any(|c| &c.key == key) {
+                out.push(ConfigRequest::inherit(key));
+            }
+        }
+        out
     }
 
     fn describe(holding: &BTreeMap<String, ConfigValue>) -> Vec<Line> {

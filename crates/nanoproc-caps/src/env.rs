@@ -8,7 +8,7 @@
 
 use crate::family::{
     Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Violation,
 };
 use std::collections::BTreeMap;
 
@@ -205,6 +205,14 @@ impl Family for Environment {
         })
     }
 
+    fn holds(holding: &EnvHolding, key: &str) -> bool {
+        match key {
+            "env" => !holding.vars.is_empty(),
+            "args" => !holding.args.is_empty(),
+            _ => false,
+        }
+    }
+
     fn allows(holding: &EnvHolding, used: &Use<'_>) -> bool {
         match used.key {
             "env" => used
@@ -215,38 +223,37 @@ impl Family for Environment {
         }
     }
 
-    /// The environment is read whole (`get-environment`), so which variables a
-    /// program used cannot be seen: every variable it held is proposed, and the
-    /// user removes those it does not need. Arguments are the parent's to give.
+    /// Not learnt. The environment is read whole (`get-environment`), and a
+    /// guest's C library reads it at start whether or not the program looks at
+    /// it, so which variables a program needs cannot be seen; and a variable
+    /// withheld is not refused, only absent, so nothing would show a proposal that
+    /// dropped one too many. `nanoproc learn` keeps a manifest's `env` as written.
     fn propose(
-        uses: &[Use<'_>],
-        held: &EnvHolding,
-        parent: Option<&EnvHolding>,
+        _uses: &[Use<'_>],
+        _held: &EnvHolding,
+        _parent: Option<&EnvHolding>,
     ) -> Vec<Suggestion> {
-        let is_root = parent.is_none();
-        if !uses.iter().any(|u| u.key == "env") || held.vars.is_empty() {
-            return Vec::new();
+        Vec::new()
+    }
+
+    fn everything(parent: &EnvHolding, written: &EnvRequest) -> EnvRequest {
+        // Every variable passed on, but those the manifest sets to a value of
+        // the parent's choosing; the arguments as written (data, not held).
+        let mut vars: Vec<VarRequest> = written
+            .vars
+            .iter()
+            .filter(|v| v.literal.is_some())
+            .cloned()
+            .collect();
+        for name in parent.vars.keys() {
+            if !vars.iter().any(|v| &v.name == name) {
+                vars.push(VarRequest::inherit(name));
+            }
         }
-        let items: Vec<String> = held
-            .vars
-            .iter()
-            .map(|(name, var)| match (&var.source, is_root) {
-                (EnvSource::Literal, true) => toml_string(&format!("{name}={}", var.value)),
-                _ => toml_string(name),
-            })
-            .collect();
-        let flags = held
-            .vars
-            .iter()
-            .map(|(name, var)| match var.source {
-                EnvSource::Literal => format!("--env {name}={}", var.value),
-                EnvSource::Inherited => format!("--env {name}"),
-            })
-            .collect();
-        vec![Suggestion {
-            flags,
-            ..Suggestion::new("env", format!("[{}]", items.join(", ")), None)
-        }]
+        EnvRequest {
+            vars,
+            args: written.args.clone(),
+        }
     }
 
     fn describe(holding: &EnvHolding) -> Vec<Line> {

@@ -49,6 +49,10 @@ impl Family for Exit {
         switch::within(child, parent)
     }
 
+    fn holds(holding: &Option<Plain>, key: &str) -> bool {
+        key == "exit" && holding.is_some()
+    }
+
     fn allows(holding: &Option<Plain>, used: &Use<'_>) -> bool {
         used.key == "exit" && holding.is_some()
     }
@@ -63,6 +67,10 @@ impl Family for Exit {
             return Vec::new();
         }
         vec![Suggestion::new("exit", "true", None)]
+    }
+
+    fn everything(parent: &Option<Plain>, written: &Switch<Plain>) -> Switch<Plain> {
+        switch::learning(parent, written)
     }
 
     fn describe(holding: &Option<Plain>) -> Vec<Line> {

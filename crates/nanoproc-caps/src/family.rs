@@ -265,6 +265,9 @@ pub trait Family {
     /// Its lines in `nanoproc check` (none where there is nothing to say).
     fn describe(holding: &Self::Holding) -> Vec<Line>;
 
+    /// Whether `holding` holds anything under `key` (one of this family's keys).
+    fn holds(holding: &Self::Holding, key: &str) -> bool;
+
     /// Whether `holding` allows `used` (a use under one of this family's keys):
     /// where a refusal's hint stops climbing the tree, and what `learn` checks
     /// its proposal against.
@@ -281,6 +284,27 @@ pub trait Family {
         held: &Self::Holding,
         parent: Option<&Self::Holding>,
     ) -> Vec<Suggestion>;
+
+    /// The request of a child that asks for everything `parent` holds, so far as
+    /// a child may hold it: what a dependency holds while `nanoproc learn`
+    /// watches what it uses. What its manifest grants it (`written`) is kept where
+    /// it is data the parent chooses (a frozen clock, a literal value, limits) or
+    /// says where the child sees something (a directory's guest path), since the
+    /// child's code relies on it; authority is everything the parent holds. It
+    /// still goes through [`Family::attenuate`], so it is within the parent's.
+    fn everything(parent: &Self::Holding, written: &Self::Request) -> Self::Request;
+
+    /// `used`'s target as its parent names it, where that differs (a directory a
+    /// child sees at its own guest path): a child can use only what its parent
+    /// holds, so `nanoproc learn` proposes each child's uses to its parent too.
+    /// `None`: the parent names it the same way, as most families do.
+    fn in_parent(
+        _used: &Use<'_>,
+        _held: &Self::Holding,
+        _parent: &Self::Holding,
+    ) -> Option<String> {
+        None
+    }
 }
 
 /// One use of a capability, as the runtime records it in the audit (its

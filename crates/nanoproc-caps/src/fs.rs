@@ -580,6 +580,10 @@ impl Family for Filesystem {
         })
     }
 
+    fn holds(holding: &Vec<DirCap>, key: &str) -> bool {
+        key == "fs" && !holding.is_empty()
+    }
+
     /// A use's target is a guest path; its `needs` the rights the operation
     /// needed (`read+list`).
     fn allows(holding: &Vec<DirCap>, used: &Use<'_>) -> bool {
@@ -609,8 +613,21 @@ impl Family for Filesystem {
     ) -> Vec<Suggestion> {
         // Per directory held: the narrowest directory so far, and the rights.
         let mut used_dirs: Vec<(usize, Vec<String>, FsRights)> = Vec::new();
-        for used in uses.iter().filter(|u| u.key == "fs") {
-            let Some(target) = used.target.and_then(|t| GuestPath::parse(t).ok()) else {
+        // A rename or link is aimed at two paths (`old -> new`): each needs the
+        // rights.
+        let aimed = uses.iter().filter(|u| u.key == "fs").flat_map(|u| {
+            u.target
+                .into_iter()
+                .flat_map(|t| t.split(" -> "))
+                .map(move |t| (u, t))
+        });
+        for (used, target) in aimed {
+            // No rights recorded: a descriptor lent to it for a call was used,
+            // which needs no grant of its own.
+            if used.needs.is_none() {
+                continue;
+            }
+            let Ok(target) = GuestPath::parse(target) else {
                 continue;
             };
             let Some((_, index)) = containing(held, &target) else {
@@ -692,6 +709,59 @@ impl Family for Filesystem {
                 )
             })
             .collect()
+    }
+
+    fn in_parent(used: &Use<'_>, held: &Vec<DirCap>, parent: &Vec<DirCap>) -> Option<String> {
+        let target = used.target?;
+        let parts: Vec<String> = target
+            .split(" -> ")
+            .map(|one| {
+                let path = GuestPath::parse(one).ok()?;
+                let (dir, _) = containing(held, &path)?;
+                let derived = dir.derived.as_ref()?;
+                let base = parent.get(derived.parent_dir)?;
+                let mut rel: Vec<&str> = derived.below_parent.iter().map(String::as_str).collect();
+                rel.extend(path.strip_prefix(&dir.guest)?);
+                Some(guest_join(&base.guest, &rel))
+            })
+            .collect::<Option<_>>()?;
+        let joined = parts.join(" -> ");
+        (joined != target).then_some(joined)
+    }
+
+    /// Every directory, seen where the parent sees it, with the parent's rights.
+    fn everything(parent: &Vec<DirCap>, written: &Vec<DirRequest>) -> Vec<DirRequest> {
+        // The child's own directories where its manifest puts them (its code
+        // names those paths), with every right its parent has there; then every
+        // other directory of the parent's, where the parent sees it.
+        let mut out: Vec<DirRequest> = written
+            .iter()
+            .map(|d| {
+                let rights = match &d.source {
+                    DirSource::Parent(from) => GuestPath::parse(from)
+                        .ok()
+                        .and_then(|from| containing(parent, &from))
+                        .map_or(d.rights, |(dir, _)| dir.rights),
+                    DirSource::Host(_) => d.rights,
+                };
+                DirRequest {
+                    rights,
+                    ..d.clone()
+                }
+            })
+            .collect();
+        for d in parent {
+            let guest = d.guest.as_str();
+            if !out.iter().any(|w| w.guest == guest) {
+                out.push(DirRequest {
+                    source: DirSource::Parent(guest.to_string()),
+                    guest: guest.to_string(),
+                    rights: d.rights,
+                    span: None,
+                });
+            }
+        }
+        out
     }
 
     fn describe(holding: &Vec<DirCap>) -> Vec<Line> {
@@ -794,6 +864,27 @@ pub fn laundering(regions: &[Region<'_>]) -> Vec<Laundering> {
     found
 }
 
+/// The deepest directory of `holding` that contains `path` (as wasi-libc resolves
+/// a path against preopens), with its index.
+fn containing<'h>(holding: &'h [DirCap], path: &GuestPath) -> Option<(&'h DirCap, usize)> {
+    holding
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| path.strip_prefix(&d.guest).is_some())
+        .max_by_key(|(_, d)| d.guest.depth())
+        .map(|(i, d)| (d, i))
+}
+
+/// `base` with `rel`'s components below it, as a guest path.
+fn guest_join(base: &GuestPath, rel: &[&str]) -> String {
+    let mut out = base.as_str().trim_end_matches('/').to_string();
+    for part in rel {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() { "/".into() } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,25 +930,4 @@ mod tests {
         assert!(laundering(&[region(0, data, "rw"), region(1, other, "rw")]).is_empty());
         assert!(laundering(&[region(0, data, "read+create"), region(1, data, "rw")]).is_empty());
     }
-}
-
-/// The deepest directory of `holding` that contains `path` (as wasi-libc resolves
-/// a path against preopens), with its index.
-fn containing<'h>(holding: &'h [DirCap], path: &GuestPath) -> Option<(&'h DirCap, usize)> {
-    holding
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| path.strip_prefix(&d.guest).is_some())
-        .max_by_key(|(_, d)| d.guest.depth())
-        .map(|(i, d)| (d, i))
-}
-
-/// `base` with `rel`'s components below it, as a guest path.
-fn guest_join(base: &GuestPath, rel: &[&str]) -> String {
-    let mut out = base.as_str().trim_end_matches('/').to_string();
-    for part in rel {
-        out.push('/');
-        out.push_str(part);
-    }
-    if out.is_empty() { "/".into() } else { out }
 }

@@ -133,6 +133,16 @@ macro_rules! families {
                 true $( && <$family as Family>::within(&self.$field, &parent.$field) )*
             }
 
+            /// Whether `self` holds anything under grant key `key`.
+            pub fn holds(&self, key: &str) -> bool {
+                $(
+                    if <$family as Family>::KEYS.contains(&key) {
+                        return <$family as Family>::holds(&self.$field, key);
+                    }
+                )*
+                false
+            }
+
             /// Whether `self` allows `used`, by the family that owns its key.
             pub fn allows(&self, used: &Use<'_>) -> bool {
                 $(
@@ -163,6 +173,27 @@ macro_rules! families {
                     }
                 )*
                 out
+            }
+
+            /// The request of a child that asks for everything `self` holds, so
+            /// far as a child may hold it, keeping what `written` gives it as
+            /// data or where ([`Family::everything`]): how a dependency is
+            /// learnt.
+            pub fn everything(&self, written: &GrantRequest) -> GrantRequest {
+                GrantRequest {
+                    $( $field: <$family as Family>::everything(&self.$field, &written.$field), )*
+                }
+            }
+
+            /// `used`'s target as `parent` names it, where that differs
+            /// ([`Family::in_parent`]).
+            pub fn in_parent(&self, used: &Use<'_>, parent: &Capabilities) -> Option<String> {
+                $(
+                    if <$family as Family>::KEYS.contains(&used.key) {
+                        return <$family as Family>::in_parent(used, &self.$field, &parent.$field);
+                    }
+                )*
+                None
             }
 
             /// One line per capability family, for `nanoproc check`.

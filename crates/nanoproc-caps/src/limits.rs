@@ -232,6 +232,12 @@ impl Family for LimitsFamily {
         child.within(parent)
     }
 
+    fn holds(holding: &Limits, key: &str) -> bool {
+        LimitKind::ALL
+            .iter()
+            .any(|k| k.key() == key && holding.get(*k).is_some())
+    }
+
     /// Limits are not used the way a capability is: nothing to allow or propose.
     fn allows(_holding: &Limits, _used: &Use<'_>) -> bool {
         false
@@ -239,6 +245,12 @@ impl Family for LimitsFamily {
 
     fn propose(_uses: &[Use<'_>], _held: &Limits, _parent: Option<&Limits>) -> Vec<Suggestion> {
         Vec::new()
+    }
+
+    /// Limits are not handed down: a child has its own (a learning run is
+    /// bounded as a real one is), or the defaults.
+    fn everything(_parent: &Limits, written: &LimitsRequest) -> LimitsRequest {
+        written.clone()
     }
 
     fn describe(holding: &Limits) -> Vec<Line> {

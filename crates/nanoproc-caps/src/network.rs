@@ -638,6 +638,14 @@ impl Family for Network {
         within(&child.connect, &parent.connect) && within(&child.listen, &parent.listen)
     }
 
+    fn holds(holding: &NetworkHolding, key: &str) -> bool {
+        match key {
+            "network" => !holding.connect.is_empty(),
+            "listen" => !holding.listen.is_empty(),
+            _ => false,
+        }
+    }
+
     /// A use's target is the address aimed at (`IP:PORT`) or, for a lookup, the
     /// name looked up; binding, listening and accepting fall under `listen`.
     fn allows(holding: &NetworkHolding, used: &Use<'_>) -> bool {
@@ -716,6 +724,19 @@ impl Family for Network {
             });
         }
         out
+    }
+
+    fn everything(parent: &NetworkHolding, _written: &NetworkRequest) -> NetworkRequest {
+        let requests = |patterns: &[NetPattern]| {
+            patterns
+                .iter()
+                .map(|p| PatternRequest::new(p.to_string()))
+                .collect()
+        };
+        NetworkRequest {
+            connect: requests(&parent.connect),
+            listen: requests(&parent.listen),
+        }
     }
 
     fn describe(holding: &NetworkHolding) -> Vec<Line> {

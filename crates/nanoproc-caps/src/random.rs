@@ -100,6 +100,14 @@ impl Family for Random {
             && switch::within(&child.insecure, &parent.insecure)
     }
 
+    fn holds(holding: &RandomHolding, key: &str) -> bool {
+        match key {
+            "random" => holding.secure.is_some(),
+            "insecure-random" => holding.insecure.is_some(),
+            _ => false,
+        }
+    }
+
     fn allows(holding: &RandomHolding, used: &Use<'_>) -> bool {
         match used.key {
             "random" => holding.secure.is_some(),
@@ -143,6 +151,13 @@ impl Family for Random {
             });
         }
         out
+    }
+
+    fn everything(parent: &RandomHolding, written: &RandomRequest) -> RandomRequest {
+        RandomRequest {
+            secure: switch::learning(&parent.secure, &written.secure),
+            insecure: switch::learning(&parent.insecure, &written.insecure),
+        }
     }
 
     fn describe(holding: &RandomHolding) -> Vec<Line> {

@@ -130,6 +130,15 @@ impl Family for Stdio {
             && switch::within(&child.stderr, &parent.stderr)
     }
 
+    fn holds(holding: &StdioHolding, key: &str) -> bool {
+        match key {
+            "stdin" => holding.stdin.is_some(),
+            "stdout" => holding.stdout.is_some(),
+            "stderr" => holding.stderr.is_some(),
+            _ => false,
+        }
+    }
+
     fn allows(holding: &StdioHolding, used: &Use<'_>) -> bool {
         match used.key {
             "stdin" => holding.stdin.is_some(),
@@ -182,6 +191,22 @@ impl Family for Stdio {
             });
         }
         out
+    }
+
+    fn everything(parent: &StdioHolding, written: &StdioRequest) -> StdioRequest {
+        // Only the root writes to a host file: a child of one gets its output
+        // discarded (it is still a use, and recorded).
+        let output = |mode: &Option<OutputMode>| {
+            mode.as_ref().map(|m| match m {
+                OutputMode::File(_) => OutputMode::Discard,
+                other => other.clone(),
+            })
+        };
+        StdioRequest {
+            stdin: switch::learning(&parent.stdin, &written.stdin),
+            stdout: switch::learning(&output(&parent.stdout), &written.stdout),
+            stderr: switch::learning(&output(&parent.stderr), &written.stderr),
+        }
     }
 
     fn describe(holding: &StdioHolding) -> Vec<Line> {

@@ -125,3 +125,15 @@ pub(crate) fn line(held: impl IntoIterator<Item = Option<String>>) -> String {
 pub(crate) fn not_real(key: &str) -> String {
     format!("the parent holds {key} only in a mode that is not the real one")
 }
+
+/// For learning: a switch that is data as written stays as written; otherwise
+/// the parent's holding, in the parent's mode.
+pub(crate) fn learning<M: Mode>(parent: &Option<M>, written: &Switch<M>) -> Switch<M> {
+    match &written.held {
+        Some(mode) if mode.is_data() => written.clone(),
+        _ => Switch {
+            held: parent.clone(),
+            span: None,
+        },
+    }
+}
