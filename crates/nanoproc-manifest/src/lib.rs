@@ -22,6 +22,7 @@
 //! grants.fs = [{ from = "/photos/thumbs", guest = "/out", rights = "read-write" }]
 //! ```
 
+pub mod edit;
 mod error;
 mod raw;
 

@@ -78,7 +78,8 @@ pub struct Event {
     pub decision: Decision,
     pub reason: Option<String>,
     /// What the operation needed beyond the capability, where its family records
-    /// it: the rights of a filesystem operation (`read+list`). `nanoproc learn`
+    /// it: the rights of a filesystem operation (`read+list`); none for one on a
+    /// descriptor lent for a call, which the loan allowed. `nanoproc learn`
     /// proposes grants from it.
     pub needs: Option<String>,
 }
@@ -212,10 +213,45 @@ struct KeptState {
     bytes: usize,
 }
 
+/// How many distinct uses a learning record keeps ([`Audit::learning`]), and how
+/// many bytes they may take in all: a guest that touches a million distinct paths
+/// must not grow the host's memory with them.
+pub const USES_KEPT: usize = 100_000;
+pub const USES_KEPT_BYTES: usize = 16 << 20;
+
+/// The distinct uses of a learning run, in a stable order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Uses {
+    pub events: Vec<Event>,
+    /// Distinct uses recorded after the record was full ([`USES_KEPT`],
+    /// [`USES_KEPT_BYTES`]): a proposal made without them would be incomplete.
+    pub not_kept: u64,
+}
+
+/// One distinct use: who, which capability and operation, aimed at what, needing
+/// what, and what was decided.
+type UseKey = (
+    Arc<str>,
+    &'static str,
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Decision,
+);
+
+#[derive(Default)]
+struct UsesState {
+    uses: std::collections::BTreeSet<UseKey>,
+    bytes: usize,
+    not_kept: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     log: Option<Mutex<File>>,
     count_allowed: bool,
+    /// Every distinct use, for `nanoproc learn`.
+    uses: Option<Mutex<UsesState>>,
     kept: Mutex<KeptState>,
     counts: Mutex<Counts>,
 }
@@ -261,6 +297,41 @@ impl Audit {
         })
     }
 
+    /// A record that keeps every distinct use (allowed, failed or refused) as
+    /// well, bounded, for [`crate::Plan::propose`]; and writes them to `log` if given.
+    pub fn learning(log: Option<&Path>) -> std::io::Result<Self> {
+        let mut audit = Self::with(log, true)?;
+        let inner = Arc::get_mut(&mut audit.inner).expect("a new record is not shared");
+        inner.uses = Some(Mutex::default());
+        Ok(audit)
+    }
+
+    /// The distinct uses kept by a learning record (none for another record).
+    pub fn uses(&self) -> Uses {
+        let Some(uses) = &self.inner.uses else {
+            return Uses::default();
+        };
+        let state = lock(uses);
+        Uses {
+            events: state
+                .uses
+                .iter()
+                .map(
+                    |(nanoprocess, capability, operation, target, needs, decision)| Event {
+                        nanoprocess: nanoprocess.clone(),
+                        capability,
+                        operation,
+                        target: target.clone(),
+                        decision: *decision,
+                        reason: None,
+                        needs: needs.clone(),
+                    },
+                )
+                .collect(),
+            not_kept: state.not_kept,
+        }
+    }
+
     /// Whether decisions that are allowed are worth recording at all: only when
     /// something will read them. Refusals are always recorded.
     pub fn wants_allowed(&self) -> bool {
@@ -287,6 +358,30 @@ impl Audit {
                 // A failed use was still a use the grants allowed.
                 Decision::Allowed | Decision::Failed => entry.0 += 1,
                 Decision::Refused => entry.1 += 1,
+            }
+        }
+        if let Some(uses) = &self.inner.uses
+            && event.capability != "restart"
+        {
+            let mut state = lock(uses);
+            let key: UseKey = (
+                event.nanoprocess.clone(),
+                event.capability,
+                event.operation,
+                event.target.clone(),
+                event.needs.clone(),
+                event.decision,
+            );
+            let size = std::mem::size_of::<UseKey>()
+                + key.3.as_ref().map_or(0, String::len)
+                + key.4.as_ref().map_or(0, String::len);
+            if !state.uses.contains(&key) {
+                if state.uses.len() < USES_KEPT && state.bytes + size <= USES_KEPT_BYTES {
+                    state.bytes += size;
+                    state.uses.insert(key);
+                } else {
+                    state.not_kept += 1;
+                }
             }
         }
         let is_restart = event.capability == "restart";

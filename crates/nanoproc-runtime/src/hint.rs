@@ -146,3 +146,38 @@ impl fmt::Display for Hint {
         Ok(())
     }
 }
+
+impl Plan {
+    /// What `nanoprocess`'s component can ask for (from its imports) that it does
+    /// not hold: each grant key, with the interfaces behind it. For a run that a
+    /// refusal ended, so that one run tells every grant the component may need,
+    /// not only the first it was refused. Empty if the component cannot be read
+    /// again (within `max_size` bytes) or asks for nothing more.
+    pub fn ungranted(&self, nanoprocess: &str, max_size: u64) -> Vec<(String, Vec<String>)> {
+        let Some(node) = self.nodes().iter().find(|n| &*n.path == nanoprocess) else {
+            return Vec::new();
+        };
+        let Ok(surface) = crate::surface::inspect_file(&node.component_path, max_size) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for import in &surface.imports {
+            for key in &import.grant_keys {
+                // The root always holds `exit`; arguments are not asked for.
+                if node.caps.holds(key) || key == "args" || (key == "exit" && node.parent.is_none())
+                {
+                    continue;
+                }
+                match out.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, interfaces)) => interfaces.push(import.name.clone()),
+                    None => out.push((key.clone(), vec![import.name.clone()])),
+                }
+            }
+        }
+        for (_, interfaces) in &mut out {
+            interfaces.sort();
+            interfaces.dedup();
+        }
+        out
+    }
+}

@@ -42,7 +42,9 @@ mod handles;
 mod hint;
 pub mod interfaces;
 mod interrupt;
+mod learn;
 mod limits;
+pub mod lock;
 mod lowered;
 mod plan;
 mod progress;
@@ -52,10 +54,11 @@ pub mod surface;
 mod trampoline;
 mod wit_types;
 
-pub use audit::{Audit, Decision, Event, Kept};
+pub use audit::{Audit, Decision, Event, Kept, Uses};
 pub use error::{CapabilityRefused, ChildFailed};
 pub use hint::{Hint, HintStep};
 pub use interrupt::{Interrupt, StopReason};
+pub use learn::{NodeProposal, Proposal};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
@@ -116,6 +119,11 @@ impl Runtime {
     pub fn with_max_component_size(mut self, bytes: u64) -> Self {
         self.max_component_size = bytes;
         self
+    }
+
+    /// The largest component file a check reads, in bytes.
+    pub fn max_component_size(&self) -> u64 {
+        self.max_component_size
     }
 
     /// The same runtime, accepting manifests whose tree has up to `levels` levels
@@ -198,6 +206,35 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, CheckError> {
+        self.plan(manifest, root_args, host_env, plan::GrantMode::AsWritten)
+    }
+
+    /// Like [`Runtime::check_manifest`], for learning what each nanoprocess uses
+    /// (`nanoproc learn`): every dependency holds everything its parent holds
+    /// (never more: it is still carved out of its parent's holding), whatever its
+    /// own grants say; the root holds what the manifest grants it. Run it with an
+    /// [`Audit::learning`] record and ask [`Plan::propose`] for the grants.
+    pub fn check_manifest_learning(
+        &self,
+        manifest: impl AsRef<Path>,
+        root_args: &[String],
+    ) -> Result<Plan, CheckError> {
+        let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
+        self.plan(
+            &manifest,
+            root_args,
+            &|name| std::env::var(name).ok(),
+            plan::GrantMode::Learning,
+        )
+    }
+
+    fn plan(
+        &self,
+        manifest: &Manifest,
+        root_args: &[String],
+        host_env: &dyn Fn(&str) -> Option<String>,
+        mode: plan::GrantMode,
+    ) -> Result<Plan, CheckError> {
         let compiler = plan::Compiler {
             engine_for: &|choice| self.engine_for(choice),
             interruptible: self.interruptible,
@@ -205,7 +242,7 @@ impl Runtime {
             max_component_size: self.max_component_size,
             progress: self.progress.as_ref(),
         };
-        plan::plan(&compiler, manifest, root_args, host_env)
+        plan::plan(&compiler, manifest, root_args, host_env, mode)
     }
 
     /// One component (or WASI preview 1 module) run on its own, holding `grants`.

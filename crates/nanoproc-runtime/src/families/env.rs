@@ -2,17 +2,25 @@
 //!
 //! Nothing to guard per call: a nanoprocess's context only ever contains the
 //! variables it was granted (a `WasiCtxBuilder` starts with none), and its
-//! arguments are its name followed by what its parent passes.
+//! arguments are its name followed by what its parent passes. The first read of
+//! the variables is recorded as a use (for `--audit-summary` and `nanoproc learn`).
 
+use crate::audit::{Decision, Recorder};
 use crate::state::NanoState;
 use nanoproc_caps::EnvHolding;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wasmtime::component::HasData;
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::p2::bindings::cli::environment;
 
-/// The environment family keeps nothing of its own: it is all in the context.
-pub(crate) struct State;
+/// The variables and arguments are all in the context; the family keeps whether
+/// the variables were read.
+pub(crate) struct State {
+    recorder: Recorder,
+    read: AtomicBool,
+}
 
 pub(crate) fn build(
     holding: &EnvHolding,
@@ -28,7 +36,10 @@ pub(crate) fn build(
     let mut args = vec![cx.node.name.clone()];
     args.extend(holding.args.iter().cloned());
     wasi.args(&args);
-    Ok(State)
+    Ok(State {
+        recorder: cx.recorder.clone(),
+        read: AtomicBool::new(false),
+    })
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
@@ -55,5 +66,43 @@ pub(crate) const PREVIEW1: super::Surface = &[
 ];
 
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    environment::add_to_linker::<NanoState, WasiCli>(linker, |s| s.wasi.cli())
+    environment::add_to_linker::<NanoState, Guarded>(linker, |s| Guard {
+        inner: s.wasi.cli(),
+        state: &s.families.env,
+    })
+}
+
+pub(crate) struct Guard<'a> {
+    inner: wasmtime_wasi::cli::WasiCliCtxView<'a>,
+    state: &'a State,
+}
+
+struct Guarded;
+impl HasData for Guarded {
+    type Data<'a> = Guard<'a>;
+}
+
+impl environment::Host for Guard<'_> {
+    fn get_environment(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        // Only the variables granted are there to read; which of them the guest
+        // looks at cannot be seen, so the use is the read itself, once.
+        if !self.state.read.swap(true, Ordering::Relaxed) {
+            self.state.recorder.decide(
+                "env",
+                "wasi:cli/environment.get-environment",
+                || None,
+                Decision::Allowed,
+                None,
+            );
+        }
+        environment::Host::get_environment(&mut self.inner)
+    }
+
+    fn get_arguments(&mut self) -> wasmtime::Result<Vec<String>> {
+        environment::Host::get_arguments(&mut self.inner)
+    }
+
+    fn initial_cwd(&mut self) -> wasmtime::Result<Option<String>> {
+        environment::Host::initial_cwd(&mut self.inner)
+    }
 }

@@ -46,17 +46,20 @@ pub(crate) fn build(
     wasi: &mut WasiCtxBuilder,
     cx: &super::BuildCx<'_>,
 ) -> wasmtime::Result<State> {
-    let path = &cx.recorder.path;
+    let recorder = &cx.recorder;
     let files = &cx.node.outputs;
     if holding.stdin.is_some() {
-        wasi.inherit_stdin();
+        wasi.stdin(UsedStdin {
+            recorder: recorder.clone(),
+            used: Arc::default(),
+        });
     } else {
         wasi.stdin(Refused::stdin(cx.recorder.clone()));
     }
     let output_limit = cx.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
     match &holding.stdout {
         Some(mode) => {
-            wasi.stdout(output(path, files, mode, "stdout", output_limit)?);
+            wasi.stdout(output(recorder, files, mode, "stdout", output_limit)?);
         }
         None => {
             wasi.stdout(Refused::stdout(cx.recorder.clone()));
@@ -64,7 +67,7 @@ pub(crate) fn build(
     }
     let stderr_capture = match &holding.stderr {
         Some(mode) => {
-            wasi.stderr(output(path, files, mode, "stderr", output_limit)?);
+            wasi.stderr(output(recorder, files, mode, "stderr", output_limit)?);
             None
         }
         None => {
@@ -163,13 +166,14 @@ impl OutputFiles {
 
 /// The stream a granted output goes to, counted against the output limit.
 fn output(
-    path: &Arc<str>,
+    recorder: &Recorder,
     files: &OutputFiles,
     mode: &OutputMode,
     stream: &'static str,
     limit: u64,
 ) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
-    let budget = OutputBudget::new(path.clone(), limit, stream);
+    let path = &recorder.path;
+    let budget = OutputBudget::new(recorder.clone(), limit, stream);
     Ok(match mode {
         OutputMode::Terminal if stream == "stdout" => {
             Box::new(LimitedOutput::new(std::io::stdout(), budget))
@@ -200,8 +204,82 @@ fn output(
                 .with_context(|| format!("reopening its {stream} file"))?;
             Box::new(WriterOutput::new(Box::new(f), None, budget))
         }
-        OutputMode::Discard => Box::new(wasmtime_wasi::p2::pipe::SinkOutputStream),
+        // Discarded output is not counted against the output limit (it reaches
+        // nothing), but its first write is still a use of the grant.
+        OutputMode::Discard => Box::new(LimitedOutput::new(
+            wasmtime_wasi::p2::pipe::SinkOutputStream,
+            OutputBudget::new(recorder.clone(), u64::MAX, stream),
+        )),
     })
+}
+
+/// A granted stdin (this process's own), whose first read is recorded as a use:
+/// getting the handle is not one (see the module documentation).
+#[derive(Clone)]
+struct UsedStdin {
+    recorder: Recorder,
+    used: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl IsTerminal for UsedStdin {
+    fn is_terminal(&self) -> bool {
+        wasmtime_wasi::cli::stdin().is_terminal()
+    }
+}
+
+impl StdinStream for UsedStdin {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        wasmtime_wasi::cli::stdin().async_stream()
+    }
+
+    fn p2_stream(&self) -> Box<dyn InputStream> {
+        Box::new(UsedStdinStream {
+            inner: wasmtime_wasi::cli::stdin().p2_stream(),
+            stdin: self.clone(),
+        })
+    }
+}
+
+struct UsedStdinStream {
+    inner: Box<dyn InputStream>,
+    stdin: UsedStdin,
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for UsedStdinStream {
+    async fn ready(&mut self) {
+        self.inner.ready().await
+    }
+}
+
+impl InputStream for UsedStdinStream {
+    fn read(&mut self, size: usize) -> StreamResult<bytes::Bytes> {
+        first_use(&self.stdin.recorder, &self.stdin.used, "stdin", STDIN_READ);
+        self.inner.read(size)
+    }
+
+    fn skip(&mut self, size: usize) -> StreamResult<usize> {
+        first_use(&self.stdin.recorder, &self.stdin.used, "stdin", STDIN_READ);
+        self.inner.skip(size)
+    }
+}
+
+const STDIN_READ: &str = "wasi:io/streams.input-stream.read (stdin)";
+
+/// Records the first use of a granted stream, once per instance: enough for
+/// `--audit-summary` and `nanoproc learn` to know it was used, without a line per
+/// write in the record.
+fn first_use(
+    recorder: &Recorder,
+    used: &std::sync::atomic::AtomicBool,
+    capability: &'static str,
+    operation: &'static str,
+) {
+    if !used.load(std::sync::atomic::Ordering::Relaxed)
+        && !used.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        recorder.decide(capability, operation, || None, Decision::Allowed, None);
+    }
 }
 
 /// A standard stream that refuses every use.
@@ -429,6 +507,9 @@ pub(crate) struct OutputBudget {
     limit: u64,
     used: std::sync::atomic::AtomicU64,
     stream: &'static str,
+    /// Whose grant it is: its first write is recorded as a use.
+    recorder: Recorder,
+    written: std::sync::atomic::AtomicBool,
 }
 
 impl<S> LimitedOutput<S> {
@@ -438,17 +519,25 @@ impl<S> LimitedOutput<S> {
 }
 
 impl OutputBudget {
-    pub fn new(nanoprocess: Arc<str>, limit: u64, stream: &'static str) -> Arc<Self> {
+    pub fn new(recorder: Recorder, limit: u64, stream: &'static str) -> Arc<Self> {
         Arc::new(OutputBudget {
-            nanoprocess,
+            nanoprocess: recorder.path.clone(),
             limit,
             used: Default::default(),
             stream,
+            recorder,
+            written: Default::default(),
         })
     }
 
     fn charge(&self, len: usize) -> Result<(), LimitExceeded> {
         use std::sync::atomic::Ordering;
+        let operation = if self.stream == "stdout" {
+            "wasi:io/streams.output-stream.write (stdout)"
+        } else {
+            "wasi:io/streams.output-stream.write (stderr)"
+        };
+        first_use(&self.recorder, &self.written, self.stream, operation);
         let used = self.used.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
         if used > self.limit {
             return Err(LimitExceeded {

@@ -98,6 +98,7 @@ pub(super) fn grant(
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
+    mode: super::GrantMode,
     errors: &mut Vec<ManifestError>,
 ) -> Grants {
     let reported_before = errors.len();
@@ -108,7 +109,10 @@ pub(super) fn grant(
         let caps = match parent {
             None => root_caps(manifest, node, root_args, host_env, errors),
             Some(None) => None, // the parent's own grants are wrong: reported there
-            Some(Some(parent)) => match parent.caps.attenuate(&node.grants) {
+            Some(Some(parent)) => match parent.caps.attenuate(&match mode {
+                super::GrantMode::AsWritten => node.grants.clone(),
+                super::GrantMode::Learning => learning_request(&parent.caps, &node.grants),
+            }) {
                 Ok(c) => Some(c),
                 Err(violations) => {
                     report_violations(manifest, node, violations, errors);
@@ -375,4 +379,11 @@ pub(super) fn absolute_keeping_last(path: &Path) -> std::io::Result<PathBuf> {
         (Some(_), Some(name)) => Ok(std::env::current_dir()?.join(name)),
         _ => path.canonicalize(),
     }
+}
+
+/// What a dependency asks for while it is learnt: everything its parent holds,
+/// keeping what its manifest gives it as data (limits, arguments, frozen clocks)
+/// or where (its directories' guest paths).
+fn learning_request(parent: &Capabilities, written: &GrantRequest) -> GrantRequest {
+    parent.everything(written)
 }

@@ -171,15 +171,27 @@ pub(crate) struct PlanInner {
 /// what a file can cost nanoproc's memory before compilation starts.
 pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
 
+/// What each dependency holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantMode {
+    /// What its grants in the manifest ask for, carved out of its parent's.
+    AsWritten,
+    /// Everything its parent holds (still carved out of it, and so within it), its
+    /// own limits and arguments aside: how `nanoproc learn` watches what each
+    /// dependency uses without refusing what its parent could have given it.
+    Learning,
+}
+
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
     compiler: &Compiler<'_>,
     manifest: &Manifest,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
+    mode: GrantMode,
 ) -> Result<Plan, CheckError> {
     let mut errors: Vec<ManifestError> = Vec::new();
-    let grants = grants::grant(manifest, root_args, host_env, &mut errors);
+    let grants = grants::grant(manifest, root_args, host_env, mode, &mut errors);
     let components = compile::compile_all(compiler, manifest, &grants, &mut errors)
         .map_err(CheckError::Engine)?;
     let wiring = wire::wire(

@@ -326,7 +326,12 @@ const fn data(rights: FsRights, mode: OpenMode) -> Need {
 /// What the guard decided before the operation runs.
 enum Verdict {
     /// The rights allow it: record the outcome (`target`) once it has run.
-    Allowed { target: String, needs: FsRights },
+    /// `needs` is `None` for a descriptor it was lent: the loan allowed it, not
+    /// a grant of its own (so `nanoproc learn` proposes none for it).
+    Allowed {
+        target: String,
+        needs: Option<FsRights>,
+    },
     /// Not a question of rights: wasmtime-wasi answers, nothing is recorded.
     Wasmtime,
 }
@@ -350,7 +355,7 @@ impl FsGuard<'_> {
         &self,
         operation: &'static str,
         target: String,
-        needs: FsRights,
+        needs: Option<FsRights>,
         decision: Decision,
         reason: Option<String>,
     ) {
@@ -358,10 +363,18 @@ impl FsGuard<'_> {
             "fs",
             operation,
             || Some(target),
-            Some(needs.to_string()),
+            needs.map(|n| n.to_string()),
             decision,
             reason,
         );
+    }
+
+    /// Whether `fd` is its own, not lent to it for a call.
+    fn owned(&self, fd: &Resource<fs::Descriptor>) -> bool {
+        self.rights
+            .held
+            .get(&fd.rep())
+            .is_some_and(|h| h.loan.is_none())
     }
 
     /// Whether `fd` may be used at all: a descriptor this nanoprocess holds, and
@@ -419,6 +432,7 @@ impl FsGuard<'_> {
             } else {
                 need.rights
             };
+            let needs = held.loan.is_none().then_some(needs);
             return Ok(Verdict::Allowed { target, needs });
         }
         let reason = format!(
@@ -432,6 +446,7 @@ impl FsGuard<'_> {
         } else {
             need.rights
         };
+        let needs = held.loan.is_none().then_some(needs);
         self.decide_rights(operation, target, needs, Decision::Refused, Some(reason));
         Err(FsError::from(async_fs::ErrorCode::NotPermitted))
     }
@@ -759,7 +774,9 @@ impl fs::HostDescriptor for FsGuard<'_> {
                 self.target_of(&fd, &old_path),
                 self.target_of(&new_descriptor, &new_path)
             ),
-            needs: R.union(W).union(FsRights::CREATE),
+            needs: self
+                .owned(&fd)
+                .then_some(R.union(W).union(FsRights::CREATE)),
         };
         let outcome = fs::HostDescriptor::link_at(
             &mut self.inner,
@@ -905,7 +922,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
                 self.target_of(&fd, &old_path),
                 self.target_of(&new_fd, &new_path)
             ),
-            needs: replace,
+            needs: self.owned(&fd).then_some(replace),
         };
         let outcome =
             fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path);
