@@ -22,6 +22,7 @@ pub fn plan_of(
     target: &Path,
     flags: &GrantFlags,
     root_args: &[String],
+    locked: bool,
 ) -> Result<Result<Plan, CheckError>, String> {
     if is_manifest(target) {
         if flags.any() {
@@ -30,7 +31,19 @@ pub fn plan_of(
                 target.display()
             ));
         }
-        Ok(runtime.check_manifest(target, root_args))
+        // A tree with a lock beside it must be the tree that was approved (see
+        // `lock`): checked before anything runs, as a grant is.
+        let checked = runtime.check_manifest(target, root_args).and_then(|plan| {
+            let warnings =
+                crate::lock::enforce(&plan, target, locked, runtime.max_component_size())?;
+            for w in warnings {
+                eprintln!("nanoproc: warning: {}", crate::report::printable(&w));
+            }
+            Ok(plan)
+        });
+        Ok(checked)
+    } else if locked {
+        Err("--locked applies to a manifest, whose lock is beside it".into())
     } else {
         let grants = flags.grants()?;
         Ok(runtime.check_component(target, grants, root_args))
@@ -38,7 +51,7 @@ pub fn plan_of(
 }
 
 pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
-    let checked = match plan_of(runtime, &args.target, &args.grants, &[]) {
+    let checked = match plan_of(runtime, &args.target, &args.grants, &[], args.locked) {
         Ok(checked) => checked,
         Err(usage) => {
             eprintln!("nanoproc: {usage}");

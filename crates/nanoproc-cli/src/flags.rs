@@ -24,6 +24,11 @@ pub struct RunArgs {
     /// the refusals.
     #[arg(long)]
     pub audit_summary: bool,
+    /// Refuse a manifest's tree that differs in any way from its nanoproc.lock,
+    /// or that has none (for CI). Without it, a lock beside the manifest still
+    /// refuses what asks for more than was approved, and warns of a rebuild.
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub grants: GrantFlags,
     /// A manifest (.toml), or a component or module (.wasm) to run on its own,
@@ -86,6 +91,11 @@ pub struct CheckArgs {
     /// message and help.
     #[arg(long)]
     pub json: bool,
+    /// Refuse a manifest's tree that differs in any way from its nanoproc.lock,
+    /// or that has none (for CI). Without it, a lock beside the manifest still
+    /// refuses what asks for more than was approved, and warns of a rebuild.
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub grants: GrantFlags,
 }

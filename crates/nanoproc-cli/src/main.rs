@@ -12,6 +12,8 @@ mod flags;
 mod generate;
 mod graph;
 mod inspect;
+mod learn;
+mod lock;
 mod logging;
 mod progress;
 mod report;
@@ -54,6 +56,17 @@ enum Command {
     /// the interfaces on each edge and, given an audit log, each one's uses and
     /// refusals. DOT (the default), Mermaid, or a self-contained HTML page.
     Graph(Box<graph::GraphArgs>),
+    /// Run a manifest's tree (or a single component) once, recording what each
+    /// nanoprocess uses, and propose the smallest grants that would have allowed
+    /// that run: a patch to the manifest, applied with --write (or `run` flags for
+    /// a single component). While learning, each dependency holds everything its
+    /// parent holds, never more.
+    Learn(Box<learn::LearnArgs>),
+    /// Record what was approved for each nanoprocess of a manifest (its
+    /// component's digest, what its imports can ask for, its grants) in
+    /// nanoproc.lock beside it. `check` and `run` then refuse a tree whose
+    /// dependencies ask for more than was recorded, or whose grants differ.
+    Lock(Box<lock::LockArgs>),
     /// Print a completion script for a shell, e.g.
     /// `nanoproc completions bash > ~/.local/share/bash-completion/completions/nanoproc`.
     Completions {
@@ -94,6 +107,8 @@ fn main() -> ExitCode {
         Command::Run(args) => &args.reading,
         Command::Inspect(args) => &args.reading,
         Command::Graph(args) => &args.reading,
+        Command::Learn(args) => &args.reading,
+        Command::Lock(args) => &args.reading,
     };
     let max_component_size = match reading.max_component_size.as_deref().map(parse_bytes) {
         None => DEFAULT_MAX_COMPONENT_SIZE,
@@ -121,6 +136,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&runtime, &args, started),
         Command::Inspect(args) => inspect::inspect(&args, max_component_size),
         Command::Graph(args) => graph::graph(&runtime, &args),
+        Command::Learn(args) => learn::learn(&runtime, &args),
+        Command::Lock(args) => lock::lock(&runtime, &args, max_component_size),
         // Answered above, before an engine was made.
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
     }

@@ -126,3 +126,45 @@ pub fn report_stats() {
         eprintln!("nanoproc: peak resident memory {kib} KiB");
     }
 }
+
+/// After a run a refusal may have ended (a trap: the clocks, random and `exit`
+/// have no error case), what else each refused nanoprocess's component can ask
+/// for and does not hold, from its imports: so that one run tells every grant it
+/// may need, not only the first it was refused.
+pub fn ungranted_imports(audit: &Audit, plan: &Plan) {
+    let mut seen: Vec<String> = Vec::new();
+    for event in audit.refusals() {
+        let who = event.nanoprocess.to_string();
+        if seen.contains(&who) {
+            continue;
+        }
+        seen.push(who.clone());
+        let refused: Vec<&'static str> = audit
+            .refusals()
+            .iter()
+            .filter(|e| *e.nanoprocess == *who)
+            .map(|e| e.capability)
+            .collect();
+        let others: Vec<String> = plan
+            .ungranted(&who, nanoproc_runtime::DEFAULT_MAX_COMPONENT_SIZE)
+            .into_iter()
+            .filter(|(key, _)| !refused.contains(&key.as_str()))
+            .map(|(key, interfaces)| {
+                let names: Vec<&str> = interfaces
+                    .iter()
+                    .map(|i| i.split('@').next().unwrap_or(i))
+                    .collect();
+                format!("`{key}` ({})", names.join(", "))
+            })
+            .collect();
+        if !others.is_empty() {
+            eprintln!(
+                "{}",
+                printable(&format!(
+                    "nanoproc: `{who}` can also ask for, and does not hold: {}",
+                    others.join(", ")
+                ))
+            );
+        }
+    }
+}

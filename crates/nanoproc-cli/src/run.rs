@@ -54,14 +54,19 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         );
         return ExitCode::from(2);
     }
-    let plan: Result<Plan, CheckError> =
-        match crate::check::plan_of(runtime, args.target(), &args.grants, args.guest_args()) {
-            Ok(checked) => checked,
-            Err(usage) => {
-                eprintln!("nanoproc: {usage}");
-                return ExitCode::from(2);
-            }
-        };
+    let plan: Result<Plan, CheckError> = match crate::check::plan_of(
+        runtime,
+        args.target(),
+        &args.grants,
+        args.guest_args(),
+        args.locked,
+    ) {
+        Ok(checked) => checked,
+        Err(usage) => {
+            eprintln!("nanoproc: {usage}");
+            return ExitCode::from(2);
+        }
+    };
     let plan = match plan {
         Ok(p) => p,
         Err(e) => return not_checked(&e),
@@ -121,6 +126,9 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
     });
     finished.finish();
     report(&options.audit, args.audit_summary, Some(&plan));
+    if let Err(RunError::Trap { .. }) = &outcome {
+        crate::report::ungranted_imports(&options.audit, &plan);
+    }
     if args.stats {
         report_stats();
     }

@@ -18,3 +18,6 @@ pub const INTERRUPTED: u8 = 130;
 /// Standard output was closed by its reader (128 + SIGPIPE, as a shell reports a
 /// process a closed pipe ended).
 pub const OUTPUT_CLOSED: u8 = 141;
+/// `nanoproc learn`: the proposal is shown but incomplete, because the run did not
+/// end by itself with status 0, or the record could not keep every use.
+pub const LEARN_INCOMPLETE: u8 = 1;

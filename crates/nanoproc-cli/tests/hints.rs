@@ -115,5 +115,8 @@ fn a_missing_right_is_the_same_directory_with_the_right_added() {
         .iter()
         .find(|h| h.contains("--dir"))
         .unwrap_or_else(|| panic!("no fs hint: {run:?}"));
-    assert_eq!(*hint, format!("grant it with --dir {}::/data", dir.display()));
+    assert_eq!(
+        *hint,
+        format!("grant it with --dir {}::/data", dir.display())
+    );
 }

@@ -1,0 +1,197 @@
+//! `nanoproc learn`: the proposal is the smallest that works. Checked as the issue
+//! states it: with the proposal written, the same run is refused nothing; with any
+//! one proposed grant removed, something is refused (at check, or as it runs).
+//! Learning itself gives a dependency no more than its parent holds, and never
+//! writes a grant the user did not have.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// A tree whose root the user trusts with a directory, random, a clock and a
+/// variable, and whose dependencies hold nothing.
+fn scene_tree(scene: &Scene) -> std::path::PathBuf {
+    scene.mkdir("data/sub");
+    scene.file("data/a", "root's");
+    scene.file("data/sub/f", "leaf's");
+    scene.file("data/other/secret", "nobody's");
+    scene.driver_tree(
+        r#"grants.fs = [{ host = "./data", guest = "/data", rights = "read-write" }]
+grants.random = true
+grants.wall-clock = true
+grants.env = ["HOME"]
+grants.stdout = true
+grants.stderr = true"#,
+        r#"on-failure = "error""#,
+        r#"on-failure = "error""#,
+    )
+}
+
+const ARGS: [&str; 3] = ["read:/data/a", "child:read:/data/sub/f", "child:random-hex"];
+
+fn learn(manifest: &Path, write: bool) -> Run {
+    let m = manifest.display().to_string();
+    let mut args = vec!["learn"];
+    if write {
+        args.push("--write");
+    }
+    args.push(&m);
+    args.extend(ARGS);
+    nanoproc(&args)
+}
+
+/// Every `grants.KEY = ...` line of the manifest that learning proposes (not the
+/// environment, kept as written).
+fn grant_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("grants.") && !l.starts_with("grants.env"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_proposal_is_enough_and_nothing_in_it_is_spare() {
+    let scene = Scene::new();
+    let m = scene_tree(&scene);
+    let before = std::fs::read_to_string(&m).unwrap();
+
+    // Shown, not applied.
+    let shown = learn(&m, false);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.contains("--- "), "a diff: {shown:?}");
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), before, "not written");
+    // While learning the leaf could read what its parent holds: its run worked.
+    assert!(
+        shown.answer("child:read:/data/sub/f").starts_with("ok"),
+        "{shown:?}"
+    );
+
+    let written = learn(&m, true);
+    assert_eq!(written.code, 0, "{written:?}");
+    let after = std::fs::read_to_string(&m).unwrap();
+    assert_ne!(after, before);
+    // The unused grants are gone; the directories narrowed to what was touched.
+    assert!(!after.contains("wall-clock"), "{after}");
+    // The environment is kept as written: which variables a program reads
+    // cannot be seen (docs/cli.md, `learn`).
+    assert!(after.contains(r#"grants.env = ["HOME"]"#), "{after}");
+    assert!(
+        after.contains(r#"from = "/data/sub", guest = "/data/sub", rights = "read""#),
+        "{after}"
+    );
+    assert!(!after.contains("/data/other"), "{after}");
+
+    // Enough: the same run, refused nothing.
+    let run = run_manifest(&m, &ARGS);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("refused"), "{run:?}");
+    for arg in ARGS {
+        assert!(run.answer(arg).starts_with("ok"), "{arg}: {run:?}");
+    }
+
+    // Nothing spare: without any one line, something is refused.
+    let lines = grant_lines(&after);
+    assert!(lines.len() >= 5, "{lines:?}");
+    for line in &lines {
+        let without: String = after
+            .lines()
+            .filter(|l| l != line)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&m, &without).unwrap();
+        let run = run_manifest(&m, &ARGS);
+        let refused = run.code == 125 || run.stderr.contains("refused");
+        // A directory withheld is not refused but absent: the guest's C library
+        // finds no directory for the path and fails it itself.
+        let absent = line.starts_with("grants.fs") && run.stdout.contains("=> err: No such file");
+        assert!(
+            refused || absent,
+            "without `{line}` the run did the same: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn what_the_user_never_granted_is_shown_but_not_written() {
+    let scene = Scene::new();
+    let m = scene.driver_tree(
+        "grants.stdout = true",
+        r#"on-failure = "error""#,
+        r#"on-failure = "error""#,
+    );
+    let before = std::fs::read_to_string(&m).unwrap();
+    let run = nanoproc(&[
+        "learn",
+        "--write",
+        &m.display().to_string(),
+        "child:random-hex",
+    ]);
+    let after = std::fs::read_to_string(&m).unwrap();
+    assert!(
+        !after.contains("grants.random"),
+        "learning never widens: {after}"
+    );
+    assert!(run.stderr.contains("refused even so"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("add `grants.random = true` to [nanoprocess.driver], then `grants.random = true` to [nanoprocess.leaf]"),
+        "{run:?}"
+    );
+    // The run did not succeed, so the proposal is not complete: status 1.
+    assert_eq!(run.code, 1, "{run:?}");
+    let _ = before;
+}
+
+#[test]
+fn a_dependency_that_used_what_its_manifest_did_not_give_is_pointed_out() {
+    let scene = Scene::new();
+    let m = scene.driver_tree(
+        "grants.stdout = true\ngrants.random = true",
+        r#"on-failure = "error""#,
+        r#"on-failure = "error""#,
+    );
+    let run = nanoproc(&["learn", &m.display().to_string(), "child:random-hex"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("review these"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("[nanoprocess.leaf] grants.random = true"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_single_component_is_proposed_flags_that_work() {
+    let scene = Scene::new();
+    let dir = scene.mkdir("d/sub");
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let cmd = guest("probe_cmd").display().to_string();
+    let grant = format!("{}::/d", scene.path("d").display());
+    let run = nanoproc(&[
+        "learn",
+        "--dir",
+        &grant,
+        "--random",
+        "--clocks",
+        &cmd,
+        "--",
+        "read:/d/sub/f",
+        "random-hex",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("nanoproc run "))
+        .unwrap_or_else(|| panic!("no command: {run:?}"));
+    assert!(!line.contains("clock"), "{line}");
+    assert!(
+        line.contains(&format!("--dir-ro {}::/d/sub", dir.display())),
+        "{line}"
+    );
+    // Run it as proposed.
+    let args: Vec<&str> = line.split(' ').skip(1).collect();
+    let again = nanoproc(&args);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(!again.stderr.contains("refused"), "{again:?}");
+}
