@@ -1,9 +1,11 @@
 //! `cargo xtask demo`: build the guest components and run the demo application.
 //! `cargo xtask guests`: only build the guest components.
 //! `cargo xtask foreign`: build the JavaScript, Python and C test components.
+//! `cargo xtask test-tools`: install what the tests need beyond Rust, then `foreign`.
 //! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
 
 mod bench;
+mod tools;
 
 use std::process::{Command, ExitCode};
 
@@ -11,24 +13,12 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
         "bench" => bench::run(),
+        "test-tools" => tools::run(),
         "guests" => {
             println!("{}", xtask::build_guests().display());
             ExitCode::SUCCESS
         }
-        // The JavaScript, Python and C test components (guests/foreign), with
-        // their toolchains installed under target/foreign-tools if missing.
-        "foreign" => {
-            for (name, _) in xtask::FOREIGN_GUESTS {
-                match xtask::try_foreign_guest(name) {
-                    Ok(path) => println!("{}", path.display()),
-                    Err(why) => {
-                        eprintln!("xtask: {name}: {why}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        "foreign" => tools::foreign(),
         "demo" => {
             let manifest = xtask::prepare_demo();
             let root = xtask::repo_root();
@@ -53,7 +43,7 @@ fn main() -> ExitCode {
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo|guests|foreign|bench>");
+            eprintln!("usage: cargo xtask <demo|guests|foreign|test-tools|bench>");
             ExitCode::from(2)
         }
     }
