@@ -145,7 +145,7 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
     let code = if is_manifest {
         propose_manifest(target, &plan, &proposal, args.write)
     } else {
-        propose_flags(target, args.guest_args(), &proposal)
+        propose_flags(target, args.guest_args(), &args.grants.env, &proposal)
     };
     if completed || code != ExitCode::SUCCESS {
         code
@@ -367,7 +367,14 @@ fn print_refused(proposal: &Proposal) -> usize {
 }
 
 /// The proposal for a single component, as `run` flags.
-fn propose_flags(target: &Path, guest_args: &[String], proposal: &Proposal) -> ExitCode {
+/// The environment is kept as given (`--env`): which variables a program reads
+/// cannot be seen (see `learn`'s documentation).
+fn propose_flags(
+    target: &Path,
+    guest_args: &[String],
+    env: &[String],
+    proposal: &Proposal,
+) -> ExitCode {
     let Some(root) = proposal.nodes.first() else {
         return ExitCode::SUCCESS;
     };
@@ -382,6 +389,10 @@ fn propose_flags(target: &Path, guest_args: &[String], proposal: &Proposal) -> E
     for f in &flags {
         line.push(' ');
         line.push_str(f);
+    }
+    for var in env {
+        line.push_str(" --env ");
+        line.push_str(var);
     }
     line.push(' ');
     line.push_str(&target.display().to_string());

@@ -195,3 +195,117 @@ fn a_single_component_is_proposed_flags_that_work() {
     assert_eq!(again.code, 0, "{again:?}");
     assert!(!again.stderr.contains("refused"), "{again:?}");
 }
+
+/// The proposal for a single component, as the arguments of `nanoproc`, split
+/// into the flags (each with its value) and the rest.
+fn proposed_command(run: &Run) -> (Vec<Vec<String>>, Vec<String>) {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("nanoproc run "))
+        .unwrap_or_else(|| panic!("no command: {run:?}"));
+    let words: Vec<String> = line.split(' ').skip(2).map(str::to_string).collect();
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while i < words.len() && words[i].starts_with("--") {
+        // Flags that take a value here: every one but the switches.
+        let switch = [
+            "--no-stdio",
+            "--wall-clock",
+            "--monotonic-clock",
+            "--random",
+            "--insecure-random",
+            "--stdin",
+        ]
+        .contains(&words[i].as_str());
+        if switch {
+            flags.push(vec![words[i].clone()]);
+            i += 1;
+        } else {
+            flags.push(vec![words[i].clone(), words[i + 1].clone()]);
+            i += 2;
+        }
+    }
+    (flags, words[i..].to_vec())
+}
+
+fn run_words(flags: &[Vec<String>], rest: &[String]) -> Run {
+    let mut args: Vec<&str> = vec!["run"];
+    for f in flags {
+        args.extend(f.iter().map(String::as_str));
+    }
+    args.extend(rest.iter().map(String::as_str));
+    nanoproc(&args)
+}
+
+/// The test, on components of three languages: learn, run as proposed
+/// (refused nothing), and without any one proposed grant (something refused, or
+/// for a directory, the file is not found).
+#[test]
+fn learning_works_for_javascript_python_and_c() {
+    let scene = Scene::new();
+    let data = scene.mkdir("data");
+    std::fs::write(data.join("input.txt"), "line one\n").unwrap();
+    let dir = format!("{}::/data", data.display());
+    let cases: [(&str, Vec<&str>, &[&str]); 3] = [
+        // The engine reads the monotonic clock as it starts; the script the
+        // wall clock and random.
+        (
+            "js-hello",
+            vec!["--clocks", "--random", "--insecure-random"],
+            &["monotonic-clock", "wall-clock", "random"],
+        ),
+        // componentize-py reads random bytes as it starts.
+        (
+            "py-hello",
+            vec!["--clocks", "--random", "--insecure-random"],
+            &["random"],
+        ),
+        // Reads /data/input.txt and the monotonic clock.
+        (
+            "c-reader",
+            vec!["--dir", &dir, "--clocks", "--random"],
+            &["--dir-ro", "monotonic-clock"],
+        ),
+    ];
+    for (name, granted, expected) in cases {
+        let wasm = xtask::foreign_guest(name).display().to_string();
+        let mut args = vec!["learn"];
+        args.extend(granted.iter().copied());
+        args.push(&wasm);
+        let learnt = nanoproc(&args);
+        assert_eq!(learnt.code, 0, "{name}: {learnt:?}");
+        let (flags, rest) = proposed_command(&learnt);
+        for e in expected {
+            assert!(
+                flags.iter().any(|f| f[0].contains(e)),
+                "{name}: {e} not proposed: {flags:?}"
+            );
+        }
+        let as_proposed = run_words(&flags, &rest);
+        assert_eq!(as_proposed.code, 0, "{name}: {as_proposed:?}");
+        assert!(
+            !as_proposed.stderr.contains("refused"),
+            "{name}: {as_proposed:?}"
+        );
+        for (i, flag) in flags.iter().enumerate() {
+            // Withdrawing the terminal is not a grant.
+            if flag[0] == "--no-stdio" {
+                continue;
+            }
+            let without: Vec<Vec<String>> = flags
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, f)| f.clone())
+                .collect();
+            let run = run_words(&without, &rest);
+            let refused = run.stderr.contains("refused");
+            let absent = flag[0].starts_with("--dir") && run.code != 0;
+            assert!(
+                refused || absent,
+                "{name}: without {flag:?} nothing was refused: {run:?}"
+            );
+        }
+    }
+}
