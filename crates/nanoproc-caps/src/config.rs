@@ -9,7 +9,7 @@
 
 use crate::family::{
     Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Violation, flag, toml_string,
 };
 use std::collections::BTreeMap;
 
@@ -107,7 +107,7 @@ impl Family for Config {
                             span: key.span.clone(),
                         }),
                         None => errors.push(v.error(format!(
-                            "config: {}: expected a string value (or true, for the parent's), found {}",
+                            "config: {}: expected a string value, found {}",
                             key.name,
                             v.kind_name()
                         ))),
@@ -201,7 +201,7 @@ impl Family for Config {
         vec![Suggestion {
             flags: keys
                 .iter()
-                .map(|k| format!("--config {k}={}", held[*k].value))
+                .map(|k| flag("--config", &format!("{k}={}", held[*k].value)))
                 .collect(),
             ..Suggestion::new("config", value, None)
         }]

@@ -297,14 +297,22 @@ pub trait Family {
     /// `used`'s target as its parent names it, where that differs (a directory a
     /// child sees at its own guest path): a child can use only what its parent
     /// holds, so `nanoproc learn` proposes each child's uses to its parent too.
-    /// `None`: the parent names it the same way, as most families do.
-    fn in_parent(
-        _used: &Use<'_>,
-        _held: &Self::Holding,
-        _parent: &Self::Holding,
-    ) -> Option<String> {
-        None
+    /// Most families name a target the same way at every level.
+    fn in_parent(_used: &Use<'_>, _held: &Self::Holding, _parent: &Self::Holding) -> InParent {
+        InParent::Same
     }
+}
+
+/// A use's target as a parent names it ([`Family::in_parent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InParent {
+    /// The parent names it the same way.
+    Same,
+    /// The parent names it so.
+    Renamed(String),
+    /// The parent has no name for it: the use proves nothing about the parent,
+    /// and is not proposed to it.
+    Outside,
 }
 
 /// One use of a capability, as the runtime records it in the audit (its
@@ -321,6 +329,14 @@ pub struct Use<'a> {
     /// What the operation needed beyond the key, where the family records it (the
     /// rights a filesystem operation needed, e.g. `read+list`).
     pub needs: Option<&'a str>,
+    /// The grants allowed it but the operation failed (the sandbox or the system
+    /// refused it): it used the grant, but proves nothing about its target (a
+    /// path that failed may lead through a symbolic link out of the directory).
+    pub failed: bool,
+    /// It was refused: proposed for a hint, not learnt from. The runtime's own
+    /// decision, which the family may not be able to repeat (a connection allowed
+    /// through a name it was looked up by).
+    pub refused: bool,
 }
 
 /// A grant to write: `grants.KEY = VALUE` in a manifest, or a flag of
@@ -381,7 +397,8 @@ impl Suggestion {
 }
 
 /// `text` as a TOML basic string, quotes and escapes included: guest-chosen text
-/// (a path, a host name) must not end the string early and add keys of its own.
+/// (a path, a host name) must not end the string early and add keys of its own,
+/// nor reorder what a reader sees (bidirectional controls are escaped too).
 pub fn toml_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
@@ -392,12 +409,39 @@ pub fn toml_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_control() || is_invisible(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+/// Characters that change how the text around them is shown without showing
+/// themselves: bidirectional controls, zero-width characters, the BOM.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A `run` flag with its value, the value quoted for a POSIX shell where it needs
+/// it: a proposed command is meant to be pasted, and its values (paths, names)
+/// may be a guest's choice.
+pub fn flag(name: &str, value: &str) -> String {
+    format!("{name} {}", shell_quote(value))
+}
+
+/// `text` as one POSIX shell word: as is when it has only characters no shell
+/// treats specially, else in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@,+%".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// A family's name and keys, for help texts and the list of known keys.

@@ -6,8 +6,8 @@
 //! either a mistake or an attempt to name something outside that subtree.
 
 use crate::family::{
-    Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Family, GrantError, GrantItem, GrantValue, InParent, Line, RootContext, Span, Suggestion, Use,
+    ValueKind, Violation, flag, toml_string,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -605,7 +605,13 @@ impl Family for Filesystem {
     /// touched in it (a file's own directory, a directory itself), with exactly
     /// the rights the operations needed, seen by the nanoprocess at the same guest
     /// path as before (its code names those paths). A root names the host
-    /// directory; a dependency the same place in its parent's view.
+    /// directory; a dependency the same place in its parent's view. One grant
+    /// lists every directory.
+    ///
+    /// Only what succeeded narrows a directory: a path that failed may not be
+    /// where it seems (a symbolic link out of the directory fails in the sandbox,
+    /// but a host path through it would be followed when the grant is opened), so
+    /// a failed use keeps its directory whole.
     fn propose(
         uses: &[Use<'_>],
         held: &Vec<DirCap>,
@@ -613,108 +619,106 @@ impl Family for Filesystem {
     ) -> Vec<Suggestion> {
         // Per directory held: the narrowest directory so far, and the rights.
         let mut used_dirs: Vec<(usize, Vec<String>, FsRights)> = Vec::new();
-        // A rename or link is aimed at two paths (`old -> new`): each needs the
-        // rights.
-        let aimed = uses.iter().filter(|u| u.key == "fs").flat_map(|u| {
-            u.target
-                .into_iter()
-                .flat_map(|t| t.split(" -> "))
-                .map(move |t| (u, t))
-        });
-        for (used, target) in aimed {
+        for used in uses.iter().filter(|u| u.key == "fs") {
             // No rights recorded: a descriptor lent to it for a call was used,
             // which needs no grant of its own.
-            if used.needs.is_none() {
-                continue;
-            }
-            let Ok(target) = GuestPath::parse(target) else {
-                continue;
-            };
-            let Some((_, index)) = containing(held, &target) else {
-                continue;
-            };
-            let dir = &held[index];
-            let mut below: Vec<String> = target
-                .strip_prefix(&dir.guest)
-                .unwrap_or_default()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            // What was aimed at below the directory: a file, or a directory
-            // created, removed or renamed there. Its own directory is what the
-            // grant needs (the rights are over the entries of a directory).
-            below.pop();
-            let needs = used
-                .needs
-                .and_then(FsRights::parse)
-                .unwrap_or(FsRights::NONE);
-            match used_dirs.iter_mut().find(|(i, _, _)| *i == index) {
-                Some((_, common, rights)) => {
-                    let shared = common
-                        .iter()
-                        .zip(&below)
-                        .take_while(|(a, b)| a == b)
-                        .count();
-                    common.truncate(shared);
-                    *rights = rights.union(needs);
+            let Some(needs) = used.needs else { continue };
+            let needs = FsRights::parse(needs).unwrap_or(FsRights::NONE);
+            for target in aimed_at(used) {
+                let Ok(target) = GuestPath::parse(target) else {
+                    continue;
+                };
+                let Some((_, index)) = containing(held, &target) else {
+                    continue;
+                };
+                let dir = &held[index];
+                let mut below: Vec<String> = if used.failed {
+                    Vec::new()
+                } else {
+                    target
+                        .strip_prefix(&dir.guest)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect()
+                };
+                // What was aimed at below the directory: a file, or a directory
+                // created, removed or renamed there. Its own directory is what the
+                // grant needs (the rights are over the entries of a directory).
+                below.pop();
+                match used_dirs.iter_mut().find(|(i, _, _)| *i == index) {
+                    Some((_, common, rights)) => {
+                        let shared = common
+                            .iter()
+                            .zip(&below)
+                            .take_while(|(a, b)| a == b)
+                            .count();
+                        common.truncate(shared);
+                        *rights = rights.union(needs);
+                    }
+                    None => used_dirs.push((index, below, needs)),
                 }
-                None => used_dirs.push((index, below, needs)),
             }
         }
-        used_dirs
-            .into_iter()
-            .map(|(index, below, rights)| {
-                let dir = &held[index];
-                let rel: Vec<&str> = below.iter().map(String::as_str).collect();
-                let guest = guest_join(&dir.guest, &rel);
-                // A directory only looked up still needs to be reachable.
-                let rights = if rights == FsRights::NONE {
-                    FsRights::METADATA
-                } else {
-                    rights
-                };
-                let (source, flag) = match (parent, &dir.derived) {
-                    (None, _) => {
-                        let host = host_join(&dir.host, &rel);
-                        let host = host.to_string_lossy().into_owned();
-                        let flag = if FsRights::READ_ONLY.contains(rights) {
-                            format!("--dir-ro {host}::{guest}")
-                        } else {
-                            format!("--dir {host}::{guest}")
-                        };
-                        (format!("host = {}", toml_string(&host)), Some(flag))
-                    }
-                    (Some(parent), Some(derived)) => {
-                        let from = parent
-                            .get(derived.parent_dir)
-                            .map(|p| {
-                                let mut rel: Vec<&str> =
-                                    derived.below_parent.iter().map(String::as_str).collect();
-                                rel.extend(below.iter().map(String::as_str));
-                                guest_join(&p.guest, &rel)
-                            })
-                            .unwrap_or_else(|| guest.clone());
-                        (format!("from = {}", toml_string(&from)), None)
-                    }
-                    (Some(_), None) => (format!("from = {}", toml_string(&guest)), None),
-                };
-                Suggestion::new(
-                    "fs",
-                    format!(
-                        "[{{ {source}, guest = {}, rights = {} }}]",
-                        toml_string(&guest),
-                        toml_string(&rights.to_string())
-                    ),
-                    flag,
-                )
-            })
-            .collect()
+        if used_dirs.is_empty() {
+            return Vec::new();
+        }
+        let mut entries = Vec::new();
+        let mut flags = Vec::new();
+        for (index, below, rights) in used_dirs {
+            let dir = &held[index];
+            let rel: Vec<&str> = below.iter().map(String::as_str).collect();
+            let guest = guest_join(&dir.guest, &rel);
+            // A directory only looked up still needs to be reachable.
+            let rights = if rights == FsRights::NONE {
+                FsRights::METADATA
+            } else {
+                rights
+            };
+            let source = match (parent, &dir.derived) {
+                (None, _) => {
+                    let host = host_join(&dir.host, &rel);
+                    let host = host.to_string_lossy().into_owned();
+                    // The flags grant read-only or read-write only.
+                    let name = if FsRights::READ_ONLY.contains(rights) {
+                        "--dir-ro"
+                    } else {
+                        "--dir"
+                    };
+                    flags.push(flag(name, &format!("{host}::{guest}")));
+                    format!("host = {}", toml_string(&host))
+                }
+                (Some(parent), Some(derived)) => {
+                    let from = parent
+                        .get(derived.parent_dir)
+                        .map(|p| {
+                            let mut rel: Vec<&str> =
+                                derived.below_parent.iter().map(String::as_str).collect();
+                            rel.extend(below.iter().map(String::as_str));
+                            guest_join(&p.guest, &rel)
+                        })
+                        .unwrap_or_else(|| guest.clone());
+                    format!("from = {}", toml_string(&from))
+                }
+                (Some(_), None) => format!("from = {}", toml_string(&guest)),
+            };
+            entries.push(format!(
+                "{{ {source}, guest = {}, rights = {} }}",
+                toml_string(&guest),
+                toml_string(&rights.to_string())
+            ));
+        }
+        vec![Suggestion {
+            flags,
+            ..Suggestion::new("fs", format!("[{}]", entries.join(", ")), None)
+        }]
     }
 
-    fn in_parent(used: &Use<'_>, held: &Vec<DirCap>, parent: &Vec<DirCap>) -> Option<String> {
-        let target = used.target?;
-        let parts: Vec<String> = target
-            .split(" -> ")
+    fn in_parent(used: &Use<'_>, held: &Vec<DirCap>, parent: &Vec<DirCap>) -> InParent {
+        let Some(target) = used.target else {
+            return InParent::Same;
+        };
+        let renamed: Option<Vec<String>> = aimed_at(used)
             .map(|one| {
                 let path = GuestPath::parse(one).ok()?;
                 let (dir, _) = containing(held, &path)?;
@@ -724,9 +728,18 @@ impl Family for Filesystem {
                 rel.extend(path.strip_prefix(&dir.guest)?);
                 Some(guest_join(&base.guest, &rel))
             })
-            .collect::<Option<_>>()?;
-        let joined = parts.join(" -> ");
-        (joined != target).then_some(joined)
+            .collect();
+        match renamed {
+            Some(parts) if !parts.is_empty() => {
+                let joined = parts.join(" -> ");
+                if joined == target {
+                    InParent::Same
+                } else {
+                    InParent::Renamed(joined)
+                }
+            }
+            _ => InParent::Outside,
+        }
     }
 
     /// Every directory, seen where the parent sees it, with the parent's rights.
@@ -862,6 +875,31 @@ pub fn laundering(regions: &[Region<'_>]) -> Vec<Laundering> {
         }
     }
     found
+}
+
+/// The paths a use was aimed at. A rename or a link is recorded as `old -> new`,
+/// and only those two operations are split: a guest may name a file `a -> b`.
+/// One whose halves cannot be told apart (a name with ` -> ` in it) yields
+/// nothing: it is not proposed rather than guessed.
+fn aimed_at<'u>(used: &Use<'u>) -> impl Iterator<Item = &'u str> + 'u {
+    const TWO_PATHS: [&str; 2] = [
+        "wasi:filesystem/types.rename-at",
+        "wasi:filesystem/types.link-at",
+    ];
+    let target = used.target.unwrap_or_default();
+    let parts: Vec<&'u str> = if used.target.is_none() {
+        Vec::new()
+    } else if TWO_PATHS.contains(&used.operation) {
+        let halves: Vec<&str> = target.split(" -> ").collect();
+        if halves.len() == 2 {
+            halves
+        } else {
+            Vec::new()
+        }
+    } else {
+        vec![target]
+    };
+    parts.into_iter()
 }
 
 /// The deepest directory of `holding` that contains `path` (as wasi-libc resolves

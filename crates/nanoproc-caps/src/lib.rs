@@ -49,8 +49,9 @@ pub use config::{Config, ConfigRequest, ConfigValue};
 pub use env::{EnvHolding, EnvRequest, EnvSource, EnvVar, Environment, VarRequest};
 pub use exit::Exit;
 pub use family::{
-    Family, FamilyInfo, GrantError, GrantItem, GrantValue, Key, Line, RootContext, Span,
-    Suggestion, Use, ValueKind, Violation, toml_string,
+    Family, FamilyInfo, GrantError, GrantItem, GrantValue, InParent, Instead, Key, Line,
+    RootContext, Span, Suggestion, Use, ValueKind, Violation, flag, is_invisible, shell_quote,
+    toml_string,
 };
 pub use fs::{
     Derived, DirCap, DirRequest, DirSource, Filesystem, FsRights, GuestPath, GuestPathError,
@@ -187,13 +188,13 @@ macro_rules! families {
 
             /// `used`'s target as `parent` names it, where that differs
             /// ([`Family::in_parent`]).
-            pub fn in_parent(&self, used: &Use<'_>, parent: &Capabilities) -> Option<String> {
+            pub fn in_parent(&self, used: &Use<'_>, parent: &Capabilities) -> InParent {
                 $(
                     if <$family as Family>::KEYS.contains(&used.key) {
                         return <$family as Family>::in_parent(used, &self.$field, &parent.$field);
                     }
                 )*
-                None
+                InParent::Same
             }
 
             /// One line per capability family, for `nanoproc check`.

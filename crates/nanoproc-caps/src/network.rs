@@ -92,7 +92,7 @@
 
 use crate::family::{
     Family, GrantError, GrantItem, GrantValue, Line, RootContext, Span, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Violation, flag, toml_string,
 };
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -666,51 +666,88 @@ impl Family for Network {
         }
     }
 
-    /// One pattern per address reached, with its protocol and port; a name looked
-    /// up gets a pattern for each port this nanoprocess connected to (the
-    /// connection's address is then allowed through the name as well).
+    /// The addresses reached and the names looked up, each as narrow as the
+    /// holding allows and never beyond it:
+    ///
+    /// - an address connected to, sent to, bound or listened on is `PROTO:IP:PORT`,
+    ///   when a held pattern covers it; one reached only through a name it was
+    ///   looked up by needs no pattern of its own (the name's covers it);
+    /// - a name looked up is each held pattern that allows it, its host narrowed to
+    ///   the name (a `*.example.com:443` grant used for `api.example.com` becomes
+    ///   `api.example.com:443`), keeping that pattern's protocols and ports;
+    /// - the address of a peer that reached it (an accepted connection, a datagram
+    ///   received) is the remote's choice, not a use: it proposes nothing.
+    ///
+    /// For a use the holding does not allow (a refusal's hint), the exact address,
+    /// or the name on every port (which ports it would connect to is not known).
     fn propose(
         uses: &[Use<'_>],
-        _held: &NetworkHolding,
+        held: &NetworkHolding,
         _parent: Option<&NetworkHolding>,
     ) -> Vec<Suggestion> {
         let mut connect: Vec<String> = Vec::new();
         let mut listen: Vec<String> = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        let mut ports: Vec<u16> = Vec::new();
+        let add = |list: &mut Vec<String>, pattern: String| {
+            if !list.contains(&pattern) {
+                list.push(pattern);
+            }
+        };
         for used in uses.iter().filter(|u| u.key == "network") {
             let Some(target) = used.target else { continue };
-            let is_listen = is_listen_operation(used.operation);
+            if PEER_CHOSEN.contains(&used.operation) {
+                continue;
+            }
+            let allowed = !used.refused;
+            let (patterns, proto) = use_patterns(held, used.operation);
+            let into_listen = is_listen_operation(used.operation);
             match target.parse::<SocketAddr>() {
                 Ok(addr) => {
-                    let proto = if used.operation.contains("udp") {
-                        "udp"
-                    } else {
-                        "tcp"
+                    let exact = NetPattern {
+                        protocols: match proto {
+                            Protocol::Tcp => Protocols::TCP,
+                            Protocol::Udp => Protocols::UDP,
+                        },
+                        host: HostPattern::Ip(addr.ip()),
+                        ports: PortRange::new(addr.port(), addr.port()).unwrap_or(PortRange::ALL),
                     };
-                    let pattern = format!("{proto}:{addr}");
-                    let list = if is_listen { &mut listen } else { &mut connect };
-                    if !list.contains(&pattern) {
-                        list.push(pattern);
-                    }
-                    if !is_listen && !ports.contains(&addr.port()) {
-                        ports.push(addr.port());
+                    if !allowed || covered_by_any(&exact, patterns) {
+                        let list = if into_listen {
+                            &mut listen
+                        } else {
+                            &mut connect
+                        };
+                        add(list, exact.to_string());
                     }
                 }
-                Err(_) if !names.contains(&target) => names.push(target),
-                Err(_) => {}
-            }
-        }
-        for name in names {
-            if ports.is_empty() {
-                connect.push(format!("{name}:*"));
-            }
-            for port in &ports {
-                connect.push(format!("{name}:{port}"));
+                Err(_) => {
+                    let Ok(name) = normalise_name(target) else {
+                        continue;
+                    };
+                    let mut any = false;
+                    for (list, held_patterns) in
+                        [(&mut connect, &held.connect), (&mut listen, &held.listen)]
+                    {
+                        for p in held_patterns.iter().filter(|p| p.allows_name(&name)) {
+                            any = true;
+                            add(
+                                list,
+                                NetPattern {
+                                    protocols: p.protocols,
+                                    host: HostPattern::Name(name.clone()),
+                                    ports: p.ports,
+                                }
+                                .to_string(),
+                            );
+                        }
+                    }
+                    if !any && !allowed {
+                        add(&mut connect, format!("{name}:*"));
+                    }
+                }
             }
         }
         let mut out = Vec::new();
-        for (key, patterns, flag) in [
+        for (key, patterns, name) in [
             ("network", connect, "--connect"),
             ("listen", listen, "--listen"),
         ] {
@@ -719,7 +756,7 @@ impl Family for Network {
             }
             let quoted: Vec<String> = patterns.iter().map(|p| toml_string(p)).collect();
             out.push(Suggestion {
-                flags: patterns.iter().map(|p| format!("{flag} {p}")).collect(),
+                flags: patterns.iter().map(|p| flag(name, p)).collect(),
                 ..Suggestion::new(key, format!("[{}]", quoted.join(", ")), None)
             });
         }
@@ -1041,6 +1078,9 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 fn net_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
     same_family(net, ip) && mask(net, prefix) == mask(ip, prefix)
 }
+
+/// Operations whose address is the peer's, chosen by whoever reached the socket.
+const PEER_CHOSEN: [&str; 2] = ["wasi:sockets/tcp.accept", "wasi:sockets/udp.receive"];
 
 /// Whether an audited socket operation is one a `listen` pattern allows.
 fn is_listen_operation(operation: &str) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::family::{
     Family, GrantError, GrantValue, Instead, Line, RootContext, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Violation, flag, toml_string,
 };
 use crate::switch::{self, Mode, Plain, Switch};
 use std::path::PathBuf;
@@ -163,24 +163,31 @@ impl Family for Stdio {
                 continue;
             }
             let is_root = parent.is_none();
-            let flag = |mode: &str| Some(format!("--{key} {mode}"));
+            let name = if key == "stdout" {
+                "--stdout"
+            } else {
+                "--stderr"
+            };
+            let flag_for = |mode: &str| Some(flag(name, mode));
             out.push(match mode {
                 Some(OutputMode::Discard) => {
-                    let mut s = Suggestion::new(key, "\"discard\"", flag("discard"));
+                    let mut s = Suggestion::new(key, "\"discard\"", flag_for("discard"));
                     s.needs_parent = false;
                     s
                 }
-                Some(OutputMode::Prefixed) => Suggestion::new(key, "\"prefix\"", flag("prefix")),
+                Some(OutputMode::Prefixed) => {
+                    Suggestion::new(key, "\"prefix\"", flag_for("prefix"))
+                }
                 Some(OutputMode::File(path)) if is_root => {
                     let path = path.to_string_lossy();
                     Suggestion::new(
                         key,
                         format!("{{ file = {} }}", toml_string(&path)),
-                        flag(&format!("file={path}")),
+                        flag_for(&format!("file={path}")),
                     )
                 }
                 _ => {
-                    let mut s = Suggestion::new(key, "true", flag("inherit"));
+                    let mut s = Suggestion::new(key, "true", flag_for("inherit"));
                     s.instead = Instead::new(
                         "\"discard\"",
                         &format!("--{key} discard"),

@@ -2065,6 +2065,8 @@ proptest! {
                 operation: "op",
                 target: target.as_deref(),
                 needs: needs.as_deref(),
+                failed: false,
+                refused: false,
             })
             .collect();
         for used in &uses {
