@@ -34,6 +34,15 @@ pub fn replace_grants(
             .and_then(Item::as_table_like_mut)
             .ok_or_else(|| format!("no [nanoprocess.{}] table", edit.nanoprocess))?;
         let mut values = Vec::new();
+        for (i, (key, _)) in edit.grants.iter().enumerate() {
+            // One key, one value: a second would silently replace the first.
+            if edit.grants[..i].iter().any(|(k, _)| k == key) {
+                return Err(format!(
+                    "[nanoprocess.{}] grants.{key} is proposed twice",
+                    edit.nanoprocess
+                ));
+            }
+        }
         for (key, text) in &edit.grants {
             let value: Value = text.parse().map_err(|e| {
                 format!(
@@ -88,6 +97,43 @@ pub fn written_grant_keys(source: &str, nanoprocess: &str) -> Vec<String> {
         .and_then(Item::as_table_like)
         .map(|g| g.iter().map(|(k, _)| k.to_string()).collect())
         .unwrap_or_default()
+}
+
+/// A grant's value written as TOML (a proposal's), read as the manifest reads a
+/// grant: the families then parse it like any other.
+pub fn grant_value(text: &str) -> Result<nanoproc_caps::GrantValue, String> {
+    let table: toml::Table =
+        toml::from_str(&format!("v = {text}")).map_err(|e| format!("{text:?} is not TOML: {e}"))?;
+    match (table.len(), table.get("v")) {
+        (1, Some(v)) => Ok(value_of(v)),
+        _ => Err(format!("{text:?} is not one TOML value")),
+    }
+}
+
+fn value_of(v: &toml::Value) -> nanoproc_caps::GrantValue {
+    use nanoproc_caps::{GrantValue, Key, ValueKind};
+    GrantValue::new(match v {
+        toml::Value::Boolean(b) => ValueKind::Bool(*b),
+        toml::Value::Integer(i) => ValueKind::Integer(*i),
+        toml::Value::String(s) => ValueKind::Text(s.clone()),
+        toml::Value::Array(items) => ValueKind::List(items.iter().map(value_of).collect()),
+        toml::Value::Table(t) => ValueKind::Table(
+            t.iter()
+                .map(|(k, v)| {
+                    (
+                        Key {
+                            name: k.clone(),
+                            span: None,
+                        },
+                        value_of(v),
+                    )
+                })
+                .collect(),
+        ),
+        // Floats and dates: no family reads them; as text, so that the family
+        // refuses them by name.
+        other => ValueKind::Text(other.to_string()),
+    })
 }
 
 /// The grants `[nanoprocess.NAME]` writes in `source`, each key's value in

@@ -46,7 +46,14 @@ impl Plan {
             operation: event.operation,
             target: event.target.as_deref(),
             needs: event.needs.as_deref(),
+            failed: false,
+            refused: true,
         };
+        // Refused although its grants allow it (a path through `..`, a loan that
+        // has ended): no grant would help.
+        if nodes[at].caps.allows(&used) {
+            return None;
+        }
         // A directory it holds, used with rights it lacks: the hint is that
         // grant with the rights added (another grant inside it would overlap it).
         let widened;

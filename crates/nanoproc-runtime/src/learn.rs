@@ -13,7 +13,8 @@
 use crate::audit::{Decision, Event, Uses};
 use crate::hint::Hint;
 use crate::plan::Plan;
-use nanoproc_caps::{Suggestion, Use};
+use nanoproc_caps::{Capabilities, GrantRequest, InParent, LimitsRequest, Suggestion, Use};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What a learning run proposes, nanoprocess by nanoprocess.
@@ -37,6 +38,11 @@ pub struct NodeProposal {
     /// What it was refused (its parent did not hold it either), with the grants
     /// that would allow it: each one a widening for the user to decide on.
     pub refused: Vec<(Event, Option<Hint>)>,
+    /// Grants a family proposed that, read back, would not be within what the
+    /// nanoprocess held (or, at the root, would open a directory that is not
+    /// really inside the one granted): left out, with why. None is expected;
+    /// this is the check that nothing learnt exceeds what was held.
+    pub dropped: Vec<(Suggestion, String)>,
 }
 
 impl Plan {
@@ -45,8 +51,10 @@ impl Plan {
     pub fn propose(&self, uses: &Uses) -> Proposal {
         let nodes = self.nodes();
         // A use of a node counts for it and for each of its ancestors, aimed at
-        // what each of them calls its target.
+        // what each of them calls its target (a set per node: a run may make
+        // many thousands of distinct uses, each repeated at every level).
         let mut by_node: Vec<Vec<OwnedUse>> = vec![Vec::new(); nodes.len()];
+        let mut seen: Vec<HashSet<OwnedUse>> = vec![HashSet::new(); nodes.len()];
         let mut refused: Vec<Vec<(Event, Option<Hint>)>> = vec![Vec::new(); nodes.len()];
         for event in &uses.events {
             let Some(mut at) = nodes.iter().position(|n| n.path == event.nanoprocess) else {
@@ -61,49 +69,155 @@ impl Plan {
                 operation: event.operation,
                 target: event.target.clone(),
                 needs: event.needs.clone(),
+                failed: event.decision == Decision::Failed,
             };
             loop {
-                if !by_node[at].contains(&used) {
+                if seen[at].insert(used.clone()) {
                     by_node[at].push(used.clone());
                 }
                 let Some(p) = nodes[at].parent else { break };
-                if let Some(target) = nodes[at].caps.in_parent(&used.view(), &nodes[p].caps) {
-                    used.target = Some(target);
+                match nodes[at].caps.in_parent(&used.view(), &nodes[p].caps) {
+                    InParent::Same => {}
+                    InParent::Renamed(target) => used.target = Some(target),
+                    // Nothing the parent can name: it proves nothing about it.
+                    InParent::Outside => break,
                 }
                 at = p;
             }
         }
-        let proposals = nodes
+        // Root first (the plan's order): each dependency's proposal is checked
+        // against its parent's, as `check` will check the written manifest.
+        let mut proposed: Vec<Capabilities> = Vec::with_capacity(nodes.len());
+        let mut proposals = Vec::with_capacity(nodes.len());
+        for ((ix, node), (used, refused)) in nodes
             .iter()
-            .zip(by_node)
-            .zip(refused)
-            .map(|((node, used), refused)| {
-                let used: Vec<Use<'_>> = used.iter().map(OwnedUse::view).collect();
-                NodeProposal {
-                    nanoprocess: node.path.clone(),
-                    name: node.name.clone(),
-                    grants: node
-                        .caps
-                        .propose(&used, node.parent.map(|p| &nodes[p].caps)),
-                    refused,
-                }
-            })
-            .collect();
+            .enumerate()
+            .zip(by_node.into_iter().zip(refused))
+        {
+            let used: Vec<Use<'_>> = used.iter().map(OwnedUse::view).collect();
+            let parent_held = node.parent.map(|p| &nodes[p].caps);
+            let grants = node.caps.propose(&used, parent_held);
+            let parent_proposed = node.parent.map(|p| &proposed[p]);
+            let (grants, dropped, caps) = self.read_back(ix, grants, parent_proposed);
+            proposed.push(caps);
+            proposals.push(NodeProposal {
+                nanoprocess: node.path.clone(),
+                name: node.name.clone(),
+                grants,
+                refused,
+                dropped,
+            });
+        }
         Proposal {
             nodes: proposals,
             uses_not_kept: uses.not_kept,
         }
     }
+
+    /// The grants of node `ix` that, read back as a manifest would read them and
+    /// derived as `check` would (from the user's for the root, from the parent's
+    /// proposal for a dependency), stay within what the node held while it was
+    /// learnt; at the root, every directory must also really lie inside one the
+    /// user granted (no symbolic link out of it on the way). What does not is
+    /// dropped, with why. Also returns what the kept grants hold.
+    fn read_back(
+        &self,
+        ix: usize,
+        grants: Vec<Suggestion>,
+        parent_proposed: Option<&Capabilities>,
+    ) -> (Vec<Suggestion>, Vec<(Suggestion, String)>, Capabilities) {
+        let node = &self.nodes()[ix];
+        // Limits are not learnt: the node's own, so that they compare equal.
+        let base = GrantRequest {
+            limits: LimitsRequest {
+                values: node.caps.limits,
+                spans: Default::default(),
+            },
+            ..Default::default()
+        };
+        let derive = |request: &GrantRequest| -> Result<Capabilities, String> {
+            let caps = match parent_proposed {
+                None => Capabilities::for_root(request, |name| std::env::var(name).ok()),
+                Some(parent) => parent.attenuate(request),
+            }
+            .map_err(|violations| {
+                violations
+                    .iter()
+                    .map(|v| v.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            if !caps.within(&node.caps) {
+                return Err("it would exceed what the nanoprocess held while learning".into());
+            }
+            if node.parent.is_none() {
+                self.root_dirs_inside(&caps)?;
+            }
+            Ok(caps)
+        };
+        let mut request = base.clone();
+        let mut kept = Vec::new();
+        let mut dropped = Vec::new();
+        for grant in grants {
+            let mut trial = request.clone();
+            let read = nanoproc_manifest::edit::grant_value(&grant.value)
+                .and_then(|value| {
+                    trial.parse(grant.key, &value).map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(|e| e.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                })
+                .and_then(|()| derive(&trial));
+            match read {
+                Ok(_) => {
+                    request = trial;
+                    kept.push(grant);
+                }
+                Err(why) => dropped.push((grant, why)),
+            }
+        }
+        let caps = derive(&request).unwrap_or_default();
+        (kept, dropped, caps)
+    }
+
+    /// Every directory of a root's proposal, resolved as it would be opened, lies
+    /// inside a directory the root holds, as that was opened.
+    fn root_dirs_inside(&self, caps: &Capabilities) -> Result<(), String> {
+        let root = &self.nodes()[0];
+        let held: Vec<std::path::PathBuf> = root
+            .dirs
+            .iter()
+            .filter_map(|d| d.host_path().canonicalize().ok())
+            .collect();
+        for dir in &caps.fs {
+            let real = dir
+                .host
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", dir.host.display()))?;
+            if !held.iter().any(|h| real.starts_with(h)) {
+                return Err(format!(
+                    "{} is really {}, outside every directory granted",
+                    dir.host.display(),
+                    real.display()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A [`Use`] that owns its texts: a child's use seen from an ancestor names its
 /// target anew.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct OwnedUse {
     key: &'static str,
     operation: &'static str,
     target: Option<String>,
     needs: Option<String>,
+    failed: bool,
 }
 
 impl OwnedUse {
@@ -113,6 +227,8 @@ impl OwnedUse {
             operation: self.operation,
             target: self.target.as_deref(),
             needs: self.needs.as_deref(),
+            failed: self.failed,
+            refused: false,
         }
     }
 }

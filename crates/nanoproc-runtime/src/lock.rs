@@ -29,8 +29,14 @@ use std::path::Path;
 /// The version of the lock's format this nanoproc writes and reads.
 pub const LOCK_VERSION: i64 = 1;
 
-/// The lock of a manifest: `nanoproc.toml`'s is `nanoproc.lock`, beside it.
+/// The lock of a manifest: `nanoproc.toml`'s is `nanoproc.lock`, beside it. Never
+/// the manifest itself (`app.lock`'s would be `app.lock.lock`).
 pub fn lock_path(manifest: &Path) -> std::path::PathBuf {
+    if manifest.extension().is_some_and(|e| e == "lock") {
+        let mut name = manifest.as_os_str().to_owned();
+        name.push(".lock");
+        return name.into();
+    }
     manifest.with_extension("lock")
 }
 
@@ -53,6 +59,10 @@ pub struct LockedNode {
     /// Its grants as the manifest writes them: each key's value in canonical
     /// TOML.
     pub grants: BTreeMap<String, String>,
+    /// The exports through which it serves its parent, sorted: which child
+    /// serves which import is part of what was approved (swapped, a call meant
+    /// for one child would reach another, with other grants).
+    pub serves: Vec<String>,
 }
 
 /// How a tree differs from its lock, for one nanoprocess.
@@ -74,6 +84,8 @@ pub enum DifferenceKind {
     SurfaceGrew,
     /// Its grants are not those approved.
     GrantsChanged,
+    /// It serves its parent through other exports than those approved.
+    WiringChanged,
     /// A nanoprocess the lock does not know.
     Added,
     /// A nanoprocess of the lock that the tree no longer has.
@@ -119,7 +131,13 @@ fn without_patch(name: &str) -> String {
 impl LockedNode {
     /// The entry of a component with `surface`, named `component` in the
     /// manifest, granted `grants` (canonical TOML per key).
-    pub fn new(component: String, surface: &Surface, grants: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        component: String,
+        surface: &Surface,
+        grants: BTreeMap<String, String>,
+        mut serves: Vec<String>,
+    ) -> Self {
+        serves.sort();
         let mut families: Vec<String> = surface
             .families
             .iter()
@@ -141,6 +159,7 @@ impl LockedNode {
             families,
             interfaces,
             grants,
+            serves,
         }
     }
 }
@@ -169,6 +188,16 @@ impl Lock {
                     s
                 }
             };
+            // The surface is read again from the file; what is recorded and
+            // compared must be what was compiled and will run.
+            let compiled = format!("sha256:{}", hex::encode(node.digest));
+            if surface.digest != compiled {
+                return Err(format!(
+                    "{}: {} changed while it was being checked; check again",
+                    node.path,
+                    node.component_path.display()
+                ));
+            }
             let component = node
                 .component_path
                 .strip_prefix(manifest_dir)
@@ -182,7 +211,7 @@ impl Lock {
             let grants = nanoproc_manifest::edit::written_grants(source, &node.name);
             nodes.insert(
                 node.path.to_string(),
-                LockedNode::new(component, &surface, grants),
+                LockedNode::new(component, &surface, grants, node.serves()),
             );
         }
         Ok(Lock { nodes })
@@ -208,6 +237,8 @@ impl Lock {
             interfaces: Vec<String>,
             #[serde(default)]
             grants: toml::Table,
+            #[serde(default)]
+            serves: Vec<String>,
         }
         let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
         if file.version != LOCK_VERSION {
@@ -233,6 +264,7 @@ impl Lock {
                         families: e.families,
                         interfaces: e.interfaces,
                         grants,
+                        serves: e.serves,
                     },
                 )
             })
@@ -263,6 +295,7 @@ impl Lock {
             out.push_str(&format!("digest = {}\n", toml_string(&node.digest)));
             out.push_str(&format!("families = {}\n", list(&node.families)));
             out.push_str(&format!("interfaces = {}\n", list(&node.interfaces)));
+            out.push_str(&format!("serves = {}\n", list(&node.serves)));
             let grants: Vec<String> = node
                 .grants
                 .iter()
@@ -351,6 +384,17 @@ impl Lock {
                     ),
                 });
             }
+            if locked.serves != current.serves {
+                out.push(Difference {
+                    nanoprocess: path.clone(),
+                    kind: DifferenceKind::WiringChanged,
+                    detail: format!(
+                        "serves its parent through {} (approved: {})",
+                        joined(&current.serves),
+                        joined(&locked.serves)
+                    ),
+                });
+            }
             if new_interfaces.is_empty() && !gone.is_empty() {
                 out.push(Difference {
                     nanoprocess: path.clone(),
@@ -395,6 +439,19 @@ impl Lock {
     }
 }
 
+/// Items for a message, or `nothing`.
+fn joined(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A digest shortened for a message.
 fn short(digest: &str) -> &str {
     let end = digest.len().min("sha256:".len() + 12);
@@ -427,6 +484,7 @@ mod tests {
                 .map(|i| i.split(['/', ':']).nth(1).unwrap_or("").to_string())
                 .collect(),
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
+            serves: Vec::new(),
             grants: grants
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

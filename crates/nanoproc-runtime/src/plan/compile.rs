@@ -29,6 +29,9 @@ use wasmtime::component::{Component, InstancePre};
 /// A component file, compiled and classified.
 pub(crate) struct Compiled {
     pub component: Component,
+    /// The SHA-256 of the bytes compiled (those read once, which digest pins and
+    /// the lock are checked against).
+    pub digest: [u8; 32],
     /// Imports that are not WASI: each must be satisfied by a dependency. Their order
     /// is the order of the "slots" the trampolines and [`NanoState::routes`] use.
     pub dep_imports: Vec<DepImport>,
@@ -323,9 +326,10 @@ fn read_and_compile_files(
                             Ok(bytes) => {
                                 let digest: [u8; 32] =
                                     <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-                                let compiled = compile_file(engine, cache, progress, path, &bytes)
-                                    .map(Arc::new)
-                                    .map_err(|e| format!("{e:#}"));
+                                let compiled =
+                                    compile_file(engine, cache, progress, path, &bytes, digest)
+                                        .map(Arc::new)
+                                        .map_err(|e| format!("{e:#}"));
                                 FileOutcome::Read { digest, compiled }
                             }
                         }
@@ -384,6 +388,7 @@ fn compile_file(
     progress: Option<&ProgressHook>,
     path: &Path,
     bytes: &[u8],
+    digest: [u8; 32],
 ) -> wasmtime::Result<Compiled> {
     let began = Instant::now();
     let compiling = || {
@@ -395,7 +400,7 @@ fn compile_file(
             });
         }
     };
-    let result = compile(engine, cache, bytes, compiling);
+    let result = compile(engine, cache, bytes, digest, compiling);
     let took = began.elapsed();
     let cached = matches!(result, Ok((_, Origin::Cache)));
     let ms = took.as_millis() as u64;
@@ -473,6 +478,7 @@ fn compile(
     engine: &Engine,
     cache: &crate::cache::CompileCache,
     bytes: &[u8],
+    digest: [u8; 32],
     compiling: impl FnOnce(),
 ) -> wasmtime::Result<(Compiled, Origin)> {
     let is_core = is_core_module(bytes);
@@ -526,6 +532,7 @@ fn compile(
         .map(str::to_string);
     let mut compiled = Compiled {
         component,
+        digest,
         dep_imports,
         import_problems,
         run_export,

@@ -96,6 +96,9 @@ pub struct PlannedNode {
     pub(crate) pre: InstancePre<NanoState>,
     /// Its component was a WASI preview 1 module, adapted.
     pub(crate) was_core_module: bool,
+    /// The SHA-256 of its component, as read and compiled: what ran is what
+    /// digest pins and `nanoproc.lock` were checked against.
+    pub digest: [u8; 32],
     /// Its distinct children, in the order they are instantiated.
     pub children: Vec<usize>,
     /// For each dependency slot of its component: the position in `children` of
@@ -234,6 +237,7 @@ pub(crate) fn plan(
             component_path: node.component.clone(),
             pre: wired.pre,
             was_core_module: wired.was_core_module,
+            digest: wired.digest,
             children: wired.children,
             routes: wired.routes,
             serves: wired.serves,

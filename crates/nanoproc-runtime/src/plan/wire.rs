@@ -42,6 +42,8 @@ impl super::PlannedNode {
 pub(super) struct Wired {
     pub pre: InstancePre<NanoState>,
     pub was_core_module: bool,
+    /// The SHA-256 of the component bytes compiled.
+    pub digest: [u8; 32],
     /// Its distinct children, in the order they are instantiated.
     pub children: Vec<usize>,
     /// For each dependency slot of its component: the position in `children` of
@@ -201,6 +203,7 @@ pub(super) fn wire(
             Some(Wired {
                 pre: comp.linked.clone()?,
                 was_core_module: comp.was_core_module,
+                digest: comp.digest,
                 children,
                 routes,
                 serves,
