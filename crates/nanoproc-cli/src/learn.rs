@@ -15,9 +15,9 @@ use crate::flags::GrantFlags;
 use crate::report::printable;
 use crate::{not_checked, print_notices, print_out, status};
 use clap::Args;
-use nanoproc_runtime::caps::{FAMILIES, Family, LimitsFamily, Suggestion};
+use nanoproc_runtime::caps::{FAMILIES, Family, LimitsFamily, Suggestion, flag, shell_quote};
 use nanoproc_runtime::manifest::edit::{GrantsEdit, replace_grants, written_grant_keys};
-use nanoproc_runtime::{Audit, Interrupt, Plan, Proposal, RunError, RunOptions, Runtime};
+use nanoproc_runtime::{Audit, Interrupt, Proposal, RunError, RunOptions, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -62,6 +62,19 @@ impl LearnArgs {
 pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
     let target = args.target();
     let is_manifest = target.extension().is_some_and(|e| e == "toml");
+    // The manifest as it was checked: the proposal is a diff of this text, and
+    // is not written over a file that changed meanwhile.
+    let source = if is_manifest {
+        match std::fs::read_to_string(target) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("nanoproc: {}: {e}", target.display());
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let plan = if is_manifest {
         if args.grants.any() {
             eprintln!(
@@ -85,6 +98,38 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         Err(e) => return not_checked(&e),
     };
     print_notices(&plan);
+    if is_manifest {
+        // Learning runs only a tree `run` would run: one that asks for more than
+        // its lock approved is refused here too.
+        match crate::lock::enforce(&plan, target, false, runtime.max_component_size()) {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("nanoproc: warning: {}", printable(&w));
+                }
+            }
+            Err(e) => return not_checked(&e),
+        }
+        // While learning, a dependency holds all its parent holds: if that
+        // reaches the manifest or its lock, it could rewrite the file whose diff
+        // is shown and which --write rewrites.
+        let lock = nanoproc_runtime::lock::lock_path(target);
+        if let Some(grant) = plan
+            .grant_reaching(target)
+            .or_else(|| plan.grant_reaching(&lock))
+        {
+            if args.write {
+                eprintln!(
+                    "nanoproc: learning: {} lies inside a directory granted while learning ({grant}), where a nanoprocess could rewrite it; learn without --write, or move the manifest out of the granted directory",
+                    target.display()
+                );
+                return ExitCode::from(2);
+            }
+            eprintln!(
+                "nanoproc: warning: {} lies inside a directory granted while learning ({grant}); the diff is of the manifest as it was checked",
+                target.display()
+            );
+        }
+    }
     if let Some(log) = args.audit.as_deref()
         && let Some(grant) = plan.grant_reaching(log)
     {
@@ -142,8 +187,8 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         }
     };
     let proposal = plan.propose(&audit.uses());
-    let code = if is_manifest {
-        propose_manifest(target, &plan, &proposal, args.write)
+    let code = if let Some(source) = &source {
+        propose_manifest(target, source, &proposal, args.write)
     } else {
         propose_flags(target, args.guest_args(), &args.grants.env, &proposal)
     };
@@ -189,14 +234,7 @@ fn relative_to_manifest(value: &str, manifest_dir: &Path) -> String {
     out
 }
 
-fn propose_manifest(manifest: &Path, plan: &Plan, proposal: &Proposal, write: bool) -> ExitCode {
-    let source = match std::fs::read_to_string(manifest) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("nanoproc: {}: {e}", manifest.display());
-            return ExitCode::from(2);
-        }
-    };
+fn propose_manifest(manifest: &Path, source: &str, proposal: &Proposal, write: bool) -> ExitCode {
     let manifest_dir = std::path::absolute(manifest)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -218,7 +256,7 @@ fn propose_manifest(manifest: &Path, plan: &Plan, proposal: &Proposal, write: bo
                 .collect(),
         })
         .collect();
-    let updated = match replace_grants(&source, &edits, &replaced_keys()) {
+    let updated = match replace_grants(source, &edits, &replaced_keys()) {
         Ok(text) => text,
         Err(e) => {
             eprintln!(
@@ -229,7 +267,7 @@ fn propose_manifest(manifest: &Path, plan: &Plan, proposal: &Proposal, write: bo
         }
     };
     let name = manifest.display().to_string();
-    let diff = similar::TextDiff::from_lines(&source, &updated);
+    let diff = similar::TextDiff::from_lines(source, &updated);
     let patch = diff
         .unified_diff()
         .context_radius(2)
@@ -243,12 +281,12 @@ fn propose_manifest(manifest: &Path, plan: &Plan, proposal: &Proposal, write: bo
         print_out(&printable_patch(&patch));
     }
     print_alternatives(proposal, false);
-    print_new_grants(&source, proposal);
+    print_new_grants(source, proposal);
+    print_dropped(proposal);
     let refused = print_refused(proposal);
-    let _ = plan;
     if proposal.uses_not_kept > 0 {
         eprintln!(
-            "nanoproc: learning: {} distinct uses could not be kept in memory; the proposal would refuse them, so it is not written",
+            "nanoproc: learning: uses past the first 100,000 distinct ones could not be kept in memory ({} recorded, repeats counted); a proposal without them would refuse them, so it is not written",
             proposal.uses_not_kept
         );
         return ExitCode::from(status::LEARN_INCOMPLETE);
@@ -261,6 +299,13 @@ fn propose_manifest(manifest: &Path, plan: &Plan, proposal: &Proposal, write: bo
     }
     if patch.is_empty() {
         return ExitCode::SUCCESS;
+    }
+    // The file whose diff was shown is the one overwritten, or nothing is.
+    if std::fs::read_to_string(manifest).ok().as_deref() != Some(source) {
+        eprintln!(
+            "nanoproc: learning: {name} changed during the learning run; nothing is written (run learn again)"
+        );
+        return ExitCode::from(status::LEARN_INCOMPLETE);
     }
     match write_atomically(manifest, &updated) {
         Ok(()) => {
@@ -345,6 +390,23 @@ fn print_new_grants(source: &str, proposal: &Proposal) {
     }
 }
 
+/// Proposed grants that did not read back within what the nanoprocess held (see
+/// `Plan::propose`): not written, and worth a bug report.
+fn print_dropped(proposal: &Proposal) {
+    for node in &proposal.nodes {
+        for (grant, why) in &node.dropped {
+            eprintln!(
+                "{}",
+                printable(&format!(
+                    "nanoproc: learning: not proposed for [nanoprocess.{}]: {}: {why}",
+                    node.name,
+                    grant.manifest_line()
+                ))
+            );
+        }
+    }
+}
+
 /// What was refused while learning: beyond what the user granted the root (or a
 /// parent). Returns how many.
 fn print_refused(proposal: &Proposal) -> usize {
@@ -357,11 +419,19 @@ fn print_refused(proposal: &Proposal) -> usize {
         refused.len(),
         if refused.len() == 1 { " was" } else { "s were" }
     );
-    for (event, hint) in &refused {
+    // As many as the end-of-run report shows; the rest are in --audit.
+    const SHOWN: usize = 50;
+    for (event, hint) in refused.iter().take(SHOWN) {
         eprintln!("  {}", printable(&event.to_string()));
         if let Some(hint) = hint {
             eprintln!("    to allow it: {}", printable(&hint.to_string()));
         }
+    }
+    if refused.len() > SHOWN {
+        eprintln!(
+            "  ... and {} more; see --audit FILE for all",
+            refused.len() - SHOWN
+        );
     }
     refused.len()
 }
@@ -385,26 +455,46 @@ fn propose_flags(
         .collect();
     // The terminal is granted to a single component unless --no-stdio says not:
     // it is withdrawn, and the streams used are granted again one by one.
+    // Meant to be pasted: every value is quoted for the shell (the families'
+    // flags already are), since paths and arguments may be anyone's choice.
     let mut line = String::from("nanoproc run --no-stdio");
     for f in &flags {
         line.push(' ');
         line.push_str(f);
     }
     for var in env {
-        line.push_str(" --env ");
-        line.push_str(var);
+        line.push(' ');
+        line.push_str(&flag("--env", var));
     }
     line.push(' ');
-    line.push_str(&target.display().to_string());
+    line.push_str(&shell_quote(&target.display().to_string()));
     if !guest_args.is_empty() {
         line.push_str(" --");
         for a in guest_args {
             line.push(' ');
-            line.push_str(a);
+            line.push_str(&shell_quote(a));
         }
     }
     print_out(&(printable(&line) + "\n"));
+    // `--dir` and `--dir-ro` say read-write or read-only: a manifest can say
+    // exactly the rights used.
+    if root.grants.iter().any(|g| {
+        g.key == "fs" && !(g.value.contains("\"read-only\"") || g.value.contains("\"read-write\""))
+    }) {
+        eprintln!(
+            "nanoproc: learning: flags grant directories read-only or read-write; the exact rights used: grants.fs = {}",
+            printable(
+                &root
+                    .grants
+                    .iter()
+                    .find(|g| g.key == "fs")
+                    .map(|g| g.value.clone())
+                    .unwrap_or_default()
+            )
+        );
+    }
     print_alternatives(proposal, true);
+    print_dropped(proposal);
     print_refused(proposal);
     ExitCode::SUCCESS
 }
@@ -413,6 +503,10 @@ fn propose_flags(
 /// never half of either: a temporary file beside it, renamed over it.
 pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    // A manifest that is a symbolic link is written where it points: replacing
+    // the link with a file would leave the real manifest as it was.
+    let real = std::fs::canonicalize(path);
+    let path = real.as_deref().unwrap_or(path);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

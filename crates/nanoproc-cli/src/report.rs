@@ -14,7 +14,9 @@ pub fn printable(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || nanoproc_runtime::caps::is_invisible(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -131,7 +133,7 @@ pub fn report_stats() {
 /// have no error case), what else each refused nanoprocess's component can ask
 /// for and does not hold, from its imports: so that one run tells every grant it
 /// may need, not only the first it was refused.
-pub fn ungranted_imports(audit: &Audit, plan: &Plan) {
+pub fn ungranted_imports(audit: &Audit, plan: &Plan, max_component_size: u64) {
     let mut seen: Vec<String> = Vec::new();
     for event in audit.refusals() {
         let who = event.nanoprocess.to_string();
@@ -146,7 +148,7 @@ pub fn ungranted_imports(audit: &Audit, plan: &Plan) {
             .map(|e| e.capability)
             .collect();
         let others: Vec<String> = plan
-            .ungranted(&who, nanoproc_runtime::DEFAULT_MAX_COMPONENT_SIZE)
+            .ungranted(&who, max_component_size)
             .into_iter()
             .filter(|(key, _)| !refused.contains(&key.as_str()))
             .map(|(key, interfaces)| {

@@ -127,7 +127,7 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
     finished.finish();
     report(&options.audit, args.audit_summary, Some(&plan));
     if let Err(RunError::Trap { .. }) = &outcome {
-        crate::report::ungranted_imports(&options.audit, &plan);
+        crate::report::ungranted_imports(&options.audit, &plan, runtime.max_component_size());
     }
     if args.stats {
         report_stats();

@@ -309,3 +309,132 @@ fn learning_works_for_javascript_python_and_c() {
         }
     }
 }
+
+/// Red-team findings, each as the attack it was.
+mod hostile {
+    use super::*;
+
+    /// A link in the granted directory pointing out of it: the guest cannot
+    /// follow it (the sandbox refuses), but a proposal narrowed to a host path
+    /// through it would be followed when the grant is opened.
+    #[test]
+    fn a_link_out_of_the_directory_is_never_proposed() {
+        let scene = Scene::new();
+        let data = scene.mkdir("data");
+        let outside = scene.mkdir("outside");
+        std::fs::write(outside.join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(&outside, data.join("current")).unwrap();
+        std::fs::write(data.join("a"), "a").unwrap();
+        let cmd = guest("probe_cmd").display().to_string();
+        let grant = format!("{}::/data", data.display());
+        let run = nanoproc(&[
+            "learn",
+            "--dir-ro",
+            &grant,
+            &cmd,
+            "--",
+            "read:/data/current/secret",
+        ]);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("nanoproc run "))
+            .unwrap_or_else(|| panic!("{run:?}"));
+        let flags = line.split(" -- ").next().unwrap();
+        assert!(!flags.contains("current"), "{line}");
+        assert!(
+            line.contains(&format!("--dir-ro {}::/data ", data.display())),
+            "{line}"
+        );
+    }
+
+    /// Two directories used: both written, not the last one only.
+    #[test]
+    fn every_directory_used_is_written() {
+        let scene = Scene::new();
+        scene.file("a/x", "ax");
+        scene.file("b/y", "by");
+        let m = scene.driver_tree(
+            "grants.stdout = true\ngrants.fs = [{ host = \"./a\", guest = \"/a\", rights = \"read-write\" }, { host = \"./b\", guest = \"/b\", rights = \"read-write\" }]",
+            "on-failure = \"error\"",
+            "on-failure = \"error\"",
+        );
+        let m_arg = m.display().to_string();
+        let learnt = nanoproc(&["learn", "--write", &m_arg, "read:/a/x", "read:/b/y"]);
+        assert_eq!(learnt.code, 0, "{learnt:?}");
+        let written = std::fs::read_to_string(&m).unwrap();
+        assert!(
+            written.contains("guest = \"/a\"") && written.contains("guest = \"/b\""),
+            "{written}"
+        );
+        let run = run_manifest(&m, &["read:/a/x", "read:/b/y"]);
+        assert!(
+            run.answer("read:/a/x").starts_with("ok") && run.answer("read:/b/y").starts_with("ok"),
+            "{run:?}"
+        );
+    }
+
+    /// The manifest inside a directory a dependency holds while learning: it
+    /// could rewrite the file --write rewrites. Refused before anything runs.
+    #[test]
+    fn a_manifest_a_nanoprocess_could_rewrite_is_not_written() {
+        let scene = Scene::new();
+        let m = scene.driver_tree(
+            "grants.stdout = true\ngrants.fs = [{ host = \".\", guest = \"/proj\", rights = \"read-write\" }]",
+            "on-failure = \"error\"",
+            "on-failure = \"error\"",
+        );
+        let before = std::fs::read_to_string(&m).unwrap();
+        let m_arg = m.display().to_string();
+        let run = nanoproc(&[
+            "learn",
+            "--write",
+            &m_arg,
+            "child:write:/proj/nanoproc.toml=pwned",
+        ]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("could rewrite it"), "{run:?}");
+        assert_eq!(std::fs::read_to_string(&m).unwrap(), before);
+        // Without --write it runs, and the diff is of the manifest as checked:
+        // the child's rewrite is not taken for the user's text.
+        let run = nanoproc(&["learn", &m_arg, "child:write:/proj/nanoproc.toml=pwned"]);
+        assert!(
+            run.stderr
+                .contains("the diff is of the manifest as it was checked"),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout.contains("-grants.fs") || run.stdout.contains("+grants.fs"),
+            "{run:?}"
+        );
+        let diff_lines = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(['+', '-', ' ']));
+        assert!(!diff_lines.clone().any(|l| l.contains("pwned")), "{run:?}");
+    }
+
+    /// A path with shell syntax in it: the proposed command quotes it.
+    #[test]
+    fn a_proposed_command_is_safe_to_paste() {
+        let scene = Scene::new();
+        let dir = scene.mkdir("x;echo INJECTED>pwned;#");
+        std::fs::write(dir.join("f"), "x").unwrap();
+        let cmd = guest("probe_cmd").display().to_string();
+        let grant = format!("{}::/d", dir.display());
+        let run = nanoproc(&["learn", "--dir", &grant, &cmd, "--", "read:/d/f"]);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("nanoproc run "))
+            .unwrap_or_else(|| panic!("{run:?}"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(line.replacen("nanoproc", env!("CARGO_BIN_EXE_nanoproc"), 1))
+            .current_dir(scene.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+        assert!(!scene.path("pwned").exists(), "{line}");
+    }
+}

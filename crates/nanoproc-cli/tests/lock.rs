@@ -171,3 +171,22 @@ fn a_malformed_lock_is_refused_with_its_name() {
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("nanoproc.lock"), "{run:?}");
 }
+
+/// Which child serves which import is part of what was approved: swapped, a
+/// call meant for one child would reach another, holding other grants.
+#[test]
+fn swapped_wiring_is_refused() {
+    let scene = Scene::new();
+    let m = tree(&scene);
+    assert_eq!(lock(&m, false).code, 0);
+    let text = std::fs::read_to_string(&m).unwrap();
+    let swapped = text.replace(
+        "deps = { \"test:probe/probe\" = \"leaf\", \"test:probe/sibling\" = \"sib\" }",
+        "deps = { \"test:probe/probe\" = \"sib\", \"test:probe/sibling\" = \"leaf\" }",
+    );
+    assert_ne!(swapped, text);
+    std::fs::write(&m, swapped).unwrap();
+    let run = check_locked(&m, false);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("serves its parent through"), "{run:?}");
+}
