@@ -465,7 +465,7 @@ fn report(nanoproc: &Path, cases: &[Case], samples: &[Vec<Sample>], limit: Durat
     for (role, heading) in [
         (
             Role::Root,
-            "As the root: `nanoproc run probe_cmd.wasm --stats FLAGS -- OP`",
+            "As the root: `nanoproc run --stats FLAGS probe_cmd.wasm OP`",
         ),
         (
             Role::Dependency,
