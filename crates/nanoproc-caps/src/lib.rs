@@ -44,7 +44,9 @@ pub mod random;
 pub mod stdio;
 mod switch;
 
-pub use clocks::{ClockMode, Clocks, ClocksHolding, ClocksRequest, format_instant, parse_instant};
+pub use clocks::{
+    ClockMode, Clocks, ClocksHolding, ClocksRequest, civil_from_days, format_instant, parse_instant,
+};
 pub use config::{Config, ConfigRequest, ConfigValue};
 pub use env::{EnvHolding, EnvRequest, EnvSource, EnvVar, Environment, VarRequest};
 pub use exit::Exit;

@@ -31,6 +31,13 @@ pub struct RunArgs {
     pub locked: bool,
     #[command(flatten)]
     pub grants: GrantFlags,
+    #[command(flatten)]
+    pub what: Target,
+}
+
+/// What `run` and `learn` run: a target, then the guest's arguments.
+#[derive(Args)]
+pub struct Target {
     /// A manifest (.toml), or a component or module (.wasm) to run on its own,
     /// then the root's arguments. Everything after the target is the guest's, as
     /// with `wasmtime run`: nanoproc's flags go before it. A `--` right after the
@@ -44,7 +51,7 @@ pub struct RunArgs {
     target_and_args: Vec<String>,
 }
 
-impl RunArgs {
+impl Target {
     pub fn target(&self) -> &Path {
         // clap requires at least one value.
         Path::new(self.target_and_args.first().map_or("", String::as_str))
@@ -59,6 +66,16 @@ impl RunArgs {
             _ => after,
         }
     }
+}
+
+impl RunArgs {
+    pub fn target(&self) -> &Path {
+        self.what.target()
+    }
+
+    pub fn guest_args(&self) -> &[String] {
+        self.what.guest_args()
+    }
 
     /// A flag of nanoproc's own written right after the target, where it is the
     /// guest's first argument: `run app.wasm --dir data` grants nothing and hands
@@ -68,7 +85,7 @@ impl RunArgs {
     /// `--` says the arguments are the guest's.
     pub fn misplaced_flag(&self) -> Option<&str> {
         use clap::CommandFactory;
-        let first = self.target_and_args.get(1)?;
+        let first = self.what.target_and_args.get(1)?;
         let name = first.strip_prefix("--")?.split('=').next()?;
         let cli = crate::Cli::command();
         let run = cli.find_subcommand("run")?;

@@ -11,7 +11,7 @@
 //! grant it, and never written.
 
 use crate::Reading;
-use crate::flags::GrantFlags;
+use crate::flags::{GrantFlags, Target};
 use crate::report::printable;
 use crate::{not_checked, print_notices, print_out, status};
 use clap::Args;
@@ -34,28 +34,17 @@ pub struct LearnArgs {
     audit: Option<PathBuf>,
     #[command(flatten)]
     grants: GrantFlags,
-    /// A manifest (.toml), or a component (.wasm) with the grant flags it may use,
-    /// then the root's arguments (a `--` right after the target is dropped).
-    #[arg(
-        required = true,
-        num_args = 1..,
-        trailing_var_arg = true,
-        value_names = ["TARGET", "ARGS"]
-    )]
-    target_and_args: Vec<String>,
+    #[command(flatten)]
+    what: Target,
 }
 
 impl LearnArgs {
     fn target(&self) -> &Path {
-        Path::new(self.target_and_args.first().map_or("", String::as_str))
+        self.what.target()
     }
 
     fn guest_args(&self) -> &[String] {
-        let after = self.target_and_args.get(1..).unwrap_or_default();
-        match after.split_first() {
-            Some((first, rest)) if first == "--" => rest,
-            _ => after,
-        }
+        self.what.guest_args()
     }
 }
 

@@ -6,11 +6,7 @@ mod common;
 use common::*;
 
 fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {
-    scene.driver_tree(
-        &format!("grants.stdout = true\n{root_extra}"),
-        &format!("on-failure = \"error\"\n{leaf}"),
-        "on-failure = \"error\"",
-    )
+    scene.stdout_tree(root_extra, leaf)
 }
 
 #[test]

@@ -38,11 +38,7 @@ fn lines_to_add(hint: &str) -> Vec<(String, String)> {
 }
 
 fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {
-    scene.driver_tree(
-        &format!("grants.stdout = true\n{root_extra}"),
-        &format!("on-failure = \"error\"\n{leaf}"),
-        "on-failure = \"error\"",
-    )
+    scene.stdout_tree(root_extra, leaf)
 }
 
 #[test]

@@ -1126,29 +1126,9 @@ mod tests {
         );
     }
 
-    /// A real component (a dummy core module wrapped by wit-component) with the
-    /// world `w` of `wit`.
+    /// A real component with the world `w` of `wit`.
     fn component(wit: &str) -> Vec<u8> {
-        let mut resolve = wit_parser::Resolve::default();
-        let package = resolve.push_str("surface.wit", wit).unwrap();
-        let world = resolve.select_world(&[package], Some("w")).unwrap();
-        let mut module = wit_component::dummy_module(
-            &resolve,
-            world,
-            wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync),
-        );
-        wit_component::embed_component_metadata(
-            &mut module,
-            &resolve,
-            world,
-            wit_component::StringEncoding::UTF8,
-        )
-        .unwrap();
-        wit_component::ComponentEncoder::default()
-            .module(&module)
-            .unwrap()
-            .encode()
-            .unwrap()
+        crate::wit_types::component_of_world(wit)
     }
 
     #[test]

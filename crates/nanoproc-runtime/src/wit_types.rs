@@ -151,6 +151,33 @@ pub(crate) fn inner(ty: &Type) -> Vec<Type> {
     }
 }
 
+/// The bytes of a real component (a dummy core module wrapped by wit-component)
+/// with the world `w` of `wit`: for the tests of every module that reads
+/// component types.
+#[cfg(test)]
+pub(crate) fn component_of_world(wit: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_str("test.wit", wit).unwrap();
+    let world = resolve.select_world(&[package], Some("w")).unwrap();
+    let mut module = wit_component::dummy_module(
+        &resolve,
+        world,
+        wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync),
+    );
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .encode()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,26 +200,7 @@ mod tests {
     /// A real component importing `test:walk/api` as `wit` defines it, and the
     /// names of its resource types.
     fn component(engine: &Engine, wit: &str) -> (Component, ResourceNames) {
-        let mut resolve = wit_parser::Resolve::default();
-        let package = resolve.push_str("walk.wit", wit).unwrap();
-        let world = resolve.select_world(&[package], Some("w")).unwrap();
-        let mut module = wit_component::dummy_module(
-            &resolve,
-            world,
-            wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync),
-        );
-        wit_component::embed_component_metadata(
-            &mut module,
-            &resolve,
-            world,
-            wit_component::StringEncoding::UTF8,
-        )
-        .unwrap();
-        let bytes = wit_component::ComponentEncoder::default()
-            .module(&module)
-            .unwrap()
-            .encode()
-            .unwrap();
+        let bytes = super::component_of_world(wit);
         let component = Component::new(engine, bytes).unwrap();
         let names = ResourceNames::of(engine, &component.component_type());
         (component, names)

@@ -81,6 +81,19 @@ component = "{{probe_leaf}}"
     }
 }
 
+impl Scene {
+    /// `driver_tree` with the root granted stdout (and `root_extra`), and both
+    /// children's failures reaching the driver as errors; `leaf` is the rest of
+    /// the leaf's table.
+    pub fn stdout_tree(&self, root_extra: &str, leaf: &str) -> PathBuf {
+        self.driver_tree(
+            &format!("grants.stdout = true\n{root_extra}"),
+            &format!("on-failure = \"error\"\n{leaf}"),
+            "on-failure = \"error\"",
+        )
+    }
+}
+
 const GUESTS: [&str; 19] = [
     "gallery_app",
     "gallery_thumbnailer",
