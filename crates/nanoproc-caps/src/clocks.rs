@@ -2,7 +2,7 @@
 
 use crate::family::{
     Family, GrantError, GrantValue, Instead, Line, RootContext, Suggestion, Use, ValueKind,
-    Violation, toml_string,
+    Violation, flag, toml_string,
 };
 use crate::switch::{self, Mode, Switch};
 
@@ -125,6 +125,15 @@ impl Family for Clocks {
         _parent: Option<&ClocksHolding>,
     ) -> Vec<Suggestion> {
         let used = |key: &str| uses.iter().any(|u| u.key == key);
+        // `--clock-at` freezes both clocks, the wall clock at its instant: one
+        // flag for either, at the wall clock's instant where it is frozen.
+        let clock_at = || {
+            let ns = match held.wall {
+                Some(ClockMode::Frozen(ns)) => ns,
+                _ => 0,
+            };
+            Some(flag("--clock-at", &format_instant(ns)))
+        };
         let mut out = Vec::new();
         if used("wall-clock") {
             out.push(match held.wall {
@@ -132,7 +141,7 @@ impl Family for Clocks {
                 Some(ClockMode::Frozen(ns)) => frozen(Suggestion::new(
                     "wall-clock",
                     toml_string(&format_instant(ns)),
-                    None,
+                    clock_at(),
                 )),
                 _ => {
                     let mut s = Suggestion::new("wall-clock", "true", Some("--wall-clock".into()));
@@ -148,7 +157,7 @@ impl Family for Clocks {
         if used("monotonic-clock") {
             out.push(match held.monotonic {
                 Some(ClockMode::Frozen(_)) => {
-                    frozen(Suggestion::new("monotonic-clock", "\"frozen\"", None))
+                    frozen(Suggestion::new("monotonic-clock", "\"frozen\"", clock_at()))
                 }
                 _ => {
                     let mut s = Suggestion::new(

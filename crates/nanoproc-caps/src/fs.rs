@@ -611,7 +611,16 @@ impl Family for Filesystem {
     /// Only what succeeded narrows a directory: a path that failed may not be
     /// where it seems (a symbolic link out of the directory fails in the sandbox,
     /// but a host path through it would be followed when the grant is opened), so
-    /// a failed use keeps its directory whole.
+    /// a failed use keeps its directory whole. A use whose paths cannot be read
+    /// (through `..`, or a rename whose names hide ` -> `) may have moved anything
+    /// anywhere: then no directory is narrowed.
+    ///
+    /// A root's directories keep the host paths the user wrote, only their rights
+    /// narrowed: a root grant is opened by its path at each run, following the
+    /// links on the way, and a path below the user's that a guest's moves chose
+    /// could lead through one (renamed into place from within the grant) to a
+    /// directory the user never granted. A dependency's narrower directory is
+    /// opened through its parent's open one, never following a link.
     fn propose(
         uses: &[Use<'_>],
         held: &Vec<DirCap>,
@@ -619,13 +628,26 @@ impl Family for Filesystem {
     ) -> Vec<Suggestion> {
         // Per directory held: the narrowest directory so far, and the rights.
         let mut used_dirs: Vec<(usize, Vec<String>, FsRights)> = Vec::new();
+        let mut narrow = parent.is_some();
         for used in uses.iter().filter(|u| u.key == "fs") {
             // No rights recorded: a descriptor lent to it for a call was used,
             // which needs no grant of its own.
             let Some(needs) = used.needs else { continue };
             let needs = FsRights::parse(needs).unwrap_or(FsRights::NONE);
-            for target in aimed_at(used) {
+            let targets: Vec<&str> = aimed_at(used).collect();
+            if targets.is_empty() && used.target.is_some() {
+                narrow = false;
+            }
+            for target in targets {
                 let Ok(target) = GuestPath::parse(target) else {
+                    // Its directory keeps its rights, but nothing is narrowed.
+                    narrow = false;
+                    if let Some(index) = containing_text(held, target) {
+                        match used_dirs.iter_mut().find(|(i, _, _)| *i == index) {
+                            Some((_, _, rights)) => *rights = rights.union(needs),
+                            None => used_dirs.push((index, Vec::new(), needs)),
+                        }
+                    }
                     continue;
                 };
                 let Some((_, index)) = containing(held, &target) else {
@@ -662,6 +684,11 @@ impl Family for Filesystem {
         }
         if used_dirs.is_empty() {
             return Vec::new();
+        }
+        if !narrow {
+            for (_, below, _) in &mut used_dirs {
+                below.clear();
+            }
         }
         let mut entries = Vec::new();
         let mut flags = Vec::new();
@@ -875,6 +902,21 @@ pub fn laundering(regions: &[Region<'_>]) -> Vec<Laundering> {
         }
     }
     found
+}
+
+/// The deepest directory of `holding` whose guest path the raw text `path` starts
+/// with, component by component: for a path [`GuestPath`] refuses (through `..`).
+fn containing_text(holding: &[DirCap], path: &str) -> Option<usize> {
+    holding
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            let base = d.guest.as_str().trim_end_matches('/');
+            path.strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .max_by_key(|(_, d)| d.guest.depth())
+        .map(|(i, _)| i)
 }
 
 /// The paths a use was aimed at. A rename or a link is recorded as `old -> new`,

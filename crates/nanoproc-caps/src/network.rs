@@ -676,7 +676,10 @@ impl Family for Network {
     ///   the name (a `*.example.com:443` grant used for `api.example.com` becomes
     ///   `api.example.com:443`), keeping that pattern's protocols and ports;
     /// - the address of a peer that reached it (an accepted connection, a datagram
-    ///   received) is the remote's choice, not a use: it proposes nothing.
+    ///   received) is the remote's choice, not a use: it proposes nothing;
+    /// - a bind to port 0 lets the system choose the port, a new one each run: the
+    ///   held patterns for that address are proposed with their ports, not the
+    ///   port this run happened to get.
     ///
     /// For a use the holding does not allow (a refusal's hint), the exact address,
     /// or the name on every port (which ports it would connect to is not known).
@@ -692,6 +695,15 @@ impl Family for Network {
                 list.push(pattern);
             }
         };
+        // Addresses bound with port 0: what listens there listens on a port the
+        // system chose.
+        let ephemeral: Vec<(Protocol, IpAddr)> = uses
+            .iter()
+            .filter(|u| u.key == "network" && u.operation.ends_with(".bind"))
+            .filter_map(|u| u.target?.parse::<SocketAddr>().ok().map(|a| (u, a)))
+            .filter(|(_, a)| a.port() == 0)
+            .map(|(u, a)| (use_patterns(held, u.operation).1, a.ip()))
+            .collect();
         for used in uses.iter().filter(|u| u.key == "network") {
             let Some(target) = used.target else { continue };
             if PEER_CHOSEN.contains(&used.operation) {
@@ -701,6 +713,22 @@ impl Family for Network {
             let (patterns, proto) = use_patterns(held, used.operation);
             let into_listen = is_listen_operation(used.operation);
             match target.parse::<SocketAddr>() {
+                Ok(addr) if into_listen && ephemeral.contains(&(proto, addr.ip())) => {
+                    for p in patterns
+                        .iter()
+                        .filter(|p| p.protocols.contains(proto) && p.host.allows_ip(addr.ip()))
+                    {
+                        let narrowed = NetPattern {
+                            protocols: match proto {
+                                Protocol::Tcp => Protocols::TCP,
+                                Protocol::Udp => Protocols::UDP,
+                            },
+                            host: HostPattern::Ip(addr.ip()),
+                            ports: p.ports,
+                        };
+                        add(&mut listen, narrowed.to_string());
+                    }
+                }
                 Ok(addr) => {
                     let exact = NetPattern {
                         protocols: match proto {

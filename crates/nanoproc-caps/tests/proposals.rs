@@ -133,14 +133,12 @@ fn every_directory_used_is_in_one_grant() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(
         p[0].value,
-        "[{ host = \"/h/data/a\", guest = \"/data/a\", rights = \"read\" }, { host = \"/h/secrets\", guest = \"/secrets\", rights = \"read\" }]"
+        // A root's host paths stay the user's; only the rights narrow.
+        "[{ host = \"/h/data\", guest = \"/data\", rights = \"read\" }, { host = \"/h/secrets\", guest = \"/secrets\", rights = \"read\" }]"
     );
     assert_eq!(
         p[0].flags,
-        [
-            "--dir-ro /h/data/a::/data/a",
-            "--dir-ro /h/secrets::/secrets"
-        ]
+        ["--dir-ro /h/data::/data", "--dir-ro /h/secrets::/secrets"]
     );
 }
 
@@ -172,11 +170,11 @@ fn an_arrow_in_a_file_name_is_one_path() {
         "read",
         false,
     );
-    // The directory below /data whose name is `x -> `: below /data, not /secrets.
+    // In /data (a directory there is named `x -> `), not /secrets.
     let p = held.propose(&[open], None);
     assert_eq!(
         p[0].value,
-        "[{ host = \"/h/data/x -> /secrets\", guest = \"/data/x -> /secrets\", rights = \"read\" }]"
+        "[{ host = \"/h/data\", guest = \"/data\", rights = \"read\" }]"
     );
     // A rename really aims at two paths; one with an arrow in a name is not
     // guessed at.
@@ -223,4 +221,68 @@ fn flag_values_are_quoted_for_the_shell() {
 #[test]
 fn invisible_characters_are_escaped_in_toml() {
     assert_eq!(toml_string("a\u{202E}b"), "\"a\\u202Eb\"");
+}
+
+/// A child of a root holding `/data`, holding all of it.
+fn child_of(parent: &Capabilities) -> Capabilities {
+    let mut req = GrantRequest::default();
+    req.parse(
+        "fs",
+        &GrantValue::list(vec![GrantValue::table([
+            ("from", GrantValue::text("/data")),
+            ("guest", GrantValue::text("/data")),
+            ("rights", GrantValue::text("read-write")),
+        ])]),
+    )
+    .unwrap();
+    parent.attenuate(&req).unwrap()
+}
+
+#[test]
+fn a_dependencys_directory_narrows_to_what_it_touched_unless_a_path_could_not_be_read() {
+    let root = dirs(&[("/h/data", "/data")]);
+    let child = child_of(&root);
+    let read = fs_use(
+        "wasi:filesystem/types.open-at",
+        "/data/a/b/x",
+        "read",
+        false,
+    );
+    let write = fs_use(
+        "wasi:filesystem/types.open-at",
+        "/data/a/y",
+        "write+create",
+        false,
+    );
+    let p = child.propose(&[read, write], Some(&root));
+    assert_eq!(
+        p[0].value,
+        "[{ from = \"/data/a\", guest = \"/data/a\", rights = \"read+write+create\" }]"
+    );
+    // A path through `..`: whatever it moved, nothing is narrowed.
+    let moved = fs_use(
+        "wasi:filesystem/types.rename-at",
+        "/data/a/../l -> /data/a/../x",
+        "rename",
+        false,
+    );
+    let p = child.propose(&[read, moved], Some(&root));
+    assert_eq!(
+        p[0].value,
+        "[{ from = \"/data\", guest = \"/data\", rights = \"read+rename\" }]"
+    );
+}
+
+#[test]
+fn a_port_the_system_chose_is_not_pinned() {
+    let held = network(&[], &["tcp:127.0.0.1:*"]);
+    let bind = use_of("network", "wasi:sockets/tcp.bind", "127.0.0.1:0");
+    let listen = use_of("network", "wasi:sockets/tcp.listen", "127.0.0.1:44803");
+    let p = held.propose(&[bind, listen], None);
+    assert_eq!(values(&p), ["grants.listen = [\"tcp:127.0.0.1:*\"]"]);
+    // A port asked for is proposed as it is.
+    let bind = use_of("network", "wasi:sockets/tcp.bind", "127.0.0.1:8080");
+    let listen = use_of("network", "wasi:sockets/tcp.listen", "127.0.0.1:8080");
+    let p = held.propose(&[bind, listen], None);
+    assert_eq!(values(&p), ["grants.listen = [\"tcp:127.0.0.1:8080\"]"]);
 }
