@@ -185,6 +185,12 @@ impl Manifest {
         &self.nodes[0]
     }
 
+    /// The manifest's text, as it was read and checked; `None` for one made up
+    /// from command-line flags.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
     /// Whether this is one component with grants given by flags
     /// ([`Manifest::single`]), not a manifest file: how a refusal says to grant
     /// what was refused (a flag, not a manifest key).
@@ -307,6 +313,19 @@ impl Cx {
                 root_name.get_ref()
             ));
             return Vec::new();
+        }
+
+        // A name is one step of a path in the tree (`app/pricing`): a `/` in it
+        // would let two nanoprocesses have one path, and every message, the audit
+        // and the lock name nanoprocesses by path.
+        for (name, (span, _)) in &declared {
+            if name.is_empty() || name.contains('/') {
+                self.error(
+                    Some(span.clone()),
+                    format!("the nanoprocess name {name:?} is not a name: it must be non-empty and contain no `/`"),
+                )
+                .help = Some("name each nanoprocess with one word, such as `pricing` or `image-resize`".into());
+            }
         }
 
         // Nanoprocesses and their deps in the order they are written, so that errors

@@ -1490,3 +1490,27 @@ grants.wall-clock = "{absurd}"
     ));
     p.assert_at(&p.error(), 6, 21, "\"2220", "wall-clock: expected");
 }
+
+/// A name is one step of a tree path: with a `/` in it, `a` under `driver` and
+/// `driver`'s child `a/b` would share the path `driver/a/b`, and every message,
+/// the audit log and the lock would confuse them.
+#[test]
+fn a_name_with_a_slash_is_refused() {
+    let p = Project::new(
+        r#"
+[app]
+root = "app"
+[nanoprocess.app]
+component = "build/app.wasm"
+[nanoprocess."a/b"]
+component = "build/app.wasm"
+"#,
+    );
+    let errors = p.errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("\"a/b\" is not a name")),
+        "{errors:#?}"
+    );
+}

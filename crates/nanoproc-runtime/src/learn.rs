@@ -14,7 +14,12 @@ use crate::audit::{Decision, Event, Uses};
 use crate::hint::Hint;
 use crate::plan::Plan;
 use nanoproc_caps::{Capabilities, GrantRequest, InParent, LimitsRequest, Suggestion, Use};
-use std::collections::HashSet;
+use std::collections::BTreeSet;
+
+/// How many uses a proposal keeps in all, every level of the tree counted (a use
+/// counts for its nanoprocess and each ancestor): past it, the proposal is
+/// incomplete and is not written.
+pub const PROPOSAL_USES: usize = 4 * crate::audit::USES_KEPT;
 use std::sync::Arc;
 
 /// What a learning run proposes, nanoprocess by nanoprocess.
@@ -51,10 +56,12 @@ impl Plan {
     pub fn propose(&self, uses: &Uses) -> Proposal {
         let nodes = self.nodes();
         // A use of a node counts for it and for each of its ancestors, aimed at
-        // what each of them calls its target (a set per node: a run may make
-        // many thousands of distinct uses, each repeated at every level).
-        let mut by_node: Vec<Vec<OwnedUse>> = vec![Vec::new(); nodes.len()];
-        let mut seen: Vec<HashSet<OwnedUse>> = vec![HashSet::new(); nodes.len()];
+        // what each of them calls its target: a sorted set per node (so that the
+        // proposal is the same whatever order the uses came in), bounded in all,
+        // since a use is repeated at every level above it.
+        let mut by_node: Vec<BTreeSet<OwnedUse>> = vec![BTreeSet::new(); nodes.len()];
+        let mut kept = 0usize;
+        let mut not_kept = uses.not_kept;
         let mut refused: Vec<Vec<(Event, Option<Hint>)>> = vec![Vec::new(); nodes.len()];
         for event in &uses.events {
             let Some(mut at) = nodes.iter().position(|n| n.path == event.nanoprocess) else {
@@ -72,8 +79,13 @@ impl Plan {
                 failed: event.decision == Decision::Failed,
             };
             loop {
-                if seen[at].insert(used.clone()) {
-                    by_node[at].push(used.clone());
+                if !by_node[at].contains(&used) {
+                    if kept >= PROPOSAL_USES {
+                        not_kept += 1;
+                        break;
+                    }
+                    kept += 1;
+                    by_node[at].insert(used.clone());
                 }
                 let Some(p) = nodes[at].parent else { break };
                 match nodes[at].caps.in_parent(&used.view(), &nodes[p].caps) {
@@ -94,11 +106,25 @@ impl Plan {
             .enumerate()
             .zip(by_node.into_iter().zip(refused))
         {
-            let used: Vec<Use<'_>> = used.iter().map(OwnedUse::view).collect();
+            let views: Vec<Use<'_>> = used.iter().map(OwnedUse::view).collect();
             let parent_held = node.parent.map(|p| &nodes[p].caps);
-            let grants = node.caps.propose(&used, parent_held);
             let parent_proposed = node.parent.map(|p| &proposed[p]);
-            let (grants, dropped, caps) = self.read_back(ix, grants, parent_proposed);
+            let grants = node.caps.propose(&views, parent_held);
+            let (mut grants, mut dropped, mut caps) = self.read_back(ix, grants, parent_proposed);
+            // A narrowed directory that cannot be opened as a dependency's is
+            // (through its parent's, each step a directory, not a link): proposed
+            // whole instead, as when its paths cannot be trusted.
+            if dropped.iter().any(|(g, _)| g.key == "fs") {
+                let whole: Vec<Use<'_>> = views
+                    .iter()
+                    .map(|u| Use {
+                        failed: u.failed || u.key == "fs",
+                        ..*u
+                    })
+                    .collect();
+                let again = node.caps.propose(&whole, parent_held);
+                (grants, dropped, caps) = self.read_back(ix, again, parent_proposed);
+            }
             proposed.push(caps);
             proposals.push(NodeProposal {
                 nanoprocess: node.path.clone(),
@@ -110,7 +136,7 @@ impl Plan {
         }
         Proposal {
             nodes: proposals,
-            uses_not_kept: uses.not_kept,
+            uses_not_kept: not_kept,
         }
     }
 
@@ -150,8 +176,9 @@ impl Plan {
             if !caps.within(&node.caps) {
                 return Err("it would exceed what the nanoprocess held while learning".into());
             }
-            if node.parent.is_none() {
-                self.root_dirs_inside(&caps)?;
+            match node.parent {
+                None => self.root_dirs_inside(&caps)?,
+                Some(_) => self.dependency_dirs_open(ix, &caps)?,
             }
             Ok(caps)
         };
@@ -183,23 +210,31 @@ impl Plan {
         (kept, dropped, caps)
     }
 
-    /// Every directory of a root's proposal, resolved as it would be opened, lies
-    /// inside a directory the root holds, as that was opened.
+    /// Every directory of a root's proposal, resolved as it would be opened, is
+    /// the directory the root holds under that host path, as that was opened.
+    /// (Proposals keep a root's host paths: this is the check that they did.)
     fn root_dirs_inside(&self, caps: &Capabilities) -> Result<(), String> {
         let root = &self.nodes()[0];
-        let held: Vec<std::path::PathBuf> = root
-            .dirs
-            .iter()
-            .filter_map(|d| d.host_path().canonicalize().ok())
-            .collect();
         for dir in &caps.fs {
             let real = dir
                 .host
                 .canonicalize()
                 .map_err(|e| format!("{}: {e}", dir.host.display()))?;
-            if !held.iter().any(|h| real.starts_with(h)) {
+            let same = root
+                .caps
+                .fs
+                .iter()
+                .zip(&root.dirs)
+                .filter(|(held, _)| dir.host.starts_with(&held.host))
+                .any(|(_, opened)| {
+                    opened
+                        .host_path()
+                        .canonicalize()
+                        .is_ok_and(|h| real.starts_with(h))
+                });
+            if !same {
                 return Err(format!(
-                    "{} is really {}, outside every directory granted",
+                    "{} is really {}, outside the directory granted under that path",
                     dir.host.display(),
                     real.display()
                 ));
@@ -207,11 +242,40 @@ impl Plan {
         }
         Ok(())
     }
+
+    /// Every directory of a dependency's proposal can be opened as `check` will
+    /// open it: through the directory it held while learning, each step below a
+    /// directory, never a symbolic link.
+    fn dependency_dirs_open(&self, ix: usize, caps: &Capabilities) -> Result<(), String> {
+        let node = &self.nodes()[ix];
+        for dir in &caps.fs {
+            let Some((opened, below)) =
+                node.caps
+                    .fs
+                    .iter()
+                    .zip(&node.dirs)
+                    .find_map(|(held, opened)| {
+                        dir.guest.strip_prefix(&held.guest).map(|below| {
+                            (
+                                opened,
+                                below.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                            )
+                        })
+                    })
+            else {
+                return Err(format!("{} is in no directory it held", dir.guest));
+            };
+            opened
+                .open_below(&below)
+                .map_err(|e| format!("{}: {e}", dir.guest))?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`Use`] that owns its texts: a child's use seen from an ancestor names its
 /// target anew.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct OwnedUse {
     key: &'static str,
     operation: &'static str,

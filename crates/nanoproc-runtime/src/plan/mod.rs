@@ -163,6 +163,9 @@ pub(crate) struct PlanInner {
     pub notices: Vec<String>,
     /// One component whose grants were given by flags, not a manifest.
     pub single_component: bool,
+    /// The manifest's text as it was checked (none for a single component): what
+    /// `nanoproc lock` records and `learn` rewrites, not a second read of the file.
+    pub source: Option<Arc<str>>,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
 }
@@ -255,6 +258,7 @@ pub(crate) fn plan(
             epochs: components.epochs,
             notices,
             single_component: manifest.is_single(),
+            source: manifest.source().map(Arc::from),
             ticker: std::sync::OnceLock::new(),
         }),
     })
@@ -296,6 +300,31 @@ impl Plan {
     pub fn grant_reaching(&self, path: &Path) -> Option<String> {
         let resolved = grants::absolute_keeping_last(path).ok()?;
         self.inner.nodes.iter().find_map(|node| {
+            node.caps.fs.iter().zip(&node.dirs).find_map(|(d, opened)| {
+                let host = opened.host_path();
+                resolved.starts_with(&host).then(|| {
+                    format!(
+                        "`{}` holds {} (host {})",
+                        node.path,
+                        d.guest,
+                        host.display()
+                    )
+                })
+            })
+        })
+    }
+
+    /// The manifest's text as it was read and checked; `None` for a single
+    /// component.
+    pub fn manifest_source(&self) -> Option<&str> {
+        self.inner.source.as_deref()
+    }
+
+    /// Like [`Plan::grant_reaching`], among the directories the dependencies hold
+    /// (not the root's, which are the user's own grant).
+    pub fn dependency_grant_reaching(&self, path: &Path) -> Option<String> {
+        let resolved = grants::absolute_keeping_last(path).ok()?;
+        self.inner.nodes.iter().skip(1).find_map(|node| {
             node.caps.fs.iter().zip(&node.dirs).find_map(|(d, opened)| {
                 let host = opened.host_path();
                 resolved.starts_with(&host).then(|| {

@@ -43,7 +43,7 @@ impl OpenedDir {
 
     /// The directory `components` below this one, each opened without following a
     /// symbolic link.
-    fn open_below(&self, components: &[String]) -> std::io::Result<OpenedDir> {
+    pub(crate) fn open_below(&self, components: &[String]) -> std::io::Result<OpenedDir> {
         let mut current = self.file.try_clone()?;
         let mut at = self.opened_at.clone();
         for c in components {
