@@ -51,19 +51,6 @@ impl LearnArgs {
 pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
     let target = args.target();
     let is_manifest = target.extension().is_some_and(|e| e == "toml");
-    // The manifest as it was checked: the proposal is a diff of this text, and
-    // is not written over a file that changed meanwhile.
-    let source = if is_manifest {
-        match std::fs::read_to_string(target) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("nanoproc: {}: {e}", target.display());
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        None
-    };
     let plan = if is_manifest {
         if args.grants.any() {
             eprintln!(
@@ -98,25 +85,34 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
             }
             Err(e) => return not_checked(&e),
         }
-        // While learning, a dependency holds all its parent holds: if that
-        // reaches the manifest or its lock, it could rewrite the file whose diff
-        // is shown and which --write rewrites.
+        // While learning, a dependency holds all its parent holds. If that
+        // reaches the manifest, its lock or a component, the dependency could
+        // rewrite what the next run trusts (its own grants, its own code) and
+        // what --write rewrites: refused, however the root's own grant reaches
+        // them (that is the user's grant to the root).
         let lock = nanoproc_runtime::lock::lock_path(target);
-        if let Some(grant) = plan
-            .grant_reaching(target)
-            .or_else(|| plan.grant_reaching(&lock))
-        {
-            if args.write {
+        let trusted = [target.to_path_buf(), lock.clone()]
+            .into_iter()
+            .chain(plan.nodes().iter().map(|n| n.component_path.clone()));
+        for file in trusted {
+            if let Some(grant) = plan.dependency_grant_reaching(&file) {
                 eprintln!(
-                    "nanoproc: learning: {} lies inside a directory granted while learning ({grant}), where a nanoprocess could rewrite it; learn without --write, or move the manifest out of the granted directory",
-                    target.display()
+                    "nanoproc: learning: {} lies inside a directory a dependency would hold while learning ({grant}), where it could rewrite it; move it out of the directory the root is granted, or grant the root a narrower one",
+                    file.display()
                 );
                 return ExitCode::from(2);
             }
+        }
+        if args.write
+            && let Some(grant) = plan
+                .grant_reaching(target)
+                .or_else(|| plan.grant_reaching(&lock))
+        {
             eprintln!(
-                "nanoproc: warning: {} lies inside a directory granted while learning ({grant}); the diff is of the manifest as it was checked",
+                "nanoproc: learning: {} lies inside a directory granted to the root ({grant}), where it could rewrite it while learning; learn without --write, or move the manifest out of the granted directory",
                 target.display()
             );
+            return ExitCode::from(2);
         }
     }
     if let Some(log) = args.audit.as_deref()
@@ -135,6 +131,8 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The lock as it was when the tree was checked against it.
+    let lock_before = std::fs::read(nanoproc_runtime::lock::lock_path(target)).ok();
     let interrupt = Interrupt::new();
     let on_signal = interrupt.clone();
     let _ = ctrlc::set_handler(move || on_signal.stop(nanoproc_runtime::StopReason::Interrupted));
@@ -176,7 +174,15 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         }
     };
     let proposal = plan.propose(&audit.uses());
-    let code = if let Some(source) = &source {
+    // Nothing the next run trusts may have changed while the tree ran.
+    let lock = is_manifest.then(|| nanoproc_runtime::lock::lock_path(target));
+    if let Some(changed) = changed_during(&plan, lock.as_deref().zip(Some(&lock_before))) {
+        eprintln!(
+            "nanoproc: learning: {changed} changed during the learning run; nothing is proposed (check what wrote it)"
+        );
+        return ExitCode::from(status::LEARN_INCOMPLETE);
+    }
+    let code = if let Some(source) = plan.manifest_source() {
         propose_manifest(target, source, &proposal, args.write)
     } else {
         propose_flags(target, args.guest_args(), &args.grants.env, &proposal)
@@ -188,6 +194,29 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         // hidden from a script.
         ExitCode::from(status::LEARN_INCOMPLETE)
     }
+}
+
+/// The first file the next run trusts that is not as it was checked: a component
+/// (by digest), or the manifest's lock (`lock_before`: its bytes then, if any).
+fn changed_during(
+    plan: &nanoproc_runtime::Plan,
+    lock: Option<(&Path, &Option<Vec<u8>>)>,
+) -> Option<String> {
+    use sha2::Digest;
+    for node in plan.nodes() {
+        let now = std::fs::read(&node.component_path)
+            .ok()
+            .map(|b| <[u8; 32]>::from(sha2::Sha256::digest(&b)));
+        if now != Some(node.digest) {
+            return Some(node.component_path.display().to_string());
+        }
+    }
+    if let Some((path, before)) = lock
+        && std::fs::read(path).ok() != *before
+    {
+        return Some(path.display().to_string());
+    }
+    None
 }
 
 /// The keys a proposal replaces: every capability key but limits (not uses), the
@@ -437,11 +466,13 @@ fn propose_flags(
     let Some(root) = proposal.nodes.first() else {
         return ExitCode::SUCCESS;
     };
-    let flags: Vec<&str> = root
-        .grants
-        .iter()
-        .flat_map(|g: &Suggestion| g.flags.iter().map(String::as_str))
-        .collect();
+    // One flag may grant two keys (`--clock-at` freezes both clocks): once.
+    let mut flags: Vec<&str> = Vec::new();
+    for f in root.grants.iter().flat_map(|g: &Suggestion| g.flags.iter()) {
+        if !flags.contains(&f.as_str()) {
+            flags.push(f);
+        }
+    }
     // The terminal is granted to a single component unless --no-stdio says not:
     // it is withdrawn, and the streams used are granted again one by one.
     // Meant to be pasted: every value is quoted for the shell (the families'

@@ -76,13 +76,15 @@ fn current(plan: &Plan, manifest: &Path, max_size: u64) -> Result<Lock, CheckErr
     let refused = |message: String| {
         CheckError::Refused(ManifestErrors(vec![ManifestError::new(None, message)]))
     };
-    let source = std::fs::read_to_string(manifest)
-        .map_err(|e| refused(format!("{}: {e}", manifest.display())))?;
+    // The text the plan was checked from, not a second read of the file.
+    let source = plan
+        .manifest_source()
+        .ok_or_else(|| refused(format!("{} is not a manifest", manifest.display())))?;
     let dir = std::path::absolute(manifest)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    Lock::of_plan(plan, &dir, &source, max_size).map_err(refused)
+    Lock::of_plan(plan, &dir, source, max_size).map_err(refused)
 }
 
 /// Reads a lock file; an unreadable or malformed one refuses, naming it.

@@ -185,8 +185,9 @@ fn a_single_component_is_proposed_flags_that_work() {
         .find(|l| l.starts_with("nanoproc run "))
         .unwrap_or_else(|| panic!("no command: {run:?}"));
     assert!(!line.contains("clock"), "{line}");
+    // The root's directory keeps the path given; its rights narrow to reading.
     assert!(
-        line.contains(&format!("--dir-ro {}::/d/sub", dir.display())),
+        line.contains(&format!("--dir-ro {}::/d ", scene.path("d").display())),
         "{line}"
     );
     // Run it as proposed.
@@ -374,10 +375,11 @@ mod hostile {
         );
     }
 
-    /// The manifest inside a directory a dependency holds while learning: it
-    /// could rewrite the file --write rewrites. Refused before anything runs.
+    /// The manifest inside a directory a dependency would hold while learning:
+    /// it could rewrite its own grants, its lock or its code. Refused before
+    /// anything runs, with --write or without.
     #[test]
-    fn a_manifest_a_nanoprocess_could_rewrite_is_not_written() {
+    fn a_manifest_a_dependency_could_rewrite_is_not_learnt() {
         let scene = Scene::new();
         let m = scene.driver_tree(
             "grants.stdout = true\ngrants.fs = [{ host = \".\", guest = \"/proj\", rights = \"read-write\" }]",
@@ -386,32 +388,51 @@ mod hostile {
         );
         let before = std::fs::read_to_string(&m).unwrap();
         let m_arg = m.display().to_string();
+        for write in [true, false] {
+            let mut args = vec!["learn"];
+            if write {
+                args.push("--write");
+            }
+            args.extend([m_arg.as_str(), "child:write:/proj/nanoproc.toml=pwned"]);
+            let run = nanoproc(&args);
+            assert_eq!(run.code, 2, "{run:?}");
+            assert!(run.stderr.contains("could rewrite it"), "{run:?}");
+            assert!(!run.stdout.contains("=> ok"), "nothing ran: {run:?}");
+            assert_eq!(std::fs::read_to_string(&m).unwrap(), before);
+        }
+    }
+
+    /// A frozen clock is proposed with the flag that freezes it, once.
+    #[test]
+    fn a_frozen_clock_is_proposed_as_a_flag() {
+        let cmd = guest("probe_cmd").display().to_string();
         let run = nanoproc(&[
             "learn",
-            "--write",
-            &m_arg,
-            "child:write:/proj/nanoproc.toml=pwned",
+            "--clock-at",
+            "2024-05-01T00:00:00Z",
+            &cmd,
+            "--",
+            "wall-clock",
+            "monotonic",
         ]);
-        assert_eq!(run.code, 2, "{run:?}");
-        assert!(run.stderr.contains("could rewrite it"), "{run:?}");
-        assert_eq!(std::fs::read_to_string(&m).unwrap(), before);
-        // Without --write it runs, and the diff is of the manifest as checked:
-        // the child's rewrite is not taken for the user's text.
-        let run = nanoproc(&["learn", &m_arg, "child:write:/proj/nanoproc.toml=pwned"]);
-        assert!(
-            run.stderr
-                .contains("the diff is of the manifest as it was checked"),
-            "{run:?}"
-        );
-        assert!(
-            run.stdout.contains("-grants.fs") || run.stdout.contains("+grants.fs"),
-            "{run:?}"
-        );
-        let diff_lines = run
+        assert_eq!(run.code, 0, "{run:?}");
+        let line = run
             .stdout
             .lines()
-            .filter(|l| l.starts_with(['+', '-', ' ']));
-        assert!(!diff_lines.clone().any(|l| l.contains("pwned")), "{run:?}");
+            .find(|l| l.starts_with("nanoproc run "))
+            .unwrap_or_else(|| panic!("{run:?}"));
+        assert_eq!(
+            line.matches("--clock-at 2024-05-01T00:00:00Z").count(),
+            1,
+            "{line}"
+        );
+        let args: Vec<&str> = line.split(' ').skip(1).collect();
+        let again = nanoproc(&args);
+        assert_eq!(again.code, 0, "{again:?}");
+        assert!(
+            again.stdout.contains("wall-clock => ok: 1714521600"),
+            "{again:?}"
+        );
     }
 
     /// A path with shell syntax in it: the proposed command quotes it.
