@@ -71,7 +71,13 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
             print_notices(&plan);
             print_out(&format!(
                 "{}ok: {} nanoprocesses, every grant within its parent's\n",
-                plan.describe(),
+                // Names, paths and grants are the manifest author's text: each
+                // line made safe for the terminal (the tree's own lines are not
+                // control characters, and stay).
+                plan.describe()
+                    .lines()
+                    .map(|l| crate::report::printable(l) + "\n")
+                    .collect::<String>(),
                 plan.nodes().len()
             ));
             ExitCode::SUCCESS

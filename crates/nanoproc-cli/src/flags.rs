@@ -77,21 +77,28 @@ impl RunArgs {
         self.what.guest_args()
     }
 
-    /// A flag of nanoproc's own written right after the target, where it is the
-    /// guest's first argument: `run app.wasm --dir data` grants nothing and hands
-    /// `--dir data` to the guest. Flags went there before arguments became the
-    /// guest's, and a `--no-stdio` or `--memory` silently not applied would leave
-    /// the guest more than the user meant, so this is refused (status 2) unless a
-    /// `--` says the arguments are the guest's.
+    /// A flag of nanoproc's own written after the target, where it is the guest's
+    /// argument: `run app.wasm --dir data` grants nothing and hands `--dir data`
+    /// to the guest. Flags went there before arguments became the guest's, and a
+    /// `--no-stdio` or `--memory` silently not applied would leave the guest more
+    /// than the user meant, so this is refused (status 2) unless a `--` right
+    /// after the target says the arguments are the guest's.
     pub fn misplaced_flag(&self) -> Option<&str> {
         use clap::CommandFactory;
-        let first = self.what.target_and_args.get(1)?;
-        let name = first.strip_prefix("--")?.split('=').next()?;
+        let after = self.what.target_and_args.get(1..)?;
+        if after.first().is_some_and(|a| a == "--") {
+            return None;
+        }
         let cli = crate::Cli::command();
         let run = cli.find_subcommand("run")?;
-        run.get_arguments()
-            .any(|a| a.get_long() == Some(name))
-            .then_some(first.as_str())
+        // Anywhere among the guest's arguments, not only first: `run app.wasm
+        // input.txt --no-stdio` would otherwise hand the guest a stdio the user
+        // meant to withhold.
+        after.iter().map(String::as_str).find(|arg| {
+            arg.strip_prefix("--")
+                .and_then(|rest| rest.split('=').next())
+                .is_some_and(|name| run.get_arguments().any(|a| a.get_long() == Some(name)))
+        })
     }
 }
 

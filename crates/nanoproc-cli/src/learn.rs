@@ -97,8 +97,11 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         for file in trusted {
             if let Some(grant) = plan.dependency_grant_reaching(&file) {
                 eprintln!(
-                    "nanoproc: learning: {} lies inside a directory a dependency would hold while learning ({grant}), where it could rewrite it; move it out of the directory the root is granted, or grant the root a narrower one",
-                    file.display()
+                    "{}",
+                    printable(&format!(
+                        "nanoproc: learning: {} lies inside a directory a dependency would hold while learning ({grant}), where it could rewrite it; move it out of the directory the root is granted, or grant the root a narrower one",
+                        file.display()
+                    ))
                 );
                 return ExitCode::from(2);
             }
@@ -109,8 +112,11 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
                 .or_else(|| plan.grant_reaching(&lock))
         {
             eprintln!(
-                "nanoproc: learning: {} lies inside a directory granted to the root ({grant}), where it could rewrite it while learning; learn without --write, or move the manifest out of the granted directory",
-                target.display()
+                "{}",
+                printable(&format!(
+                    "nanoproc: learning: {} lies inside a directory granted to the root ({grant}), where it could rewrite it while learning; learn without --write, or move the manifest out of the granted directory",
+                    target.display()
+                ))
             );
             return ExitCode::from(2);
         }
@@ -119,8 +125,11 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         && let Some(grant) = plan.grant_reaching(log)
     {
         eprintln!(
-            "nanoproc: --audit {}: it lies inside a granted directory ({grant}); write it elsewhere",
-            log.display()
+            "{}",
+            printable(&format!(
+                "nanoproc: --audit {}: it lies inside a granted directory ({grant}); write it elsewhere",
+                log.display()
+            ))
         );
         return ExitCode::from(2);
     }
@@ -178,7 +187,10 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
     let lock = is_manifest.then(|| nanoproc_runtime::lock::lock_path(target));
     if let Some(changed) = changed_during(&plan, lock.as_deref().zip(Some(&lock_before))) {
         eprintln!(
-            "nanoproc: learning: {changed} changed during the learning run; nothing is proposed (check what wrote it)"
+            "{}",
+            printable(&format!(
+                "nanoproc: learning: {changed} changed during the learning run; nothing is proposed (check what wrote it)"
+            ))
         );
         return ExitCode::from(status::LEARN_INCOMPLETE);
     }

@@ -78,8 +78,11 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         && let Some(grant) = plan.grant_reaching(log)
     {
         eprintln!(
-            "nanoproc: --audit {}: it lies inside a granted directory ({grant}), where a guest could read, forge or delete it; write it elsewhere",
-            log.display()
+            "{}",
+            printable(&format!(
+                "nanoproc: --audit {}: it lies inside a granted directory ({grant}), where a guest could read, forge or delete it; write it elsewhere",
+                log.display()
+            ))
         );
         return ExitCode::from(2);
     }

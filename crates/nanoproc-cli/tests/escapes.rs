@@ -493,3 +493,22 @@ fn what_a_guest_names_reaches_the_terminal_escaped() {
         "{run:?}"
     );
 }
+
+/// A manifest's author chooses names, paths and grants that `check` prints: a
+/// terminal escape among them (clear the screen, retitle the window, move the
+/// cursor to forge a line) is shown escaped, never sent to the terminal.
+#[test]
+fn check_prints_the_manifests_text_escaped() {
+    let scene = Scene::new();
+    scene.mkdir("data\u{1b}[2J");
+    let m = scene.manifest(
+        // TOML's escapes: the file itself holds no control character.
+        "[app]\nroot = \"cmd\\u001B]0;owned\\u0007\"\n\n[nanoprocess.\"cmd\\u001B]0;owned\\u0007\"]\ncomponent = \"{probe_cmd}\"\ngrants.fs = [{ host = \"data\\u001B[2J\", guest = \"/d\\u202Ex\", rights = \"read-only\" }]\n",
+    );
+    let run = check(&m);
+    assert_eq!(run.code, 0, "{run:?}");
+    for raw in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!run.stdout.contains(raw), "{raw:?} in {:?}", run.stdout);
+    }
+    assert!(run.stdout.contains("\\u{1b}"), "{run:?}");
+}

@@ -40,6 +40,9 @@ fn a_flag_of_nanoprocs_right_after_the_target_is_refused_not_passed_on() {
     for flag in ["--no-stdio", "--memory=1MiB", "--dir"] {
         let run = nanoproc(&["run", &cmd, flag, "/tmp", "--", "args"]);
         assert_eq!(run.code, 2, "{flag}: {run:?}");
+        // Later among the guest's arguments too.
+        let run = nanoproc(&["run", &cmd, "args", flag, "/tmp"]);
+        assert_eq!(run.code, 2, "{flag}: {run:?}");
         assert!(run.stdout.is_empty(), "nothing ran: {run:?}");
         assert!(
             run.stderr.contains("comes after the target")
