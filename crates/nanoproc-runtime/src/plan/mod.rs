@@ -298,20 +298,7 @@ impl Plan {
     /// host `path` (a file nanoproc is to write, such as the `--audit` log), if
     /// any: every directory is compared where it really is, as opened.
     pub fn grant_reaching(&self, path: &Path) -> Option<String> {
-        let resolved = grants::absolute_keeping_last(path).ok()?;
-        self.inner.nodes.iter().find_map(|node| {
-            node.caps.fs.iter().zip(&node.dirs).find_map(|(d, opened)| {
-                let host = opened.host_path();
-                resolved.starts_with(&host).then(|| {
-                    format!(
-                        "`{}` holds {} (host {})",
-                        node.path,
-                        d.guest,
-                        host.display()
-                    )
-                })
-            })
-        })
+        self.reaching(path, 0)
     }
 
     /// The manifest's text as it was read and checked; `None` for a single
@@ -323,8 +310,14 @@ impl Plan {
     /// Like [`Plan::grant_reaching`], among the directories the dependencies hold
     /// (not the root's, which are the user's own grant).
     pub fn dependency_grant_reaching(&self, path: &Path) -> Option<String> {
+        self.reaching(path, 1)
+    }
+
+    /// The first directory, of the nanoprocesses after the first `skip`, through
+    /// which `path` can be reached: every directory compared where it really is.
+    fn reaching(&self, path: &Path, skip: usize) -> Option<String> {
         let resolved = grants::absolute_keeping_last(path).ok()?;
-        self.inner.nodes.iter().skip(1).find_map(|node| {
+        self.inner.nodes.iter().skip(skip).find_map(|node| {
             node.caps.fs.iter().zip(&node.dirs).find_map(|(d, opened)| {
                 let host = opened.host_path();
                 resolved.starts_with(&host).then(|| {
