@@ -134,21 +134,21 @@ pub fn report_stats() {
 /// for and does not hold, from its imports: so that one run tells every grant it
 /// may need, not only the first it was refused.
 pub fn ungranted_imports(audit: &Audit, plan: &Plan, max_component_size: u64) {
-    let mut seen: Vec<String> = Vec::new();
-    for event in audit.refusals() {
-        let who = event.nanoprocess.to_string();
+    let refusals = audit.refusals();
+    let mut seen: Vec<&str> = Vec::new();
+    for event in &refusals {
+        let who: &str = &event.nanoprocess;
         if seen.contains(&who) {
             continue;
         }
-        seen.push(who.clone());
-        let refused: Vec<&'static str> = audit
-            .refusals()
+        seen.push(who);
+        let refused: Vec<&'static str> = refusals
             .iter()
-            .filter(|e| *e.nanoprocess == *who)
+            .filter(|e| &*e.nanoprocess == who)
             .map(|e| e.capability)
             .collect();
         let others: Vec<String> = plan
-            .ungranted(&who, max_component_size)
+            .ungranted(who, max_component_size)
             .into_iter()
             .filter(|(key, _)| !refused.contains(&key.as_str()))
             .map(|(key, interfaces)| {
@@ -156,7 +156,7 @@ pub fn ungranted_imports(audit: &Audit, plan: &Plan, max_component_size: u64) {
                     .iter()
                     .map(|i| i.split('@').next().unwrap_or(i))
                     .collect();
-                format!("`{key}` ({})", names.join(", "))
+                format!("{} ({})", how_to_grant(plan, &key), names.join(", "))
             })
             .collect();
         if !others.is_empty() {
@@ -169,4 +169,43 @@ pub fn ungranted_imports(audit: &Audit, plan: &Plan, max_component_size: u64) {
             );
         }
     }
+}
+
+/// How a grant key is granted, as the user grants it: the flag for a single
+/// component where the key needs no target to say it (`--wall-clock`), else the
+/// manifest key.
+fn how_to_grant(plan: &Plan, key: &str) -> String {
+    use nanoproc_runtime::caps::{Capabilities, Use};
+    if plan.is_single_component() {
+        let wanted = Use {
+            key,
+            operation: "",
+            target: None,
+            needs: None,
+            failed: false,
+            refused: true,
+        };
+        let flags: Vec<String> = Capabilities::default()
+            .propose(&[wanted], None)
+            .into_iter()
+            .flat_map(|s| s.flags)
+            .collect();
+        if !flags.is_empty() {
+            return format!("`{}`", flags.join(" "));
+        }
+        // Grants that need a value only the user can give (the flags of
+        // `flags::GrantFlags`).
+        let with_value = match key {
+            "fs" => Some("--dir HOST[::GUEST]"),
+            "network" => Some("--connect PATTERN"),
+            "listen" => Some("--listen PATTERN"),
+            "env" => Some("--env NAME"),
+            "config" => Some("--config KEY=VALUE"),
+            _ => None,
+        };
+        if let Some(flag) = with_value {
+            return format!("`{flag}`");
+        }
+    }
+    format!("`grants.{key}`")
 }

@@ -116,3 +116,32 @@ fn a_missing_right_is_the_same_directory_with_the_right_added() {
         format!("grant it with --dir {}::/data", dir.display())
     );
 }
+
+/// The story: a JavaScript component tried with no grants took four runs
+/// to reveal, one trap at a time, the monotonic clock, random and the wall clock.
+/// One run now says all of it: the trap's grant, and every other grant its
+/// imports may need.
+#[test]
+fn one_run_of_a_javascript_component_tells_every_grant_it_may_need() {
+    let js = xtask::foreign_guest("js-hello").display().to_string();
+    let run = nanoproc(&["run", &js]);
+    assert_eq!(run.code, 134, "{run:?}");
+    assert!(
+        hints(&run)
+            .iter()
+            .any(|h| h.starts_with("grant it with --monotonic-clock")),
+        "{run:?}"
+    );
+    let also = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("can also ask for, and does not hold"))
+        .unwrap_or_else(|| panic!("{run:?}"));
+    for flag in ["`--wall-clock`", "`--random`"] {
+        assert!(also.contains(flag), "{flag}: {also}");
+    }
+    // Granted as told, it runs.
+    let run = nanoproc(&["run", "--clocks", "--random", &js]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("hello from JavaScript"), "{run:?}");
+}

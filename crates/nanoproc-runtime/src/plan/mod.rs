@@ -301,6 +301,11 @@ impl Plan {
         self.reaching(path, 0)
     }
 
+    /// Whether this is one component granted by flags, not a manifest's tree.
+    pub fn is_single_component(&self) -> bool {
+        self.inner.single_component
+    }
+
     /// The manifest's text as it was read and checked; `None` for a single
     /// component.
     pub fn manifest_source(&self) -> Option<&str> {
