@@ -63,7 +63,12 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
             Ok(plan) => (plan_json(plan), ExitCode::SUCCESS),
             Err(e) => (errors_json(e), exit_status(e)),
         };
-        print_out(&format!("{value:#}\n"));
+        // Names and paths are the manifest author's text: escaped where serde_json
+        // leaves characters a terminal acts on or hides.
+        print_out(&format!(
+            "{}\n",
+            crate::diagnostics::json_escaped(&format!("{value:#}"))
+        ));
         return code;
     }
     match checked {

@@ -154,9 +154,11 @@ impl Excerpt {
     }
 }
 
-/// `text` with control characters escaped but for newlines and tabs: a manifest
-/// error repeats what the manifest says (names, paths), and a manifest from
-/// elsewhere must not be able to drive the terminal.
+/// `text` with control characters escaped but for newlines and tabs, and the
+/// characters that reorder or hide text (bidirectional controls, zero-width
+/// characters, the BOM): a manifest error repeats what the manifest says (names,
+/// paths), and a manifest from elsewhere must not be able to drive the terminal
+/// or make its line read as something else.
 fn escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -171,9 +173,33 @@ fn escaped(text: &str) -> String {
 fn push_escaped(out: &mut String, c: char) {
     match c {
         '\t' => out.push(c),
-        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c if c.is_control() || nanoproc_runtime::caps::is_invisible(c) => {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32))
+        }
         c => out.push(c),
     }
+}
+
+/// Serialised JSON with the characters serde_json leaves as they are but a
+/// terminal acts on or hides escaped as `\uXXXX`: C1 controls (U+0080 to U+009F,
+/// such as U+009B, a one-byte CSI) and what [`nanoproc_runtime::caps::is_invisible`]
+/// names (a right-to-left override, a zero-width space). `--json` output is read
+/// by tools and by people alike. Outside its strings JSON is ASCII, so each such
+/// character is in a string, where its escape is the same character: the JSON
+/// means what it meant.
+pub fn json_escaped(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if ('\u{80}'..='\u{9f}').contains(&c) || nanoproc_runtime::caps::is_invisible(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -225,6 +251,62 @@ mod tests {
         let mut loc = at(source, "1", 1);
         loc.column = 40;
         assert!(Excerpt::of(source, &loc).is_none());
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_escaped_in_every_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nanoproc.toml");
+        let name = "a\u{202e}b\u{200b}c\u{9b}d";
+        let source = format!("[app]\nroot = \"{name}\"\n");
+        std::fs::write(&file, &source).unwrap();
+        let start = source.find('"').unwrap();
+        let error = ManifestError::new(
+            Some(Location::from_span(
+                &file,
+                &source,
+                &(start..source.len() - 1),
+            )),
+            format!("the root `{name}` is not declared"),
+        )
+        .help(format!("declare [nanoprocess.{name}]"));
+        let unplaced = ManifestError {
+            location: None,
+            ..error.clone()
+        };
+        // With its excerpt: the title, the manifest's line and the help; without:
+        // the message and the help.
+        for (error, parts) in [(error, 3), (unplaced, 2)] {
+            let text = render(&ManifestErrors(vec![error]), false);
+            for c in ['\u{202e}', '\u{200b}', '\u{9b}'] {
+                assert!(!text.contains(c), "{c:?} in {text}");
+            }
+            assert_eq!(
+                text.matches("a\\u{202e}b\\u{200b}c\\u{9b}d").count(),
+                parts,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_with_c1_and_invisible_characters_escaped() {
+        let value = serde_json::json!({
+            "name\u{202e}": ["a\u{202e}b\u{200b}c\u{9b}[2Jd\u{feff}\u{1b}é🦀\u{85}"],
+        });
+        let text = json_escaped(&format!("{value:#}"));
+        for c in [
+            '\u{202e}', '\u{200b}', '\u{9b}', '\u{feff}', '\u{85}', '\u{1b}',
+        ] {
+            assert!(!text.contains(c), "{c:?} in {text}");
+        }
+        assert!(
+            text.contains("\\u202e") && text.contains("\\u009b"),
+            "{text}"
+        );
+        assert!(text.contains("é🦀"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]

@@ -218,6 +218,47 @@ fn check_json_lists_the_nanoprocesses_or_every_error_with_its_place() {
     assert!(error["help"].as_str().unwrap().contains("wasm32-wasip2"));
 }
 
+#[test]
+fn check_json_escapes_characters_that_reorder_or_hide_text() {
+    // serde_json leaves C1 controls (U+009B is a terminal's CSI), bidirectional
+    // overrides and zero-width characters as they are; a name with them must
+    // not reorder the line a person reads.
+    let scene = Scene::new();
+    let evil = "x\u{202e}y\u{200b}z\u{9b}31m";
+    let m = scene.manifest(&format!(
+        "[app]\nroot = \"a\"\n[nanoprocess.a]\ncomponent = \"{evil}.wasm\"\n"
+    ));
+    let run = nanoproc(&["check", "--json", &m.display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    for c in ['\u{202e}', '\u{200b}', '\u{9b}'] {
+        assert!(!run.stdout.contains(c), "{c:?} in {run:?}");
+    }
+    assert!(run.stdout.contains(r"x\u202ey\u200bz\u009b31m"), "{run:?}");
+    let v = json(&run);
+    assert!(
+        v["errors"][0]["message"].as_str().unwrap().contains(evil),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_manifest_error_escapes_what_reorders_or_hides_text_in_its_help() {
+    // The root's name is repeated in the title, the manifest's line and the help
+    // ("declare it as [nanoprocess.NAME]").
+    let scene = Scene::new();
+    let m = scene.manifest("[app]\nroot = \"a\u{202e}b\u{200b}c\"\n");
+    let run = check(&m);
+    assert_eq!(run.code, 125, "{run:?}");
+    for c in ['\u{202e}', '\u{200b}'] {
+        assert!(!run.stderr.contains(c), "{c:?} in {run:?}");
+    }
+    assert!(
+        run.stderr
+            .contains("declare it as [nanoprocess.a\\u{202e}b\\u{200b}c]"),
+        "{run:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Manifest errors
 
