@@ -3,9 +3,12 @@
 //!
 //! The surface comes from `nanoproc_runtime::surface`; this module only prints
 //! it. Every name in it was chosen by whoever built the file, so the text form
-//! prints each through [`printable`]; the JSON form escapes them as JSON does.
+//! prints each through [`printable`]; the JSON form escapes them as JSON does,
+//! and also escapes the characters a terminal would act on or hide
+//! ([`json_escaped`]).
 
 use crate::Reading;
+use crate::diagnostics::json_escaped;
 use crate::report::printable;
 use crate::{print_out, status};
 use clap::Args;
@@ -30,7 +33,7 @@ pub fn inspect(args: &InspectArgs, max_component_size: u64) -> ExitCode {
     match surface::inspect_file(&args.file, max_component_size) {
         Ok(found) if args.json => match serde_json::to_string_pretty(&found) {
             Ok(json) => {
-                print_out(&format!("{json}\n"));
+                print_out(&format!("{}\n", json_escaped(&json)));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -52,7 +55,7 @@ pub fn inspect(args: &InspectArgs, max_component_size: u64) -> ExitCode {
                 let error = serde_json::json!({
                     "error": { "message": message, "help": help, "recognised": recognised }
                 });
-                print_out(&format!("{error:#}\n"));
+                print_out(&format!("{}\n", json_escaped(&format!("{error:#}"))));
             }
             eprintln!("error: {}", printable(&message));
             if let Some(help) = help {
@@ -123,6 +126,13 @@ fn describe(file: &str, s: &Surface) -> String {
             .collect();
         for other in others {
             let _ = writeln!(out, "    {other}");
+        }
+        if s.producers_not_kept > 0 {
+            let _ = writeln!(
+                out,
+                "    and {} more entries, not kept",
+                s.producers_not_kept
+            );
         }
     }
     let from_deps = s
@@ -197,9 +207,24 @@ fn describe(file: &str, s: &Surface) -> String {
     out
 }
 
-/// One family's lines: its imports, then how to grant them.
+/// How many of a family's imports the text form names; `--json` has them all.
+const IMPORTS_SHOWN: usize = 20;
+
+/// One family's lines: its imports (the first [`IMPORTS_SHOWN`]), then how to
+/// grant them.
 fn describe_family(out: &mut String, family: &FamilyUse) {
-    let interfaces: Vec<String> = family.interfaces.iter().map(|i| printable(i)).collect();
+    let mut interfaces: Vec<String> = family
+        .interfaces
+        .iter()
+        .take(IMPORTS_SHOWN)
+        .map(|i| printable(i))
+        .collect();
+    if family.interfaces.len() > IMPORTS_SHOWN {
+        interfaces.push(format!(
+            "and {} more (--json lists all)",
+            family.interfaces.len() - IMPORTS_SHOWN
+        ));
+    }
     let _ = writeln!(
         out,
         "  {}: {}",

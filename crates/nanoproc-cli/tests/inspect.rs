@@ -529,3 +529,192 @@ fn damaged_components_are_refused_never_a_panic() {
     // The undamaged file is described: the property above is not vacuous.
     assert!(nanoproc_runtime::surface::inspect(&bytes).is_ok());
 }
+
+/// `n` as unsigned LEB128, as a WebAssembly binary writes lengths and counts.
+fn leb(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `text` as a WebAssembly name: its length, then its bytes.
+fn wasm_name(text: &str, out: &mut Vec<u8>) {
+    leb(text.len(), out);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A `producers` custom section whose `field` has the `(name, version)` values;
+/// appended to a component, it is part of it.
+fn producers_section(field: &str, values: &[(String, String)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    wasm_name("producers", &mut body);
+    leb(1, &mut body);
+    wasm_name(field, &mut body);
+    leb(values.len(), &mut body);
+    for (name, version) in values {
+        wasm_name(name, &mut body);
+        wasm_name(version, &mut body);
+    }
+    let mut section = vec![0u8];
+    leb(body.len(), &mut section);
+    section.extend_from_slice(&body);
+    section
+}
+
+#[test]
+fn a_huge_producers_section_is_counted_not_listed() {
+    // 270 KB of distinct entries took 13 s, at every check of a locked tree too.
+    let mut bytes = std::fs::read(guest("probe_leaf")).unwrap();
+    let values: Vec<(String, String)> = (0..60_000)
+        .map(|i| (format!("tool{i}"), "1".to_string()))
+        .collect();
+    bytes.extend(producers_section("sdk", &values));
+    let scene = Scene::new();
+    let file = scene.path("many-producers.wasm");
+    std::fs::write(&file, &bytes).unwrap();
+    let surface = inspect_json(&file);
+    let kept = surface["producers"].as_array().unwrap().len();
+    assert_eq!(kept, nanoproc_runtime::surface::MAX_PRODUCERS);
+    let own = kept - producers(&surface, "sdk").len();
+    let not_kept = surface["producers_not_kept"].as_u64().unwrap();
+    assert_eq!(not_kept, (values.len() - (kept - own)) as u64);
+    let f = file.display().to_string();
+    let text = nanoproc(&["inspect", &f]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout
+            .contains(&format!("\n    and {not_kept} more entries, not kept\n")),
+        "{text:?}"
+    );
+    // A real file keeps all its entries.
+    let leaf = inspect_json(&guest("probe_leaf"));
+    assert_eq!(leaf["producers_not_kept"], 0);
+}
+
+/// A WASI preview 1 module importing `count` functions `fd_0`, `fd_1`... (each
+/// a filesystem function nanoproc does not know, by its prefix).
+fn module_importing(count: usize) -> Vec<u8> {
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]); // one type: [] -> []
+    let mut imports = Vec::new();
+    leb(count, &mut imports);
+    for i in 0..count {
+        wasm_name("wasi_snapshot_preview1", &mut imports);
+        wasm_name(&format!("fd_{i}"), &mut imports);
+        imports.extend_from_slice(&[0, 0]); // a function of type 0
+    }
+    bytes.push(2);
+    leb(imports.len(), &mut bytes);
+    bytes.extend(imports);
+    bytes
+}
+
+#[test]
+fn a_family_of_many_imports_names_the_first_twenty_in_text_and_all_in_json() {
+    // 100 000 imports took 46 s: each was searched for among those listed.
+    let scene = Scene::new();
+    let file = scene.path("many-imports.wasm");
+    std::fs::write(&file, module_importing(100_000)).unwrap();
+    let f = file.display().to_string();
+    let (text, _) = nanoproc_within(std::time::Duration::from_secs(120), &["inspect", &f]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let first: Vec<String> = (0..20).map(|i| format!("fd_{i}")).collect();
+    let line = format!(
+        "\n  filesystem: {}, and 99980 more (--json lists all)\n",
+        first.join(", ")
+    );
+    assert!(text.stdout.contains(&line), "{text:?}");
+    let (json, _) = nanoproc_within(
+        std::time::Duration::from_secs(120),
+        &["inspect", "--json", &f],
+    );
+    assert_eq!(json.code, 0, "{json:?}");
+    let surface: Value = serde_json::from_str(&json.stdout).unwrap();
+    let listed = strings(&surface["families"][0]["interfaces"]);
+    assert_eq!(listed.len(), 100_000);
+    assert_eq!(listed[99_999], "fd_99999");
+}
+
+#[test]
+fn components_nested_deeper_than_wasmtime_loads_are_refused_at_once() {
+    // 100 000 components, each in the one before (1.2 MB): decoding took 114 s
+    // and 194 MB. Built from the inside out: each level is its header, a
+    // component section and the level inside.
+    const HEADER: [u8; 8] = [0, b'a', b's', b'm', 0x0d, 0, 1, 0];
+    let levels = 100_000;
+    let mut sizes = vec![HEADER.len()];
+    for i in 0..levels {
+        let mut len = Vec::new();
+        leb(sizes[i], &mut len);
+        sizes.push(HEADER.len() + 1 + len.len() + sizes[i]);
+    }
+    let mut bytes = Vec::with_capacity(sizes[levels]);
+    for i in (0..levels).rev() {
+        bytes.extend_from_slice(&HEADER);
+        bytes.push(4);
+        leb(sizes[i], &mut bytes);
+    }
+    bytes.extend_from_slice(&HEADER);
+    let scene = Scene::new();
+    let file = scene.path("nested.wasm");
+    std::fs::write(&file, &bytes).unwrap();
+    let (run, _) = nanoproc_within(
+        std::time::Duration::from_secs(60),
+        &["inspect", &file.display().to_string()],
+    );
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("it holds more than 1000 modules and components"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn json_escapes_characters_that_reorder_or_hide_text() {
+    // serde_json leaves C1 controls (U+009B is a terminal's CSI), bidirectional
+    // overrides and zero-width characters as they are.
+    let evil = "a\u{202e}b\u{200b}c\u{9b}31md";
+    let mut bytes = std::fs::read(guest("probe_leaf")).unwrap();
+    bytes.extend(producers_section(
+        "language",
+        &[(evil.to_string(), "1".to_string())],
+    ));
+    let scene = Scene::new();
+    let file = scene.path("evil.wasm");
+    std::fs::write(&file, &bytes).unwrap();
+    let f = file.display().to_string();
+    let run = nanoproc(&["inspect", "--json", &f]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for c in ['\u{202e}', '\u{200b}', '\u{9b}'] {
+        assert!(!run.stdout.contains(c), "{c:?} in {run:?}");
+    }
+    assert!(run.stdout.contains(r"a\u202eb\u200bc\u009b31md"), "{run:?}");
+    // Still JSON, and the same name.
+    let surface: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(producers(&surface, "language").contains(&evil.to_string()));
+
+    // The error form too, for a file named with them that is no WebAssembly.
+    let named = scene.file(&format!("{evil}.wasm"), "just text\n");
+    let run = nanoproc(&["inspect", "--json", &named.display().to_string()]);
+    assert_eq!(run.code, 125, "{run:?}");
+    for c in ['\u{202e}', '\u{200b}', '\u{9b}'] {
+        assert!(!run.stdout.contains(c), "{c:?} in {run:?}");
+        assert!(!run.stderr.contains(c), "{c:?} in {run:?}");
+    }
+    // The message names the file as the text form does, escaped.
+    let error: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(r"a\u{202e}b\u{200b}c\u{9b}31md.wasm"),
+        "{error}"
+    );
+}

@@ -21,12 +21,31 @@
 //! are stable: `kind` (`component`, `preview1-module`, `core-module`), `wasi`
 //! (generations: `0.2`, `0.3`, `preview1`), `command`, `size`, `digest`
 //! (`sha256:<hex>`, as a manifest's `digest` pin), `producers` (`field`, `name`,
-//! `version`), `imports` and `exports` (see [`Import`], [`Export`]), `families`
-//! (see [`FamilyUse`]) and `notes`.
+//! `version`; at most [`MAX_PRODUCERS`]), `producers_not_kept` (how many entries
+//! beyond those), `imports` and `exports` (see [`Import`], [`Export`]),
+//! `families` (see [`FamilyUse`]) and `notes`.
+//!
+//! A file's size bounds the work: nothing here is more than linear in the number
+//! of its imports or producers entries, and a file nesting more modules and
+//! components than wasmtime would load ([`MAX_MODULES_AND_COMPONENTS`]) is
+//! refused before its world is decoded.
 
 use crate::families;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+/// How many distinct producers entries a [`Surface`] keeps. A real file has a
+/// dozen; a hostile one can hold hundreds of thousands, which are counted in
+/// [`Surface::producers_not_kept`] and not kept.
+pub const MAX_PRODUCERS: usize = 256;
+
+/// The most modules and components a file may hold, itself and every one nested
+/// in it included: what wasmtime's validator accepts (wasmparser's
+/// `MAX_WASM_MODULES_AND_COMPONENTS`), so `run` would refuse more anyway. Past it
+/// a file is refused before its world is decoded, which for deep nesting would
+/// take minutes and hundreds of megabytes.
+pub const MAX_MODULES_AND_COMPONENTS: usize = 1000;
 
 /// How many bytes of a file [`recognize`] looks at: enough for every magic number
 /// and for a manifest of ordinary size, little enough to read at every refusal.
@@ -368,8 +387,12 @@ pub struct Surface {
     /// `sha256:<hex>`, the form of a manifest's `digest` pin.
     pub digest: String,
     /// The producers sections of the file and of every module and component
-    /// nested in it, each entry once, in the order found.
+    /// nested in it, each entry once, in the order found; at most
+    /// [`MAX_PRODUCERS`].
     pub producers: Vec<Producer>,
+    /// Producers entries found after [`MAX_PRODUCERS`] distinct ones were kept,
+    /// not kept (each counted every time it appears).
+    pub producers_not_kept: u64,
     pub imports: Vec<Import>,
     pub exports: Vec<Export>,
     /// The capability families its imports can ask for, one entry each: the
@@ -382,7 +405,7 @@ pub struct Surface {
 
 /// One entry of a producers section: `field` is `language`, `processed-by` or
 /// `sdk`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Producer {
     pub field: String,
     pub name: String,
@@ -514,7 +537,12 @@ pub fn inspect(bytes: &[u8]) -> Result<Surface, InspectError> {
         why,
     };
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
-    let producers = producers(bytes).map_err(|e| invalid(format!("{e}")))?;
+    // One walk over every section, nested ones included, before anything else
+    // reads the file: it refuses a file nesting more than wasmtime would load.
+    let Sections {
+        producers,
+        producers_not_kept,
+    } = sections(bytes).map_err(invalid)?;
     let (kind, imports, exports, command, mut notes) = match kind {
         FileKind::Component => {
             let (imports, exports) = component_world(bytes).map_err(invalid)?;
@@ -574,6 +602,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Surface, InspectError> {
         size: bytes.len() as u64,
         digest: format!("sha256:{}", hex::encode(digest)),
         producers,
+        producers_not_kept,
         imports,
         exports,
         families,
@@ -581,28 +610,67 @@ pub fn inspect(bytes: &[u8]) -> Result<Surface, InspectError> {
     })
 }
 
-/// Every producers section, of the file and of everything nested in it.
-fn producers(bytes: &[u8]) -> wasmparser::Result<Vec<Producer>> {
+/// What one walk over a file's sections found.
+struct Sections {
+    /// The producers entries kept, and how many were not (see [`Surface`]).
+    producers: Vec<Producer>,
+    producers_not_kept: u64,
+}
+
+/// Walks every section of the file and of everything nested in it (the parser
+/// keeps its own stack: no recursion), collecting the producers sections, and
+/// refuses a file holding more than [`MAX_MODULES_AND_COMPONENTS`] modules and
+/// components before it is decoded any further.
+fn sections(bytes: &[u8]) -> Result<Sections, String> {
     use wasmparser::{KnownCustom, Parser, Payload};
-    let mut found: Vec<Producer> = Vec::new();
+    let mut found = Sections {
+        producers: Vec::new(),
+        producers_not_kept: 0,
+    };
+    let mut seen: HashSet<Producer> = HashSet::new();
+    let (mut headers, mut depth, mut deepest) = (0usize, 0usize, 0usize);
     for payload in Parser::new(0).parse_all(bytes) {
-        let Payload::CustomSection(section) = payload? else {
-            continue;
+        let section = match payload.map_err(|e| e.to_string())? {
+            // Every module and component, the file itself included, starts with
+            // its header and ends with an `End`.
+            Payload::Version { .. } => {
+                headers += 1;
+                depth += 1;
+                deepest = deepest.max(depth);
+                if headers > MAX_MODULES_AND_COMPONENTS {
+                    return Err(format!(
+                        "it holds more than {MAX_MODULES_AND_COMPONENTS} modules and components (nested {deepest} deep so far), more than wasmtime loads"
+                    ));
+                }
+                continue;
+            }
+            Payload::End(_) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Payload::CustomSection(section) => section,
+            _ => continue,
         };
         let KnownCustom::Producers(reader) = section.as_known() else {
             continue;
         };
         for field in reader {
-            let field = field?;
+            let field = field.map_err(|e| e.to_string())?;
             for value in field.values {
-                let value = value?;
+                let value = value.map_err(|e| e.to_string())?;
                 let p = Producer {
                     field: field.name.to_string(),
                     name: value.name.to_string(),
                     version: value.version.to_string(),
                 };
-                if !found.contains(&p) {
-                    found.push(p);
+                if seen.contains(&p) {
+                    continue;
+                }
+                if found.producers.len() < MAX_PRODUCERS {
+                    seen.insert(p.clone());
+                    found.producers.push(p);
+                } else {
+                    found.producers_not_kept += 1;
                 }
             }
         }
@@ -894,27 +962,31 @@ fn core_import(module: &str, name: &str, item: &str) -> Import {
 }
 
 /// The families behind a list of imports, in the order of [`Surface::families`].
+///
+/// Linear in the imports: a file may import a hundred thousand names, so each
+/// family and each family's names are found by hashing, not by a search.
 fn families_of(imports: &[Import]) -> Vec<FamilyUse> {
     let mut uses: Vec<FamilyUse> = Vec::new();
+    // A family's index in `uses`, and the names already listed under each.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut listed: Vec<HashSet<&str>> = Vec::new();
     for import in imports
         .iter()
         .filter(|i| i.provider != Provider::Dependency)
     {
         for family in &import.families {
-            let position = uses.iter().position(|u| &u.family == family);
-            let entry = match position {
-                Some(p) => &mut uses[p],
-                None => {
-                    uses.push(FamilyUse {
-                        family: family.clone(),
-                        grantable: families::SURFACES.iter().any(|(f, _, _)| f == family),
-                        interfaces: Vec::new(),
-                        grant_keys: Vec::new(),
-                    });
-                    uses.last_mut().expect("just pushed")
-                }
-            };
-            if !entry.interfaces.contains(&import.name) {
+            let p = *index.entry(family.as_str()).or_insert_with(|| {
+                uses.push(FamilyUse {
+                    family: family.clone(),
+                    grantable: families::SURFACES.iter().any(|(f, _, _)| f == family),
+                    interfaces: Vec::new(),
+                    grant_keys: Vec::new(),
+                });
+                listed.push(HashSet::new());
+                uses.len() - 1
+            });
+            let entry = &mut uses[p];
+            if listed[p].insert(import.name.as_str()) {
                 entry.interfaces.push(import.name.clone());
             }
             let keys: Vec<&str> = import.grant_keys.iter().map(String::as_str).collect();
@@ -1219,6 +1291,7 @@ mod tests {
                 "kind",
                 "notes",
                 "producers",
+                "producers_not_kept",
                 "size",
                 "wasi"
             ]
@@ -1290,5 +1363,123 @@ mod tests {
         assert_eq!(p1("random_get"), ["random"]);
         assert_eq!(p1("sock_send"), ["network"]);
         assert!(p1("no_such_function").is_empty());
+    }
+
+    /// `n` as unsigned LEB128, as a WebAssembly binary writes lengths and counts.
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// `text` as a WebAssembly name: its length, then its bytes.
+    fn name(text: &str, out: &mut Vec<u8>) {
+        leb(text.len(), out);
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    /// A `producers` custom section whose `language` field has `values`.
+    fn producers_section(values: &[(String, String)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        name("producers", &mut body);
+        leb(1, &mut body);
+        name("language", &mut body);
+        leb(values.len(), &mut body);
+        for (n, v) in values {
+            name(n, &mut body);
+            name(v, &mut body);
+        }
+        let mut section = vec![0u8];
+        leb(body.len(), &mut section);
+        section.extend_from_slice(&body);
+        section
+    }
+
+    #[test]
+    fn a_huge_producers_section_keeps_a_bounded_number_of_entries() {
+        // A real component with 100 000 distinct entries appended, then the
+        // first ones again: before the entries were hashed, finding each one's
+        // duplicate searched all those kept (about 10^10 comparisons).
+        let mut bytes = component("package test:app; world w { }");
+        // Its own entries (wit-component's) come first, and are kept.
+        let own = inspect(&bytes).unwrap().producers;
+        assert!(!own.is_empty() && own.len() < MAX_PRODUCERS);
+        let distinct: Vec<(String, String)> = (0..100_000)
+            .map(|i| (format!("lang{i}"), String::new()))
+            .collect();
+        let appended_kept = MAX_PRODUCERS - own.len();
+        bytes.extend(producers_section(&distinct));
+        bytes.extend(producers_section(&distinct[..appended_kept]));
+        let s = inspect(&bytes).unwrap();
+        assert_eq!(s.producers.len(), MAX_PRODUCERS);
+        assert_eq!(s.producers[..own.len()], own[..]);
+        assert_eq!(s.producers[own.len()].name, "lang0");
+        assert_eq!(
+            s.producers_not_kept,
+            (distinct.len() - appended_kept) as u64,
+            "the repeated entries are kept ones, not counted"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["producers_not_kept"], s.producers_not_kept);
+    }
+
+    /// A component nesting `levels` empty components, one in the other (built
+    /// from the inside out in linear time).
+    fn nested(levels: usize) -> Vec<u8> {
+        const HEADER: [u8; 8] = [0, b'a', b's', b'm', 0x0d, 0, 1, 0];
+        // lengths[i]: the size of the component `i` levels from the innermost.
+        let mut lengths = vec![HEADER.len()];
+        for i in 0..levels {
+            let mut prefix = Vec::new();
+            leb(lengths[i], &mut prefix);
+            lengths.push(HEADER.len() + 1 + prefix.len() + lengths[i]);
+        }
+        let mut out = Vec::with_capacity(lengths[levels]);
+        for i in (0..levels).rev() {
+            out.extend_from_slice(&HEADER);
+            out.push(4); // a component section
+            leb(lengths[i], &mut out);
+        }
+        out.extend_from_slice(&HEADER);
+        assert_eq!(out.len(), lengths[levels]);
+        out
+    }
+
+    #[test]
+    fn components_nested_past_wasmtimes_limit_are_refused_before_decoding() {
+        // 100 000 levels in 1.2 MB: decoding its world took minutes.
+        for levels in [MAX_MODULES_AND_COMPONENTS, 100_000] {
+            let Err(InspectError::Invalid { why, .. }) = inspect(&nested(levels)) else {
+                panic!("{levels} nested components were not refused");
+            };
+            assert!(
+                why.contains("more than 1000 modules and components"),
+                "{why}"
+            );
+        }
+        // The file itself and 999 nested in it: as many as wasmtime loads.
+        let s = inspect(&nested(MAX_MODULES_AND_COMPONENTS - 1)).unwrap();
+        assert_eq!(s.kind, Kind::Component);
+    }
+
+    #[test]
+    fn families_of_many_imports_list_each_once() {
+        // 100 000 preview 1 imports, half of them twice: listing each under its
+        // family was a search of those listed (about 10^10 comparisons).
+        let imports: Vec<Import> = (0..150_000)
+            .map(|i| core_import(PREVIEW1_MODULE, &format!("fd_{}", i % 100_000), "func"))
+            .collect();
+        let families = families_of(&imports);
+        let names: Vec<&str> = families.iter().map(|f| f.family.as_str()).collect();
+        assert_eq!(names, ["filesystem"]);
+        assert_eq!(families[0].interfaces.len(), 100_000);
+        assert_eq!(families[0].interfaces[7], "fd_7");
+        assert_eq!(families[0].grant_keys, ["fs"]);
     }
 }
