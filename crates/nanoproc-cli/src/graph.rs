@@ -44,6 +44,17 @@ enum Format {
 const CANNOT_ACCESS_FILE: u8 = 2;
 
 pub fn graph(runtime: &Runtime, args: &GraphArgs) -> ExitCode {
+    // Refused before anything else: an output that would replace the manifest or
+    // the audit log would destroy what it draws.
+    if let Some(path) = &args.output
+        && let Err(e) = output_is_not_an_input(path, &args.manifest, args.audit.as_deref())
+    {
+        eprintln!(
+            "nanoproc: -o {}: {e}",
+            crate::report::printable(&path.display().to_string())
+        );
+        return ExitCode::from(CANNOT_ACCESS_FILE);
+    }
     let plan = match runtime.check_manifest(&args.manifest, &[]) {
         Ok(plan) => plan,
         Err(e) => return crate::not_checked(&e),
@@ -54,7 +65,10 @@ pub fn graph(runtime: &Runtime, args: &GraphArgs) -> ExitCode {
         match read_audit(path) {
             Ok(usage) => graph.usage = Some(usage),
             Err(e) => {
-                eprintln!("nanoproc: --audit {}: {e}", path.display());
+                eprintln!(
+                    "nanoproc: --audit {}: {e}",
+                    crate::report::printable(&path.display().to_string())
+                );
                 return ExitCode::from(CANNOT_ACCESS_FILE);
             }
         }
@@ -68,8 +82,11 @@ pub fn graph(runtime: &Runtime, args: &GraphArgs) -> ExitCode {
     match &args.output {
         None => crate::print_out(&text),
         Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                eprintln!("nanoproc: -o {}: {e}", path.display());
+            if let Err(e) = write_replacing(path, &text) {
+                eprintln!(
+                    "nanoproc: -o {}: {e}",
+                    crate::report::printable(&path.display().to_string())
+                );
                 return ExitCode::from(CANNOT_ACCESS_FILE);
             }
         }
@@ -134,9 +151,59 @@ fn graph_of(plan: &Plan, manifest: &Path) -> Graph {
     }
 }
 
+/// An audit log: only a regular file, opened without waiting, at most
+/// [`nanoproc_graph::audit::MAX_FILE_BYTES`] (a FIFO would wait forever for a
+/// writer, `/dev/zero` never ends).
 fn read_audit(path: &Path) -> std::io::Result<Usage> {
-    let file = std::fs::File::open(path)?;
-    nanoproc_graph::audit::read(std::io::BufReader::new(file))
+    nanoproc_graph::audit::read_file(path)
+}
+
+/// `Err` when `output` is the manifest or the audit log (the same file, by device
+/// and inode, whatever name or link reaches it).
+fn output_is_not_an_input(
+    output: &Path,
+    manifest: &Path,
+    audit: Option<&Path>,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let Some(out) = identity(output) else {
+        return Ok(());
+    };
+    if identity(manifest) == Some(out) {
+        return Err("it is the manifest; write the picture to another file".to_string());
+    }
+    if audit.and_then(identity) == Some(out) {
+        return Err("it is the --audit log; write the picture to another file".to_string());
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` through a temporary file beside it, renamed over it:
+/// a reader sees the old file or the new one, and a symbolic link at `path` is
+/// replaced itself, never the file it points to (which may be anyone's). An
+/// existing file keeps its permissions; a new one gets the usual ones (0666 less
+/// the umask), as a file the shell creates.
+fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let existing = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_file());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".nanoproc-graph")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    if let Some(meta) = existing {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Says on stderr what of the audit log could not be drawn. Every text is made

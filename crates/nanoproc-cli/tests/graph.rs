@@ -449,9 +449,7 @@ component = "{{probe_leaf}}"
     assert_eq!(svg.matches("class=\"edge\"").count(), 2, "{svg}");
     assert!(!svg.contains("<title>n9</title>"), "{svg}");
     assert!(
-        svg.contains(
-            "driver/x&quot;];n9-&gt;n0;&lt;script&gt;alert(1)&lt;script&gt;"
-        ),
+        svg.contains("driver/x&quot;];n9-&gt;n0;&lt;script&gt;alert(1)&lt;script&gt;"),
         "{svg}"
     );
     // The right-to-left override shows as an escape, not as reordered text.
@@ -476,9 +474,7 @@ component = "{{probe_leaf}}"
     assert!(!page.contains("<img"), "{page}");
     assert!(!page.contains("src=\""), "{page}");
     assert!(
-        page.contains(
-            "driver/x&quot;];n9-&gt;n0;&lt;script&gt;alert(1)&lt;script&gt;"
-        ),
+        page.contains("driver/x&quot;];n9-&gt;n0;&lt;script&gt;alert(1)&lt;script&gt;"),
         "{page}"
     );
     assert!(
@@ -497,4 +493,95 @@ fn a_refused_manifest_is_reported_as_check_reports_it() {
     assert_eq!(graph.stderr, check.stderr);
     assert!(graph.stderr.contains("random"), "{graph:?}");
     assert_eq!(graph.stdout, "");
+}
+
+#[test]
+fn the_output_file_is_never_the_manifest_nor_followed_through_a_link() {
+    let scene = Scene::new();
+    let manifest = scene.driver_tree("", "", "");
+    let m = manifest.display().to_string();
+    let before = std::fs::read(&manifest).unwrap();
+    // -o the manifest, by its name or by a link to it: refused, untouched.
+    let link = scene.path("graph-link.dot");
+    std::os::unix::fs::symlink(&manifest, &link).unwrap();
+    for out in [m.clone(), link.display().to_string()] {
+        let run = nanoproc(&["graph", &m, "-o", &out]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("it is the manifest"), "{run:?}");
+        assert_eq!(std::fs::read(&manifest).unwrap(), before);
+    }
+    // Nor the audit log it reads.
+    let audit = scene.file("audit.jsonl", "");
+    let a = audit.display().to_string();
+    let run = nanoproc(&["graph", &m, "--audit", &a, "-o", &a]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("it is the --audit log"), "{run:?}");
+    assert_eq!(std::fs::read(&audit).unwrap(), b"");
+
+    // -o a link to someone else's file: the link is replaced by the picture,
+    // the file it pointed to is left as it was.
+    let victim = scene.file("victim.txt", "precious\n");
+    let out = scene.path("tree.dot");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    let run = nanoproc(&["graph", &m, "-o", &out.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let written = std::fs::symlink_metadata(&out).unwrap();
+    assert!(written.file_type().is_file(), "{written:?}");
+    let dot = std::fs::read_to_string(&out).unwrap();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(dot.contains("driver/leaf"), "{dot}");
+    // An existing file is replaced whole, keeping its permissions; no temporary
+    // file is left beside it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let run = nanoproc(&[
+        "graph",
+        &m,
+        "--format",
+        "mermaid",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .starts_with("flowchart")
+    );
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+    let leftovers: Vec<_> = std::fs::read_dir(scene.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".nanoproc-graph"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_audit_log_that_is_no_regular_file_is_refused_without_waiting() {
+    let scene = Scene::new();
+    let m = scene.driver_tree("", "", "").display().to_string();
+    let fifo = scene.path("audit.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // Opening the FIFO used to wait forever for a writer, and /dev/zero to be
+    // read forever.
+    for (log, what) in [
+        (
+            fifo.display().to_string(),
+            "it is a FIFO, not a regular file",
+        ),
+        ("/dev/zero".to_string(), "it is a character device"),
+        (scene.path(".").display().to_string(), "it is a directory"),
+    ] {
+        let (run, _) = nanoproc_within(
+            std::time::Duration::from_secs(60),
+            &["graph", &m, "--audit", &log],
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(what), "{run:?}");
+        assert_eq!(run.stdout, "", "{run:?}");
+    }
 }

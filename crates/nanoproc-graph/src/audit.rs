@@ -8,11 +8,20 @@
 //! capability pairs, [`MAX_TARGETS`] refused targets of [`TARGET_CHARS`] each per
 //! pair). A line that is not an audit record is counted, with its number, and
 //! skipped: an audit log cut short by a crash still draws.
+//!
+//! [`read_file`] opens one by its path: only a regular file, opened without
+//! waiting (a FIFO would wait for a writer, `/dev/zero` never ends), at most
+//! [`MAX_FILE_BYTES`] of it.
 
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+
+/// The most bytes of an audit log [`read_file`] reads: a run writes a few hundred
+/// bytes per decision, so this is millions of decisions.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// The longest line read. Real lines are under 3 KiB (a target and a reason are
 /// each cut to 1 KiB when recorded).
@@ -79,6 +88,70 @@ struct Record<'a> {
     target: Option<Cow<'a, str>>,
     #[serde(borrow)]
     decision: Cow<'a, str>,
+}
+
+/// Reads the audit log at `path`, which must be a regular file of at most
+/// [`MAX_FILE_BYTES`]; anything else (a FIFO, a device, a directory) is an error
+/// before a byte is read. Its kind is checked on the path, so that only a regular
+/// file is opened (opening some devices acts), and again on the open descriptor,
+/// for a file swapped in between; it is opened with `O_NONBLOCK`, so that a FIFO
+/// swapped in does not make the open wait for a writer.
+pub fn read_file(path: &Path) -> io::Result<Usage> {
+    read_file_within(path, MAX_FILE_BYTES)
+}
+
+fn read_file_within(path: &Path, max: u64) -> io::Result<Usage> {
+    use std::os::unix::fs::OpenOptionsExt;
+    regular(std::fs::metadata(path)?.file_type())?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    regular(meta.file_type())?;
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, more than is read of an audit log",
+                max >> 20
+            ),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    // One byte past the cap is read at most, for a file that grows meanwhile.
+    let mut input = io::BufReader::new(file.take(max.saturating_add(1)));
+    let usage = read(&mut input)?;
+    if input.into_inner().limit() == 0 {
+        return Err(too_large());
+    }
+    Ok(usage)
+}
+
+/// `Ok` for a regular file; otherwise an error that says what it is.
+fn regular(kind: std::fs::FileType) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {what}, not a regular file: give the file `nanoproc run --audit` wrote"),
+    ))
 }
 
 /// Reads an audit log. Only reading `input` can fail; whatever a line holds, it is
@@ -324,6 +397,29 @@ mod tests {
                 .collect::<Vec<_>>(),
             [2]
         );
+    }
+
+    #[test]
+    fn only_a_regular_file_within_the_cap_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let record = line("app", "fs", None, "allowed") + "\n";
+        std::fs::write(&log, record.repeat(10)).unwrap();
+        assert_eq!(read_file(&log).unwrap().by_node["app"]["fs"].allowed, 10);
+        // One byte over the cap is refused, not cut: a count that looks whole
+        // would be wrong.
+        let exact = (record.len() * 10) as u64;
+        assert!(read_file_within(&log, exact).is_ok());
+        let e = read_file_within(&log, exact - 1).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        // What is not a regular file is refused before it is read (or opened).
+        for (path, what) in [
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            let e = read_file(path).unwrap_err();
+            assert!(e.to_string().contains(what), "{}: {e}", path.display());
+        }
     }
 
     #[test]
