@@ -75,7 +75,7 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
         Ok(plan) => {
             print_notices(&plan);
             print_out(&format!(
-                "{}ok: {} nanoprocesses, every grant within its parent's\n",
+                "{}ok: {} nanoprocess{}, every grant within its parent's\n",
                 // Names, paths and grants are the manifest author's text: each
                 // line made safe for the terminal (the tree's own lines are not
                 // control characters, and stay).
@@ -83,7 +83,8 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
                     .lines()
                     .map(|l| crate::report::printable(l) + "\n")
                     .collect::<String>(),
-                plan.nodes().len()
+                plan.nodes().len(),
+                if plan.nodes().len() == 1 { "" } else { "es" }
             ));
             ExitCode::SUCCESS
         }

@@ -175,7 +175,7 @@ fn the_size_cap_is_configurable() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout
-            .ends_with("ok: 1 nanoprocesses, every grant within its parent's\n")
+            .ends_with("ok: 1 nanoprocess, every grant within its parent's\n")
     );
     let run = nanoproc(&["run", "--max-component-size", "1KiB", &probe, "--", "count"]);
     assert_eq!(run.code, 125, "{run:?}");
