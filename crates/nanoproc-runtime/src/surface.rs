@@ -503,7 +503,12 @@ impl InspectError {
                 };
                 (
                     format!("{file} has the header of {what} but is not a valid one: {why}"),
-                    Some("was its build interrupted? build it again".to_string()),
+                    // A file cut short by an interrupted build, or one made to break
+                    // readers (too deeply nested, say): nanoproc runs neither.
+                    Some(
+                        "build it again from its sources; nanoproc cannot run it as it is"
+                            .to_string(),
+                    ),
                 )
             }
         }
