@@ -6,21 +6,7 @@ use common::*;
 
 #[test]
 fn the_gallery_demo_tells_the_story_of_a_compromised_dependency() {
-    let repo = xtask::repo_root().join("examples").join("gallery");
-    let scene = Scene::new();
-    std::fs::copy(repo.join("nanoproc.toml"), scene.path("nanoproc.toml")).unwrap();
-    scene.mkdir("photos/thumbs");
-    for photo in ["sunset.pgm", "forest.pgm", "city.pgm"] {
-        std::fs::copy(
-            repo.join("photos").join(photo),
-            scene.path(&format!("photos/{photo}")),
-        )
-        .unwrap();
-    }
-    scene.mkdir("build");
-    for (name, file) in xtask::DEMO_COMPONENTS {
-        std::fs::copy(guest(name), scene.path(&format!("build/{file}"))).unwrap();
-    }
+    let scene = Scene::gallery();
     // What the compromised dependency would love to read: a key beside the photos
     // (outside every grant) and a secret in the user's environment.
     scene.file("home/.ssh/id_rsa", "-----BEGIN FAKE KEY-----");

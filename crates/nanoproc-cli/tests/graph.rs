@@ -26,21 +26,7 @@ const GALLERY_INTERFACES: [&str; 4] = [
 /// The gallery in a scene of its own, as `demo.rs` sets it up, so that runs do
 /// not write into the repository's photos.
 fn gallery() -> (Scene, String) {
-    let repo = xtask::repo_root().join("examples").join("gallery");
-    let scene = Scene::new();
-    std::fs::copy(repo.join("nanoproc.toml"), scene.path("nanoproc.toml")).unwrap();
-    scene.mkdir("photos/thumbs");
-    for photo in ["sunset.pgm", "forest.pgm", "city.pgm"] {
-        std::fs::copy(
-            repo.join("photos").join(photo),
-            scene.path(&format!("photos/{photo}")),
-        )
-        .unwrap();
-    }
-    scene.mkdir("build");
-    for (name, file) in xtask::DEMO_COMPONENTS {
-        std::fs::copy(guest(name), scene.path(&format!("build/{file}"))).unwrap();
-    }
+    let scene = Scene::gallery();
     let manifest = scene.path("nanoproc.toml").display().to_string();
     (scene, manifest)
 }

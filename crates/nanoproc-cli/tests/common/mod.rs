@@ -82,6 +82,27 @@ component = "{{probe_leaf}}"
 }
 
 impl Scene {
+    /// The gallery example in a scene of its own (its manifest, photos and
+    /// built components), so that runs do not write into the repository's photos.
+    pub fn gallery() -> Scene {
+        let repo = xtask::repo_root().join("examples").join("gallery");
+        let scene = Scene::new();
+        std::fs::copy(repo.join("nanoproc.toml"), scene.path("nanoproc.toml")).unwrap();
+        scene.mkdir("photos/thumbs");
+        for photo in ["sunset.pgm", "forest.pgm", "city.pgm"] {
+            std::fs::copy(
+                repo.join("photos").join(photo),
+                scene.path(&format!("photos/{photo}")),
+            )
+            .unwrap();
+        }
+        scene.mkdir("build");
+        for (name, file) in xtask::DEMO_COMPONENTS {
+            std::fs::copy(guest(name), scene.path(&format!("build/{file}"))).unwrap();
+        }
+        scene
+    }
+
     /// `driver_tree` with the root granted stdout (and `root_extra`), and both
     /// children's failures reaching the driver as errors; `leaf` is the rest of
     /// the leaf's table.
