@@ -430,18 +430,36 @@ pub fn flag(name: &str, value: &str) -> String {
     format!("{name} {}", shell_quote(value))
 }
 
-/// `text` as one POSIX shell word: as is when it has only characters no shell
-/// treats specially, else in single quotes.
+/// `text` as one shell word: as is when it has only characters no shell treats
+/// specially, else in single quotes. Text with a control or invisible character
+/// in it is written `$'...'` with that character escaped (bash, zsh and ksh read
+/// it back to the same bytes), so that the command printed is safe on a terminal
+/// and pastes to what it says.
 pub fn shell_quote(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:=@,+%".contains(c));
     if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
+        return text.to_string();
     }
+    if !text.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return format!("'{}'", text.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || is_invisible(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// A family's name and keys, for help texts and the list of known keys.

@@ -204,6 +204,9 @@ fn flag_values_are_quoted_for_the_shell() {
     assert_eq!(shell_quote("it's"), "'it'\\''s'");
     assert_eq!(shell_quote("$(id)"), "'$(id)'");
     assert_eq!(shell_quote(""), "''");
+    // A control character is written as an escape the shell reads back.
+    assert_eq!(shell_quote("a\nb'c"), "$'a\\nb\\'c'");
+    assert_eq!(shell_quote("x\u{202e}y"), "$'x\\u202ey'");
     let held = dirs(&[("/h/we;ird dir", "/data")]);
     let p = held.propose(
         &[fs_use(
