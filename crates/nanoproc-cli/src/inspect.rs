@@ -189,13 +189,17 @@ fn describe(file: &str, s: &Surface) -> String {
     let problems: Vec<_> = s.imports.iter().filter(|i| i.problem.is_some()).collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "\nCannot be served:");
-        for import in problems {
+        let more = problems.len().saturating_sub(IMPORTS_SHOWN);
+        for import in problems.into_iter().take(IMPORTS_SHOWN) {
             let _ = writeln!(
                 out,
                 "  {}: {}",
                 printable(&import.name),
                 printable(import.problem.as_deref().unwrap_or_default())
             );
+        }
+        if more > 0 {
+            let _ = writeln!(out, "  and {more} more (--json lists all)");
         }
     }
     if !s.notes.is_empty() {

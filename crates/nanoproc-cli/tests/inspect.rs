@@ -718,3 +718,60 @@ fn json_escapes_characters_that_reorder_or_hide_text() {
         "{error}"
     );
 }
+
+/// A core module importing many functions nanoproc cannot serve: the text names
+/// the first 20 and counts the rest; the JSON lists them all.
+#[test]
+fn imports_that_cannot_be_served_are_listed_within_bounds() {
+    fn leb(mut n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn name(s: &str) -> Vec<u8> {
+        let mut out = leb(s.len());
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+    fn section(id: u8, payload: Vec<u8>) -> Vec<u8> {
+        let mut out = vec![id];
+        out.extend(leb(payload.len()));
+        out.extend(payload);
+        out
+    }
+    let mut imports = leb(30);
+    for i in 0..30 {
+        imports.extend(name("env"));
+        imports.extend(name(&format!("f{i}")));
+        imports.extend([0x00, 0x00]);
+    }
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    wasm.extend(section(1, vec![1, 0x60, 0, 0]));
+    wasm.extend(section(2, imports));
+    let scene = Scene::new();
+    let file = scene.path("many.wasm");
+    std::fs::write(&file, wasm).unwrap();
+    let run = nanoproc(&["inspect", &file.display().to_string()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("  f19: "), "{run:?}");
+    assert!(!run.stdout.contains("  f20: "), "{run:?}");
+    assert!(
+        run.stdout.contains("and 10 more (--json lists all)"),
+        "{run:?}"
+    );
+    let json = inspect_json(&file);
+    let problems = json["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["problem"].is_null())
+        .count();
+    assert_eq!(problems, 30);
+}
