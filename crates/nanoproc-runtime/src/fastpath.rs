@@ -248,6 +248,20 @@ impl Param {
     }
 }
 
+/// How many flat values a parameter list `ty` lowers to, if every parameter has
+/// a fast path: what both argument types check their function against.
+fn params_flat(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<usize> {
+    let InterfaceType::Tuple(t) = ty else {
+        wasmtime::bail!("expected a parameter list");
+    };
+    let mut flat = 0;
+    for param in types.types[*t].types.iter() {
+        flat += param_flat(types.types, param)
+            .ok_or_else(|| wasmtime::format_err!("a parameter has no fast path"))?;
+    }
+    Ok(flat)
+}
+
 /// The flat core values of a parameter of type `ty`, if it has a fast path.
 fn param_flat(types: &ComponentTypes, ty: &InterfaceType) -> Option<usize> {
     match ty {
@@ -773,14 +787,7 @@ unsafe impl<const N: usize> ComponentType for Args<N> {
     const ABI: CanonicalAbiInfo = CanonicalAbiInfo::ZERO;
 
     fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        let InterfaceType::Tuple(t) = ty else {
-            wasmtime::bail!("expected a parameter list");
-        };
-        let mut flat = 0;
-        for param in types.types[*t].types.iter() {
-            flat += param_flat(types.types, param)
-                .ok_or_else(|| wasmtime::format_err!("a parameter has no fast path"))?;
-        }
+        let flat = params_flat(ty, types)?;
         if flat != N {
             wasmtime::bail!("expected {N} flat parameters, found {flat}");
         }
@@ -871,14 +878,7 @@ unsafe impl ComponentType for ChildArgs<'_> {
     const ABI: CanonicalAbiInfo = CanonicalAbiInfo::ZERO;
 
     fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        let InterfaceType::Tuple(t) = ty else {
-            wasmtime::bail!("expected a parameter list");
-        };
-        let mut flat = 0;
-        for param in types.types[*t].types.iter() {
-            flat += param_flat(types.types, param)
-                .ok_or_else(|| wasmtime::format_err!("a parameter has no fast path"))?;
-        }
+        let flat = params_flat(ty, types)?;
         if flat > MAX_FLAT_PARAMS {
             wasmtime::bail!("{flat} flat parameters are passed in memory");
         }
