@@ -654,7 +654,14 @@ impl Family for Filesystem {
                     continue;
                 };
                 let dir = &held[index];
-                let mut below: Vec<String> = if used.failed {
+                // Refused (a hint): the directory it holds, with the rights it
+                // lacked added; a grant inside it would overlap it.
+                let needs = if used.refused {
+                    needs.union(dir.rights)
+                } else {
+                    needs
+                };
+                let mut below: Vec<String> = if used.failed || used.refused {
                     Vec::new()
                 } else {
                     target

@@ -145,3 +145,51 @@ fn one_run_of_a_javascript_component_tells_every_grant_it_may_need() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("hello from JavaScript"), "{run:?}");
 }
+
+/// A right missing at every level: the hint names each nanoprocess's own grant of
+/// the directory with the right added, the child's as it names it (its own guest
+/// path, from its parent's), from the root down; done as it says, the write works.
+#[test]
+fn a_right_missing_up_the_tree_is_added_at_each_level_in_each_ones_terms() {
+    let scene = Scene::new();
+    scene.file("data/sub/f", "old");
+    let root_fs = "grants.fs = [{ host = \"data\", guest = \"/data\", rights = \"read-only\" }]";
+    let leaf_fs =
+        "grants.fs = [{ from = \"/data/sub\", guest = \"/mine\", rights = \"read-only\" }]";
+    let m = tree(&scene, root_fs, leaf_fs);
+    let run = run_manifest(&m, &["child:write:/mine/f=new"]);
+    let all = hints(&run);
+    let hint = all
+        .iter()
+        .find(|h| h.contains("grants.fs"))
+        .unwrap_or_else(|| panic!("no fs hint: {run:?}"));
+    let lines = lines_to_add(hint);
+    assert_eq!(
+        lines.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["driver", "leaf"],
+        "{hint}"
+    );
+    assert!(lines[0].1.contains("guest = \"/data\""), "{hint}");
+    assert!(
+        lines[1]
+            .1
+            .contains("from = \"/data/sub\", guest = \"/mine\""),
+        "{hint}"
+    );
+    assert!(lines.iter().all(|(_, l)| l.contains("write")), "{hint}");
+    // Done as it says.
+    let text = std::fs::read_to_string(&m).unwrap();
+    let text = text
+        .replacen(root_fs, &lines[0].1, 1)
+        .replacen(leaf_fs, &lines[1].1, 1);
+    std::fs::write(&m, text).unwrap();
+    let run = run_manifest(&m, &["child:write:/mine/f=new"]);
+    assert!(
+        run.answer("child:write:/mine/f=new").starts_with("ok"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.path("data/sub/f")).unwrap(),
+        "new"
+    );
+}

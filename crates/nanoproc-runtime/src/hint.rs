@@ -9,7 +9,7 @@
 
 use crate::audit::{Decision, Event};
 use crate::plan::Plan;
-use nanoproc_caps::{Suggestion, Use};
+use nanoproc_caps::{InParent, Suggestion, Use};
 use std::fmt;
 use std::sync::Arc;
 
@@ -41,48 +41,24 @@ impl Plan {
         }
         let nodes = self.nodes();
         let mut at = nodes.iter().position(|n| n.path == event.nanoprocess)?;
-        let mut used = Use {
-            key: event.capability,
-            operation: event.operation,
-            target: event.target.as_deref(),
-            needs: event.needs.as_deref(),
-            failed: false,
-            refused: true,
-        };
-        // Refused although its grants allow it (a path through `..`, a loan that
-        // has ended): no grant would help.
-        if nodes[at].caps.allows(&used) {
-            return None;
-        }
-        // A directory it holds, used with rights it lacks: the hint is that
-        // grant with the rights added (another grant inside it would overlap it).
-        let widened;
-        if used.key == "fs"
-            && let Some(target) = used.target
-            && let Some(dir) = nodes[at]
-                .caps
-                .fs
-                .iter()
-                .filter(|d| {
-                    nanoproc_caps::GuestPath::parse(target)
-                        .is_ok_and(|t| t.strip_prefix(&d.guest).is_some())
-                })
-                .max_by_key(|d| d.guest.depth())
-        {
-            let needs = used
-                .needs
-                .and_then(nanoproc_caps::FsRights::parse)
-                .unwrap_or(nanoproc_caps::FsRights::NONE);
-            widened = (
-                dir.guest.as_str().to_string(),
-                dir.rights.union(needs).to_string(),
-            );
-            used.target = Some(&widened.0);
-            used.needs = Some(&widened.1);
-        }
+        // The target as each nanoprocess up the tree names it.
+        let mut target = event.target.clone();
         let mut steps = Vec::new();
         loop {
+            let used = Use {
+                key: event.capability,
+                operation: event.operation,
+                target: target.as_deref(),
+                needs: event.needs.as_deref(),
+                failed: false,
+                refused: true,
+            };
             let node = &nodes[at];
+            // Refused although its grants allow it (a path through `..`, a loan
+            // that has ended): no grant would help.
+            if steps.is_empty() && node.caps.allows(&used) {
+                return None;
+            }
             let parent = node.parent.map(|p| &nodes[p].caps);
             let grant = node
                 .caps
@@ -95,12 +71,25 @@ impl Plan {
                 name: node.name.clone(),
                 grant,
             });
-            // Where the path of a directory is the child's own view, the
-            // parent's differs: the climb stops, and the text says so.
-            match node.parent {
-                Some(p) if climb && used.key != "fs" && !nodes[p].caps.allows(&used) => at = p,
-                _ => break,
+            let Some(p) = node.parent.filter(|_| climb) else {
+                break;
+            };
+            // The parent may name the target otherwise (a directory the child
+            // sees at its own guest path), or not at all.
+            let in_parent = match node.caps.in_parent(&used, &nodes[p].caps) {
+                InParent::Same => target.clone(),
+                InParent::Renamed(renamed) => Some(renamed),
+                InParent::Outside => break,
+            };
+            let seen_by_parent = Use {
+                target: in_parent.as_deref(),
+                ..used
+            };
+            if nodes[p].caps.allows(&seen_by_parent) {
+                break;
             }
+            target = in_parent;
+            at = p;
         }
         steps.reverse();
         Some(Hint {
@@ -145,10 +134,8 @@ impl fmt::Display for Hint {
                 write!(f, " (or `{}`: {})", instead.value, instead.meaning)?;
             }
         }
-        if last.grant.key == "fs" && self.steps.len() == 1 && !self.single_component {
-            f.write_str(
-                ", replacing its grant of that directory (its parent must hold those rights too)",
-            )?;
+        if last.grant.key == "fs" && !self.single_component {
+            f.write_str(", each replacing that nanoprocess's grant of the directory")?;
         }
         Ok(())
     }
