@@ -41,6 +41,14 @@ pub const FOREIGN_GUESTS: &[(&str, &str)] = &[
         "c-reader",
         "C, a WASI preview 1 core module: reads a file and the clock",
     ),
+    (
+        "js-plugin",
+        "JavaScript plugin of examples/plugin-host, HTTP disabled: exports transform, imports kv",
+    ),
+    (
+        "py-plugin",
+        "Python plugin of examples/plugin-host: exports transform, imports kv",
+    ),
 ];
 
 /// Serialises builds within one process; [`File::lock`] serialises processes.
@@ -184,6 +192,59 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 ),
             })
         }
+        // The plugins of examples/plugin-host: libraries of the `text-plugin` world
+        // (guests/wit/plugins.wit), made of their one source and that WIT.
+        "js-plugin" => {
+            let program = componentize_js(root)?;
+            let script = sources.join("js").join("plugin.js");
+            let wit = plugins_wit(root);
+            Ok(Recipe {
+                program,
+                args: vec![
+                    path(&script),
+                    "--wit".into(),
+                    path(&wit),
+                    "--world-name".into(),
+                    "text-plugin".into(),
+                    // As for js-hello: nanoproc cannot grant HTTP.
+                    "-d".into(),
+                    "http".into(),
+                    "-d".into(),
+                    "fetch-event".into(),
+                ],
+                env: Vec::new(),
+                inputs: vec![script, wit],
+                tool_version: COMPONENTIZE_JS.into(),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/js && npm install --prefix target/foreign-tools/js {COMPONENTIZE_JS})"
+                ),
+            })
+        }
+        "py-plugin" => {
+            let program = componentize_py(root)?;
+            let app = sources.join("py").join("plugin");
+            let wit = plugins_wit(root);
+            Ok(Recipe {
+                program,
+                args: vec![
+                    "--wit-path".into(),
+                    path(&wit),
+                    "--world".into(),
+                    "text-plugin".into(),
+                    "componentize".into(),
+                    "--python-path".into(),
+                    path(&app),
+                    "app".into(),
+                ],
+                // As for py-hello: only the app's directory and the standard library.
+                env: vec![("VIRTUAL_ENV".into(), String::new())],
+                inputs: vec![app, wit],
+                tool_version: COMPONENTIZE_PY.into(),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/py && python3 -m venv target/foreign-tools/py && target/foreign-tools/py/bin/pip install {COMPONENTIZE_PY})"
+                ),
+            })
+        }
         "c-reader" => {
             let version = clang_version()?;
             let c = sources.join("c");
@@ -213,6 +274,12 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 .join(", ")
         )),
     }
+}
+
+/// The plugins' WIT, shared with the Rust plugins and the host (one package, so a
+/// file rather than the directory it is in).
+fn plugins_wit(root: &Path) -> PathBuf {
+    root.join("guests").join("wit").join("plugins.wit")
 }
 
 /// The directory toolchains are installed in.

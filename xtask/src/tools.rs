@@ -2,7 +2,7 @@
 //! if missing, so that the README's test command works on a fresh machine: the
 //! system packages (Graphviz for `nanoproc graph`'s tests; clang, lld, wasi-libc and
 //! the wasm32 builtins for the C test component), then the pinned componentize-js
-//! and componentize-py and the four foreign test components (`foreign`).
+//! and componentize-py and the foreign test components (`foreign`).
 //!
 //! System packages come from Debian's apt, as root (or through sudo); on another
 //! system, or without the rights, this says what to install and fails.
