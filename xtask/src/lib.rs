@@ -87,3 +87,38 @@ pub fn prepare_demo() -> PathBuf {
     }
     demo.join("nanoproc.toml")
 }
+
+/// The plugins of examples/plugin-host, as its manifests (`plugins/*.toml`) name
+/// them: the Rust guest, and the JavaScript and Python ones (foreign guests).
+pub const PLUGIN_DEMO_COMPONENTS: [(&str, &str); 3] = [
+    ("plugin_rust", "rust.wasm"),
+    ("js-plugin", "js.wasm"),
+    ("py-plugin", "py.wasm"),
+];
+
+/// Builds the example host application's three plugins, copies them into
+/// `examples/plugin-host/build/` (once per process) and returns the example's
+/// directory.
+pub fn prepare_plugin_demo() -> PathBuf {
+    static PREPARED: OnceLock<PathBuf> = OnceLock::new();
+    PREPARED
+        .get_or_init(|| {
+            let example = repo_root().join("examples").join("plugin-host");
+            let build = example.join("build");
+            std::fs::create_dir_all(&build).expect("creating examples/plugin-host/build");
+            for (name, file) in PLUGIN_DEMO_COMPONENTS {
+                let from = if name.contains('-') {
+                    foreign_guest(name)
+                } else {
+                    guest(name)
+                };
+                let to = build.join(file);
+                // Copy through a temporary name: another process never sees half a file.
+                let tmp = build.join(format!(".{file}.{}", std::process::id()));
+                std::fs::copy(&from, &tmp).expect("copying a plugin");
+                std::fs::rename(&tmp, &to).expect("installing a plugin");
+            }
+            example
+        })
+        .clone()
+}

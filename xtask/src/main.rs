@@ -1,4 +1,6 @@
 //! `cargo xtask demo`: build the guest components and run the demo application.
+//! `cargo xtask plugin-demo`: build the three plugins of examples/plugin-host and
+//! run it on its sample input.
 //! `cargo xtask guests`: only build the guest components.
 //! `cargo xtask foreign`: build the JavaScript, Python and C test components.
 //! `cargo xtask test-tools`: install what the tests need beyond Rust, then `foreign`.
@@ -42,8 +44,21 @@ fn main() -> ExitCode {
             );
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
+        "plugin-demo" => {
+            let example = xtask::prepare_plugin_demo();
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(xtask::repo_root())
+                .args(["run", "-q", "-p", "plugin-host", "--"])
+                .arg(example.join("input.md"))
+                // A secret in the user's environment: the Python plugin looks for
+                // it, and was granted no variable.
+                .env("AWS_SECRET_ACCESS_KEY", "demo-secret-that-must-not-leak")
+                .status()
+                .expect("running plugin-host");
+            ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <demo|guests|foreign|test-tools|bench>");
+            eprintln!("usage: cargo xtask <demo|plugin-demo|guests|foreign|test-tools|bench>");
             ExitCode::from(2)
         }
     }
