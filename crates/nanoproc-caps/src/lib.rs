@@ -4,7 +4,8 @@
 //! Capabilities come in families, one module each: directories ([`fs`]), environment
 //! and arguments ([`env`]), stdio ([`stdio`]), clocks ([`clocks`]), random
 //! ([`random`]), exit ([`exit`]), network patterns ([`network`]), configuration
-//! values ([`config`]) and resource limits ([`limits`]). Each implements [`Family`]:
+//! values ([`config`]), capabilities an embedding application defines ([`host`]) and
+//! resource limits ([`limits`]). Each implements [`Family`]:
 //! its grant syntax, how the root's holding is made from the user's request, how a
 //! child's request is carved out of its parent's holding, and the rule itself.
 //!
@@ -38,6 +39,7 @@ pub mod env;
 pub mod exit;
 pub mod family;
 pub mod fs;
+pub mod host;
 pub mod limits;
 pub mod network;
 pub mod random;
@@ -59,6 +61,7 @@ pub use fs::{
     Derived, DirCap, DirRequest, DirSource, Filesystem, FsRights, GuestPath, GuestPathError,
     Laundering, Region, laundering,
 };
+pub use host::{Host, HostHolding, HostRequest, ScopeRule, Scopes};
 pub use limits::{LimitKind, Limits, LimitsFamily, LimitsRequest, format_millis, parse_millis};
 pub use network::{NetPattern, Network, NetworkHolding, NetworkRequest, PatternRequest};
 pub use random::{Random, RandomHolding, RandomMode, RandomRequest};
@@ -226,6 +229,8 @@ families! {
     network: Network,
     /// `wasi:config/store` values.
     config: Config,
+    /// Capabilities the embedding application defines (`grants.host`).
+    host: Host,
     /// Resource limits; `None` is unlimited.
     limits: LimitsFamily,
 }
