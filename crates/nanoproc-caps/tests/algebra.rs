@@ -258,6 +258,77 @@ fn config_request() -> impl Strategy<Value = Vec<ConfigRequest>> {
     )
 }
 
+/// Host-defined families (`grants.host`): one of each rule.
+const HOST_FAMILIES: [(&str, ScopeRule); 3] = [
+    ("kv", ScopeRule::Prefix),
+    ("tag", ScopeRule::Exact),
+    ("mail", ScopeRule::Switch),
+];
+/// Scopes that cover one another in every way a prefix can (and the empty one).
+const HOST_SCOPES: [&str; 7] = ["a/", "a/b/", "a/b/c", "b/", "", "ab", "x"];
+
+/// Host families as the root's user grants them, resolved by the registered rules.
+fn host_root_request() -> impl Strategy<Value = Vec<HostRequest>> {
+    prop::collection::vec(
+        (
+            any::<bool>(),
+            prop::collection::vec(prop::sample::select(HOST_SCOPES.to_vec()), 1..3),
+        ),
+        3,
+    )
+    .prop_map(|asked| {
+        HOST_FAMILIES
+            .iter()
+            .zip(asked)
+            .filter(|(_, (all, scopes))| *all || !scopes.is_empty())
+            .map(|((name, rule), (all, scopes))| HostRequest {
+                family: name.to_string(),
+                scopes: if all || *rule == ScopeRule::Switch {
+                    Scopes::All
+                } else {
+                    Scopes::Only(scopes.into_iter().map(String::from).collect())
+                },
+                rule: Some(*rule),
+                span: None,
+            })
+            .collect()
+    })
+}
+
+/// Any host request a child could make: any family, scopes and rule (even one
+/// the family was not registered with, or none).
+fn host_child_request() -> impl Strategy<Value = Vec<HostRequest>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["kv", "tag", "mail", "other"]),
+            prop::option::of(prop::sample::select(vec![
+                ScopeRule::Prefix,
+                ScopeRule::Exact,
+                ScopeRule::Switch,
+            ])),
+            prop::option::of(prop::collection::vec(
+                prop::sample::select(HOST_SCOPES.to_vec()),
+                1..3,
+            )),
+        ),
+        0..3,
+    )
+    .prop_map(|asked| {
+        asked
+            .into_iter()
+            .map(|(name, rule, scopes)| HostRequest {
+                family: name.to_string(),
+                scopes: match scopes {
+                    None => Scopes::All,
+                    Some(s) => Scopes::Only(s.into_iter().map(String::from).collect()),
+                },
+                rule,
+                span: None,
+            })
+            .collect()
+    })
+}
+
 /// Limits, each set one time in `1 + unset`.
 fn limits(unset: u32) -> impl Strategy<Value = Limits> {
     let limit = prop_oneof![unset => Just(None), 1 => (1u64..1 << 32).prop_map(Some)];
@@ -281,12 +352,12 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
             random_request(),
             switch(Just(Plain)),
         ),
-        network_request(PATTERNS.to_vec()),
+        (network_request(PATTERNS.to_vec()), host_root_request()),
         config_literals(),
         limits(1),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), network, config, limits)| GrantRequest {
+            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| GrantRequest {
                 fs: dirs
                     .into_iter()
                     .enumerate()
@@ -306,6 +377,7 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
                 exit,
                 network,
                 config,
+                host,
                 limits: limits.into(),
             },
         )
@@ -342,12 +414,12 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
             random_request(),
             switch(Just(Plain)),
         ),
-        network_request(all_patterns()),
+        (network_request(all_patterns()), host_child_request()),
         config_request(),
         limits(3),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), network, config, limits)| GrantRequest {
+            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| GrantRequest {
                 fs: dirs
                     .into_iter()
                     .map(|(source, guest, rights)| DirRequest::new(source, guest, rights))
@@ -359,6 +431,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
                 exit,
                 network,
                 config,
+                host,
                 limits: limits.into(),
             },
         )
@@ -366,7 +439,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
 
 /// Which families `mix` takes from the arbitrary request: one, or any.
 fn wild_families() -> impl Strategy<Value = u16> {
-    prop_oneof![(0u16..9).prop_map(|i| 1 << i), any::<u16>()]
+    prop_oneof![(0u16..10).prop_map(|i| 1 << i), any::<u16>()]
 }
 
 /// `within`, with the families whose bit is set in `mask` taken from `wild`: a
@@ -401,6 +474,9 @@ fn mix(within: GrantRequest, wild: &GrantRequest, mask: u16) -> GrantRequest {
     }
     if bit(8) {
         r.limits = wild.limits.clone();
+    }
+    if bit(9) {
+        r.host = wild.host.clone();
     }
     r
 }
@@ -498,6 +574,31 @@ fn request_within(parent: &Capabilities, seed: u64) -> GrantRequest {
             let value = format!("v{}", bits.below(10));
             req.config.push(ConfigRequest::literal(key, value));
         }
+    }
+
+    // Host families the parent holds: all it holds, or scopes each covered by one
+    // of its own under its rule.
+    for (name, held) in &parent.host {
+        if !bits.coin() {
+            continue;
+        }
+        let scopes = match (&held.scopes, held.rule) {
+            (_, ScopeRule::Switch) => Scopes::All,
+            _ if bits.coin() => Scopes::All,
+            (Scopes::All, _) => Scopes::Only(vec![bits.pick(&HOST_SCOPES).to_string()]),
+            (Scopes::Only(theirs), ScopeRule::Prefix) => Scopes::Only(vec![format!(
+                "{}{}",
+                bits.pick(theirs),
+                bits.pick(&["", "z", "b/"])
+            )]),
+            (Scopes::Only(theirs), _) => Scopes::Only(vec![bits.pick(theirs).clone()]),
+        };
+        req.host.push(HostRequest {
+            family: name.clone(),
+            scopes,
+            rule: Some(held.rule),
+            span: None,
+        });
     }
 
     // Limits no larger than the parent's; any where it has none; or the default.
@@ -858,6 +959,22 @@ fn render(req: &GrantRequest) -> Vec<(&'static str, GrantValue)> {
         out.push(("config", value));
     }
 
+    // host = { kv = ["users/"], mail = true }
+    if !req.host.is_empty() {
+        out.push((
+            "host",
+            GrantValue::table(req.host.iter().map(|h| {
+                let value = match &h.scopes {
+                    Scopes::All => GrantValue::bool(true),
+                    Scopes::Only(scopes) => {
+                        GrantValue::list(scopes.iter().map(|s| text(s.as_str())).collect())
+                    }
+                };
+                (h.family.as_str(), value)
+            })),
+        ));
+    }
+
     // memory = "64 MiB", timeout = "1.5s", handles = 100
     for (kind, value) in req.limits.values.iter() {
         let Some(n) = value else { continue };
@@ -887,6 +1004,16 @@ fn writable(mut req: GrantRequest) -> GrantRequest {
         if let Some(RandomMode::Seeded(seed)) = &mut r.held {
             *seed &= i64::MAX as u64;
         }
+    }
+    // A table names each host family once, and no rule: the runtime resolves it.
+    let mut seen = Vec::new();
+    req.host.retain(|h| {
+        let first = !seen.contains(&h.family);
+        seen.push(h.family.clone());
+        first
+    });
+    for h in &mut req.host {
+        h.rule = None;
     }
     req
 }
@@ -942,6 +1069,7 @@ fn spans(req: &mut GrantRequest) -> Vec<&mut Option<Span>> {
             .map(|p| &mut p.span),
     );
     out.extend(req.config.iter_mut().map(|c| &mut c.span));
+    out.extend(req.host.iter_mut().map(|h| &mut h.span));
     let values = req.limits.values;
     out.extend(
         req.limits
@@ -1842,6 +1970,7 @@ fn every_family_owns_its_keys() {
         "network",
         "listen",
         "config",
+        "host",
         "memory",
         "tables",
         "instances",
