@@ -20,6 +20,12 @@
 //!
 //! The record is shared by every store of a tree and guarded by mutexes: a poisoned
 //! lock (a panic while recording) must not lose what was already recorded.
+//!
+//! Each decision also goes, as it is made and after the cut, to the host's
+//! callback if it gave one ([`Audit::with_callback`]), and to `tracing` as an
+//! event of target [`TRACING_TARGET`] (refusals at `WARN`, restarts at `INFO`,
+//! failures at `DEBUG`, uses at `TRACE`): with no subscriber interested, that
+//! costs a check of a static.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -256,10 +262,18 @@ struct Inner {
     counts: Mutex<Counts>,
 }
 
+/// The `tracing` target of the decisions (see the module documentation).
+pub const TRACING_TARGET: &str = "nanoproc::audit";
+
+/// A host function told of each decision (see [`Audit::with_callback`]).
+type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// The shared record of one run.
 #[derive(Clone, Default)]
 pub struct Audit {
     inner: Arc<Inner>,
+    /// Told of every decision recorded through this handle and its clones.
+    callback: Option<Callback>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -294,7 +308,22 @@ impl Audit {
                 count_allowed,
                 ..Default::default()
             }),
+            callback: None,
         })
+    }
+
+    /// The same record, also calling `callback` with every decision as it is
+    /// made: synchronously, on the thread of the nanoprocess that asked (which
+    /// waits, so it should be quick), with the event's target and reason already
+    /// cut to [`FIELD_MAX`]; allowed and failed uses as well as refusals and
+    /// restarts (so allowed uses are then recorded and counted: see
+    /// [`Audit::wants_allowed`]). The record itself (the file, the counts, what is
+    /// kept) is shared with the clones made before; the callback is called for
+    /// decisions recorded through this value and its clones made after, which is
+    /// what a run given it does. It replaces any callback given before.
+    pub fn with_callback(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Arc::new(callback));
+        self
     }
 
     /// A record that keeps every distinct use (allowed, failed or refused) as
@@ -333,9 +362,14 @@ impl Audit {
     }
 
     /// Whether decisions that are allowed are worth recording at all: only when
-    /// something will read them. Refusals are always recorded.
+    /// something will read them (the log, the counts of uses, a callback, or a
+    /// `tracing` subscriber interested in [`TRACING_TARGET`] at `TRACE`). Refusals
+    /// are always recorded.
     pub fn wants_allowed(&self) -> bool {
-        self.inner.log.is_some() || self.inner.count_allowed
+        self.inner.log.is_some()
+            || self.inner.count_allowed
+            || self.callback.is_some()
+            || tracing::enabled!(target: TRACING_TARGET, tracing::Level::TRACE)
     }
 
     pub fn record(&self, mut event: Event) {
@@ -349,6 +383,11 @@ impl Audit {
             // happens to this process afterwards.
             let _ = lock(log).write_all(line.as_bytes());
         }
+        // No lock is held: a callback that panics poisons nothing of the record.
+        if let Some(callback) = &self.callback {
+            callback(&event);
+        }
+        trace(&event);
         {
             let mut counts = lock(&self.inner.counts);
             let entry = counts
@@ -422,7 +461,38 @@ impl fmt::Debug for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Audit")
             .field("kept", &lock(&self.inner.kept).kept.events.len())
+            .field("callback", &self.callback.is_some())
             .finish()
+    }
+}
+
+/// Emits `e` as a `tracing` event of target [`TRACING_TARGET`], at a level by its
+/// decision, if a subscriber wants it. The target and the reason (a guest's text,
+/// cut) are recorded with `Debug`, which escapes control characters for the log.
+fn trace(e: &Event) {
+    macro_rules! emit {
+        ($level:expr, $message:literal) => {
+            if tracing::enabled!(target: TRACING_TARGET, $level) {
+                tracing::event!(
+                    target: TRACING_TARGET,
+                    $level,
+                    nanoprocess = &*e.nanoprocess,
+                    capability = e.capability,
+                    operation = e.operation,
+                    target = e.target.as_deref().map(tracing::field::debug),
+                    decision = e.decision.as_str(),
+                    reason = e.reason.as_deref().map(tracing::field::debug),
+                    needs = e.needs.as_deref(),
+                    $message
+                )
+            }
+        };
+    }
+    match e.decision {
+        Decision::Refused => emit!(tracing::Level::WARN, "refused"),
+        _ if e.capability == "restart" => emit!(tracing::Level::INFO, "restart"),
+        Decision::Failed => emit!(tracing::Level::DEBUG, "failed"),
+        Decision::Allowed => emit!(tracing::Level::TRACE, "allowed"),
     }
 }
 
@@ -637,6 +707,27 @@ mod tests {
         assert_eq!(target.capacity(), target.len());
         let line = json_line(&kept.events[0]);
         assert!(line.len() < FIELD_MAX + 300, "{}", line.len());
+    }
+
+    #[test]
+    fn a_callback_sees_each_event_cut_and_asks_for_uses() {
+        let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let kept = seen.clone();
+        let audit = Audit::new();
+        assert!(!audit.wants_allowed());
+        let told = audit
+            .clone()
+            .with_callback(move |e: &Event| kept.lock().unwrap().push(e.clone()));
+        assert!(told.wants_allowed() && !audit.wants_allowed());
+        told.record(refusal("a".repeat(1 << 20)));
+        audit.record(refusal("not told".into()));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let target = seen[0].target.as_deref().unwrap();
+        assert!(target.len() < FIELD_MAX + 64, "{}", target.len());
+        // One record: both refusals are kept, whichever handle recorded them.
+        assert_eq!(audit.refusals().len(), 2);
+        assert_eq!(told.refusals().len(), 2);
     }
 
     #[test]

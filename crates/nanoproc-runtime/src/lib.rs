@@ -54,7 +54,7 @@ pub mod surface;
 mod trampoline;
 mod wit_types;
 
-pub use audit::{Audit, Decision, Event, Kept, Uses};
+pub use audit::{Audit, Decision, Event, Kept, TRACING_TARGET as AUDIT_TRACING_TARGET, Uses};
 pub use error::{CapabilityRefused, ChildFailed};
 pub use hint::{Hint, HintStep};
 pub use interrupt::{Interrupt, StopReason};
