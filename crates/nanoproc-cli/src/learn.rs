@@ -149,6 +149,7 @@ pub fn learn(runtime: &Runtime, args: &LearnArgs) -> ExitCode {
         audit: audit.clone(),
         interrupt,
         timeout: None,
+        ..Default::default()
     };
     eprintln!(
         "nanoproc: learning: every dependency holds all its parent holds, and each use is recorded"

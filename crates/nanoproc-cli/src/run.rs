@@ -101,6 +101,7 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         audit,
         interrupt,
         timeout,
+        ..Default::default()
     };
     // A plan without epoch checks cannot stop a guest computing in wasm: a stop
     // (Ctrl-C) is then the watchdog's after a short grace, which still lets guests

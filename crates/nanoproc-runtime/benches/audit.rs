@@ -129,6 +129,7 @@ fn bench() -> Result<(), String> {
                 audit,
                 interrupt: Interrupt::new(),
                 timeout: None,
+                ..Default::default()
             };
 
             let start = Instant::now();

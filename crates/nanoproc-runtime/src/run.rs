@@ -6,6 +6,7 @@
 use crate::audit::Audit;
 use crate::error::describe;
 use crate::families::build_state;
+use crate::host_io::HostIo;
 use crate::interrupt::{Deadline, Interrupt, StopReason, Ticker};
 use crate::limits::Budget;
 use crate::plan::{Plan, PlanInner};
@@ -90,6 +91,10 @@ pub struct RunOptions {
     pub interrupt: Interrupt,
     /// Stops the run after this long.
     pub timeout: Option<Duration>,
+    /// Where the tree's granted stdin, stdout and stderr come from and go: the
+    /// process's own by default, or bytes, a bounded buffer or a callback of the
+    /// host's (see [`HostIo`]).
+    pub io: HostIo,
 }
 
 /// What every nanoprocess of one run shares: the plan to (re)instantiate from, the
@@ -99,6 +104,8 @@ pub(crate) struct RunCtx {
     pub plan: Arc<PlanInner>,
     pub audit: Audit,
     pub interrupt: Interrupt,
+    /// Where the tree's stdio comes from and goes, for every nanoprocess (re)started.
+    pub io: HostIo,
 }
 
 impl Plan {
@@ -134,6 +141,7 @@ impl Plan {
             plan: self.inner.clone(),
             audit: options.audit.clone(),
             interrupt: options.interrupt.clone(),
+            io: options.io.clone(),
         };
         let ticker = self
             .inner
@@ -374,8 +382,14 @@ impl RunCtx {
             budgets.push(Budget::new(node.path.clone(), limit));
         }
         budgets.extend(ancestors.iter().cloned());
-        let mut state = build_state(node, &self.audit, &self.interrupt, budgets.clone())
-            .map_err(|e| fail(format!("{e:#}")))?;
+        let mut state = build_state(
+            node,
+            &self.audit,
+            &self.interrupt,
+            &self.io,
+            budgets.clone(),
+        )
+        .map_err(|e| fail(format!("{e:#}")))?;
         if let Some(ticker) = self.plan.ticker.get() {
             state.clock.ticks = ticker.ticks();
         }

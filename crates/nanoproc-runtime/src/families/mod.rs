@@ -30,6 +30,7 @@ pub(crate) mod stdio;
 pub(crate) use stdio::{OutputFiles, StderrTail};
 
 use crate::audit::{Audit, Recorder};
+use crate::host_io::HostIo;
 use crate::interrupt::Interrupt;
 use crate::limits::{Budget, NanoLimiter};
 use crate::plan::PlannedNode;
@@ -52,6 +53,8 @@ pub(crate) struct BuildCx<'a> {
     pub node: &'a PlannedNode,
     pub recorder: Recorder,
     pub limits: &'a Limits,
+    /// Where the host puts the tree's stdio (the process's own by default).
+    pub io: &'a HostIo,
 }
 
 /// Declares the host side of the families: their states side by side, and the
@@ -138,10 +141,12 @@ host_families! {
 /// Builds the store data of one nanoprocess of a plan: from its capabilities and
 /// the handles the plan opened for it, nothing else. `budgets` are the memory
 /// budgets it is charged to: its own (if it has a memory limit) and its ancestors'.
+/// `io` says where its granted stdio comes from and goes.
 pub(crate) fn build_state(
     node: &PlannedNode,
     audit: &Audit,
     interrupt: &Interrupt,
+    io: &HostIo,
     budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
     let path = node.path.clone();
@@ -151,6 +156,7 @@ pub(crate) fn build_state(
         node,
         recorder: Recorder::new(path.clone(), audit.clone()),
         limits,
+        io,
     };
     let mut wasi = WasiCtxBuilder::new();
     let families = build_families(caps, &mut wasi, &cx)?;

@@ -6,6 +6,12 @@
 //! An ungranted stderr is captured, bounded, so that a trap can be explained with
 //! the guest's own panic message.
 //!
+//! An embedding host may replace the process's stdio with its own
+//! ([`crate::HostIo`]): a granted stdin then reads the host's bytes, and output
+//! granted as the terminal (or prefixed) goes to the host's buffer or callback,
+//! for a dependency as for the root. The grants decide as before; discarded
+//! output and the root's host file are not redirected.
+//!
 //! Getting a stdio handle is not a use: language runtimes fetch all three at start-up
 //! (the WASI preview 1 adapter does), and refusing that would refuse the whole
 //! program. Using one is: every read of an ungranted stdin and every write to an
@@ -16,6 +22,7 @@
 
 use crate::audit::{Decision, Recorder};
 use crate::error::CapabilityRefused;
+use crate::host_io::{HostWriter, Output, Stdin, StdinBytes};
 use crate::interrupt::StopReason;
 use crate::limits::LimitExceeded;
 use crate::state::NanoState;
@@ -52,6 +59,10 @@ pub(crate) fn build(
         wasi.stdin(UsedStdin {
             recorder: recorder.clone(),
             used: Arc::default(),
+            source: match &cx.io.stdin {
+                Stdin::Inherit => None,
+                Stdin::Bytes(bytes) => Some(bytes.clone()),
+            },
         });
     } else {
         wasi.stdin(Refused::stdin(cx.recorder.clone()));
@@ -59,7 +70,8 @@ pub(crate) fn build(
     let output_limit = cx.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
     match &holding.stdout {
         Some(mode) => {
-            wasi.stdout(output(recorder, files, mode, "stdout", output_limit)?);
+            let to = &cx.io.stdout;
+            wasi.stdout(output(recorder, files, mode, "stdout", output_limit, to)?);
         }
         None => {
             wasi.stdout(Refused::stdout(cx.recorder.clone()));
@@ -67,7 +79,8 @@ pub(crate) fn build(
     }
     let stderr_capture = match &holding.stderr {
         Some(mode) => {
-            wasi.stderr(output(recorder, files, mode, "stderr", output_limit)?);
+            let to = &cx.io.stderr;
+            wasi.stderr(output(recorder, files, mode, "stderr", output_limit, to)?);
             None
         }
         None => {
@@ -164,17 +177,27 @@ impl OutputFiles {
     }
 }
 
-/// The stream a granted output goes to, counted against the output limit.
+/// The stream a granted output goes to, counted against the output limit: the
+/// host's `to` in place of the terminal if it gives one.
 fn output(
     recorder: &Recorder,
     files: &OutputFiles,
     mode: &OutputMode,
     stream: &'static str,
     limit: u64,
+    to: &Output,
 ) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
     let path = &recorder.path;
     let budget = OutputBudget::new(recorder.clone(), limit, stream);
     Ok(match mode {
+        OutputMode::Terminal | OutputMode::Prefixed if !to.is_inherit() => {
+            let prefix = (*mode == OutputMode::Prefixed).then(|| format!("[{path}] "));
+            Box::new(WriterOutput::new(
+                Box::new(HostWriter::new(to)),
+                prefix,
+                budget,
+            ))
+        }
         OutputMode::Terminal if stream == "stdout" => {
             Box::new(LimitedOutput::new(std::io::stdout(), budget))
         }
@@ -213,28 +236,41 @@ fn output(
     })
 }
 
-/// A granted stdin (this process's own), whose first read is recorded as a use:
-/// getting the handle is not one (see the module documentation).
+/// A granted stdin (this process's own, or the host's bytes), whose first read is
+/// recorded as a use: getting the handle is not one (see the module
+/// documentation).
 #[derive(Clone)]
 struct UsedStdin {
     recorder: Recorder,
     used: Arc<std::sync::atomic::AtomicBool>,
+    /// The host's bytes, or `None` for the process's stdin.
+    source: Option<StdinBytes>,
 }
 
 impl IsTerminal for UsedStdin {
     fn is_terminal(&self) -> bool {
-        wasmtime_wasi::cli::stdin().is_terminal()
+        match &self.source {
+            Some(bytes) => bytes.is_terminal(),
+            None => wasmtime_wasi::cli::stdin().is_terminal(),
+        }
     }
 }
 
 impl StdinStream for UsedStdin {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
-        wasmtime_wasi::cli::stdin().async_stream()
+        match &self.source {
+            Some(bytes) => bytes.async_stream(),
+            None => wasmtime_wasi::cli::stdin().async_stream(),
+        }
     }
 
     fn p2_stream(&self) -> Box<dyn InputStream> {
+        let inner = match &self.source {
+            Some(bytes) => bytes.p2_stream(),
+            None => wasmtime_wasi::cli::stdin().p2_stream(),
+        };
         Box::new(UsedStdinStream {
-            inner: wasmtime_wasi::cli::stdin().p2_stream(),
+            inner,
             stdin: self.clone(),
         })
     }
@@ -635,6 +671,9 @@ struct Sink {
     budget: Arc<OutputBudget>,
 }
 
+/// About how many bytes a prefixed write gathers before it writes them out.
+const PIECE: usize = 64 * 1024;
+
 /// Why a write to a [`WriterOutput`] failed.
 enum WriteFailure {
     Limit(LimitExceeded),
@@ -679,14 +718,29 @@ impl WriterOutput {
         sink.budget
             .charge(bytes.len() + starts * prefix.len())
             .map_err(WriteFailure::Limit)?;
+        // Prefixes and lines are gathered into pieces of about `PIECE` bytes: one
+        // write to the terminal (or one call of a host's callback) for an ordinary
+        // write rather than two per line, and never a copy of a huge one whole.
+        let mut piece: Vec<u8> = Vec::new();
         for chunk in lines {
             if sink.at_line_start {
-                sink.out
-                    .write_all(prefix.as_bytes())
-                    .map_err(WriteFailure::Io)?;
+                piece.extend_from_slice(prefix.as_bytes());
             }
-            sink.out.write_all(chunk).map_err(WriteFailure::Io)?;
+            if chunk.len() >= PIECE {
+                sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
+                piece.clear();
+                sink.out.write_all(chunk).map_err(WriteFailure::Io)?;
+            } else {
+                piece.extend_from_slice(chunk);
+                if piece.len() >= PIECE {
+                    sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
+                    piece.clear();
+                }
+            }
             sink.at_line_start = chunk.ends_with(b"\n");
+        }
+        if !piece.is_empty() {
+            sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
         }
         Ok(())
     }
