@@ -236,7 +236,10 @@ impl Family for Host {
         attenuate(Some(parent), request)
     }
 
-    fn within(child: &BTreeMap<String, HostHolding>, parent: &BTreeMap<String, HostHolding>) -> bool {
+    fn within(
+        child: &BTreeMap<String, HostHolding>,
+        parent: &BTreeMap<String, HostHolding>,
+    ) -> bool {
         child
             .iter()
             .all(|(name, held)| parent.get(name).is_some_and(|p| held.within(p)))
@@ -339,7 +342,10 @@ fn attenuate(
         };
         let Some(theirs) = parent.get(&r.family) else {
             violations.push(violation(
-                format!("the parent does not hold the host capability `{}`", r.family),
+                format!(
+                    "the parent does not hold the host capability `{}`",
+                    r.family
+                ),
                 None,
             ));
             continue;

@@ -357,28 +357,30 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
         limits(1),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| GrantRequest {
-                fs: dirs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (guest, rights))| {
-                        // Distinct guest paths, distinct host trees.
-                        DirRequest::new(
-                            DirSource::Host(PathBuf::from(format!("/host{i}"))),
-                            format!("/m{i}{guest}"),
-                            rights,
-                        )
-                    })
-                    .collect(),
-                env,
-                stdio,
-                clocks,
-                random,
-                exit,
-                network,
-                config,
-                host,
-                limits: limits.into(),
+            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| {
+                GrantRequest {
+                    fs: dirs
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (guest, rights))| {
+                            // Distinct guest paths, distinct host trees.
+                            DirRequest::new(
+                                DirSource::Host(PathBuf::from(format!("/host{i}"))),
+                                format!("/m{i}{guest}"),
+                                rights,
+                            )
+                        })
+                        .collect(),
+                    env,
+                    stdio,
+                    clocks,
+                    random,
+                    exit,
+                    network,
+                    config,
+                    host,
+                    limits: limits.into(),
+                }
             },
         )
 }
@@ -419,20 +421,22 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
         limits(3),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| GrantRequest {
-                fs: dirs
-                    .into_iter()
-                    .map(|(source, guest, rights)| DirRequest::new(source, guest, rights))
-                    .collect(),
-                env,
-                stdio,
-                clocks,
-                random,
-                exit,
-                network,
-                config,
-                host,
-                limits: limits.into(),
+            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| {
+                GrantRequest {
+                    fs: dirs
+                        .into_iter()
+                        .map(|(source, guest, rights)| DirRequest::new(source, guest, rights))
+                        .collect(),
+                    env,
+                    stdio,
+                    clocks,
+                    random,
+                    exit,
+                    network,
+                    config,
+                    host,
+                    limits: limits.into(),
+                }
             },
         )
 }

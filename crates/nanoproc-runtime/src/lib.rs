@@ -40,6 +40,11 @@ mod families;
 mod fastpath;
 mod handles;
 mod hint;
+/// Capabilities the embedding application defines (see [`HostFamily`]).
+pub mod host {
+    pub use crate::families::host::{HostCall, HostFamily, HostFamilyError};
+    pub use nanoproc_caps::{HostHolding, ScopeRule, Scopes};
+}
 mod host_io;
 pub mod interfaces;
 mod interrupt;
@@ -48,6 +53,7 @@ mod limits;
 pub mod lock;
 mod lowered;
 mod plan;
+mod plugin;
 mod progress;
 mod run;
 mod state;
@@ -58,6 +64,7 @@ mod wit_types;
 pub use audit::{Audit, Decision, Event, Kept, TRACING_TARGET as AUDIT_TRACING_TARGET, Uses};
 pub use error::{CapabilityRefused, ChildFailed};
 pub use hint::{Hint, HintStep};
+pub use host::{HostCall, HostFamily, HostFamilyError};
 pub use host_io::{Captured, HostIo, Output, OutputCallback, Stdin, StdinBytes};
 pub use interrupt::{Interrupt, StopReason};
 pub use learn::{NodeProposal, Proposal};
@@ -65,6 +72,7 @@ pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
 pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
+pub use plugin::{Instances, Plugin, PluginError, PluginOptions, TypedExport};
 pub use progress::{CompileProgress, ProgressHook};
 pub use run::{Exit, RunError, RunOptions, Tree};
 pub use state::NanoState;
@@ -94,6 +102,8 @@ pub struct Runtime {
     interruptible: bool,
     /// Told of every component compiled (see [`Runtime::with_progress`]).
     progress: Option<ProgressHook>,
+    /// The capability families the host defines (see [`Runtime::with_host_family`]).
+    host: families::host::HostFamilies,
 }
 
 impl Runtime {
@@ -106,6 +116,7 @@ impl Runtime {
             max_depth: manifest::MAX_DEPTH,
             interruptible: true,
             progress: None,
+            host: Default::default(),
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -161,6 +172,21 @@ impl Runtime {
         self
     }
 
+    /// The same runtime, serving a capability family the host defines: its
+    /// interfaces are linked into every component that imports them, each call
+    /// checked against the caller's `grants.host.<name>` and audited. Refused if
+    /// its name is one of nanoproc's own families or already registered, or if
+    /// it serves a WASI interface or a function another family serves.
+    pub fn with_host_family(mut self, family: HostFamily) -> Result<Self, HostFamilyError> {
+        self.host = self.host.with(family)?;
+        Ok(self)
+    }
+
+    /// The names of the host-defined families registered.
+    pub fn host_families(&self) -> Vec<&'static str> {
+        self.host.names()
+    }
+
     fn engine_for(&self, choice: engine::EngineChoice) -> wasmtime::Result<Engine> {
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, e)) = engines.iter().find(|(k, _)| *k == choice) {
@@ -208,7 +234,13 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Plan, CheckError> {
-        self.plan(manifest, root_args, host_env, plan::GrantMode::AsWritten)
+        self.plan(
+            manifest,
+            root_args,
+            host_env,
+            plan::GrantMode::AsWritten,
+            plan::RootKind::Command,
+        )
     }
 
     /// Like [`Runtime::check_manifest`], for learning what each nanoprocess uses
@@ -227,6 +259,7 @@ impl Runtime {
             root_args,
             &|name| std::env::var(name).ok(),
             plan::GrantMode::Learning,
+            plan::RootKind::Command,
         )
     }
 
@@ -236,6 +269,7 @@ impl Runtime {
         root_args: &[String],
         host_env: &dyn Fn(&str) -> Option<String>,
         mode: plan::GrantMode,
+        root: plan::RootKind,
     ) -> Result<Plan, CheckError> {
         let compiler = plan::Compiler {
             engine_for: &|choice| self.engine_for(choice),
@@ -243,8 +277,9 @@ impl Runtime {
             cache: &self.cache,
             max_component_size: self.max_component_size,
             progress: self.progress.as_ref(),
+            host: &self.host,
         };
-        plan::plan(&compiler, manifest, root_args, host_env, mode)
+        plan::plan(&compiler, manifest, root_args, host_env, mode, root)
     }
 
     /// One component (or WASI preview 1 module) run on its own, holding `grants`.
@@ -256,5 +291,41 @@ impl Runtime {
     ) -> Result<Plan, CheckError> {
         let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
         self.check(&manifest, args, &|name| std::env::var(name).ok())
+    }
+
+    /// One component as a plugin whose exports a host calls ([`Plan::plugin`]),
+    /// holding `grants`: the root may be a library (no `wasi:cli/run`). It is
+    /// given no arguments, and reads granted environment variables from this
+    /// process's environment.
+    pub fn check_plugin(
+        &self,
+        component: impl AsRef<Path>,
+        grants: GrantRequest,
+    ) -> Result<Plan, CheckError> {
+        let manifest = Manifest::single(component.as_ref().to_path_buf(), grants);
+        self.check_plugin_tree(&manifest, &|name| std::env::var(name).ok())
+    }
+
+    /// A manifest's tree as a plugin ([`Runtime::check_plugin`]): its root's
+    /// exports are called by the host, its dependencies wired as in any tree.
+    pub fn check_plugin_manifest(&self, manifest: impl AsRef<Path>) -> Result<Plan, CheckError> {
+        let manifest = Manifest::load_with_depth(manifest, self.max_depth)?;
+        self.check_plugin_tree(&manifest, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Runtime::check_plugin_manifest`] for a manifest already loaded, with an
+    /// explicit environment for the root.
+    pub fn check_plugin_tree(
+        &self,
+        manifest: &Manifest,
+        host_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Plan, CheckError> {
+        self.plan(
+            manifest,
+            &[],
+            host_env,
+            plan::GrantMode::AsWritten,
+            plan::RootKind::Plugin,
+        )
     }
 }

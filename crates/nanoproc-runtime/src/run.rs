@@ -153,7 +153,15 @@ impl Plan {
         let root = &self.inner.nodes[0];
         let (mut store, instance) = instantiate_tree(&cx, tree_depth(&self.inner.nodes))
             .map_err(StartError::into_run_error)?;
-        let run_export = self.inner.root_run.as_str();
+        let Some(run_export) = self.inner.root_run.as_deref() else {
+            return Err(RunError::Instantiate {
+                nanoprocess: self.inner.nodes[0].path.clone(),
+                message: "it is a library, not a command (it does not export wasi:cli/run): \
+                          a host calls its exports through Plan::plugin"
+                    .into(),
+                limit_exceeded: false,
+            });
+        };
         let run = (|| {
             let iface = instance
                 .get_export_index(&mut store, None, run_export)
@@ -221,7 +229,10 @@ const STACK_PER_START_LEVEL: usize = 128 << 10;
 
 /// Instantiation recurses once a level (children before their parent), with a
 /// start function running at each (see [`with_stack`]).
-fn instantiate_tree(cx: &RunCtx, depth: usize) -> Result<(Store<NanoState>, Instance), StartError> {
+pub(crate) fn instantiate_tree(
+    cx: &RunCtx,
+    depth: usize,
+) -> Result<(Store<NanoState>, Instance), StartError> {
     let needed = depth.saturating_mul(STACK_PER_START_LEVEL) + STACK_PER_LEVEL;
     with_stack(needed, "nanoproc-start", || cx.instantiate(0, &[]))
         .unwrap_or_else(|why| Err(StartError::failed(&cx.plan.nodes[0].path, why)))
@@ -232,7 +243,7 @@ fn instantiate_tree(cx: &RunCtx, depth: usize) -> Result<(Store<NanoState>, Inst
 /// tens of microseconds, and its work would not count as the caller's CPU time),
 /// else on a thread `name` with that stack plus 8 MiB. `Err` says why no such
 /// thread could be started.
-fn with_stack<T: Send>(
+pub(crate) fn with_stack<T: Send>(
     needed: usize,
     name: &str,
     work: impl FnOnce() -> T + Send,
@@ -262,7 +273,7 @@ fn with_stack<T: Send>(
 
 /// The number of levels below the root (nodes are in pre-order: a parent before
 /// its children).
-fn tree_depth(nodes: &[crate::plan::PlannedNode]) -> usize {
+pub(crate) fn tree_depth(nodes: &[crate::plan::PlannedNode]) -> usize {
     let mut depths = vec![0usize; nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         if let Some(parent) = node.parent {
@@ -350,7 +361,7 @@ impl StartError {
         }
     }
 
-    fn into_run_error(self) -> RunError {
+    pub(crate) fn into_run_error(self) -> RunError {
         match self {
             StartError::Stopped(reason) => RunError::Stopped(reason),
             StartError::Exit(code) => RunError::Exited(Exit { code }),

@@ -22,6 +22,7 @@ pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod exit;
 pub(crate) mod fs;
+pub(crate) mod host;
 pub(crate) mod io;
 pub(crate) mod network;
 pub(crate) mod random;
@@ -136,6 +137,7 @@ host_families! {
     exit: exit,
     network: network,
     config: config,
+    host: host,
 }
 
 /// Builds the store data of one nanoprocess of a plan: from its capabilities and

@@ -69,6 +69,9 @@ pub(crate) struct Compiler<'a> {
     pub max_component_size: u64,
     /// Told of each file compiled.
     pub progress: Option<&'a ProgressHook>,
+    /// The capability families the host registered: their interfaces are linked
+    /// like WASI's.
+    pub host: &'a crate::families::host::HostFamilies,
 }
 
 /// What stage 3 found.
@@ -100,6 +103,7 @@ pub(super) fn compile_all(
         cache,
         max_component_size,
         progress,
+        host,
     } = *compiler;
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).
@@ -147,7 +151,8 @@ pub(super) fn compile_all(
     // Files are told apart by what they are (device and inode), not by how they are
     // named: `d/c.wasm` with `d` a link to `.` is the same file as `c.wasm`, and is
     // read and compiled once.
-    let files = read_and_compile_files(manifest, &engine, cache, progress, max_component_size);
+    let files =
+        read_and_compile_files(manifest, &engine, cache, progress, max_component_size, host);
 
     // The errors, in the order of the nodes, whatever order the files were
     // compiled in: a file that does not compile is reported once, at the first
@@ -289,6 +294,7 @@ fn read_and_compile_files(
     cache: &crate::cache::CompileCache,
     progress: Option<&ProgressHook>,
     max_component_size: u64,
+    host: &crate::families::host::HostFamilies,
 ) -> Files {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -326,10 +332,11 @@ fn read_and_compile_files(
                             Ok(bytes) => {
                                 let digest: [u8; 32] =
                                     <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-                                let compiled =
-                                    compile_file(engine, cache, progress, path, &bytes, digest)
-                                        .map(Arc::new)
-                                        .map_err(|e| format!("{e:#}"));
+                                let compiled = compile_file(
+                                    engine, cache, progress, host, path, &bytes, digest,
+                                )
+                                .map(Arc::new)
+                                .map_err(|e| format!("{e:#}"));
                                 FileOutcome::Read { digest, compiled }
                             }
                         }
@@ -386,6 +393,7 @@ fn compile_file(
     engine: &Engine,
     cache: &crate::cache::CompileCache,
     progress: Option<&ProgressHook>,
+    host: &crate::families::host::HostFamilies,
     path: &Path,
     bytes: &[u8],
     digest: [u8; 32],
@@ -400,7 +408,7 @@ fn compile_file(
             });
         }
     };
-    let result = compile(engine, cache, bytes, digest, compiling);
+    let result = compile(engine, cache, host, bytes, digest, compiling);
     let took = began.elapsed();
     let cached = matches!(result, Ok((_, Origin::Cache)));
     let ms = took.as_millis() as u64;
@@ -477,6 +485,7 @@ fn pool_for<'a>(
 fn compile(
     engine: &Engine,
     cache: &crate::cache::CompileCache,
+    host: &crate::families::host::HostFamilies,
     bytes: &[u8],
     digest: [u8; 32],
     compiling: impl FnOnce(),
@@ -503,7 +512,8 @@ fn compile(
     let mut import_problems = Vec::new();
     for (name, ext) in ty.imports(engine) {
         match ext.ty {
-            ComponentItem::ComponentInstance(_) if crate::families::provides(name) => {}
+            ComponentItem::ComponentInstance(_)
+                if crate::families::provides(name) || host.serves(name) => {}
             ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems
                 .push(format!(
                     "imports {name}, a WASI interface nanoproc does not provide (it provides {})",
@@ -543,7 +553,7 @@ fn compile(
     let linkable =
         compiled.import_problems.is_empty() && compiled.dep_imports.iter().all(|d| d.funcs.is_ok());
     if linkable {
-        match super::link::link(engine, &compiled) {
+        match super::link::link(engine, &compiled, host) {
             Ok(pre) => compiled.linked = Some(pre),
             Err(e) => compiled
                 .import_problems

@@ -99,18 +99,26 @@ pub(super) fn grant(
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
     mode: super::GrantMode,
+    host: &crate::families::host::HostFamilies,
     errors: &mut Vec<ManifestError>,
 ) -> Grants {
+    // Host-defined capabilities are granted under the rules of the families the
+    // runtime registered; one it does not know is refused by name.
+    let rule_of = |name: &str| host.rule_of(name);
     let reported_before = errors.len();
     // Nodes are in pre-order: a parent before its children.
     let mut held: Vec<Option<Held>> = Vec::with_capacity(manifest.nodes.len());
     for node in &manifest.nodes {
         let parent = node.parent.map(|p| held[p].as_ref());
         let caps = match parent {
-            None => root_caps(manifest, node, root_args, host_env, errors),
+            None => root_caps(manifest, node, root_args, host_env, &rule_of, errors),
             Some(None) => None, // the parent's own grants are wrong: reported there
             Some(Some(parent)) => match parent.caps.attenuate(&match mode {
-                super::GrantMode::AsWritten => node.grants.clone(),
+                super::GrantMode::AsWritten => {
+                    let mut request = node.grants.clone();
+                    nanoproc_caps::host::resolve(&mut request.host, rule_of);
+                    request
+                }
                 super::GrantMode::Learning => learning_request(&parent.caps, &node.grants),
             }) {
                 Ok(c) => Some(c),
@@ -317,6 +325,7 @@ fn root_caps(
     node: &Node,
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
+    host_rule: &dyn Fn(&str) -> Option<nanoproc_caps::ScopeRule>,
     errors: &mut Vec<ManifestError>,
 ) -> Option<Capabilities> {
     // The user's grants name host directories relative to the manifest. Each is
@@ -324,6 +333,7 @@ fn root_caps(
     // left as named, because the runtime opens it without following a symbolic
     // link (see `families::fs::dirs`).
     let mut req: GrantRequest = node.grants.clone();
+    nanoproc_caps::host::resolve(&mut req.host, host_rule);
     let mut ok = true;
     for (i, d) in req.fs.iter_mut().enumerate() {
         if let DirSource::Host(h) = &d.source {

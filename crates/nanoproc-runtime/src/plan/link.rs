@@ -15,9 +15,16 @@ use wasmtime::component::{InstancePre, Linker};
 /// The linker of one component: every capability family's interfaces, each
 /// through its guard, and a trampoline for every function of every dependency
 /// import.
-pub(super) fn link(engine: &Engine, comp: &Compiled) -> wasmtime::Result<InstancePre<NanoState>> {
+pub(super) fn link(
+    engine: &Engine,
+    comp: &Compiled,
+    host: &crate::families::host::HostFamilies,
+) -> wasmtime::Result<InstancePre<NanoState>> {
     let mut linker: Linker<NanoState> = Linker::new(engine);
     crate::families::add_to_linker(&mut linker)?;
+    let ty = comp.component.component_type();
+    let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
+    host.add_to_linker(&mut linker, &imports)?;
     for (slot, import) in comp.dep_imports.iter().enumerate() {
         let funcs = import
             .funcs

@@ -153,8 +153,9 @@ pub struct Plan {
 pub(crate) struct PlanInner {
     pub engine: Engine,
     pub nodes: Vec<PlannedNode>,
-    /// The root's `wasi:cli/run` export.
-    pub root_run: String,
+    /// The root's `wasi:cli/run` export; `None` for a plugin whose root is a
+    /// library (see [`RootKind`]).
+    pub root_run: Option<String>,
     /// The engine counts fuel: some nanoprocess has a fuel limit.
     pub fuel: bool,
     /// The engine compiles epoch checks: wasm can be interrupted.
@@ -168,6 +169,9 @@ pub(crate) struct PlanInner {
     pub source: Option<Arc<str>>,
     /// Started with the first tree, shared by every tree of the plan.
     pub ticker: std::sync::OnceLock<crate::interrupt::Ticker>,
+    /// Unique in the process, never reused: what a plugin's typed export is
+    /// checked against (an address could be reused by a later plan).
+    pub id: u64,
 }
 
 /// The largest component file a [`crate::Runtime`] reads unless configured
@@ -188,6 +192,16 @@ pub enum GrantMode {
     Learning,
 }
 
+/// What the root must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RootKind {
+    /// A command (`wasi:cli/run`): what `nanoproc run` runs.
+    Command,
+    /// A plugin: a component whose exports a host calls (a library, or a command
+    /// whose other exports are called).
+    Plugin,
+}
+
 /// Checks a manifest (already parsed) and prepares it to run.
 pub(crate) fn plan(
     compiler: &Compiler<'_>,
@@ -195,15 +209,24 @@ pub(crate) fn plan(
     root_args: &[String],
     host_env: &dyn Fn(&str) -> Option<String>,
     mode: GrantMode,
+    root: RootKind,
 ) -> Result<Plan, CheckError> {
     let mut errors: Vec<ManifestError> = Vec::new();
-    let grants = grants::grant(manifest, root_args, host_env, mode, &mut errors);
+    let grants = grants::grant(
+        manifest,
+        root_args,
+        host_env,
+        mode,
+        compiler.host,
+        &mut errors,
+    );
     let components = compile::compile_all(compiler, manifest, &grants, &mut errors)
         .map_err(CheckError::Engine)?;
     let wiring = wire::wire(
         manifest,
         &components.engine,
         &components.compiled,
+        root,
         &mut errors,
     );
     let (Some(granted), Some(wiring)) = (grants.into_granted(manifest), wiring) else {
@@ -260,6 +283,10 @@ pub(crate) fn plan(
             single_component: manifest.is_single(),
             source: manifest.source().map(Arc::from),
             ticker: std::sync::OnceLock::new(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }),
     })
 }
@@ -286,6 +313,13 @@ impl Plan {
     /// compiles epoch checks (see [`crate::Runtime::with_interruption`]).
     pub fn interrupts_wasm(&self) -> bool {
         self.inner.epochs
+    }
+
+    /// Whether the root is a command (exports `wasi:cli/run`), which
+    /// [`Plan::start`] runs; a plugin's root may instead be a library, whose
+    /// exports a host calls through [`Plan::plugin`].
+    pub fn is_command(&self) -> bool {
+        self.inner.root_run.is_some()
     }
 
     /// What the user should know about how the plan was prepared (such as a

@@ -57,8 +57,9 @@ pub(super) struct Wired {
 pub(super) struct Wiring {
     /// By node, in the manifest's order.
     pub nodes: Vec<Wired>,
-    /// The root's `wasi:cli/run` export.
-    pub root_run: String,
+    /// The root's `wasi:cli/run` export; `None` only for a plugin's root that is
+    /// a library.
+    pub root_run: Option<String>,
 }
 
 /// Wires every node whose component was compiled; reports every error found in
@@ -67,6 +68,7 @@ pub(super) fn wire(
     manifest: &Manifest,
     engine: &Engine,
     compiled: &[Option<Arc<Compiled>>],
+    root: super::RootKind,
     errors: &mut Vec<ManifestError>,
 ) -> Option<Wiring> {
     let reported_before = errors.len();
@@ -80,7 +82,25 @@ pub(super) fn wire(
                 format!("{}: {problem}", node.path),
             ));
         }
-        if node.parent.is_none() && comp.run_export.is_none() {
+        if node.parent.is_none()
+            && root == super::RootKind::Plugin
+            && comp
+                .component
+                .component_type()
+                .exports(engine)
+                .next()
+                .is_none()
+        {
+            errors.push(manifest.error_at(
+                Some(&node.component_span),
+                format!(
+                    "{}: a plugin's root must export an interface for its host to call, but {} exports nothing",
+                    node.path,
+                    node.component.display()
+                ),
+            ));
+        }
+        if node.parent.is_none() && root == super::RootKind::Command && comp.run_export.is_none() {
             errors.push(
                 manifest
                     .error_at(
@@ -210,7 +230,10 @@ pub(super) fn wire(
             })
         })
         .collect::<Option<Vec<Wired>>>()?;
-    let root_run = compiled.first()?.as_ref()?.run_export.clone()?;
+    let root_run = compiled.first()?.as_ref()?.run_export.clone();
+    if root == super::RootKind::Command && root_run.is_none() {
+        return None;
+    }
     Some(Wiring { nodes, root_run })
 }
 

@@ -1,0 +1,593 @@
+//! Calling a plugin's exports from the host: a tree whose root is a library (or a
+//! command whose other exports are called), instantiated once and called many
+//! times.
+//!
+//! Every call goes through nanoproc, never through a function the host keeps:
+//! before it, the root's per-call limits start afresh (time, fuel), the run's
+//! interrupt is honoured and, after a failure, the plugin is restarted if its
+//! policy allows; after it, a trap becomes an error value for the host and the
+//! failed instance is dropped (a trapped instance cannot be entered again). The
+//! host's typed calls use wasmtime's `TypedFunc`, which lowers strings and byte
+//! lists straight into the guest's memory: the same path calls between
+//! nanoprocesses take (`fastpath`).
+//!
+//! A `Plugin` owns its stores: it is `Send`, not `Sync`. A host that calls
+//! plugins from many threads keeps one per thread, or a pool of them; the
+//! [`crate::Plan`] they come from is `Send + Sync` and cheap to clone, and its
+//! compiled code is shared by every instance.
+
+use crate::audit::{Audit, Decision, Event};
+use crate::error::describe;
+use crate::host_io::HostIo;
+use crate::interrupt::{Interrupt, StopReason};
+use crate::plan::Plan;
+use crate::run::{RunCtx, RunError, STACK_PER_LEVEL, StartError};
+use crate::state::NanoState;
+use nanoproc_manifest::Restart;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Lower, TypedFunc,
+    Val,
+};
+
+/// Whether a plugin's instance outlives a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Instances {
+    /// One instance serves every call, keeping its state between them (the
+    /// default). It is replaced only after a failure, by the restart policy.
+    #[default]
+    Reused,
+    /// Every call gets a fresh instance of the whole tree: no call sees what an
+    /// earlier one left behind. Costs an instantiation per call.
+    PerCall,
+}
+
+/// How to run a plugin.
+#[derive(Clone, Debug, Default)]
+pub struct PluginOptions {
+    /// Where its capability decisions (and restarts) are recorded.
+    pub audit: Audit,
+    /// Stops every call of it, now and later, once triggered.
+    pub interrupt: Interrupt,
+    /// Where its stdio comes from and goes.
+    pub io: HostIo,
+    pub instances: Instances,
+    /// Whether a plugin that failed (trapped, went over a limit, exited) is
+    /// restarted on the next call, and how often; `None`: every later call
+    /// fails with [`PluginError::Failed`].
+    pub restart: Option<Restart>,
+}
+
+/// Why a call into a plugin did not return a value.
+#[derive(Debug)]
+pub enum PluginError {
+    /// The plugin exports no such function.
+    NoExport {
+        export: String,
+        /// What it does export, as `interface#function`.
+        available: Vec<String>,
+    },
+    /// The function's type is not the one asked for.
+    WrongType { export: String, why: String },
+    /// A [`TypedExport`] of another plan was used.
+    OtherPlan { export: String },
+    /// The call trapped: in the plugin, or in a dependency whose failure
+    /// reached it. The instance is gone; the next call restarts it if the
+    /// policy allows.
+    Trap {
+        nanoprocess: Arc<str>,
+        export: String,
+        message: String,
+        limit_exceeded: bool,
+    },
+    /// The plugin called `exit`: its instance is finished.
+    Exited { nanoprocess: Arc<str>, code: i32 },
+    /// It failed earlier and was not restarted (no policy, its budget spent, or
+    /// the restart itself failed).
+    Failed { nanoprocess: Arc<str>, why: String },
+    /// The plugin's interrupt was triggered.
+    Stopped(StopReason),
+    /// Its tree could not be instantiated.
+    Start(RunError),
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginError::NoExport { export, available } => write!(
+                f,
+                "the plugin exports no {export}; it exports {}",
+                if available.is_empty() {
+                    "no functions".to_string()
+                } else {
+                    available.join(", ")
+                }
+            ),
+            PluginError::WrongType { export, why } => {
+                write!(f, "{export} does not have the type asked for: {why}")
+            }
+            PluginError::OtherPlan { export } => {
+                write!(
+                    f,
+                    "{export} was looked up in another plan's plugin: look it up in this one"
+                )
+            }
+            PluginError::Trap {
+                nanoprocess,
+                export,
+                message,
+                ..
+            } => write!(
+                f,
+                "nanoprocess `{nanoprocess}` trapped in a call of {export}: {message}"
+            ),
+            PluginError::Exited { nanoprocess, code } => {
+                write!(f, "nanoprocess `{nanoprocess}` exited with status {code}")
+            }
+            PluginError::Failed { nanoprocess, why } => {
+                write!(f, "nanoprocess `{nanoprocess}` cannot be called: {why}")
+            }
+            PluginError::Stopped(reason) => write!(f, "stopped: {reason}"),
+            PluginError::Start(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+impl PluginError {
+    /// Whether the cause was one of the plugin's resource limits.
+    pub fn limit_exceeded(&self) -> bool {
+        match self {
+            PluginError::Trap { limit_exceeded, .. } => *limit_exceeded,
+            PluginError::Start(RunError::Instantiate { limit_exceeded, .. }) => *limit_exceeded,
+            _ => false,
+        }
+    }
+}
+
+/// An exported function, looked up and type-checked once: `Params` and
+/// `Results` are its parameter and result tuples, as for wasmtime's
+/// `TypedFunc`. Call it with [`Plugin::call_typed`], on the plugin it was looked
+/// up in or any other of the same plan.
+pub struct TypedExport<Params, Results> {
+    name: String,
+    index: ComponentExportIndex,
+    /// The plan whose root component `index` is of.
+    plan: u64,
+    /// Covariant in both, so that an export of `(&str,)` takes strings that
+    /// live shorter than it; `Send + Sync` whatever the types.
+    _types: PhantomData<fn() -> (Params, Results)>,
+}
+
+impl<P, R> TypedExport<P, R> {
+    /// `interface#function`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A live plugin: its tree instantiated, its root's exports callable. Made by
+/// [`Plan::plugin`].
+pub struct Plugin {
+    cx: RunCtx,
+    instances: Instances,
+    restart: Option<Restart>,
+    live: Option<Live>,
+    /// Why it failed last, while it has no instance.
+    failure: Option<String>,
+    /// When it was restarted, within the current restart window.
+    restarts: VecDeque<Instant>,
+    /// The native stack a call needs: one level per level of the tree.
+    stack_needed: usize,
+}
+
+struct Live {
+    store: Store<NanoState>,
+    instance: Instance,
+    /// The functions of typed exports called in this instance, looked up once.
+    funcs: Vec<(ComponentExportIndex, Func)>,
+    /// It has served a call (an instance per call is then replaced).
+    used: bool,
+}
+
+impl Plan {
+    /// Instantiates the tree for a host to call its root's exports (see
+    /// [`Plugin`]). Any plan can: one checked by [`crate::Runtime::check_plugin`]
+    /// may have a library as its root.
+    pub fn plugin(&self, options: &PluginOptions) -> Result<Plugin, RunError> {
+        let depth = crate::run::tree_depth(&self.inner.nodes);
+        // The clock every per-call time limit and every stop is checked against.
+        self.inner
+            .ticker
+            .get_or_init(|| crate::interrupt::Ticker::start(self.inner.engine.clone()));
+        let mut plugin = Plugin {
+            cx: RunCtx {
+                plan: self.inner.clone(),
+                audit: options.audit.clone(),
+                interrupt: options.interrupt.clone(),
+                io: options.io.clone(),
+            },
+            instances: options.instances,
+            restart: options.restart,
+            live: None,
+            failure: None,
+            restarts: VecDeque::new(),
+            stack_needed: (depth + 1) * STACK_PER_LEVEL,
+        };
+        plugin.live = Some(plugin.instantiate().map_err(|e| e.into_run_error())?);
+        Ok(plugin)
+    }
+}
+
+impl Plugin {
+    fn root_path(&self) -> &Arc<str> {
+        &self.cx.plan.nodes[0].path
+    }
+
+    fn instantiate(&self) -> Result<Live, StartError> {
+        let (store, instance) =
+            crate::run::instantiate_tree(&self.cx, crate::run::tree_depth(&self.cx.plan.nodes))?;
+        Ok(Live {
+            store,
+            instance,
+            funcs: Vec::new(),
+            used: false,
+        })
+    }
+
+    /// The root's linked component: what wasmtime `bindgen!`'s `…Indices::new`
+    /// takes, to look up exports once for [`Plugin::call_with`].
+    pub fn instance_pre(&self) -> &InstancePre<NanoState> {
+        &self.cx.plan.nodes[0].pre
+    }
+
+    /// Every function the root exports, as `(interface, functions)`; functions
+    /// exported at the top level are under the interface `""`.
+    pub fn exports(&self) -> Vec<(String, Vec<String>)> {
+        let engine = &self.cx.plan.engine;
+        let ty = self.instance_pre().component().component_type();
+        let mut out = Vec::new();
+        let mut top = Vec::new();
+        for (name, item) in ty.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentInstance(inst) => {
+                    let funcs: Vec<String> = inst
+                        .exports(engine)
+                        .filter(|(_, i)| matches!(i.ty, ComponentItem::ComponentFunc(_)))
+                        .map(|(f, _)| f.to_string())
+                        .collect();
+                    if !funcs.is_empty() {
+                        out.push((name.to_string(), funcs));
+                    }
+                }
+                ComponentItem::ComponentFunc(_) => top.push(name.to_string()),
+                _ => {}
+            }
+        }
+        if !top.is_empty() {
+            out.insert(0, (String::new(), top));
+        }
+        out
+    }
+
+    /// The export index of `interface#func` (`interface` with or without its
+    /// version; `""` for a function exported at the top level).
+    fn export_index(
+        &self,
+        interface: &str,
+        func: &str,
+    ) -> Result<(String, ComponentExportIndex), PluginError> {
+        let component = self.instance_pre().component();
+        let engine = &self.cx.plan.engine;
+        let name = |i: &str| {
+            if i.is_empty() {
+                func.to_string()
+            } else {
+                format!("{i}#{func}")
+            }
+        };
+        let missing = || PluginError::NoExport {
+            export: name(interface),
+            available: self
+                .exports()
+                .into_iter()
+                .flat_map(|(i, fs)| fs.into_iter().map(move |f| (i.clone(), f)))
+                .map(|(i, f)| if i.is_empty() { f } else { format!("{i}#{f}") })
+                .collect(),
+        };
+        if interface.is_empty() {
+            let (_, index) = component.get_export(None, func).ok_or_else(missing)?;
+            return Ok((func.to_string(), index));
+        }
+        let ty = component.component_type();
+        let full = ty
+            .exports(engine)
+            .map(|(n, _)| n)
+            .find(|n| crate::interfaces::names_match(n, interface))
+            .ok_or_else(missing)?
+            .to_string();
+        let (_, iface) = component.get_export(None, &full).ok_or_else(missing)?;
+        let (_, index) = component
+            .get_export(Some(&iface), func)
+            .ok_or_else(missing)?;
+        Ok((name(&full), index))
+    }
+
+    /// Looks up `interface#func` and checks its type against `Params` and
+    /// `Results` once: the export to give [`Plugin::call_typed`].
+    pub fn typed<Params, Results>(
+        &mut self,
+        interface: &str,
+        func: &str,
+    ) -> Result<TypedExport<Params, Results>, PluginError>
+    where
+        Params: ComponentNamedList + Lower,
+        Results: ComponentNamedList + Lift,
+    {
+        let (name, index) = self.export_index(interface, func)?;
+        let live = self.live()?;
+        live.instance
+            .get_typed_func::<Params, Results>(&mut live.store, index)
+            .map_err(|e| PluginError::WrongType {
+                export: name.clone(),
+                why: format!("{e:#}"),
+            })?;
+        Ok(TypedExport {
+            name,
+            index,
+            plan: self.cx.plan.id,
+            _types: PhantomData,
+        })
+    }
+
+    /// Calls a typed export with `params`.
+    pub fn call_typed<Params, Results>(
+        &mut self,
+        export: &TypedExport<Params, Results>,
+        params: Params,
+    ) -> Result<Results, PluginError>
+    where
+        Params: ComponentNamedList + Lower + Send,
+        Results: ComponentNamedList + Lift + Send,
+    {
+        if export.plan != self.cx.plan.id {
+            return Err(PluginError::OtherPlan {
+                export: export.name.clone(),
+            });
+        }
+        self.with_live(&export.name, move |live| {
+            let func = match live.funcs.iter().find(|(i, _)| *i == export.index) {
+                Some((_, func)) => *func,
+                None => {
+                    let func = live
+                        .instance
+                        .get_func(&mut live.store, export.index)
+                        .ok_or_else(|| {
+                            wasmtime::format_err!("{} is not a function", export.name)
+                        })?;
+                    live.funcs.push((export.index, func));
+                    func
+                }
+            };
+            // SAFETY: `export.index` is of this plan's root component (checked
+            // above) and its type was checked against `Params` and `Results` when
+            // the export was looked up; every instance is of that component.
+            let typed = unsafe { TypedFunc::<Params, Results>::new_unchecked(func) };
+            typed.call(&mut live.store, params)
+        })
+    }
+
+    /// Calls `interface#func` with `params` as [`Val`]s, for hosts that find their
+    /// plugins' functions at run time; returns its results.
+    pub fn call(
+        &mut self,
+        interface: &str,
+        func: &str,
+        params: &[Val],
+    ) -> Result<Vec<Val>, PluginError> {
+        let (name, index) = self.export_index(interface, func)?;
+        self.with_live(&name, |live| {
+            let func = live
+                .instance
+                .get_func(&mut live.store, index)
+                .ok_or_else(|| wasmtime::format_err!("not a function"))?;
+            let count = func.ty(&live.store).results().len();
+            let mut results = vec![Val::Bool(false); count];
+            func.call(&mut live.store, params, &mut results)?;
+            Ok(results)
+        })
+    }
+
+    /// Runs `body` as one call into the plugin, with its store and root instance:
+    /// for wasmtime `bindgen!` bindings (`…Indices::load(store, instance)`, then
+    /// `call_…(store, …)`). nanoproc starts the call's limits before, and maps a
+    /// trap and applies the restart policy after, as for every call; the bindings
+    /// must not be kept beyond `body`, since a restart replaces the instance.
+    pub fn call_with<T: Send>(
+        &mut self,
+        body: impl FnOnce(&mut Store<NanoState>, &Instance) -> wasmtime::Result<T> + Send,
+    ) -> Result<T, PluginError> {
+        self.with_live("a call", |live| body(&mut live.store, &live.instance))
+    }
+
+    /// The live instance, restarted or replaced first if it must be.
+    fn live(&mut self) -> Result<&mut Live, PluginError> {
+        if let Some(reason) = self.cx.interrupt.reason() {
+            return Err(PluginError::Stopped(reason));
+        }
+        let replace = match &self.live {
+            None => true,
+            Some(live) => live.used && self.instances == Instances::PerCall,
+        };
+        if replace {
+            match self.live.take() {
+                // A fresh instance per call: nothing failed, no restart spent.
+                Some(_) => self.live = Some(self.start_again()?),
+                None => {
+                    self.allow_restart()?;
+                    let live = self.start_again()?;
+                    self.restarts.push_back(Instant::now());
+                    let after = self.failure.take();
+                    self.record_restart(Decision::Allowed, after);
+                    tracing::info!(nanoprocess = ?self.root_path(), "plugin restarted");
+                    self.live = Some(live);
+                }
+            }
+        }
+        Ok(self.live.as_mut().expect("made above"))
+    }
+
+    fn start_again(&mut self) -> Result<Live, PluginError> {
+        self.instantiate().map_err(|e| match e {
+            StartError::Stopped(reason) => PluginError::Stopped(reason),
+            StartError::Exit(code) => PluginError::Exited {
+                nanoprocess: self.root_path().clone(),
+                code,
+            },
+            StartError::Failed {
+                nanoprocess,
+                message,
+                ..
+            } => {
+                let why = format!("it could not be started: {message}");
+                self.failure = Some(why.clone());
+                PluginError::Failed { nanoprocess, why }
+            }
+        })
+    }
+
+    /// Whether a failed plugin may be restarted now: its policy and budget.
+    fn allow_restart(&mut self) -> Result<(), PluginError> {
+        let earlier = self.failure.clone().unwrap_or_default();
+        let path = self.root_path().clone();
+        let failed = |why: String| PluginError::Failed {
+            nanoprocess: path.clone(),
+            why,
+        };
+        let Some(policy) = self.restart else {
+            return Err(failed(format!(
+                "it failed earlier and is not restartable ({earlier})"
+            )));
+        };
+        let now = Instant::now();
+        let window = Duration::from_millis(policy.within_ms);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= policy.max as usize {
+            let spent = format!(
+                "it failed and has used its {} restarts within {}",
+                policy.max,
+                nanoproc_caps::format_millis(policy.within_ms)
+            );
+            self.record_restart(
+                Decision::Refused,
+                Some(format!("{spent}; last failure: {earlier}")),
+            );
+            return Err(failed(format!("{spent} ({earlier})")));
+        }
+        Ok(())
+    }
+
+    fn record_restart(&self, decision: Decision, after: Option<String>) {
+        self.cx.audit.record(Event {
+            nanoprocess: self.root_path().clone(),
+            capability: "restart",
+            operation: "nanoproc:restart",
+            target: None,
+            decision,
+            reason: after.map(|a| format!("after: {a}")),
+            needs: None,
+        });
+    }
+
+    /// One call into the live instance: its limits started, its failure mapped,
+    /// on a native stack deep enough for the tree.
+    fn with_live<T: Send>(
+        &mut self,
+        export: &str,
+        body: impl FnOnce(&mut Live) -> wasmtime::Result<T> + Send,
+    ) -> Result<T, PluginError> {
+        let needed = self.stack_needed;
+        if stacker::remaining_stack().is_some_and(|left| left >= needed + (1 << 20)) {
+            return self.call_here(export, body);
+        }
+        crate::run::with_stack(needed, "nanoproc-plugin", || self.call_here(export, body))
+            .unwrap_or_else(|why| {
+                Err(PluginError::Failed {
+                    nanoprocess: "(nanoproc)".into(),
+                    why,
+                })
+            })
+    }
+
+    fn call_here<T>(
+        &mut self,
+        export: &str,
+        body: impl FnOnce(&mut Live) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        let fuel = self.cx.plan.fuel.then(|| {
+            self.cx.plan.nodes[0]
+                .caps
+                .limits
+                .get(nanoproc_caps::LimitKind::Fuel)
+                .unwrap_or(u64::MAX)
+        });
+        let live = self.live()?;
+        live.used = true;
+        live.store.data_mut().clock.start_call();
+        if let Some(fuel) = fuel
+            && let Err(e) = live.store.set_fuel(fuel)
+        {
+            return Err(PluginError::Failed {
+                nanoprocess: live.store.data().path().clone(),
+                why: format!("{e:#}"),
+            });
+        }
+        let result = body(live);
+        live.store.data_mut().clock.end_call();
+        let e = match result {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let path = self.root_path().clone();
+        // Whatever ended it, the instance cannot be entered again.
+        let live = self.live.take().expect("called above");
+        if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
+            self.failure = Some(format!("stopped: {reason}"));
+            return Err(PluginError::Stopped(*reason));
+        }
+        if let Some(exit) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+        {
+            self.failure = Some(format!("it exited with status {}", exit.0));
+            return Err(PluginError::Exited {
+                nanoprocess: path,
+                code: exit.0,
+            });
+        }
+        let stderr = live.store.data().captured_stderr();
+        let limits = &self.cx.plan.nodes[0].caps.limits;
+        let message = describe(&e, stderr.as_deref(), Some((&path, limits)));
+        self.failure = Some(message.clone());
+        tracing::info!(nanoprocess = ?path, export, error = ?message, "plugin call trapped");
+        Err(PluginError::Trap {
+            nanoprocess: path,
+            export: export.to_string(),
+            message,
+            limit_exceeded: crate::error::is_limit(&e),
+        })
+    }
+}
