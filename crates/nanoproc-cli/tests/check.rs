@@ -320,3 +320,26 @@ fn manifest_syntax_errors_carry_their_location() {
     let run = check(&scene.path("missing.toml"));
     refused(&run, &["cannot read manifest"]);
 }
+
+#[test]
+fn a_host_defined_capability_is_refused_by_name_by_the_command_line() {
+    // `grants.host` is for capabilities an embedding application registers; the
+    // `nanoproc` command registers none, and says so rather than "unknown".
+    let scene = Scene::new();
+    let m = tree(&scene, "", "");
+    let text = std::fs::read_to_string(&m).unwrap().replace(
+        "grants.memory = \"64 MiB\"\n",
+        "grants.memory = \"64 MiB\"\ngrants.host = { kv = [\"users/\"], mailer = true }\n",
+    );
+    std::fs::write(&m, text).unwrap();
+    let run = check(&m);
+    refused(
+        &run,
+        &[
+            "`kv` is a host-defined capability (grants.host), and this runtime does not define it",
+            "`mailer` is a host-defined capability (grants.host)",
+            "the `nanoproc` command defines none",
+            "nanoproc.toml:",
+        ],
+    );
+}
