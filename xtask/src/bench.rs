@@ -56,12 +56,18 @@ pub fn run() -> ExitCode {
     for (package, bench) in benches(&root) {
         let command = format!("cargo bench -p {package} --bench {bench}");
         eprintln!("bench: {command}");
-        let load = load_average();
-        let out = Command::new(&cargo)
-            .current_dir(&root)
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
             .args(["bench", "-p", package, "--bench", &bench])
-            .stderr(Stdio::inherit())
-            .output();
+            .stderr(Stdio::inherit());
+        if bench == "plugins" {
+            // Extism's side, run just before and put beside nanoproc's by the bench.
+            let (figures, run) = extism(&root, &cargo);
+            commands.extend(run);
+            cmd.env("NANOPROC_BENCH_EXTISM", figures);
+        }
+        let load = load_average();
+        let out = cmd.output();
         let out = match out {
             Ok(o) if o.status.success() => o,
             Ok(o) => {
@@ -253,6 +259,108 @@ fn hostile_prose(tables: &str) -> String {
     )
 }
 
+/// Builds and runs the Extism side of the plugins benchmark (`bench/extism`, a
+/// workspace of its own, since extism brings a second wasmtime; built into
+/// `target/extism`) and writes what its host printed to `target/extism/figures.txt`,
+/// or, if a step failed, one line `extism | error | <why>` that the plugins bench
+/// reports plainly. Returns that file and the commands run.
+fn extism(root: &std::path::Path, cargo: &str) -> (std::path::PathBuf, Vec<String>) {
+    let target = root.join("target").join("extism");
+    let figures = target.join("figures.txt");
+    let manifest = root.join("bench").join("extism").join("Cargo.toml");
+    let wasm = target.join("wasm32-unknown-unknown/plugin/extism_echo.wasm");
+    let host = target.join("release").join("extism-bench");
+    let mut commands = Vec::new();
+    let step = |what: &str, program: &str, args: &[&std::ffi::OsStr]| -> Result<String, String> {
+        eprintln!("bench: {what}");
+        let mut cmd = Command::new(program);
+        cmd.current_dir(root).args(args).stderr(Stdio::piped());
+        // Flags meant for the host build must not leak into the Extism builds.
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_RUSTFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        match cmd.output() {
+            Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let tail: Vec<&str> = err.lines().rev().take(6).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().map(str::trim).collect();
+                Err(format!(
+                    "`{what}` failed ({}): {}",
+                    o.status,
+                    tail.join(" / ")
+                ))
+            }
+            Err(e) => Err(format!("`{what}` could not be run: {e}")),
+        }
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let common = [
+        os("--manifest-path"),
+        manifest.as_os_str(),
+        os("--target-dir"),
+        target.as_os_str(),
+    ];
+    let result = (|| {
+        // The pinned toolchain may not have the target yet (no auto-install here).
+        let add = "rustup target add wasm32-unknown-unknown";
+        // Not fatal: without rustup the target may be there all the same, and the
+        // build below says so if it is not.
+        match step(
+            add,
+            "rustup",
+            &["target", "add", "wasm32-unknown-unknown"].map(os),
+        ) {
+            Ok(_) => commands.push(add.to_owned()),
+            Err(why) => eprintln!("bench: {why}"),
+        }
+        let plugin = "cargo build --manifest-path bench/extism/Cargo.toml --target-dir \
+                      target/extism --profile plugin --target wasm32-unknown-unknown -p extism-echo";
+        let mut args = vec![os("build")];
+        args.extend(common);
+        args.extend(
+            [
+                "--profile",
+                "plugin",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "extism-echo",
+            ]
+            .map(os),
+        );
+        step(plugin, cargo, &args)?;
+        commands.push(plugin.to_owned());
+        let build = "cargo build --manifest-path bench/extism/Cargo.toml --target-dir \
+                     target/extism --release -p extism-bench";
+        let mut args = vec![os("build")];
+        args.extend(common);
+        args.extend(["--release", "-p", "extism-bench"].map(os));
+        step(build, cargo, &args)?;
+        commands.push(build.to_owned());
+        let run = "target/extism/release/extism-bench \
+                   target/extism/wasm32-unknown-unknown/plugin/extism_echo.wasm";
+        let out = step(run, &host.to_string_lossy(), &[wasm.as_os_str()])?;
+        commands.push(run.to_owned());
+        Ok(out)
+    })();
+    let text = result.unwrap_or_else(|why: String| {
+        eprintln!("bench: Extism is left out of the plugins benchmark: {why}");
+        format!("extism | error | {}\n", why.replace('\n', " "))
+    });
+    let _ = std::fs::create_dir_all(&target);
+    if let Err(e) = std::fs::write(&figures, text) {
+        eprintln!("bench: {}: {e}", figures.display());
+    }
+    (figures, commands)
+}
+
 fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -317,6 +425,19 @@ mod tests {
             benches.last(),
             Some(&("nanoproc-runtime", "audit".to_owned()))
         );
+    }
+
+    /// Builds and runs the Extism side as `cargo xtask bench` does (slow: a second
+    /// wasmtime; not in CI): `cargo test -p xtask -- --ignored extism_side`.
+    #[test]
+    #[ignore]
+    fn extism_side() {
+        let root = xtask::repo_root();
+        let (figures, commands) = super::extism(&root, "cargo");
+        let text = std::fs::read_to_string(figures).unwrap();
+        assert!(text.contains("extism | echo16 | "), "{text}");
+        assert!(text.contains("extism | echo1k | "), "{text}");
+        assert_eq!(commands.len(), 4, "{commands:?}");
     }
 
     #[test]
