@@ -30,7 +30,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Lower, TypedFunc,
     Val,
@@ -197,6 +197,71 @@ struct Live {
     used: bool,
 }
 
+/// Whether host value `value` is of component type `ty`, so far as a host's value
+/// can be wrong: resources, streams and futures are left to wasmtime.
+fn value_matches(ty: &Type, value: &Val) -> bool {
+    match (ty, value) {
+        (Type::Bool, Val::Bool(_))
+        | (Type::S8, Val::S8(_))
+        | (Type::U8, Val::U8(_))
+        | (Type::S16, Val::S16(_))
+        | (Type::U16, Val::U16(_))
+        | (Type::S32, Val::S32(_))
+        | (Type::U32, Val::U32(_))
+        | (Type::S64, Val::S64(_))
+        | (Type::U64, Val::U64(_))
+        | (Type::Float32, Val::Float32(_))
+        | (Type::Float64, Val::Float64(_))
+        | (Type::Char, Val::Char(_))
+        | (Type::String, Val::String(_)) => true,
+        (Type::List(list), Val::List(items)) => {
+            let item = list.ty();
+            items.iter().all(|v| value_matches(&item, v))
+        }
+        (Type::Record(record), Val::Record(fields)) => {
+            record.fields().len() == fields.len()
+                && record
+                    .fields()
+                    .zip(fields)
+                    .all(|(f, (name, v))| f.name == name && value_matches(&f.ty, v))
+        }
+        (Type::Tuple(tuple), Val::Tuple(items)) => {
+            tuple.types().len() == items.len()
+                && tuple.types().zip(items).all(|(t, v)| value_matches(&t, v))
+        }
+        (Type::Variant(variant), Val::Variant(name, payload)) => variant
+            .cases()
+            .find(|c| c.name == name)
+            .is_some_and(|case| match (&case.ty, payload) {
+                (None, None) => true,
+                (Some(t), Some(v)) => value_matches(t, v),
+                _ => false,
+            }),
+        (Type::Enum(e), Val::Enum(name)) => e.names().any(|n| n == name),
+        (Type::Option(_), Val::Option(None)) => true,
+        (Type::Option(option), Val::Option(Some(v))) => value_matches(&option.ty(), v),
+        (Type::Result(result), Val::Result(outcome)) => {
+            let (expected, payload) = match outcome {
+                Ok(p) => (result.ok(), p),
+                Err(p) => (result.err(), p),
+            };
+            match (expected, payload) {
+                (None, None) => true,
+                (Some(t), Some(v)) => value_matches(&t, v),
+                _ => false,
+            }
+        }
+        (Type::Flags(flags), Val::Flags(names)) => {
+            names.iter().all(|n| flags.names().any(|f| f == n))
+        }
+        (Type::Own(_) | Type::Borrow(_), Val::Resource(_)) => true,
+        (Type::Future(_), Val::Future(_))
+        | (Type::Stream(_), Val::Stream(_))
+        | (Type::ErrorContext, Val::ErrorContext(_)) => true,
+        _ => false,
+    }
+}
+
 impl Plan {
     /// Instantiates the tree for a host to call its root's exports (see
     /// [`Plugin`]). Any plan can: one checked by [`crate::Runtime::check_plugin`]
@@ -232,8 +297,21 @@ impl Plugin {
     }
 
     fn instantiate(&self) -> Result<Live, StartError> {
-        let (store, instance) =
+        let (mut store, instance) =
             crate::run::instantiate_tree(&self.cx, crate::run::tree_depth(&self.cx.plan.nodes))?;
+        // What a call's results can make wasmtime copy into the host is bounded
+        // by the plugin's own memory limit (what it could legitimately return),
+        // as a parent's headroom bounds a child's results (`trampoline`).
+        if let Some(memory) = self.cx.plan.nodes[0]
+            .caps
+            .limits
+            .get(nanoproc_caps::LimitKind::Memory)
+        {
+            store.set_hostcall_fuel(usize::try_from(memory).unwrap_or(usize::MAX).clamp(
+                crate::trampoline::MIN_HOSTCALL_FUEL,
+                crate::trampoline::MAX_HOSTCALL_FUEL,
+            ));
+        }
         Ok(Live {
             store,
             instance,
@@ -284,6 +362,16 @@ impl Plugin {
         interface: &str,
         func: &str,
     ) -> Result<(String, ComponentExportIndex), PluginError> {
+        self.export(interface, func)
+            .map(|(name, index, _)| (name, index))
+    }
+
+    /// [`Plugin::export_index`], with the export's type.
+    fn export(
+        &self,
+        interface: &str,
+        func: &str,
+    ) -> Result<(String, ComponentExportIndex, ComponentItem), PluginError> {
         let component = self.instance_pre().component();
         let engine = &self.cx.plan.engine;
         let name = |i: &str| {
@@ -303,8 +391,8 @@ impl Plugin {
                 .collect(),
         };
         if interface.is_empty() {
-            let (_, index) = component.get_export(None, func).ok_or_else(missing)?;
-            return Ok((func.to_string(), index));
+            let (item, index) = component.get_export(None, func).ok_or_else(missing)?;
+            return Ok((func.to_string(), index, item));
         }
         let ty = component.component_type();
         let full = ty
@@ -314,10 +402,10 @@ impl Plugin {
             .ok_or_else(missing)?
             .to_string();
         let (_, iface) = component.get_export(None, &full).ok_or_else(missing)?;
-        let (_, index) = component
+        let (item, index) = component
             .get_export(Some(&iface), func)
             .ok_or_else(missing)?;
-        Ok((name(&full), index))
+        Ok((name(&full), index, item))
     }
 
     /// Looks up `interface#func` and checks its type against `Params` and
@@ -392,13 +480,46 @@ impl Plugin {
         func: &str,
         params: &[Val],
     ) -> Result<Vec<Val>, PluginError> {
-        let (name, index) = self.export_index(interface, func)?;
+        let (name, index, item) = self.export(interface, func)?;
+        // The host's values are checked here, not by wasmtime inside the call: a
+        // mistake of the host's must not count as the plugin's failure, which
+        // would drop its instance.
+        let ComponentItem::ComponentFunc(ty) = item else {
+            return Err(PluginError::WrongType {
+                export: name,
+                why: "it is not a function".into(),
+            });
+        };
+        let expected: Vec<Type> = ty.params().map(|(_, t)| t).collect();
+        if expected.len() != params.len() {
+            return Err(PluginError::WrongType {
+                export: name,
+                why: format!(
+                    "it takes {} parameters, {} were given",
+                    expected.len(),
+                    params.len()
+                ),
+            });
+        }
+        if let Some(at) = expected
+            .iter()
+            .zip(params)
+            .position(|(t, v)| !value_matches(t, v))
+        {
+            return Err(PluginError::WrongType {
+                export: name,
+                why: format!(
+                    "parameter {at} is not a value of its type ({:?})",
+                    expected[at]
+                ),
+            });
+        }
+        let count = ty.results().len();
         self.with_live(&name, |live| {
             let func = live
                 .instance
                 .get_func(&mut live.store, index)
                 .ok_or_else(|| wasmtime::format_err!("not a function"))?;
-            let count = func.ty(&live.store).results().len();
             let mut results = vec![Val::Bool(false); count];
             func.call(&mut live.store, params, &mut results)?;
             Ok(results)
@@ -414,7 +535,18 @@ impl Plugin {
         &mut self,
         body: impl FnOnce(&mut Store<NanoState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<T, PluginError> {
-        self.with_live("a call", |live| body(&mut live.store, &live.instance))
+        let epochs = self.cx.plan.epochs;
+        self.with_live("a call", |live| {
+            let result = body(&mut live.store, &live.instance);
+            // The body had the store: what bounds the next calls is set again
+            // (the deadline itself is armed before every call).
+            live.store.limiter(|s| &mut s.limiter);
+            if epochs {
+                live.store
+                    .epoch_deadline_callback(crate::state::epoch_check);
+            }
+            result
+        })
     }
 
     /// The live instance, restarted or replaced first if it must be.
@@ -432,12 +564,24 @@ impl Plugin {
                 Some(_) => self.live = Some(self.start_again()?),
                 None => {
                     self.allow_restart()?;
-                    let live = self.start_again()?;
+                    // Every attempt counts against the budget, a failed one too: a
+                    // plugin that makes its own restart fail (a start function that
+                    // traps or spins) must not be instantiated again on every call.
                     self.restarts.push_back(Instant::now());
                     let after = self.failure.take();
-                    self.record_restart(Decision::Allowed, after);
-                    tracing::info!(nanoprocess = ?self.root_path(), "plugin restarted");
-                    self.live = Some(live);
+                    match self.start_again() {
+                        Ok(live) => {
+                            self.record_restart(Decision::Allowed, after);
+                            tracing::info!(nanoprocess = ?self.root_path(), "plugin restarted");
+                            self.live = Some(live);
+                        }
+                        Err(e) => {
+                            let why =
+                                format!("{}; the restart failed: {e}", after.unwrap_or_default());
+                            self.record_restart(Decision::Refused, Some(why));
+                            return Err(e);
+                        }
+                    }
                 }
             }
         }
@@ -544,8 +688,14 @@ impl Plugin {
                 .get(nanoproc_caps::LimitKind::Fuel)
                 .unwrap_or(u64::MAX)
         });
+        let epochs = self.cx.plan.epochs;
         let live = self.live()?;
         live.used = true;
+        if epochs {
+            // Armed again for every call: nothing done to the store in an earlier
+            // call (a `call_with` body) can leave this one without its time limit.
+            live.store.set_epoch_deadline(1);
+        }
         live.store.data_mut().clock.start_call();
         if let Some(fuel) = fuel
             && let Err(e) = live.store.set_fuel(fuel)
@@ -555,7 +705,17 @@ impl Plugin {
                 why: format!("{e:#}"),
             });
         }
-        let result = body(live);
+        // A host function that panics unwinds through the guest's call and leaves
+        // its instance cut off halfway: it must not be entered again, whoever
+        // catches the panic.
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(live))) {
+            Ok(result) => result,
+            Err(panic) => {
+                self.live = None;
+                self.failure = Some("a host function panicked during a call".into());
+                std::panic::resume_unwind(panic);
+            }
+        };
         live.store.data_mut().clock.end_call();
         let e = match result {
             Ok(r) => return Ok(r),

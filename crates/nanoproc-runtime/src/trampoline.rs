@@ -108,8 +108,8 @@ pub(crate) fn call_child<R>(
 /// The hostcall fuel of a child whose parent has a memory budget: that budget's
 /// headroom, but never so little that the child's own host calls (a large write)
 /// fail for it, nor more than wasmtime's default.
-const MIN_HOSTCALL_FUEL: usize = 16 << 20;
-const MAX_HOSTCALL_FUEL: usize = 128 << 20;
+pub(crate) const MIN_HOSTCALL_FUEL: usize = 16 << 20;
+pub(crate) const MAX_HOSTCALL_FUEL: usize = 128 << 20;
 
 /// [`call_child`] for a call that is not one of the interface's functions (a
 /// resource's destructor).
@@ -413,9 +413,11 @@ impl ChildProc {
             );
             return Err(failed(format!("{spent} ({earlier})")));
         }
+        // Every attempt counts against the budget, a failed one too: a child that
+        // makes its own restart fail must not be instantiated again on every call.
+        self.restarts.push_back(now);
         match self.run.instantiate_child(self.node, &self.ancestors) {
             Ok(live) => {
-                self.restarts.push_back(now);
                 tracing::info!(nanoprocess = ?self.path, after = ?earlier, "restarted");
                 record(Decision::Allowed, format!("after: {earlier}"));
                 Ok(self.live.insert(live))

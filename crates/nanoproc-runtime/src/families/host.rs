@@ -392,12 +392,13 @@ impl HostFamilies {
                     .into(),
             );
         }
-        // A built-in family's name or key would make the audit, `check` and the
-        // grants ambiguous; `host` itself is the table they are granted in.
+        // A built-in family's name or key, or a name the audit records its own
+        // decisions under (`restart`, `handle`), would make the audit, `check` and
+        // the grants ambiguous; `host` itself is the table they are granted in.
         let built_in = nanoproc_caps::FAMILIES
             .iter()
             .any(|f| f.name == name || f.keys.contains(&name.as_str()))
-            || ["restart", "limits", "nanoproc"].contains(&name.as_str());
+            || ["restart", "handle", "limits", "nanoproc"].contains(&name.as_str());
         if built_in {
             return refuse(format!(
                 "`{name}` is the name of one of nanoproc's own capabilities; choose another"
