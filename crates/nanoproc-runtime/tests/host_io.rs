@@ -314,6 +314,8 @@ fn refusals_go_through_tracing() {
         .spawn(move || {
             let subscriber = tracing_subscriber::fmt()
                 .with_writer(move || writer.clone())
+                // Plain text whatever features the workspace unifies (the CLI turns on ANSI).
+                .with_ansi(false)
                 .with_max_level(tracing::Level::INFO)
                 .finish();
             tracing::subscriber::with_default(subscriber, || {
