@@ -12,7 +12,8 @@
 //! registers the family with the runtime. The grammar is the same for every host
 //! family (`true`, `false`, or a list of scopes); what a scope means, and so how a
 //! child is narrowed, is the family's [`ScopeRule`]: a key prefix, an exact name,
-//! or no scopes at all (held or not). Scopes are opaque strings to nanoproc: a
+//! or no scopes at all (held or not), or a covering relation of the host's own
+//! ([`CustomRule`]). Scopes are opaque strings to nanoproc: a
 //! prefix covers by bytes, and what a key means is the host's business.
 //!
 //! The rule comes from the runtime that registered the family, not from the
@@ -44,6 +45,51 @@ pub enum ScopeRule {
     Exact,
     /// No scopes: the family is held or not (`true` or `false`).
     Switch,
+    /// A covering relation of the host's own (see [`CustomRule`]).
+    Custom(CustomRule),
+}
+
+/// A covering relation a host defines for its family, when neither a prefix nor
+/// a name fits (a mail domain covering addresses, a numeric range covering
+/// numbers). `covers(scope, inner)` says whether `scope` covers `inner`, a
+/// narrower scope or a call's target. It must be reflexive and transitive: a
+/// child's scope is checked against its parent's only, so that what a grandchild
+/// holds is within the root's only if covering passes down the chain. Two rules
+/// are the same rule when their names are equal.
+#[derive(Clone, Copy)]
+pub struct CustomRule {
+    name: &'static str,
+    covers: fn(&str, &str) -> bool,
+}
+
+impl CustomRule {
+    pub const fn new(name: &'static str, covers: fn(&str, &str) -> bool) -> Self {
+        Self { name, covers }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl PartialEq for CustomRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for CustomRule {}
+
+impl std::hash::Hash for CustomRule {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl fmt::Debug for CustomRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomRule({:?})", self.name)
+    }
 }
 
 impl ScopeRule {
@@ -52,6 +98,7 @@ impl ScopeRule {
         match self {
             ScopeRule::Prefix => inner.starts_with(scope),
             ScopeRule::Exact | ScopeRule::Switch => inner == scope,
+            ScopeRule::Custom(rule) => (rule.covers)(scope, inner),
         }
     }
 
@@ -60,6 +107,7 @@ impl ScopeRule {
             ScopeRule::Prefix => "prefixes",
             ScopeRule::Exact => "names",
             ScopeRule::Switch => "on or off",
+            ScopeRule::Custom(rule) => rule.name,
         }
     }
 }

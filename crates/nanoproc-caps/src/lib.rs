@@ -61,7 +61,7 @@ pub use fs::{
     Derived, DirCap, DirRequest, DirSource, Filesystem, FsRights, GuestPath, GuestPathError,
     Laundering, Region, laundering,
 };
-pub use host::{Host, HostHolding, HostRequest, ScopeRule, Scopes};
+pub use host::{CustomRule, Host, HostHolding, HostRequest, ScopeRule, Scopes};
 pub use limits::{LimitKind, Limits, LimitsFamily, LimitsRequest, format_millis, parse_millis};
 pub use network::{NetPattern, Network, NetworkHolding, NetworkRequest, PatternRequest};
 pub use random::{Random, RandomHolding, RandomMode, RandomRequest};

@@ -258,11 +258,17 @@ fn config_request() -> impl Strategy<Value = Vec<ConfigRequest>> {
     )
 }
 
+/// A host's own covering relation: a suffix (a mail domain covers its addresses).
+fn suffix(scope: &str, inner: &str) -> bool {
+    inner.ends_with(scope)
+}
+
 /// Host-defined families (`grants.host`): one of each rule.
-const HOST_FAMILIES: [(&str, ScopeRule); 3] = [
+const HOST_FAMILIES: [(&str, ScopeRule); 4] = [
     ("kv", ScopeRule::Prefix),
     ("tag", ScopeRule::Exact),
     ("mail", ScopeRule::Switch),
+    ("domain", ScopeRule::Custom(CustomRule::new("suffixes", suffix))),
 ];
 /// Scopes that cover one another in every way a prefix can (and the empty one).
 const HOST_SCOPES: [&str; 7] = ["a/", "a/b/", "a/b/c", "b/", "", "ab", "x"];
@@ -274,7 +280,7 @@ fn host_root_request() -> impl Strategy<Value = Vec<HostRequest>> {
             any::<bool>(),
             prop::collection::vec(prop::sample::select(HOST_SCOPES.to_vec()), 1..3),
         ),
-        3,
+        4,
     )
     .prop_map(|asked| {
         HOST_FAMILIES
@@ -300,11 +306,12 @@ fn host_root_request() -> impl Strategy<Value = Vec<HostRequest>> {
 fn host_child_request() -> impl Strategy<Value = Vec<HostRequest>> {
     prop::collection::vec(
         (
-            prop::sample::select(vec!["kv", "tag", "mail", "other"]),
+            prop::sample::select(vec!["kv", "tag", "mail", "domain", "other"]),
             prop::option::of(prop::sample::select(vec![
                 ScopeRule::Prefix,
                 ScopeRule::Exact,
                 ScopeRule::Switch,
+                HOST_FAMILIES[3].1,
             ])),
             prop::option::of(prop::collection::vec(
                 prop::sample::select(HOST_SCOPES.to_vec()),
@@ -594,6 +601,11 @@ fn request_within(parent: &Capabilities, seed: u64) -> GrantRequest {
                 "{}{}",
                 bits.pick(theirs),
                 bits.pick(&["", "z", "b/"])
+            )]),
+            (Scopes::Only(theirs), ScopeRule::Custom(_)) => Scopes::Only(vec![format!(
+                "{}{}",
+                bits.pick(&["", "z", "a/"]),
+                bits.pick(theirs)
             )]),
             (Scopes::Only(theirs), _) => Scopes::Only(vec![bits.pick(theirs).clone()]),
         };

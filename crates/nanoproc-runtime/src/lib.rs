@@ -43,7 +43,7 @@ mod hint;
 /// Capabilities the embedding application defines (see [`HostFamily`]).
 pub mod host {
     pub use crate::families::host::{HostCall, HostFamily, HostFamilyError};
-    pub use nanoproc_caps::{HostHolding, ScopeRule, Scopes};
+    pub use nanoproc_caps::{CustomRule, HostHolding, ScopeRule, Scopes};
 }
 mod host_io;
 pub mod interfaces;
