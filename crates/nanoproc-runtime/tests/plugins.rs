@@ -3,7 +3,7 @@
 //! command a hostile plugin would try).
 
 use nanoproc_runtime::caps::{GrantRequest, GrantValue};
-use nanoproc_runtime::host::{HostFamily, ScopeRule};
+use nanoproc_runtime::host::{CustomRule, HostFamily, ScopeRule};
 use nanoproc_runtime::manifest::Restart;
 use nanoproc_runtime::{
     Audit, CheckError, Decision, Instances, Interrupt, Plan, Plugin, PluginError, PluginOptions,
@@ -660,4 +660,49 @@ fn a_host_function_of_the_wrong_type_is_a_check_error() {
         refused.to_string().contains("cannot be linked"),
         "{refused}"
     );
+}
+
+#[test]
+fn a_custom_rule_narrows_by_the_hosts_own_relation() {
+    // Keys are "user@domain"; a scope is a domain, covering its addresses.
+    fn domain(scope: &str, inner: &str) -> bool {
+        inner == scope
+            || inner.ends_with(&format!("@{scope}"))
+            || inner.ends_with(&format!(".{scope}"))
+    }
+    let store: Store = Arc::default();
+    let set_store = store.clone();
+    let family = HostFamily::new("kv", ScopeRule::Custom(CustomRule::new("domains", domain)))
+        .func(
+            KV,
+            "get",
+            |(key,): &(String,)| Some(key.clone()),
+            |_call, (_key,): (String,)| Ok((Ok::<Option<String>, String>(None),)),
+        )
+        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
+        .func(
+            KV,
+            "set",
+            |(key, _): &(String, String)| Some(key.clone()),
+            move |_call, (key, value): (String, String)| {
+                set_store.lock().unwrap().insert(key, value);
+                Ok((Ok::<(), String>(()),))
+            },
+        )
+        .refusing(|reason: String| (Err::<(), String>(reason),));
+    let runtime = Runtime::new().unwrap().with_host_family(family).unwrap();
+    let mut plugin = probe_plan(&runtime, grants(&[kv_grant(&["example.com"])]))
+        .plugin(&PluginOptions::default())
+        .unwrap();
+    assert_eq!(call(&mut plugin, "set ann@example.com 1").unwrap(), "ok:()");
+    assert_eq!(
+        call(&mut plugin, "set bob@mail.example.com 1").unwrap(),
+        "ok:()"
+    );
+    for outside in ["set eve@example.com.evil 1", "set eve@notexample.com 1"] {
+        let out = call(&mut plugin, outside).unwrap();
+        assert!(out.starts_with("err:"), "{outside}: {out}");
+        assert!(out.contains("outside its scopes of host.kv"), "{out}");
+    }
+    assert_eq!(store.lock().unwrap().len(), 2);
 }
