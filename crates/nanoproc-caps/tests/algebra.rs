@@ -268,7 +268,10 @@ const HOST_FAMILIES: [(&str, ScopeRule); 4] = [
     ("kv", ScopeRule::Prefix),
     ("tag", ScopeRule::Exact),
     ("mail", ScopeRule::Switch),
-    ("domain", ScopeRule::Custom(CustomRule::new("suffixes", suffix))),
+    (
+        "domain",
+        ScopeRule::Custom(CustomRule::new("suffixes", suffix)),
+    ),
 ];
 /// Scopes that cover one another in every way a prefix can (and the empty one).
 const HOST_SCOPES: [&str; 7] = ["a/", "a/b/", "a/b/c", "b/", "", "ab", "x"];
