@@ -22,7 +22,7 @@
 
 use nanoproc_bench::{
     Plain, Stats, fmt_ns, fmt_ratio, load_average, measuring, over, plain_engine, plain_linker,
-    plain_store, private_compile_cache, progress, target_row,
+    plain_store, private_compile_cache, progress, target_row, thread_cpu_ns,
 };
 use nanoproc_runtime::caps::GrantRequest;
 use nanoproc_runtime::{Plugin, PluginOptions, Runtime};
@@ -111,7 +111,7 @@ fn main() {
             setup.check(config, input);
             let mut n = 8u64;
             loop {
-                let s = setup.run(config, input, n);
+                let (s, _) = setup.run(config, input, n);
                 if s >= 0.02e9 || n >= 1 << 30 {
                     let target = ((TARGET_S * 1e9 / (s / n as f64)) as u64).clamp(3, 1 << 30);
                     ns_of.insert((config, case), target);
@@ -123,6 +123,7 @@ fn main() {
         }
     }
     let mut per_call: HashMap<(Config, &str), Vec<f64>> = HashMap::new();
+    let mut cpu_per_call: HashMap<(Config, &str), Vec<f64>> = HashMap::new();
     for round in 0..WARMUP + MEASURED {
         progress(format!(
             "plugins: round {} of {}",
@@ -132,18 +133,23 @@ fn main() {
         for ((case, _, _), input) in CASES.iter().zip(&inputs) {
             for config in CONFIGS {
                 let n = ns_of[&(config, *case)];
-                let s = setup.run(config, input, n);
+                let (s, cpu) = setup.run(config, input, n);
                 if round >= WARMUP {
                     per_call
                         .entry((config, case))
                         .or_default()
                         .push(s / n as f64);
+                    cpu_per_call
+                        .entry((config, case))
+                        .or_default()
+                        .push(cpu / n as f64);
                 }
             }
         }
     }
     report(
         &per_call,
+        &cpu_per_call,
         &ns_of,
         &extism_figures(),
         (load_before, load_average()),
@@ -224,14 +230,14 @@ impl Setup {
     }
 
     /// `n` calls of `transform(input)` in `config`, timed by the host: the elapsed
-    /// nanoseconds (every answer's length checked).
-    fn run(&mut self, config: Config, input: &str, n: u64) -> f64 {
+    /// nanoseconds and the CPU time of this thread (every answer's length checked).
+    fn run(&mut self, config: Config, input: &str, n: u64) -> (f64, f64) {
         let mut total = 0u64;
         let start;
         match config {
             Config::Wasmtime => {
                 let transform = self.bindings.nanoproc_plugins_transform();
-                start = Instant::now();
+                start = (Instant::now(), thread_cpu_ns());
                 for _ in 0..n {
                     let out = transform
                         .call_transform(&mut self.store, black_box(input))
@@ -244,7 +250,7 @@ impl Setup {
                     .plugin
                     .typed::<(&str,), (String,)>(TRANSFORM, "transform")
                     .expect("(b) typed");
-                start = Instant::now();
+                start = (Instant::now(), thread_cpu_ns());
                 for _ in 0..n {
                     let (out,) = self
                         .plugin
@@ -255,7 +261,7 @@ impl Setup {
             }
             Config::Bindgen => {
                 let indices = &self.indices;
-                start = Instant::now();
+                start = (Instant::now(), thread_cpu_ns());
                 for _ in 0..n {
                     let out = self
                         .plugin
@@ -271,7 +277,7 @@ impl Setup {
             }
             Config::Dynamic => {
                 let params = [Val::String(input.into())];
-                start = Instant::now();
+                start = (Instant::now(), thread_cpu_ns());
                 for _ in 0..n {
                     let results = self
                         .plugin
@@ -283,9 +289,10 @@ impl Setup {
                 }
             }
         }
-        let elapsed = nanoproc_bench::ns(start.elapsed());
+        let elapsed = nanoproc_bench::ns(start.0.elapsed());
+        let cpu = thread_cpu_ns() - start.1;
         assert_eq!(total, input.len() as u64 * n, "{config:?}: wrong answers");
-        elapsed
+        (elapsed, cpu)
     }
 }
 
@@ -350,11 +357,13 @@ fn parse_extism(text: &str) -> Extism {
 
 fn report(
     per_call: &HashMap<(Config, &str), Vec<f64>>,
+    cpu_per_call: &HashMap<(Config, &str), Vec<f64>>,
     ns_of: &HashMap<(Config, &str), u64>,
     extism: &Extism,
     (load_before, load_after): (f64, f64),
 ) {
     let stats = |c: Config, k: &str| Stats::of(&per_call[&(c, k)]);
+    let cpu = |c: Config, k: &str| Stats::of(&cpu_per_call[&(c, k)]).median;
     let extism_of = |k: &str| match extism {
         Extism::Measured(f) => f.get(k).map(|(s, _)| *s),
         Extism::Missing(_) => None,
@@ -368,7 +377,10 @@ fn report(
          instance, reused, called in a loop timed by the host with `Instant`; per call = \
          elapsed / `n`, with `n` calibrated to about {TARGET_S} s of calls per run. {WARMUP} \
          warm-up run, then {MEASURED} measured runs of every configuration, interleaved. Each \
-         cell: median per call (min-max over the runs). Every answer is checked.\n"
+         cell: median per call (min-max over the runs). Every answer is checked. \
+         \"(b)/(a) CPU\" is the same ratio in the CPU time of the measuring thread \
+         (`CLOCK_THREAD_CPUTIME_ID`), which does not grow while other processes have the \
+         CPU.\n"
     );
     println!(
         "* (a) plain wasmtime: the component instantiated with wasmtime's own `bindgen!` \
@@ -389,21 +401,22 @@ fn report(
          same kind of loop in its own process (`bench/extism/host`).\n"
     );
     println!(
-        "| call | (a) wasmtime `bindgen!` | (b) nanoproc typed | (c) nanoproc `call_with` | (d) nanoproc dynamic | (e) Extism | (b)/(a) | (e)/(b) |"
+        "| call | (a) wasmtime `bindgen!` | (b) nanoproc typed | (c) nanoproc `call_with` | (d) nanoproc dynamic | (e) Extism | (b)/(a) | (b)/(a) CPU | (e)/(b) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (case, label, _) in CASES {
         let typed = stats(Config::Typed, case);
         let plain = stats(Config::Wasmtime, case);
         let ext = extism_of(case);
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} |",
             plain.ns_cell(),
             typed.ns_cell(),
             stats(Config::Bindgen, case).ns_cell(),
             stats(Config::Dynamic, case).ns_cell(),
             ext.map_or("-".to_owned(), |s| s.ns_cell()),
             fmt_ratio(typed.median / plain.median),
+            fmt_ratio(cpu(Config::Typed, case) / cpu(Config::Wasmtime, case)),
             ext.map_or("-".to_owned(), |s| fmt_ratio(s.median / typed.median)),
         );
     }
@@ -422,11 +435,11 @@ fn report(
             .join(", ")
     };
     println!(
-        "nanoproc's typed call (b) adds {} to plain wasmtime's (a): the bookkeeping every \
-         call through nanoproc has (the interrupt checked, the root's call clock started \
-         and stopped, fuel refilled when the plan counts it, the native stack checked, the \
-         function found in the live instance), around the same `TypedFunc::call` that (a)'s \
-         bindings make, which lowers the string straight into the guest's memory. (c) costs \
+        "nanoproc's typed call (b) {}: the bookkeeping every call through nanoproc has \
+         (the interrupt checked, the root's call clock started and stopped, fuel refilled \
+         when the plan counts it, the native stack checked, the function found in the live \
+         instance) is small beside the same `TypedFunc::call` that (a)'s bindings make, \
+         which lowers the string straight into the guest's memory. (c) costs \
          {} more than (b): `bindgen!`'s `…Indices::load` looks the export up and checks its \
          type again at every call, which (b) does once, in `plugin.typed`. (d) finds the \
          interface and function by name and converts arguments and results through `Val`s \
@@ -435,7 +448,19 @@ fn report(
          which the guest reads and writes its output to through host calls, and its timeout \
          thread is sent a message at the start and at the end of every call, whether the \
          manifest sets a timeout or not.\n",
-        delta(Config::Typed, Config::Wasmtime),
+        if CASES.iter().all(|(c, _, _)| {
+            stats(Config::Typed, c).median <= 1.03 * stats(Config::Wasmtime, c).median
+        }) {
+            format!(
+                "costs what plain wasmtime's (a) does, within this run's noise ({})",
+                delta(Config::Typed, Config::Wasmtime)
+            )
+        } else {
+            format!(
+                "adds {} to plain wasmtime's (a)",
+                delta(Config::Typed, Config::Wasmtime)
+            )
+        },
         delta(Config::Bindgen, Config::Typed),
         delta(Config::Dynamic, Config::Typed),
     );
@@ -463,6 +488,14 @@ fn report(
         n_list(Config::Bindgen),
         n_list(Config::Dynamic),
     );
+    if let Extism::Measured(_) = extism {
+        println!(
+            "Extism's figures move with the machine's load more than the others (its timeout \
+             thread has to be woken twice per call, by another CPU): on this 2-core machine, \
+             shared with other builds, they have been seen nearly twice as high at a load of \
+             4.5 as at 1.8. Compare (e) with runs at a similar load.\n"
+        );
+    }
     if let Extism::Missing(why) = extism {
         println!("**Extism (e) is not in this run**: {why}.\n");
     }
