@@ -9,78 +9,23 @@ use nanoproc_runtime::{
     Audit, CheckError, Decision, Instances, Interrupt, Plan, Plugin, PluginError, PluginOptions,
     Runtime, StopReason,
 };
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
-const TRANSFORM: &str = "nanoproc:plugins/transform";
-const KV: &str = "nanoproc:plugins/kv@0.1.0";
-
-type Store = Arc<Mutex<BTreeMap<String, String>>>;
-
-/// The host's kv family, backed by `store`: prefix-scoped, a refusal is `err`.
-fn kv_family(store: &Store) -> HostFamily {
-    let (get_store, set_store) = (store.clone(), store.clone());
-    HostFamily::new("kv", ScopeRule::Prefix)
-        .func(
-            KV,
-            "get",
-            |(key,): &(String,)| Some(key.clone()),
-            move |_call, (key,): (String,)| {
-                Ok((Ok::<_, String>(
-                    get_store.lock().unwrap().get(&key).cloned(),
-                ),))
-            },
-        )
-        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
-        .func(
-            KV,
-            "set",
-            |(key, _): &(String, String)| Some(key.clone()),
-            move |_call, (key, value): (String, String)| {
-                set_store.lock().unwrap().insert(key, value);
-                Ok((Ok::<(), String>(()),))
-            },
-        )
-        .refusing(|reason: String| (Err::<(), String>(reason),))
-}
-
-fn grants(entries: &[(&str, GrantValue)]) -> GrantRequest {
-    let mut request = GrantRequest::default();
-    for (key, value) in entries {
-        request.parse(key, value).expect("a valid grant");
-    }
-    request
-}
-
-fn kv_grant(scopes: &[&str]) -> (&'static str, GrantValue) {
-    (
-        "host",
-        GrantValue::table([(
-            "kv",
-            GrantValue::list(scopes.iter().map(|s| GrantValue::text(*s)).collect()),
-        )]),
-    )
-}
+mod common;
+use common::{
+    KV, Kv, Refused, TRANSFORM, call, grants, kv_family, kv_grant, relay_tree, runtime_with,
+};
 
 /// A runtime serving the kv family (the probe imports it), with an empty store.
 fn runtime() -> Runtime {
-    Runtime::new()
-        .unwrap()
-        .with_host_family(kv_family(&Store::default()))
-        .unwrap()
+    runtime_with(&Kv::default(), ScopeRule::Prefix)
 }
 
 fn probe_plan(runtime: &Runtime, request: GrantRequest) -> Plan {
     runtime
         .check_plugin(xtask::guest("plugin_probe"), request)
         .unwrap_or_else(|e| panic!("plugin_probe checks: {e}"))
-}
-
-fn call(plugin: &mut Plugin, input: &str) -> Result<String, PluginError> {
-    let transform = plugin.typed::<(&str,), (String,)>(TRANSFORM, "transform")?;
-    plugin.call_typed(&transform, (input,)).map(|(out,)| out)
 }
 
 #[test]
@@ -386,10 +331,10 @@ fn plugins_are_called_from_many_threads_one_instance_each() {
 
 #[test]
 fn a_plugin_without_the_host_capability_is_refused_by_the_interfaces_error() {
-    let store: Store = Arc::default();
+    let kv = Kv::default();
     let runtime = Runtime::new()
         .unwrap()
-        .with_host_family(kv_family(&store))
+        .with_host_family(kv_family(&kv, ScopeRule::Prefix, Refused::Err))
         .unwrap();
     let audit = Audit::new();
     let mut plugin = probe_plan(&runtime, GrantRequest::default())
@@ -401,10 +346,7 @@ fn a_plugin_without_the_host_capability_is_refused_by_the_interfaces_error() {
     let refused = call(&mut plugin, "set a 1").unwrap();
     assert!(refused.starts_with("err:"), "{refused}");
     assert!(refused.contains("host.kv"), "{refused}");
-    assert!(
-        store.lock().unwrap().is_empty(),
-        "the host's code never ran"
-    );
+    assert!(kv.len() == 0, "the host's code never ran");
     let events = audit.refusals();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].capability, "kv");
@@ -415,14 +357,11 @@ fn a_plugin_without_the_host_capability_is_refused_by_the_interfaces_error() {
 
 #[test]
 fn a_host_capability_is_held_within_its_scopes_only() {
-    let store: Store = Arc::default();
-    store
-        .lock()
-        .unwrap()
-        .insert("secrets/token".into(), "hunter2".into());
+    let kv = Kv::default();
+    kv.insert("secrets/token", "hunter2");
     let runtime = Runtime::new()
         .unwrap()
-        .with_host_family(kv_family(&store))
+        .with_host_family(kv_family(&kv, ScopeRule::Prefix, Refused::Err))
         .unwrap();
     let audit = Audit::with(None, true).unwrap();
     let mut plugin = probe_plan(&runtime, grants(&[kv_grant(&["plugins/probe/"])]))
@@ -447,36 +386,16 @@ fn a_host_capability_is_held_within_its_scopes_only() {
         assert!(out.starts_with("err:"), "{attack}: {out}");
         assert!(!out.contains("hunter2"), "{attack}: {out}");
     }
-    assert_eq!(
-        store.lock().unwrap().len(),
-        2,
-        "nothing but its own key written"
-    );
+    assert_eq!(kv.len(), 2, "nothing but its own key written");
     let counts = audit.counts();
     assert_eq!(counts[&("plugin_probe".into(), "kv")], (2, 5));
 }
 
 #[test]
 fn a_host_capability_without_an_error_case_traps_the_caller() {
-    let store: Store = Arc::default();
-    let set_store = store.clone();
+    let kv = Kv::default();
     // The same interface, but no `refusing`: a refused call traps.
-    let family = HostFamily::new("kv", ScopeRule::Exact)
-        .func(
-            KV,
-            "get",
-            |(key,): &(String,)| Some(key.clone()),
-            |_call, (_key,): (String,)| Ok((Ok::<Option<String>, String>(None),)),
-        )
-        .func(
-            KV,
-            "set",
-            |(key, _): &(String, String)| Some(key.clone()),
-            move |_call, (key, value): (String, String)| {
-                set_store.lock().unwrap().insert(key, value);
-                Ok((Ok::<(), String>(()),))
-            },
-        );
+    let family = kv_family(&kv, ScopeRule::Exact, Refused::Trap);
     let runtime = Runtime::new().unwrap().with_host_family(family).unwrap();
     let mut plugin = probe_plan(&runtime, grants(&[kv_grant(&["only"])]))
         .plugin(&PluginOptions::default())
@@ -487,46 +406,23 @@ fn a_host_capability_without_an_error_case_traps_the_caller() {
         matches!(&trapped, PluginError::Trap { message, .. } if message.contains("kv")),
         "{trapped}"
     );
-    assert_eq!(store.lock().unwrap().len(), 1);
-}
-
-/// A manifest tree: the relay (root) holds `plugins/`, its dependency the probe
-/// holds `plugins/probe/` only.
-fn relay_tree(dir: &std::path::Path, root_kv: &str, child_kv: &str) -> std::path::PathBuf {
-    let manifest = dir.join("nanoproc.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[app]
-root = "relay"
-
-[nanoprocess.relay]
-component = {relay:?}
-deps = {{ "nanoproc:plugins/transform@0.1.0" = "probe" }}
-grants.host = {{ kv = {root_kv} }}
-
-[nanoprocess.probe]
-component = {probe:?}
-grants.host = {{ kv = {child_kv} }}
-"#,
-            relay = xtask::guest("plugin_relay"),
-            probe = xtask::guest("plugin_probe"),
-        ),
-    )
-    .unwrap();
-    manifest
+    assert_eq!(kv.len(), 1);
 }
 
 #[test]
 fn a_host_capability_is_attenuated_down_a_plugin_tree() {
-    let store: Store = Arc::default();
+    let kv = Kv::default();
     let runtime = Runtime::new()
         .unwrap()
-        .with_host_family(kv_family(&store))
+        .with_host_family(kv_family(&kv, ScopeRule::Prefix, Refused::Err))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = relay_tree(dir.path(), r#"["plugins/"]"#, r#"["plugins/probe/"]"#);
+    let manifest = relay_tree(
+        dir.path(),
+        r#"["plugins/"]"#,
+        "plugin_probe",
+        r#"["plugins/probe/"]"#,
+    );
     let plan = runtime.check_plugin_manifest(&manifest).unwrap();
     let described = plan.describe();
     assert!(
@@ -549,10 +445,15 @@ fn a_host_capability_is_attenuated_down_a_plugin_tree() {
     let out = call(&mut plugin, "get plugins/relay/a").unwrap();
     assert!(out.starts_with("err:"), "{out}");
     let refusal = &audit.refusals()[0];
-    assert_eq!(&*refusal.nanoprocess, "relay/probe");
+    assert_eq!(&*refusal.nanoprocess, "relay/child");
 
     // A child asking beyond its parent is refused before anything runs.
-    let manifest = relay_tree(dir.path(), r#"["plugins/probe/"]"#, r#"["plugins/"]"#);
+    let manifest = relay_tree(
+        dir.path(),
+        r#"["plugins/probe/"]"#,
+        "plugin_probe",
+        r#"["plugins/"]"#,
+    );
     let refused = runtime.check_plugin_manifest(&manifest).err().unwrap();
     let text = refused.to_string();
     assert!(
@@ -560,7 +461,7 @@ fn a_host_capability_is_attenuated_down_a_plugin_tree() {
         "{text}"
     );
     // ... and so is one whose parent holds none of it.
-    let manifest = relay_tree(dir.path(), "false", "true");
+    let manifest = relay_tree(dir.path(), "false", "plugin_probe", "true");
     let text = runtime
         .check_plugin_manifest(&manifest)
         .err()
@@ -602,7 +503,7 @@ fn a_runtime_without_the_family_refuses_its_grant_by_name() {
 
 #[test]
 fn host_families_that_clash_are_refused_at_registration() {
-    let store: Store = Arc::default();
+    let kv = Kv::default();
     let runtime = Runtime::new().unwrap();
     for name in [
         "fs", "env", "args", "network", "host", "restart", "Kv", "", "a b",
@@ -620,9 +521,9 @@ fn host_families_that_clash_are_refused_at_registration() {
     }
     let twice = runtime
         .clone()
-        .with_host_family(kv_family(&store))
+        .with_host_family(kv_family(&kv, ScopeRule::Prefix, Refused::Err))
         .unwrap()
-        .with_host_family(kv_family(&store));
+        .with_host_family(kv_family(&kv, ScopeRule::Prefix, Refused::Err));
     assert!(twice.is_err());
     let wasi = HostFamily::new("files", ScopeRule::Switch).func(
         "wasi:filesystem/preopens@0.2.6",
@@ -632,7 +533,7 @@ fn host_families_that_clash_are_refused_at_registration() {
     );
     let err = runtime.clone().with_host_family(wasi).err().unwrap();
     assert!(err.to_string().contains("WASI interface"), "{err}");
-    let mistyped = kv_family(&store).refusing(|_: String| 1u32);
+    let mistyped = kv_family(&kv, ScopeRule::Prefix, Refused::Err).refusing(|_: String| 1u32);
     assert!(runtime.clone().with_host_family(mistyped).is_err());
 }
 
@@ -670,26 +571,9 @@ fn a_custom_rule_narrows_by_the_hosts_own_relation() {
             || inner.ends_with(&format!("@{scope}"))
             || inner.ends_with(&format!(".{scope}"))
     }
-    let store: Store = Arc::default();
-    let set_store = store.clone();
-    let family = HostFamily::new("kv", ScopeRule::Custom(CustomRule::new("domains", domain)))
-        .func(
-            KV,
-            "get",
-            |(key,): &(String,)| Some(key.clone()),
-            |_call, (_key,): (String,)| Ok((Ok::<Option<String>, String>(None),)),
-        )
-        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
-        .func(
-            KV,
-            "set",
-            |(key, _): &(String, String)| Some(key.clone()),
-            move |_call, (key, value): (String, String)| {
-                set_store.lock().unwrap().insert(key, value);
-                Ok((Ok::<(), String>(()),))
-            },
-        )
-        .refusing(|reason: String| (Err::<(), String>(reason),));
+    let kv = Kv::default();
+    let rule = ScopeRule::Custom(CustomRule::new("domains", domain));
+    let family = kv_family(&kv, rule, Refused::Err);
     let runtime = Runtime::new().unwrap().with_host_family(family).unwrap();
     let mut plugin = probe_plan(&runtime, grants(&[kv_grant(&["example.com"])]))
         .plugin(&PluginOptions::default())
@@ -704,5 +588,5 @@ fn a_custom_rule_narrows_by_the_hosts_own_relation() {
         assert!(out.starts_with("err:"), "{outside}: {out}");
         assert!(out.contains("outside its scopes of host.kv"), "{out}");
     }
-    assert_eq!(store.lock().unwrap().len(), 2);
+    assert_eq!(kv.len(), 2);
 }

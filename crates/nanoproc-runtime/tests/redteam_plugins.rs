@@ -9,91 +9,23 @@ use nanoproc_runtime::caps::{GrantRequest, GrantValue, ValueKind};
 use nanoproc_runtime::host::{HostFamily, ScopeRule};
 use nanoproc_runtime::manifest::Restart;
 use nanoproc_runtime::{
-    Audit, Decision, Instances, Interrupt, Plan, Plugin, PluginError, PluginOptions, Runtime,
-    StopReason,
+    Audit, Decision, Instances, Interrupt, Plan, PluginError, PluginOptions, Runtime, StopReason,
 };
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
-const TRANSFORM: &str = "nanoproc:plugins/transform@0.1.0";
 const BULK: &str = "nanoproc:plugins/bulk@0.1.0";
-const KV: &str = "nanoproc:plugins/kv@0.1.0";
 
-#[derive(Clone, Default)]
-struct Kv {
-    map: Arc<Mutex<BTreeMap<String, String>>>,
-    /// How many times the host's `get` ran on `hostile/boot`: once per
-    /// instantiation of the hostile plugin (its constructor reads it).
-    boots: Arc<AtomicU64>,
-}
-
-/// The host's kv family, backed by `kv`: scoped by `rule`, a refusal is `err`.
-fn kv_family(kv: &Kv, rule: ScopeRule) -> HostFamily {
-    let (get_kv, set_kv) = (kv.clone(), kv.clone());
-    HostFamily::new("kv", rule)
-        .func(
-            KV,
-            "get",
-            |(key,): &(String,)| Some(key.clone()),
-            move |_call, (key,): (String,)| {
-                if key == "hostile/boot" {
-                    get_kv.boots.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok((Ok::<_, String>(
-                    get_kv.map.lock().unwrap().get(&key).cloned(),
-                ),))
-            },
-        )
-        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
-        .func(
-            KV,
-            "set",
-            |(key, _): &(String, String)| Some(key.clone()),
-            move |_call, (key, value): (String, String)| {
-                set_kv.map.lock().unwrap().insert(key, value);
-                Ok((Ok::<(), String>(()),))
-            },
-        )
-        .refusing(|reason: String| (Err::<(), String>(reason),))
-}
-
-fn runtime_with(kv: &Kv, rule: ScopeRule) -> Runtime {
-    Runtime::new()
-        .unwrap()
-        .with_host_family(kv_family(kv, rule))
-        .unwrap()
-}
-
-fn grants(entries: &[(&str, GrantValue)]) -> GrantRequest {
-    let mut request = GrantRequest::default();
-    for (key, value) in entries {
-        request.parse(key, value).expect("a valid grant");
-    }
-    request
-}
-
-fn kv_grant(scopes: &[&str]) -> (&'static str, GrantValue) {
-    (
-        "host",
-        GrantValue::table([(
-            "kv",
-            GrantValue::list(scopes.iter().map(|s| GrantValue::text(*s)).collect()),
-        )]),
-    )
-}
+mod common;
+use common::{
+    KV, Kv, Refused, TRANSFORM, call, grants, kv_family, kv_grant, relay_tree, runtime_with,
+};
 
 fn hostile_plan(runtime: &Runtime, request: GrantRequest) -> Plan {
     runtime
         .check_plugin(xtask::guest("plugin_hostile"), request)
         .unwrap_or_else(|e| panic!("plugin_hostile checks: {e}"))
-}
-
-fn call(plugin: &mut Plugin, input: &str) -> Result<String, PluginError> {
-    let transform = plugin.typed::<(&str,), (String,)>(TRANSFORM, "transform")?;
-    plugin.call_typed(&transform, (input,)).map(|(out,)| out)
 }
 
 fn restart(max: u32) -> Option<Restart> {
@@ -172,7 +104,7 @@ fn exact_scopes_cover_only_themselves() {
     // A switch family takes no scopes at all.
     let switch = Runtime::new()
         .unwrap()
-        .with_host_family(kv_family(&Kv::default(), ScopeRule::Switch))
+        .with_host_family(kv_family(&Kv::default(), ScopeRule::Switch, Refused::Err))
         .unwrap();
     let refused = switch
         .check_plugin(xtask::guest("plugin_hostile"), grants(&[kv_grant(&["a"])]))
@@ -205,34 +137,6 @@ fn host_grant_syntax_is_checked() {
     assert!(out.contains("not granted"), "{out}");
 }
 
-/// A manifest tree: the relay (root) holds `root_kv`, its dependency the hostile
-/// plugin holds `child_kv`.
-fn relay_tree(dir: &std::path::Path, root_kv: &str, child_kv: &str) -> std::path::PathBuf {
-    let manifest = dir.join("nanoproc.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[app]
-root = "relay"
-
-[nanoprocess.relay]
-component = {relay:?}
-deps = {{ "nanoproc:plugins/transform@0.1.0" = "hostile" }}
-grants.host = {{ kv = {root_kv} }}
-
-[nanoprocess.hostile]
-component = {hostile:?}
-grants.host = {{ kv = {child_kv} }}
-"#,
-            relay = xtask::guest("plugin_relay"),
-            hostile = xtask::guest("plugin_hostile"),
-        ),
-    )
-    .unwrap();
-    manifest
-}
-
 /// A child widening: `true` under a scoped parent, the empty prefix, a prefix
 /// of its parent's, a family its parent does not hold; and what `true` gives.
 #[test]
@@ -253,19 +157,19 @@ fn a_child_cannot_widen_its_parents_host_scopes() {
         ("false", "true"),
         ("[]", "true"),
     ] {
-        let manifest = relay_tree(dir.path(), root, child);
+        let manifest = relay_tree(dir.path(), root, "plugin_hostile", child);
         let refused = runtime.check_plugin_manifest(&manifest);
         assert!(refused.is_err(), "root {root}, child {child}: accepted");
     }
     // `true` is what the parent holds, no more.
-    let manifest = relay_tree(dir.path(), r#"["plugins/"]"#, "true");
+    let manifest = relay_tree(dir.path(), r#"["plugins/"]"#, "plugin_hostile", "true");
     let plan = runtime.check_plugin_manifest(&manifest).unwrap();
     let mut plugin = plan.plugin(&PluginOptions::default()).unwrap();
     assert_eq!(call(&mut plugin, "set plugins/x 1").unwrap(), "ok:()");
     let out = call(&mut plugin, "get secrets/token").unwrap();
     assert!(out.starts_with("err:"), "{out}");
     // The child's refusal names the child, not the relay.
-    assert!(out.contains("relay/hostile"), "{out}");
+    assert!(out.contains("relay/child"), "{out}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1042,7 +946,12 @@ fn a_host_family_does_not_silently_take_over_a_wired_dependency() {
         .with_host_family(tx)
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = relay_tree(dir.path(), r#"["plugins/"]"#, r#"["plugins/"]"#);
+    let manifest = relay_tree(
+        dir.path(),
+        r#"["plugins/"]"#,
+        "plugin_hostile",
+        r#"["plugins/"]"#,
+    );
     let refused = runtime
         .check_plugin_manifest(&manifest)
         .err()
@@ -1086,36 +995,12 @@ fn odd_lookups_are_errors_not_panics() {
 /// `lock().unwrap()` on a poisoned lock...) unwinds through the plugin's call.
 /// A host that catches the panic (a server catching a request's panic, and a
 /// pool handing the `Plugin` out again) then calls a plugin whose instance was
-/// abandoned in the middle of a call: nanoproc does not drop it, and wasmtime does
-/// not mark it as trapped, so the guest runs again on state it left half-updated.
+/// abandoned in the middle of a call; wasmtime does not mark it as trapped, so
+/// nanoproc must drop it, lest the guest run again on state it left half-updated.
 #[test]
 fn finding_an_instance_abandoned_by_a_host_panic_is_entered_again() {
-    let kv = Kv::default();
-    let set_kv = kv.clone();
-    let family = HostFamily::new("kv", ScopeRule::Prefix)
-        .func(
-            KV,
-            "get",
-            |(key,): &(String,)| Some(key.clone()),
-            |_call, (key,): (String,)| {
-                if key == "panic" {
-                    panic!("a bug in the host's kv");
-                }
-                Ok((Ok::<Option<String>, String>(None),))
-            },
-        )
-        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
-        .func(
-            KV,
-            "set",
-            |(key, _): &(String, String)| Some(key.clone()),
-            move |_call, (key, value): (String, String)| {
-                set_kv.map.lock().unwrap().insert(key, value);
-                Ok((Ok::<(), String>(()),))
-            },
-        )
-        .refusing(|reason: String| (Err::<(), String>(reason),));
-    let runtime = Runtime::new().unwrap().with_host_family(family).unwrap();
+    // Its kv panics on the key `panic`, as a bug in a host function would.
+    let runtime = runtime_with(&Kv::default(), ScopeRule::Prefix);
     let mut plugin = hostile_plan(&runtime, grants(&[kv_grant(&[""])]))
         .plugin(&PluginOptions::default())
         .unwrap();
