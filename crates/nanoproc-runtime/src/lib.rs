@@ -55,6 +55,7 @@ mod lowered;
 mod plan;
 mod plugin;
 mod progress;
+mod restarts;
 mod run;
 mod state;
 pub mod surface;

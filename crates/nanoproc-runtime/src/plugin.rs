@@ -16,7 +16,7 @@
 //! [`crate::Plan`] they come from is `Send + Sync` and cheap to clone, and its
 //! compiled code is shared by every instance.
 
-use crate::audit::{Audit, Decision, Event};
+use crate::audit::{Audit, Decision};
 use crate::error::describe;
 use crate::host_io::HostIo;
 use crate::interrupt::{Interrupt, StopReason};
@@ -24,11 +24,9 @@ use crate::plan::Plan;
 use crate::run::{RunCtx, RunError, STACK_PER_LEVEL, StartError};
 use crate::state::NanoState;
 use nanoproc_manifest::Restart;
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{
@@ -183,7 +181,7 @@ pub struct Plugin {
     /// Why it failed last, while it has no instance.
     failure: Option<String>,
     /// When it was restarted, within the current restart window.
-    restarts: VecDeque<Instant>,
+    restarts: crate::restarts::Restarts,
     /// The native stack a call needs: one level per level of the tree.
     stack_needed: usize,
 }
@@ -283,7 +281,7 @@ impl Plan {
             restart: options.restart,
             live: None,
             failure: None,
-            restarts: VecDeque::new(),
+            restarts: Default::default(),
             stack_needed: (depth + 1) * STACK_PER_LEVEL,
         };
         plugin.live = Some(plugin.instantiate().map_err(|e| e.into_run_error())?);
@@ -563,11 +561,8 @@ impl Plugin {
                 // A fresh instance per call: nothing failed, no restart spent.
                 Some(_) => self.live = Some(self.start_again()?),
                 None => {
+                    // Takes one restart of the budget, whether it succeeds or not.
                     self.allow_restart()?;
-                    // Every attempt counts against the budget, a failed one too: a
-                    // plugin that makes its own restart fail (a start function that
-                    // traps or spins) must not be instantiated again on every call.
-                    self.restarts.push_back(Instant::now());
                     let after = self.failure.take();
                     match self.start_again() {
                         Ok(live) => {
@@ -620,21 +615,7 @@ impl Plugin {
                 "it failed earlier and is not restartable ({earlier})"
             )));
         };
-        let now = Instant::now();
-        let window = Duration::from_millis(policy.within_ms);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            self.restarts.pop_front();
-        }
-        if self.restarts.len() >= policy.max as usize {
-            let spent = format!(
-                "it failed and has used its {} restarts within {}",
-                policy.max,
-                nanoproc_caps::format_millis(policy.within_ms)
-            );
+        if let Err(spent) = self.restarts.take(policy) {
             self.record_restart(
                 Decision::Refused,
                 Some(format!("{spent}; last failure: {earlier}")),
@@ -644,16 +625,12 @@ impl Plugin {
         Ok(())
     }
 
-    fn record_restart(&self, decision: Decision, after: Option<String>) {
-        self.cx.audit.record(Event {
-            nanoprocess: self.root_path().clone(),
-            capability: "restart",
-            operation: "nanoproc:restart",
-            target: None,
-            decision,
-            reason: after.map(|a| format!("after: {a}")),
-            needs: None,
+    fn record_restart(&self, decision: Decision, reason: Option<String>) {
+        let reason = reason.map_or_else(String::new, |r| match decision {
+            Decision::Allowed => format!("after: {r}"),
+            _ => r,
         });
+        crate::restarts::record(&self.cx.audit, self.root_path(), decision, reason);
     }
 
     /// One call into the live instance: its limits started, its failure mapped,

@@ -13,7 +13,6 @@ use crate::plan::{Plan, PlanInner};
 use crate::state::{NanoState, epoch_check};
 use crate::trampoline::{ChildProc, Live};
 use nanoproc_caps::LimitKind;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -413,7 +412,7 @@ impl RunCtx {
                 ancestors: budgets.clone(),
                 live: Some(live),
                 failure: None,
-                restarts: VecDeque::new(),
+                restarts: Default::default(),
             })));
         }
         state.routes = node.routes.clone();

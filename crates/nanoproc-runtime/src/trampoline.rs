@@ -16,16 +16,14 @@
 //! restartable child gets a fresh instance (same grants, state lost) on the next
 //! call, within its restart budget.
 
-use crate::audit::{Decision, Event};
+use crate::audit::Decision;
 use crate::error::{ChildFailed, describe};
 use crate::interrupt::StopReason;
 use crate::limits::{Budget, ResultTooLarge};
 use crate::run::{RunCtx, StartError};
 use crate::state::NanoState;
 use nanoproc_manifest::OnFailure;
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use wasmtime::component::{Func, Val};
 use wasmtime::{Store, StoreContextMut};
 
@@ -54,7 +52,7 @@ pub(crate) struct ChildProc {
     /// Why it failed last.
     pub failure: Option<String>,
     /// When it was restarted, within the current restart window.
-    pub restarts: VecDeque<Instant>,
+    pub restarts: crate::restarts::Restarts,
 }
 
 /// Which function of which dependency import a host function forwards to.
@@ -381,41 +379,16 @@ impl ChildProc {
                 "it failed earlier and is not restartable ({earlier})"
             )));
         };
-        let now = Instant::now();
-        let window = Duration::from_millis(policy.within_ms);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            self.restarts.pop_front();
-        }
         let record = |decision, reason: String| {
-            self.run.audit.record(Event {
-                nanoprocess: self.path.clone(),
-                capability: "restart",
-                operation: "nanoproc:restart",
-                target: None,
-                decision,
-                reason: Some(reason),
-                needs: None,
-            })
+            crate::restarts::record(&self.run.audit, &self.path, decision, reason)
         };
-        if self.restarts.len() >= policy.max as usize {
-            let spent = format!(
-                "it failed and has used its {} restarts within {}",
-                policy.max,
-                nanoproc_caps::format_millis(policy.within_ms)
-            );
+        if let Err(spent) = self.restarts.take(policy) {
             record(
                 Decision::Refused,
                 format!("{spent}; last failure: {earlier}"),
             );
             return Err(failed(format!("{spent} ({earlier})")));
         }
-        // Every attempt counts against the budget, a failed one too: a child that
-        // makes its own restart fail must not be instantiated again on every call.
-        self.restarts.push_back(now);
         match self.run.instantiate_child(self.node, &self.ancestors) {
             Ok(live) => {
                 tracing::info!(nanoprocess = ?self.path, after = ?earlier, "restarted");
