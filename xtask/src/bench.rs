@@ -276,15 +276,7 @@ fn extism(root: &std::path::Path, cargo: &str) -> (std::path::PathBuf, Vec<Strin
         let mut cmd = Command::new(program);
         cmd.current_dir(root).args(args).stderr(Stdio::piped());
         // Flags meant for the host build must not leak into the Extism builds.
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_RUSTFLAGS",
-        ] {
-            cmd.env_remove(var);
-        }
+        xtask::without_host_build_flags(&mut cmd);
         match cmd.output() {
             Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
             Ok(o) => {

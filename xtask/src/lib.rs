@@ -21,6 +21,20 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Clears what is meant for the host's own build (flags, target, target dir) from a
+/// cargo command that builds for another target or workspace.
+pub fn without_host_build_flags(cmd: &mut Command) {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
 /// Builds every guest component (once per process) and returns the directory that
 /// holds the `.wasm` files.
 pub fn build_guests() -> PathBuf {
@@ -35,16 +49,7 @@ pub fn build_guests() -> PathBuf {
                 .arg(root.join("guests").join("Cargo.toml"))
                 .arg("--target-dir")
                 .arg(&target);
-            // Flags meant for the host build must not leak into the guest build.
-            for var in [
-                "RUSTFLAGS",
-                "CARGO_ENCODED_RUSTFLAGS",
-                "CARGO_BUILD_TARGET",
-                "CARGO_TARGET_DIR",
-                "CARGO_BUILD_RUSTFLAGS",
-            ] {
-                cmd.env_remove(var);
-            }
+            without_host_build_flags(&mut cmd);
             let status = cmd.status().expect("running cargo to build the guest components");
             assert!(
                 status.success(),
