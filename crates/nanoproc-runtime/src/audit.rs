@@ -90,22 +90,42 @@ pub struct Event {
     pub needs: Option<String>,
 }
 
+/// An event in words, for a host's log: what a guest chose (its target, a
+/// failure's text in a reason) is shown with control and invisible characters
+/// escaped, so that the line cannot move a terminal's cursor, retitle it or hide
+/// part of itself.
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}: {} {} ({}",
-            self.nanoprocess,
+            Escaped(&self.nanoprocess),
             self.decision.as_str(),
             self.capability,
             self.operation
         )?;
         if let Some(t) = &self.target {
-            write!(f, " {t}")?;
+            write!(f, " {}", Escaped(t))?;
         }
         f.write_str(")")?;
         if let Some(r) = &self.reason {
-            write!(f, ": {r}")?;
+            write!(f, ": {}", Escaped(r))?;
+        }
+        Ok(())
+    }
+}
+
+/// Text shown with its control and invisible characters as `\u{..}` escapes.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() || nanoproc_caps::is_invisible(c) {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            } else {
+                write!(f, "{c}")?;
+            }
         }
         Ok(())
     }

@@ -293,6 +293,22 @@ impl fmt::Debug for Captured {
     }
 }
 
+/// The most bytes an [`Output::Callback`] is given at once.
+const CALLBACK_PIECE: usize = 64 * 1024;
+
+impl Output {
+    /// Which destination it is, while it is alive: outputs that are clones of
+    /// one another (one `Captured`, one callback) are the same destination, for
+    /// whoever writes to them (see `families::stdio::RunOutputs`).
+    pub(crate) fn identity(&self) -> usize {
+        match self {
+            Output::Inherit => 0,
+            Output::Capture(c) => Arc::as_ptr(&c.0) as usize,
+            Output::Callback(f) => Arc::as_ptr(f) as *const u8 as usize,
+        }
+    }
+}
+
 /// The writer a granted stream whose destination is an [`Output`] other than
 /// `Inherit` writes through (see `families::stdio`).
 pub(crate) struct HostWriter(Output);
@@ -309,7 +325,14 @@ impl io::Write for HostWriter {
             // Not reached: an inherited stream is the process's own.
             Output::Inherit => {}
             Output::Capture(c) => c.push(buf),
-            Output::Callback(f) => f(buf),
+            // wasmtime-wasi does not hold a guest's `write` to the permit
+            // `check-write` gave: one write may be megabytes. A callback gets it
+            // in pieces, as documented, never a copy of it whole.
+            Output::Callback(f) => {
+                for piece in buf.chunks(CALLBACK_PIECE) {
+                    f(piece);
+                }
+            }
         }
         Ok(buf.len())
     }

@@ -105,6 +105,8 @@ pub(crate) struct RunCtx {
     pub interrupt: Interrupt,
     /// Where the tree's stdio comes from and goes, for every nanoprocess (re)started.
     pub io: HostIo,
+    /// What the run's writers share, across restarts (see `families::RunOutputs`).
+    pub outputs: Arc<crate::families::RunOutputs>,
 }
 
 impl Plan {
@@ -141,6 +143,7 @@ impl Plan {
             audit: options.audit.clone(),
             interrupt: options.interrupt.clone(),
             io: options.io.clone(),
+            outputs: Default::default(),
         };
         let ticker = self
             .inner
@@ -397,6 +400,7 @@ impl RunCtx {
             &self.audit,
             &self.interrupt,
             &self.io,
+            &self.outputs,
             budgets.clone(),
         )
         .map_err(|e| fail(format!("{e:#}")))?;

@@ -28,7 +28,7 @@ pub(crate) mod network;
 pub(crate) mod random;
 pub(crate) mod stdio;
 
-pub(crate) use stdio::{OutputFiles, StderrTail};
+pub(crate) use stdio::{OutputFiles, RunOutputs, StderrTail};
 
 use crate::audit::{Audit, Recorder};
 use crate::host_io::HostIo;
@@ -56,6 +56,8 @@ pub(crate) struct BuildCx<'a> {
     pub limits: &'a Limits,
     /// Where the host puts the tree's stdio (the process's own by default).
     pub io: &'a HostIo,
+    /// What every writer of the run shares: destinations and output budgets.
+    pub outputs: &'a stdio::RunOutputs,
 }
 
 /// Declares the host side of the families: their states side by side, and the
@@ -143,12 +145,14 @@ host_families! {
 /// Builds the store data of one nanoprocess of a plan: from its capabilities and
 /// the handles the plan opened for it, nothing else. `budgets` are the memory
 /// budgets it is charged to: its own (if it has a memory limit) and its ancestors'.
-/// `io` says where its granted stdio comes from and goes.
+/// `io` says where its granted stdio comes from and goes; `outputs` is what the
+/// run's writers share (destinations, output budgets).
 pub(crate) fn build_state(
     node: &PlannedNode,
     audit: &Audit,
     interrupt: &Interrupt,
     io: &HostIo,
+    outputs: &stdio::RunOutputs,
     budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
     let path = node.path.clone();
@@ -159,6 +163,7 @@ pub(crate) fn build_state(
         recorder: Recorder::new(path.clone(), audit.clone()),
         limits,
         io,
+        outputs,
     };
     let mut wasi = WasiCtxBuilder::new();
     let families = build_families(caps, &mut wasi, &cx)?;

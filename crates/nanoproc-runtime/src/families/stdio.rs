@@ -68,10 +68,15 @@ pub(crate) fn build(
         wasi.stdin(Refused::stdin(cx.recorder.clone()));
     }
     let output_limit = cx.limits.get(LimitKind::Output).unwrap_or(u64::MAX);
+    let output = |mode: &OutputMode, stream: &'static str, to: &Output| {
+        let budget = cx.outputs.budget(cx.node.index, stream, || {
+            OutputBudget::new(recorder.clone(), output_limit, stream)
+        });
+        output(recorder, files, mode, stream, budget, to, cx.outputs)
+    };
     match &holding.stdout {
         Some(mode) => {
-            let to = &cx.io.stdout;
-            wasi.stdout(output(recorder, files, mode, "stdout", output_limit, to)?);
+            wasi.stdout(output(mode, "stdout", &cx.io.stdout)?);
         }
         None => {
             wasi.stdout(Refused::stdout(cx.recorder.clone()));
@@ -79,8 +84,7 @@ pub(crate) fn build(
     }
     let stderr_capture = match &holding.stderr {
         Some(mode) => {
-            let to = &cx.io.stderr;
-            wasi.stderr(output(recorder, files, mode, "stderr", output_limit, to)?);
+            wasi.stderr(output(mode, "stderr", &cx.io.stderr)?);
             None
         }
         None => {
@@ -184,35 +188,28 @@ fn output(
     files: &OutputFiles,
     mode: &OutputMode,
     stream: &'static str,
-    limit: u64,
+    budget: Arc<OutputBudget>,
     to: &Output,
+    outputs: &RunOutputs,
 ) -> wasmtime::Result<Box<dyn wasmtime_wasi::cli::StdoutStream + Sync>> {
     let path = &recorder.path;
-    let budget = OutputBudget::new(recorder.clone(), limit, stream);
     Ok(match mode {
         OutputMode::Terminal | OutputMode::Prefixed if !to.is_inherit() => {
             let prefix = (*mode == OutputMode::Prefixed).then(|| format!("[{path}] "));
-            Box::new(WriterOutput::new(
-                Box::new(HostWriter::new(to)),
-                prefix,
-                budget,
-            ))
+            let dest = outputs.destination(to.identity(), || Box::new(HostWriter::new(to)));
+            Box::new(WriterOutput::new(dest, prefix, budget))
         }
         OutputMode::Terminal if stream == "stdout" => {
             Box::new(LimitedOutput::new(std::io::stdout(), budget))
         }
         OutputMode::Terminal => Box::new(LimitedOutput::new(std::io::stderr(), budget)),
         OutputMode::Prefixed => {
-            let terminal: Box<dyn std::io::Write + Send> = if stream == "stdout" {
-                Box::new(std::io::stdout())
+            let dest = if stream == "stdout" {
+                outputs.destination(TERMINAL_STDOUT, || Box::new(std::io::stdout()))
             } else {
-                Box::new(std::io::stderr())
+                outputs.destination(TERMINAL_STDERR, || Box::new(std::io::stderr()))
             };
-            Box::new(WriterOutput::new(
-                terminal,
-                Some(format!("[{path}] ")),
-                budget,
-            ))
+            Box::new(WriterOutput::new(dest, Some(format!("[{path}] ")), budget))
         }
         OutputMode::File(_) => {
             let opened = if stream == "stdout" {
@@ -225,7 +222,11 @@ fn output(
                 .ok_or_else(|| wasmtime::format_err!("its {stream} file was not opened"))?
                 .try_clone()
                 .with_context(|| format!("reopening its {stream} file"))?;
-            Box::new(WriterOutput::new(Box::new(f), None, budget))
+            Box::new(WriterOutput::new(
+                Destination::new(Box::new(f)),
+                None,
+                budget,
+            ))
         }
         // Discarded output is not counted against the output limit (it reaches
         // nothing), but its first write is still a use of the grant.
@@ -657,15 +658,85 @@ fn reader_gone(e: StreamError) -> StreamError {
     }
 }
 
+/// What the writers of one run share: each destination that several nanoprocesses
+/// may write to (the terminal with prefixes, a host's capture or callback), and
+/// each nanoprocess's output budget, by its place in the plan and its stream.
+///
+/// A destination keeps whose line is open on it, not each writer: a nanoprocess
+/// that leaves a line unfinished cannot have the next writer's text (or a line it
+/// writes itself, after the other's newline) read as someone else's. A budget is
+/// the run's, not an instance's: a dependency restarted (or a plugin instantiated
+/// per call) goes on with what its earlier instances spent, so restarting is no
+/// way around its `output` limit.
+#[derive(Default)]
+pub(crate) struct RunOutputs {
+    destinations: std::sync::Mutex<std::collections::HashMap<usize, Arc<Destination>>>,
+    budgets: std::sync::Mutex<std::collections::HashMap<(usize, &'static str), Arc<OutputBudget>>>,
+}
+
+/// The identities of the terminal's streams among the destinations (a host's
+/// destination is identified by its address, never 1 or 2).
+const TERMINAL_STDOUT: usize = 1;
+const TERMINAL_STDERR: usize = 2;
+
+impl RunOutputs {
+    fn destination(
+        &self,
+        id: usize,
+        open: impl FnOnce() -> Box<dyn io::Write + Send>,
+    ) -> Arc<Destination> {
+        self.destinations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(id)
+            .or_insert_with(|| Destination::new(open()))
+            .clone()
+    }
+
+    fn budget(
+        &self,
+        node: usize,
+        stream: &'static str,
+        new: impl FnOnce() -> Arc<OutputBudget>,
+    ) -> Arc<OutputBudget> {
+        self.budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((node, stream))
+            .or_insert_with(new)
+            .clone()
+    }
+}
+
+/// Where output goes, and whose line is open there.
+pub(crate) struct Destination(std::sync::Mutex<DestinationState>);
+
+struct DestinationState {
+    out: Box<dyn io::Write + Send>,
+    /// The writer whose last write did not end its line.
+    open_line: Option<u64>,
+}
+
+impl Destination {
+    fn new(out: Box<dyn io::Write + Send>) -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(DestinationState {
+            out,
+            open_line: None,
+        })))
+    }
+}
+
 /// A granted output stream that goes to a writer other than the bare terminal: the
-/// terminal with each line prefixed by the nanoprocess's path, or a host file.
+/// terminal with each line prefixed by the nanoprocess's path, a host's capture or
+/// callback, or a host file.
 #[derive(Clone)]
-pub(crate) struct WriterOutput(Arc<std::sync::Mutex<Sink>>);
+pub(crate) struct WriterOutput(Arc<Sink>);
 
 struct Sink {
-    out: Box<dyn io::Write + Send>,
+    dest: Arc<Destination>,
     prefix: Option<String>,
-    at_line_start: bool,
+    /// Which writer it is, for its destination's open line.
+    id: u64,
     /// Charged with every byte written, prefixes included: the limit bounds what
     /// reaches the terminal or the file, not only what the guest passed.
     budget: Arc<OutputBudget>,
@@ -681,72 +752,87 @@ enum WriteFailure {
 }
 
 impl WriterOutput {
-    pub fn new(
-        out: Box<dyn io::Write + Send>,
-        prefix: Option<String>,
-        budget: Arc<OutputBudget>,
-    ) -> Self {
-        Self(Arc::new(std::sync::Mutex::new(Sink {
-            out,
+    pub fn new(dest: Arc<Destination>, prefix: Option<String>, budget: Arc<OutputBudget>) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(Arc::new(Sink {
+            dest,
             prefix,
-            at_line_start: true,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             budget,
-        })))
+        }))
     }
 
     fn write_all(&self, bytes: &[u8]) -> Result<(), WriteFailure> {
-        let mut sink = self
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let sink = &*self.0;
+        let mut dest = sink
+            .dest
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(prefix) = sink.prefix.clone() else {
+        // Another writer's line is open here: it is ended first, so that nothing
+        // of this write can be read as the end of that line, nor a line of this
+        // writer's start without its prefix.
+        let foreign = dest.open_line.is_some_and(|id| id != sink.id);
+        let mut at_line_start = dest.open_line.is_none() || foreign;
+        let line_break: &[u8] = if foreign { b"\n" } else { b"" };
+        let ends_line = bytes.ends_with(b"\n");
+        let Some(prefix) = &sink.prefix else {
             sink.budget
-                .charge(bytes.len())
+                .charge(bytes.len() + line_break.len())
                 .map_err(WriteFailure::Limit)?;
-            return sink.out.write_all(bytes).map_err(WriteFailure::Io);
+            dest.out.write_all(line_break).map_err(WriteFailure::Io)?;
+            dest.out.write_all(bytes).map_err(WriteFailure::Io)?;
+            dest.open_line = (!ends_line).then_some(sink.id);
+            return Ok(());
         };
         // Prefix every line, including one continued across writes, once. The
         // whole cost is charged before anything is written, so that a write over
         // the limit writes nothing.
         let lines = bytes.split_inclusive(|b| *b == b'\n');
-        // Every chunk but the first starts a line; the first does if the last
-        // write ended one.
+        // Every chunk but the first starts a line; the first does if no line of
+        // this writer's is open.
         let starts = lines
             .clone()
             .count()
-            .saturating_sub(usize::from(!sink.at_line_start));
+            .saturating_sub(usize::from(!at_line_start));
         sink.budget
-            .charge(bytes.len() + starts * prefix.len())
+            .charge(bytes.len() + starts * prefix.len() + line_break.len())
             .map_err(WriteFailure::Limit)?;
         // Prefixes and lines are gathered into pieces of about `PIECE` bytes: one
         // write to the terminal (or one call of a host's callback) for an ordinary
         // write rather than two per line, and never a copy of a huge one whole.
-        let mut piece: Vec<u8> = Vec::new();
+        let mut piece: Vec<u8> = line_break.to_vec();
         for chunk in lines {
-            if sink.at_line_start {
+            if at_line_start {
                 piece.extend_from_slice(prefix.as_bytes());
             }
             if chunk.len() >= PIECE {
-                sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
+                dest.out.write_all(&piece).map_err(WriteFailure::Io)?;
                 piece.clear();
-                sink.out.write_all(chunk).map_err(WriteFailure::Io)?;
+                dest.out.write_all(chunk).map_err(WriteFailure::Io)?;
             } else {
                 piece.extend_from_slice(chunk);
                 if piece.len() >= PIECE {
-                    sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
+                    dest.out.write_all(&piece).map_err(WriteFailure::Io)?;
                     piece.clear();
                 }
             }
-            sink.at_line_start = chunk.ends_with(b"\n");
+            at_line_start = chunk.ends_with(b"\n");
         }
         if !piece.is_empty() {
-            sink.out.write_all(&piece).map_err(WriteFailure::Io)?;
+            dest.out.write_all(&piece).map_err(WriteFailure::Io)?;
         }
+        dest.open_line = (!ends_line).then_some(sink.id);
         Ok(())
     }
 
     fn flush(&self) -> io::Result<()> {
         self.0
+            .dest
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .out
