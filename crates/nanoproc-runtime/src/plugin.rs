@@ -87,12 +87,14 @@ pub enum PluginError {
     /// The plugin called `exit`: its instance is finished.
     Exited { nanoprocess: Arc<str>, code: i32 },
     /// It failed earlier and was not restarted (no policy, its budget spent, or
-    /// the restart itself failed).
-    Failed { nanoprocess: Arc<str>, why: String },
+    /// the restart itself failed: `limit_exceeded` when that was a limit).
+    Failed {
+        nanoprocess: Arc<str>,
+        why: String,
+        limit_exceeded: bool,
+    },
     /// The plugin's interrupt was triggered.
     Stopped(StopReason),
-    /// Its tree could not be instantiated.
-    Start(RunError),
 }
 
 impl fmt::Display for PluginError {
@@ -128,11 +130,12 @@ impl fmt::Display for PluginError {
             PluginError::Exited { nanoprocess, code } => {
                 write!(f, "nanoprocess `{nanoprocess}` exited with status {code}")
             }
-            PluginError::Failed { nanoprocess, why } => {
+            PluginError::Failed {
+                nanoprocess, why, ..
+            } => {
                 write!(f, "nanoprocess `{nanoprocess}` cannot be called: {why}")
             }
             PluginError::Stopped(reason) => write!(f, "stopped: {reason}"),
-            PluginError::Start(e) => e.fmt(f),
         }
     }
 }
@@ -143,8 +146,8 @@ impl PluginError {
     /// Whether the cause was one of the plugin's resource limits.
     pub fn limit_exceeded(&self) -> bool {
         match self {
-            PluginError::Trap { limit_exceeded, .. } => *limit_exceeded,
-            PluginError::Start(RunError::Instantiate { limit_exceeded, .. }) => *limit_exceeded,
+            PluginError::Trap { limit_exceeded, .. }
+            | PluginError::Failed { limit_exceeded, .. } => *limit_exceeded,
             _ => false,
         }
     }
@@ -276,6 +279,7 @@ impl Plan {
                 audit: options.audit.clone(),
                 interrupt: options.interrupt.clone(),
                 io: options.io.clone(),
+                outputs: Default::default(),
             },
             instances: options.instances,
             restart: options.restart,
@@ -300,15 +304,8 @@ impl Plugin {
         // What a call's results can make wasmtime copy into the host is bounded
         // by the plugin's own memory limit (what it could legitimately return),
         // as a parent's headroom bounds a child's results (`trampoline`).
-        if let Some(memory) = self.cx.plan.nodes[0]
-            .caps
-            .limits
-            .get(nanoproc_caps::LimitKind::Memory)
-        {
-            store.set_hostcall_fuel(usize::try_from(memory).unwrap_or(usize::MAX).clamp(
-                crate::trampoline::MIN_HOSTCALL_FUEL,
-                crate::trampoline::MAX_HOSTCALL_FUEL,
-            ));
+        if let Some(fuel) = self.hostcall_fuel() {
+            store.set_hostcall_fuel(fuel);
         }
         Ok(Live {
             store,
@@ -316,6 +313,19 @@ impl Plugin {
             funcs: Vec::new(),
             used: false,
         })
+    }
+
+    /// The hostcall fuel of the root's store: what its memory limit allows it to
+    /// return (see `instantiate`); `None` leaves wasmtime's default.
+    fn hostcall_fuel(&self) -> Option<usize> {
+        let memory = self.cx.plan.nodes[0]
+            .caps
+            .limits
+            .get(nanoproc_caps::LimitKind::Memory)?;
+        Some(usize::try_from(memory).unwrap_or(usize::MAX).clamp(
+            crate::trampoline::MIN_HOSTCALL_FUEL,
+            crate::trampoline::MAX_HOSTCALL_FUEL,
+        ))
     }
 
     /// The root's linked component: what wasmtime `bindgen!`'s `…Indices::new`
@@ -534,14 +544,18 @@ impl Plugin {
         body: impl FnOnce(&mut Store<NanoState>, &Instance) -> wasmtime::Result<T> + Send,
     ) -> Result<T, PluginError> {
         let epochs = self.cx.plan.epochs;
+        let hostcall_fuel = self.hostcall_fuel();
         self.with_live("a call", |live| {
             let result = body(&mut live.store, &live.instance);
             // The body had the store: what bounds the next calls is set again
-            // (the deadline itself is armed before every call).
+            // (the deadline and the fuel are set before every call).
             live.store.limiter(|s| &mut s.limiter);
             if epochs {
                 live.store
                     .epoch_deadline_callback(crate::state::epoch_check);
+            }
+            if let Some(fuel) = hostcall_fuel {
+                live.store.set_hostcall_fuel(fuel);
             }
             result
         })
@@ -584,21 +598,39 @@ impl Plugin {
     }
 
     fn start_again(&mut self) -> Result<Live, PluginError> {
-        self.instantiate().map_err(|e| match e {
-            StartError::Stopped(reason) => PluginError::Stopped(reason),
-            StartError::Exit(code) => PluginError::Exited {
-                nanoprocess: self.root_path().clone(),
-                code,
-            },
-            StartError::Failed {
-                nanoprocess,
-                message,
-                ..
-            } => {
-                let why = format!("it could not be started: {message}");
-                self.failure = Some(why.clone());
-                PluginError::Failed { nanoprocess, why }
-            }
+        let started = self.instantiate();
+        started.map_err(|e| {
+            let (failure, error) = match e {
+                StartError::Stopped(reason) => (
+                    format!("stopped while it was started: {reason}"),
+                    PluginError::Stopped(reason),
+                ),
+                StartError::Exit(code) => (
+                    format!("it exited with status {code} while it was started"),
+                    PluginError::Exited {
+                        nanoprocess: self.root_path().clone(),
+                        code,
+                    },
+                ),
+                StartError::Failed {
+                    nanoprocess,
+                    message,
+                    limit_exceeded,
+                } => {
+                    let why = format!("it could not be started: {message}");
+                    (
+                        why.clone(),
+                        PluginError::Failed {
+                            nanoprocess,
+                            why,
+                            limit_exceeded,
+                        },
+                    )
+                }
+            };
+            // What the next call's refusal or restart says it failed of.
+            self.failure = Some(failure);
+            error
         })
     }
 
@@ -609,6 +641,7 @@ impl Plugin {
         let failed = |why: String| PluginError::Failed {
             nanoprocess: path.clone(),
             why,
+            limit_exceeded: false,
         };
         let Some(policy) = self.restart else {
             return Err(failed(format!(
@@ -649,6 +682,7 @@ impl Plugin {
                 Err(PluginError::Failed {
                     nanoprocess: "(nanoproc)".into(),
                     why,
+                    limit_exceeded: false,
                 })
             })
     }
@@ -680,6 +714,7 @@ impl Plugin {
             return Err(PluginError::Failed {
                 nanoprocess: live.store.data().path().clone(),
                 why: format!("{e:#}"),
+                limit_exceeded: false,
             });
         }
         // A host function that panics unwinds through the guest's call and leaves

@@ -590,3 +590,41 @@ fn a_custom_rule_narrows_by_the_hosts_own_relation() {
     }
     assert_eq!(kv.len(), 2);
 }
+
+#[test]
+fn a_family_registered_without_a_version_serves_every_version() {
+    let kv = Kv::default();
+    let family = HostFamily::new("kv", ScopeRule::Prefix)
+        .func(
+            "nanoproc:plugins/kv",
+            "get",
+            |(key,): &(String,)| Some(key.clone()),
+            |_call, (_key,): (String,)| Ok((Ok::<Option<String>, String>(None),)),
+        )
+        .refusing(|reason: String| (Err::<Option<String>, String>(reason),))
+        .func(
+            "nanoproc:plugins/kv",
+            "set",
+            |(key, _): &(String, String)| Some(key.clone()),
+            {
+                let kv = kv.clone();
+                move |_call, (key, value): (String, String)| {
+                    kv.insert(&key, &value);
+                    Ok((Ok::<(), String>(()),))
+                }
+            },
+        )
+        .refusing(|reason: String| (Err::<(), String>(reason),));
+    let runtime = Runtime::new().unwrap().with_host_family(family).unwrap();
+    let audit = Audit::new();
+    let mut plugin = probe_plan(&runtime, grants(&[kv_grant(&["a/"])]))
+        .plugin(&PluginOptions {
+            audit: audit.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(call(&mut plugin, "set a/1 x").unwrap(), "ok:()");
+    assert!(call(&mut plugin, "set b/1 x").unwrap().starts_with("err:"));
+    assert_eq!(kv.len(), 1);
+    assert_eq!(audit.refusals()[0].operation, "nanoproc:plugins/kv#set");
+}

@@ -185,8 +185,9 @@ impl HostFamily {
         &self.name
     }
 
-    /// Serves function `func` of WIT interface `interface` (with its version, as
-    /// components import it: `example:kv/store@0.1.0`). Every call is checked
+    /// Serves function `func` of WIT interface `interface`: with its version, as
+    /// components import it (`example:kv/store@0.1.0`), or without one to serve
+    /// every version of it (`example:kv/store`). Every call is checked
     /// against the caller's holding of this family, aimed at `target(&params)`
     /// (`None`: the call is not about one scope, and needs only the family
     /// held), and recorded; only an allowed call runs `imp`. A refused call
@@ -455,12 +456,13 @@ impl HostFamilies {
             .map(|f| f.rule)
     }
 
-    /// Whether import `name` is an interface a registered family serves.
+    /// Whether import `name` is an interface a registered family serves: the
+    /// same name, or the name without a version (which serves every version).
     pub fn serves(&self, name: &str) -> bool {
         self.families
             .iter()
             .flat_map(|f| &f.funcs)
-            .any(|(f, _)| f.interface == name)
+            .any(|(f, _)| crate::interfaces::names_match(name, &f.interface))
     }
 
     /// Links every registered family's functions of the interfaces the component
@@ -472,8 +474,11 @@ impl HostFamilies {
     ) -> wasmtime::Result<()> {
         for family in self.families.iter() {
             for (f, operation) in &family.funcs {
-                if imports.contains(&f.interface.as_str()) {
-                    (f.link)(linker, &f.interface, family.name, operation)?;
+                // Linked under the name the component imports it by.
+                for import in imports {
+                    if crate::interfaces::names_match(import, &f.interface) {
+                        (f.link)(linker, import, family.name, operation)?;
+                    }
                 }
             }
         }
