@@ -18,6 +18,7 @@
 //! JavaScript, Python; `cargo xtask plugin-demo` builds their components).
 
 use nanoproc_runtime::host::{HostFamily, ScopeRule};
+use nanoproc_runtime::manifest::Restart;
 use nanoproc_runtime::{Audit, Plugin, PluginError, PluginOptions, Runtime, TypedExport};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -91,6 +92,12 @@ fn load(runtime: &Runtime, manifest: &PathBuf) -> Result<Loaded, String> {
     let audit = Audit::new();
     let options = PluginOptions {
         audit: audit.clone(),
+        // A plugin that fails (a trap, a limit) gets a fresh instance for the next
+        // line, three times a minute at most; past that it is left failed.
+        restart: Some(Restart {
+            max: 3,
+            within_ms: 60_000,
+        }),
         ..PluginOptions::default()
     };
     let mut plugin = plan
