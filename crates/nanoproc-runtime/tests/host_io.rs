@@ -5,10 +5,13 @@
 //! `tracing`.
 
 use nanoproc_runtime::{
-    AUDIT_TRACING_TARGET, Audit, Captured, Decision, Event, HostIo, Output, Plan, RunError,
-    RunOptions, Runtime, Stdin,
+    AUDIT_TRACING_TARGET, Audit, Captured, Decision, Event, HostIo, Output, RunError, RunOptions,
+    Stdin,
 };
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{driver_tree, plan};
 use std::sync::{Arc, Mutex};
 
 /// `probe_cmd` as the root `cmd`, with `grants` (TOML lines).
@@ -27,42 +30,7 @@ fn cmd_manifest(dir: &Path, grants: &str) -> PathBuf {
 
 /// `probe_driver` as `driver`, calling `leaf` and `sib` (both `probe_leaf`).
 fn driver_manifest(dir: &Path, driver: &str, leaf: &str, sib: &str) -> PathBuf {
-    let manifest = dir.join("nanoproc.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{driver_wasm}"
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-{driver}
-
-[nanoprocess.leaf]
-component = "{leaf_wasm}"
-on-failure = "error"
-{leaf}
-
-[nanoprocess.sib]
-component = "{leaf_wasm}"
-on-failure = "error"
-{sib}
-"#,
-            driver_wasm = xtask::guest("probe_driver").display(),
-            leaf_wasm = xtask::guest("probe_leaf").display(),
-        ),
-    )
-    .unwrap();
-    manifest
-}
-
-fn plan(manifest: &Path, args: &[&str]) -> Plan {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    Runtime::new()
-        .unwrap()
-        .check_manifest(manifest, &args)
-        .unwrap_or_else(|e| panic!("the manifest checks: {e}"))
+    driver_tree(dir, ("probe_driver", "probe_leaf"), driver, leaf, sib)
 }
 
 fn text(bytes: Vec<u8>) -> String {

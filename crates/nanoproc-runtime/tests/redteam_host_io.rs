@@ -13,6 +13,9 @@ use nanoproc_runtime::{
     PluginOptions, RunOptions, Runtime, Stdin,
 };
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{check, driver_tree, plan};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,47 +31,14 @@ const PIECE: usize = 64 << 10;
 /// `sibling`), both the red-team leaf, with these grants (TOML lines) and, for
 /// the leaf, `leaf_extra` (more keys of its table, e.g. `restart`).
 fn manifest(dir: &Path, driver: &str, leaf: &str, leaf_extra: &str, sib: &str) -> PathBuf {
-    let manifest = dir.join("nanoproc.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"[app]
-root = "driver"
-
-[nanoprocess.driver]
-component = "{driver_wasm}"
-deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
-{driver}
-
-[nanoprocess.leaf]
-component = "{leaf_wasm}"
-on-failure = "error"
-{leaf_extra}
-{leaf}
-
-[nanoprocess.sib]
-component = "{leaf_wasm}"
-on-failure = "error"
-{sib}
-"#,
-            driver_wasm = xtask::guest("redteam_io_driver").display(),
-            leaf_wasm = xtask::guest("redteam_io_leaf").display(),
-        ),
+    let leaf = format!("{leaf_extra}\n{leaf}");
+    driver_tree(
+        dir,
+        ("redteam_io_driver", "redteam_io_leaf"),
+        driver,
+        &leaf,
+        sib,
     )
-    .unwrap();
-    manifest
-}
-
-fn check(manifest: &Path, args: &[&str]) -> Result<Plan, String> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    Runtime::new()
-        .unwrap()
-        .check_manifest(manifest, &args)
-        .map_err(|e| e.to_string())
-}
-
-fn plan(manifest: &Path, args: &[&str]) -> Plan {
-    check(manifest, args).unwrap_or_else(|e| panic!("the manifest checks: {e}"))
 }
 
 /// Runs `f` on a thread with a run's stack and fails, rather than hangs, if it

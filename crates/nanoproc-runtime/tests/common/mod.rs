@@ -145,3 +145,58 @@ grants.host = {{ kv = {child_kv} }}
     .unwrap();
     manifest
 }
+
+/// A driver as the root, importing `leaf` (as `test:probe/probe`) and `sib` (as
+/// `test:probe/sibling`), both one leaf component, each dependency reporting its
+/// failures as errors; `guests` names the driver's and the leaf's guests, and
+/// `driver`, `leaf`, `sib` are more lines of each one's table (grants, policy).
+pub fn driver_tree(
+    dir: &Path,
+    guests: (&str, &str),
+    driver: &str,
+    leaf: &str,
+    sib: &str,
+) -> PathBuf {
+    let manifest = dir.join("nanoproc.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{driver_wasm}"
+deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
+{driver}
+
+[nanoprocess.leaf]
+component = "{leaf_wasm}"
+on-failure = "error"
+{leaf}
+
+[nanoprocess.sib]
+component = "{leaf_wasm}"
+on-failure = "error"
+{sib}
+"#,
+            driver_wasm = xtask::guest(guests.0).display(),
+            leaf_wasm = xtask::guest(guests.1).display(),
+        ),
+    )
+    .unwrap();
+    manifest
+}
+
+/// A manifest checked as `nanoproc run` checks it, with `args` for the root.
+pub fn check(manifest: &Path, args: &[&str]) -> Result<nanoproc_runtime::Plan, String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    Runtime::new()
+        .unwrap()
+        .check_manifest(manifest, &args)
+        .map_err(|e| e.to_string())
+}
+
+/// [`check`], which must succeed.
+pub fn plan(manifest: &Path, args: &[&str]) -> nanoproc_runtime::Plan {
+    check(manifest, args).unwrap_or_else(|e| panic!("the manifest checks: {e}"))
+}
