@@ -931,8 +931,7 @@ fn a_func_kept_from_call_with_cannot_reach_a_later_instance() {
 
 /// A host family serving an interface that a manifest wires to a dependency
 /// (`deps`): refused at check, rather than the host silently taking the root's
-/// calls meant for its child. (The message says the root "does not import that
-/// interface", which is misleading: it does, and the host serves it.)
+/// calls meant for its child, with a message that says why.
 #[test]
 fn a_host_family_does_not_silently_take_over_a_wired_dependency() {
     let kv = Kv::default();
@@ -959,7 +958,7 @@ fn a_host_family_does_not_silently_take_over_a_wired_dependency() {
     assert!(
         refused
             .to_string()
-            .contains("does not import that interface"),
+            .contains("served by a capability family the host application defines"),
         "{refused}"
     );
 }

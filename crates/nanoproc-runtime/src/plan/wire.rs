@@ -175,6 +175,31 @@ pub(super) fn wire(
         for (dep, used) in node.deps.iter().zip(used) {
             if !used {
                 let imports: Vec<&str> = comp.dep_imports.iter().map(|d| d.name.as_str()).collect();
+                // It does import the interface, but as one the runtime serves (a
+                // capability family the host defines): never silently handed to
+                // the host instead of the dependency, and said as it is.
+                let served = !dep.interface.starts_with("wasi:")
+                    && comp
+                        .component
+                        .component_type()
+                        .imports(engine)
+                        .any(|(name, _)| interfaces::names_match(name, &dep.interface));
+                if served {
+                    errors.push(
+                        manifest
+                            .error_at(
+                                Some(&dep.span),
+                                format!(
+                                    "{}: `{}` is given for {}, but that interface is served by a capability family the host application defines",
+                                    node.path, manifest.nodes[dep.child].name, dep.interface
+                                ),
+                            )
+                            .help(
+                                "remove the dependency, and grant the family under grants.host; or register no family for that interface",
+                            ),
+                    );
+                    continue;
+                }
                 errors.push(
                     manifest
                         .error_at(
