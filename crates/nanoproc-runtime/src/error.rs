@@ -3,6 +3,45 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// How a call into a nanoprocess (or its start) that returned an error ended:
+/// the one classification the run, the trampolines and plugins all make.
+pub(crate) enum Ended {
+    /// The run was stopped from outside: nobody's failure.
+    Stopped(crate::interrupt::StopReason),
+    /// It called `exit` with this status.
+    Exit(i32),
+    /// It failed: the cause in words (its stderr's tail included, where it was
+    /// captured), and whether one of its limits was the cause.
+    Failed {
+        message: String,
+        limit_exceeded: bool,
+    },
+}
+
+impl Ended {
+    /// What `err`, returned by a call into the nanoprocess whose store data is
+    /// `state`, means.
+    pub fn of(err: &wasmtime::Error, state: &crate::state::NanoState) -> Self {
+        if let Some(reason) = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<crate::interrupt::StopReason>())
+        {
+            return Ended::Stopped(*reason);
+        }
+        if let Some(exit) = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
+        {
+            return Ended::Exit(exit.0);
+        }
+        let stderr = state.captured_stderr();
+        Ended::Failed {
+            message: describe(err, stderr.as_deref(), Some((state.path(), &state.limits))),
+            limit_exceeded: is_limit(err),
+        }
+    }
+}
+
 /// A nanoprocess used a capability it does not hold, through an interface with no
 /// error case to report it in (`wasi:random`, `wasi:clocks`, `wasi:cli/exit`), or
 /// wrote to an ungranted stdout or read an ungranted stdin (carried in the stream's

@@ -17,7 +17,7 @@
 //! compiled code is shared by every instance.
 
 use crate::audit::{Audit, Decision};
-use crate::error::describe;
+use crate::error::Ended;
 use crate::host_io::HostIo;
 use crate::interrupt::{Interrupt, StopReason};
 use crate::plan::Plan;
@@ -322,10 +322,7 @@ impl Plugin {
             .caps
             .limits
             .get(nanoproc_caps::LimitKind::Memory)?;
-        Some(usize::try_from(memory).unwrap_or(usize::MAX).clamp(
-            crate::trampoline::MIN_HOSTCALL_FUEL,
-            crate::trampoline::MAX_HOSTCALL_FUEL,
-        ))
+        Some(crate::trampoline::hostcall_fuel(memory))
     }
 
     /// The root's linked component: what wasmtime `bindgen!`'s `…Indices::new`
@@ -363,18 +360,8 @@ impl Plugin {
         out
     }
 
-    /// The export index of `interface#func` (`interface` with or without its
-    /// version; `""` for a function exported at the top level).
-    fn export_index(
-        &self,
-        interface: &str,
-        func: &str,
-    ) -> Result<(String, ComponentExportIndex), PluginError> {
-        self.export(interface, func)
-            .map(|(name, index, _)| (name, index))
-    }
-
-    /// [`Plugin::export_index`], with the export's type.
+    /// The name, index and type of export `interface#func` (`interface` with or
+    /// without its version; `""` for a function exported at the top level).
     fn export(
         &self,
         interface: &str,
@@ -427,7 +414,7 @@ impl Plugin {
         Params: ComponentNamedList + Lower,
         Results: ComponentNamedList + Lift,
     {
-        let (name, index) = self.export_index(interface, func)?;
+        let (name, index, _) = self.export(interface, func)?;
         let live = self.live()?;
         live.instance
             .get_typed_func::<Params, Results>(&mut live.store, index)
@@ -736,30 +723,30 @@ impl Plugin {
         let path = self.root_path().clone();
         // Whatever ended it, the instance cannot be entered again.
         let live = self.live.take().expect("called above");
-        if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
-            self.failure = Some(format!("stopped: {reason}"));
-            return Err(PluginError::Stopped(*reason));
-        }
-        if let Some(exit) = e
-            .chain()
-            .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
-        {
-            self.failure = Some(format!("it exited with status {}", exit.0));
-            return Err(PluginError::Exited {
-                nanoprocess: path,
-                code: exit.0,
-            });
-        }
-        let stderr = live.store.data().captured_stderr();
-        let limits = &self.cx.plan.nodes[0].caps.limits;
-        let message = describe(&e, stderr.as_deref(), Some((&path, limits)));
+        let (message, limit_exceeded) = match Ended::of(&e, live.store.data()) {
+            Ended::Stopped(reason) => {
+                self.failure = Some(format!("stopped: {reason}"));
+                return Err(PluginError::Stopped(reason));
+            }
+            Ended::Exit(code) => {
+                self.failure = Some(format!("it exited with status {code}"));
+                return Err(PluginError::Exited {
+                    nanoprocess: path,
+                    code,
+                });
+            }
+            Ended::Failed {
+                message,
+                limit_exceeded,
+            } => (message, limit_exceeded),
+        };
         self.failure = Some(message.clone());
         tracing::info!(nanoprocess = ?path, export, error = ?message, "plugin call trapped");
         Err(PluginError::Trap {
             nanoprocess: path,
             export: export.to_string(),
             message,
-            limit_exceeded: crate::error::is_limit(&e),
+            limit_exceeded,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! owns its children: the parent's first call may come at once.
 
 use crate::audit::Audit;
-use crate::error::describe;
+use crate::error::Ended;
 use crate::families::build_state;
 use crate::host_io::HostIo;
 use crate::interrupt::{Deadline, Interrupt, StopReason, Ticker};
@@ -316,24 +316,18 @@ impl Tree {
         match outcome {
             Ok((Ok(()),)) => Ok(Exit { code: 0 }),
             Ok((Err(()),)) => Ok(Exit { code: 1 }),
-            Err(e) => {
-                if let Some(exit) = e
-                    .chain()
-                    .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
-                {
-                    return Ok(Exit { code: exit.0 });
-                }
-                if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
-                    return Err(RunError::Stopped(*reason));
-                }
-                let limit_exceeded = crate::error::is_limit(&e);
-                let stderr = store.data().captured_stderr();
-                Err(RunError::Trap {
-                    nanoprocess: root.path.clone(),
-                    message: describe(&e, stderr.as_deref(), Some((&root.path, &root.caps.limits))),
+            Err(e) => match Ended::of(&e, store.data()) {
+                Ended::Exit(code) => Ok(Exit { code }),
+                Ended::Stopped(reason) => Err(RunError::Stopped(reason)),
+                Ended::Failed {
+                    message,
                     limit_exceeded,
-                })
-            }
+                } => Err(RunError::Trap {
+                    nanoprocess: root.path.clone(),
+                    message,
+                    limit_exceeded,
+                }),
+            },
         }
     }
 }
@@ -437,22 +431,17 @@ impl RunCtx {
         store.data_mut().clock.start_call();
         let instantiated = pre.instantiate(&mut store);
         store.data_mut().clock.end_call();
-        let instance = instantiated.map_err(|e| {
-            if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
-                return StartError::Stopped(*reason);
-            }
-            if let Some(exit) = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
-            {
-                return StartError::Exit(exit.0);
-            }
-            let stderr = store.data().captured_stderr();
-            StartError::Failed {
+        let instance = instantiated.map_err(|e| match Ended::of(&e, store.data()) {
+            Ended::Stopped(reason) => StartError::Stopped(reason),
+            Ended::Exit(code) => StartError::Exit(code),
+            Ended::Failed {
+                message,
+                limit_exceeded,
+            } => StartError::Failed {
                 nanoprocess: node.path.clone(),
-                message: describe(&e, stderr.as_deref(), Some((&node.path, &node.caps.limits))),
-                limit_exceeded: crate::error::is_limit(&e),
-            }
+                message,
+                limit_exceeded,
+            },
         })?;
         tracing::debug!(nanoprocess = ?node.path, "instantiated");
         Ok((store, instance))

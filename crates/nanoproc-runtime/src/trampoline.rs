@@ -17,7 +17,7 @@
 //! call, within its restart budget.
 
 use crate::audit::Decision;
-use crate::error::{ChildFailed, describe};
+use crate::error::{ChildFailed, Ended};
 use crate::interrupt::StopReason;
 use crate::limits::{Budget, ResultTooLarge};
 use crate::run::{RunCtx, StartError};
@@ -106,8 +106,17 @@ pub(crate) fn call_child<R>(
 /// The hostcall fuel of a child whose parent has a memory budget: that budget's
 /// headroom, but never so little that the child's own host calls (a large write)
 /// fail for it, nor more than wasmtime's default.
-pub(crate) const MIN_HOSTCALL_FUEL: usize = 16 << 20;
-pub(crate) const MAX_HOSTCALL_FUEL: usize = 128 << 20;
+const MIN_HOSTCALL_FUEL: usize = 16 << 20;
+const MAX_HOSTCALL_FUEL: usize = 128 << 20;
+
+/// The hostcall fuel for results that may take `bytes` of their receiver's
+/// memory: never so little that ordinary host calls fail, nor more than
+/// wasmtime's default.
+pub(crate) fn hostcall_fuel(bytes: u64) -> usize {
+    usize::try_from(bytes)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_HOSTCALL_FUEL, MAX_HOSTCALL_FUEL)
+}
 
 /// [`call_child`] for a call that is not one of the interface's functions (a
 /// resource's destructor).
@@ -132,11 +141,7 @@ pub(crate) fn call_child_raw<R>(
     // it, bounded only by the child store's hostcall fuel (about the bytes
     // copied). Sized from what the parent may still allocate, it bounds what a
     // result can make the host allocate for a parent that could never take it.
-    let hostcall_fuel = cx.data().limiter.left().map(|left| {
-        usize::try_from(left)
-            .unwrap_or(usize::MAX)
-            .clamp(MIN_HOSTCALL_FUEL, MAX_HOSTCALL_FUEL)
-    });
+    let hostcall_fuel = cx.data().limiter.left().map(hostcall_fuel);
     let outcome = child.call(route, |live| {
         if let Some(fuel) = hostcall_fuel {
             live.store.set_hostcall_fuel(fuel);
@@ -337,19 +342,14 @@ impl ChildProc {
             Err(e) => e,
         };
 
-        if let Some(reason) = e.chain().find_map(|c| c.downcast_ref::<StopReason>()) {
-            return Err(Failure::Stopped(*reason));
-        }
-        if let Some(exit) = e
-            .chain()
-            .find_map(|c| c.downcast_ref::<wasmtime_wasi::I32Exit>())
-        {
-            return Err(Failure::Exit(exit.0));
-        }
-        let limit_exceeded = crate::error::is_limit(&e);
-        let stderr = live.store.data().captured_stderr();
-        let node = &self.run.plan.nodes[self.node];
-        let cause = describe(&e, stderr.as_deref(), Some((&self.path, &node.caps.limits)));
+        let (cause, limit_exceeded) = match Ended::of(&e, live.store.data()) {
+            Ended::Stopped(reason) => return Err(Failure::Stopped(reason)),
+            Ended::Exit(code) => return Err(Failure::Exit(code)),
+            Ended::Failed {
+                message,
+                limit_exceeded,
+            } => (message, limit_exceeded),
+        };
         // The instance is done for: a trapped instance cannot be entered again.
         // Dropping it returns its memory to every budget it was charged to.
         self.live = None;
