@@ -176,7 +176,10 @@ mod tests {
         let hostile = format!("{}, <BR/>\"];", "x".repeat(70));
         assert_eq!(
             wrapped(&hostile),
-            format!("{},<BR ALIGN=\"LEFT\"/>&lt;BR/&gt;&quot;];", "x".repeat(70))
+            format!(
+                "{},<BR ALIGN=\"LEFT\"/>&lt;BR/&gt;&quot;&#93;;",
+                "x".repeat(70)
+            )
         );
     }
 }

@@ -84,9 +84,15 @@ pub fn dot_quoted(text: &str) -> String {
 
 /// Text inside a Graphviz HTML-like label (`label=<...>`): the XML delimiters as
 /// entities, so the label's `<`/`>` nesting, which ends the label, cannot be
-/// closed or opened by a name. [`visible`] has removed the characters XML refuses.
+/// closed or opened by a name, and brackets as character references.
+/// [`visible`] has removed the characters XML refuses.
 pub fn dot_html(text: &str) -> String {
+    // Graphviz's HTML-label lexer refuses an element whose whole text is `]` (a
+    // capability or name `]` made `dot` fail): brackets go as character
+    // references, which it reads back as themselves.
     xml_text(&visible(text))
+        .replace('[', "&#91;")
+        .replace(']', "&#93;")
 }
 
 /// Text inside a Mermaid double-quoted label (`n0["..."]`, `-->|"..."|`).
@@ -180,10 +186,11 @@ mod tests {
     fn dot_html_leaves_no_markup() {
         assert_eq!(
             dot_html("</TD></TR></TABLE>>]; n9 [label=\"x\"'"),
-            "&lt;/TD&gt;&lt;/TR&gt;&lt;/TABLE&gt;&gt;]; n9 [label=&quot;x&quot;&#39;"
+            "&lt;/TD&gt;&lt;/TR&gt;&lt;/TABLE&gt;&gt;&#93;; n9 &#91;label=&quot;x&quot;&#39;"
         );
         assert_eq!(dot_html("&amp;"), "&amp;amp;");
         assert_eq!(dot_html("nul\0"), "nul\\u0000");
+        assert_eq!(dot_html("]"), "&#93;");
     }
 
     #[test]

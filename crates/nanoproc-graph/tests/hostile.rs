@@ -422,3 +422,14 @@ proptest! {
         prop_assert_eq!(svg_structure(&svg), expected_structure(&graph));
     }
 }
+
+/// A name that is only `]` (as the property above once drew): Graphviz's HTML
+/// labels refuse an element whose whole text is a bare bracket.
+#[test]
+fn a_name_that_is_a_bracket_renders_with_graphviz() {
+    for name in ["]", "[", "]]>", "[]"] {
+        let graph = graph_named(&[name], &[name]);
+        let svg = graphviz_svg(&dot::render(&graph));
+        assert_eq!(svg_structure(&svg), expected_structure(&graph), "{name:?}");
+    }
+}
