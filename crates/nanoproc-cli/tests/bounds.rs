@@ -3,7 +3,7 @@
 //! component files of any size or kind, manifests of any depth or width, and a tree
 //! whose dependencies together may take more memory than the machine has.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 use std::process::Command;

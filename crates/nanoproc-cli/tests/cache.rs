@@ -2,7 +2,7 @@
 //! foreign file is never loaded (it is replaced); a directory others may write to
 //! is not used.
 
-mod common;
+use crate::common;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
 

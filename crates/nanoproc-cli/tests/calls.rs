@@ -1,7 +1,7 @@
 //! Calls between nanoprocesses: every kind of WIT value crosses intact, and a
 //! failing child is reported to its parent by name, never silently.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn types_tree(scene: &Scene) -> std::path::PathBuf {

@@ -1,7 +1,7 @@
 //! `nanoproc check`: everything that can be refused before anything runs, refused
 //! with the nanoprocess, the grant, the parent's grant and the manifest location.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// driver -> mid -> leaf (and a sibling), with the leaf's and mid's grants supplied

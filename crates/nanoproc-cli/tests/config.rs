@@ -3,7 +3,7 @@
 //! gets (or is written values of its own), `check` shows keys and never values,
 //! and every read is recorded by key.
 
-mod common;
+use crate::common;
 use common::*;
 
 const SECRET: &str = "s3cret-token-value";

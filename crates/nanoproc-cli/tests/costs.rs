@@ -2,7 +2,7 @@
 //! large for its parent is the child's failure, and a deep tree of calls does not
 //! overflow nanoproc's own stack.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! The demo application (examples/gallery), run exactly as `cargo xtask demo` runs
 //! it, in a copy so that the repository's photos stay as they are.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -2,7 +2,7 @@
 //! would with a real guest, and the host checked afterwards. One test (or more) per
 //! class of escape; `docs/security.md` lists which test covers which boundary.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// A manifest whose one nanoprocess, `cmd`, is the `probe_cmd` guest; `table` is

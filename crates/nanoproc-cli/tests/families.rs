@@ -2,7 +2,7 @@
 //! discarded, a file), clocks (real, frozen, denied), random (real, seeded,
 //! denied) and exit, each granted, narrowed for a child and refused.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn tree(scene: &Scene, root_extra: &str, leaf: &str) -> std::path::PathBuf {

@@ -5,7 +5,7 @@
 //! Every function these tests call (`echo-string`, `echo-bytes`, `add`, `crash`) has
 //! a fast path; the runtime's unit tests check that they are linked to it.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// types_parent -> types_child; `child` is the rest of the child's table.

@@ -19,7 +19,7 @@
 //! * a refusal changes nothing and is counted once in the account;
 //! * a directory granted no rights at all is not granted, so paths in it name nothing.
 
-mod common;
+use crate::common;
 use common::*;
 
 use proptest::prelude::*;

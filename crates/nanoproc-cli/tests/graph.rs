@@ -3,7 +3,7 @@
 //! Debian's `graphviz`; `.ci/run` installs it, and these tests fail, saying so,
 //! without it).
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};

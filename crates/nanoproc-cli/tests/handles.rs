@@ -4,7 +4,7 @@
 //! (handles_driver) holds `/data` read-write and `/ro` read-only and calls the
 //! `reader` (handles_reader), which by default holds nothing.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::PathBuf;

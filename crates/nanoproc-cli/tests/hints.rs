@@ -3,7 +3,7 @@
 //! ancestor that lacks the capability too). The hints are checked by doing what
 //! they say: the run with them applied is refused nothing.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// The hint printed under a refusal (`    to allow it: ...`).

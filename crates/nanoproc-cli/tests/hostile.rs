@@ -4,7 +4,7 @@
 //! names it and the cause, the parent goes on where the manifest says so, and the
 //! host process's memory stays within the granted limits plus a constant.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// driver -> leaf (the hostile one, grants given) and a well-behaved sibling.

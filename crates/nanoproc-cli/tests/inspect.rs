@@ -7,7 +7,7 @@
 //! `xtask::foreign_guest`, which installs their toolchains under
 //! `target/foreign-tools/` when missing (README: the test command).
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! `sibling:OP` to the two nanoprocesses it imports (both `probe_leaf`, each its own
 //! instance with its own grants).
 
-mod common;
+use crate::common;
 use common::*;
 
 /// A root holding a directory, a secret variable and random; a child holding

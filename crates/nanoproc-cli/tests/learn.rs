@@ -4,7 +4,7 @@
 //! Learning itself gives a dependency no more than its parent holds, and never
 //! writes a grant the user did not have.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! for more (or changed grants, or a changed tree) is refused, and under
 //! `--locked` every difference is.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Network grants by pattern, with real sockets on loopback only (127.0.0.1 and
 //! ::1). Every refused attempt is stopped before any packet is sent.
 
-mod common;
+use crate::common;
 use common::*;
 use std::net::TcpListener;
 

@@ -5,7 +5,7 @@
 //! child fails and is restarted; forged and stale handle numbers; and `nanoproc
 //! check`'s view of all of it.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Filesystem rights per operation, escape attempts through our layer, and the
 //! audit log, with real components.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// driver (root, read-write /data) -> leaf and sib with the given grants.

@@ -1,6 +1,6 @@
 //! `nanoproc run COMPONENT.wasm`: one nanoprocess, deny-by-default, grants by flags.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -4,7 +4,7 @@
 //! when a guest never returns; a closed output pipe ends the run quietly; and an
 //! output limit counts what actually reaches the terminal.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

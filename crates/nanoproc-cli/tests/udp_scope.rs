@@ -9,7 +9,7 @@
 //! bounded: the guest's receive gives up after a few seconds, and the run is killed
 //! if it has not ended within [`RUN_LIMIT`].
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};

@@ -2,7 +2,7 @@
 //! single component and `--json`, the guest's arguments after the target, the
 //! spinner for long compiles, `-v` logging, shell completions and the man page.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 

@@ -10,7 +10,7 @@ use nanoproc_runtime::{
 };
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::{driver_tree, plan};
 use std::sync::{Arc, Mutex};
 

@@ -12,7 +12,7 @@ use nanoproc_runtime::{
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
 
-mod common;
+use crate::common;
 use common::{
     KV, Kv, Refused, TRANSFORM, call, grants, kv_family, kv_grant, relay_tree, runtime_with,
 };

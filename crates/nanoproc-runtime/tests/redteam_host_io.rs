@@ -14,7 +14,7 @@ use nanoproc_runtime::{
 };
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::{check, driver_tree, plan};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -17,7 +17,7 @@ use wasmtime::component::Val;
 
 const BULK: &str = "nanoproc:plugins/bulk@0.1.0";
 
-mod common;
+use crate::common;
 use common::{
     KV, Kv, Refused, TRANSFORM, call, grants, kv_family, kv_grant, relay_tree, runtime_with,
 };

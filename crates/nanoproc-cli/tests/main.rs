@@ -1,0 +1,32 @@
+//! The command line's end-to-end tests, one module per subject, in one test binary:
+//! each binary links wasmtime (~200 MB in a debug build), so one binary instead of
+//! one per file saves gigabytes of disk and a link per file.
+
+mod common;
+
+mod bounds;
+mod cache;
+mod calls;
+mod check;
+mod config;
+mod costs;
+mod demo;
+mod escapes;
+mod families;
+mod fastpath;
+mod fs_model;
+mod graph;
+mod handles;
+mod hints;
+mod hostile;
+mod inspect;
+mod isolation;
+mod learn;
+mod lock;
+mod network;
+mod resources;
+mod rights;
+mod single;
+mod stops;
+mod udp_scope;
+mod usability;
