@@ -25,6 +25,7 @@
 //! position of the child that serves it.
 
 mod compile;
+pub(crate) mod fuse;
 mod grants;
 mod link;
 mod memory;
