@@ -80,6 +80,10 @@ pub struct Node {
     pub on_failure: OnFailure,
     /// Whether, and how often, a failed instance is replaced by a fresh one.
     pub restart: Option<Restart>,
+    /// Whether it runs in a store of its own or fused into its parent's.
+    pub isolation: Isolation,
+    /// Where `isolation` was written, if it was.
+    pub isolation_span: Option<Span>,
     /// Which of its imports each child satisfies, in declaration order.
     pub deps: Vec<Dep>,
 }
@@ -95,6 +99,33 @@ pub enum OnFailure {
     /// Where the function returns `result<_, string>`, the parent receives an `err`
     /// with the child's path and cause; other functions trap as with `Trap`.
     Error,
+}
+
+/// Where a dependency runs relative to its parent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// In a store of its own, every call across the edge through the host: its own
+    /// fault domain and limits, restartable, handles lent and withdrawn. The default.
+    #[default]
+    Isolated,
+    /// Composed into its parent's component at plan time: its own component
+    /// instance, linear memory and capabilities, but its parent's store, so its
+    /// parent's fault domain and limits. A call across the edge costs about a
+    /// function call (docs/manifest.md, "Fused dependencies").
+    Fused,
+}
+
+/// What in a store enforces a limit, for the message refusing it on a fused
+/// nanoprocess.
+fn limit_counter(kind: nanoproc_caps::LimitKind) -> &'static str {
+    use nanoproc_caps::LimitKind;
+    match kind {
+        LimitKind::Memory | LimitKind::Tables | LimitKind::Instances => "resource limiter",
+        LimitKind::Handles => "resource table",
+        LimitKind::Fuel => "fuel counter",
+        LimitKind::Timeout => "deadline",
+        LimitKind::Output => "output budget",
+    }
 }
 
 /// Replace a failed dependency with a fresh instance (same grants, state lost), at
@@ -222,6 +253,8 @@ impl Manifest {
                 grants_span: None,
                 on_failure: OnFailure::Trap,
                 restart: None,
+                isolation: Isolation::Isolated,
+                isolation_span: None,
                 deps: Vec::new(),
             }],
         }
@@ -671,6 +704,25 @@ impl Cx {
                 format!("{path}: `restart` needs `on-failure = \"error\"`: with \"trap\" the parent fails together with it"),
             );
         }
+        let isolation = match &decl.isolation {
+            None => Isolation::Isolated,
+            Some(v) => match v.get_ref().as_str() {
+                "isolated" => Isolation::Isolated,
+                "fused" => Isolation::Fused,
+                other => {
+                    self.error(
+                        Some(v.span()),
+                        format!(
+                            "{path}: isolation must be \"isolated\" or \"fused\", not {other:?}"
+                        ),
+                    );
+                    Isolation::Isolated
+                }
+            },
+        };
+        if isolation == Isolation::Fused {
+            self.fused_rules(&path, parent.is_none(), decl);
+        }
         if parent.is_none() {
             for span in [
                 decl.on_failure.as_ref().map(Spanned::span),
@@ -697,7 +749,55 @@ impl Cx {
             grants_span: decl.grants.as_ref().map(Spanned::span),
             on_failure,
             restart,
+            isolation,
+            isolation_span: decl.isolation.as_ref().map(Spanned::span),
             deps: Vec::new(),
+        }
+    }
+
+    /// What a fused nanoprocess gives up, refused where the manifest asks for it
+    /// anyway. It runs in its parent's store: a trap in it ends its parent's call
+    /// (so there is no error to hand the parent and no instance of its own to
+    /// restart), and the store has one memory limiter, one fuel counter and one
+    /// deadline, which cannot tell its instances apart (so its use counts against
+    /// its parent's limits and it can have none of its own). `output` is the
+    /// exception: it bounds each output stream, which belongs to the nanoprocess
+    /// that opened it, fused or not.
+    fn fused_rules(&mut self, path: &str, is_root: bool, decl: &raw::RawNanoprocess) {
+        let isolation_span = decl.isolation.as_ref().map(Spanned::span);
+        if is_root {
+            self.error(
+                isolation_span,
+                format!("{path}: `isolation = \"fused\"` applies to dependencies; the root has no parent to be fused into"),
+            );
+            return;
+        }
+        if let Some(v) = &decl.on_failure
+            && v.get_ref() == "error"
+        {
+            self.error(
+                Some(v.span()),
+                format!("{path}: `on-failure = \"error\"` needs an isolated edge: a fused nanoprocess shares its parent's fault domain, so a trap in it ends the parent's call; remove `isolation = \"fused\"` to contain its failures"),
+            );
+        }
+        if let Some(r) = &decl.restart {
+            self.error(
+                Some(r.span()),
+                format!("{path}: `restart` needs an isolated edge: a fused nanoprocess has no instance of its own to replace; remove `isolation = \"fused\"` to restart it"),
+            );
+        }
+        let Some(grants) = &decl.grants else { return };
+        for (key, _) in &grants.get_ref().0 {
+            let key_name = key.get_ref().as_str();
+            if let Some(kind) = nanoproc_caps::LimitKind::ALL
+                .into_iter()
+                .find(|k| k.key() == key_name && *k != nanoproc_caps::LimitKind::Output)
+            {
+                self.error(
+                    Some(key.span()),
+                    format!("{path}: a fused nanoprocess cannot have a `{}` limit of its own: it runs in its parent's store, whose one {} counts every instance in it alike; its use counts against its parent's limits. Set the limit on the parent, or make the edge isolated (remove `isolation = \"fused\"`)", kind.key(), limit_counter(kind)),
+                );
+            }
         }
     }
 

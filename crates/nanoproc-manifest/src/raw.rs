@@ -29,6 +29,7 @@ pub struct RawNanoprocess {
     pub deps: BTreeMap<Spanned<String>, Spanned<String>>,
     pub on_failure: Option<Spanned<String>>,
     pub restart: Option<Spanned<RawRestart>>,
+    pub isolation: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
