@@ -61,6 +61,10 @@ pub fn new_engine(choice: EngineChoice) -> wasmtime::Result<Engine> {
     let EngineChoice { fuel, epochs, pool } = choice;
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Named imports (`(implements "...")`): how a fused nanoprocess's WASI imports
+    // are bound to its own capabilities (see `plan::fuse`). Validation only: it
+    // costs nothing to a component without them.
+    config.wasm_component_model_implements(true);
     config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(epochs);

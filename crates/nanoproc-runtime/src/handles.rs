@@ -151,6 +151,19 @@ impl Walk {
         if w.carries_handles() { w } else { Walk::Plain }
     }
 
+    /// The first WASI handle type it carries (a descriptor, stream or socket), if
+    /// any: what may not cross a fused edge, where no host sees it go.
+    pub fn wasi_handle(&self) -> Option<&'static str> {
+        match self {
+            Walk::Plain | Walk::Proxy { .. } => None,
+            Walk::Wasi { kind, .. } => Some(kind.name()),
+            Walk::List(w) | Walk::Option(w) => w.wasi_handle(),
+            Walk::Record(ws) | Walk::Tuple(ws) => ws.iter().find_map(Walk::wasi_handle),
+            Walk::Variant(cases) => cases.iter().find_map(|(_, w)| w.wasi_handle()),
+            Walk::Map(a, b) | Walk::Result(a, b) => a.wasi_handle().or_else(|| b.wasi_handle()),
+        }
+    }
+
     pub fn carries_handles(&self) -> bool {
         match self {
             Walk::Plain => false,

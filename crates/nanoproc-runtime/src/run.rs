@@ -401,6 +401,15 @@ impl RunCtx {
         if let Some(ticker) = self.plan.ticker.get() {
             state.clock.ticks = ticker.ticks();
         }
+        // The nanoprocesses fused into this one's component: each its own WASI
+        // context and families, from its own grants, in this store.
+        for &fused in &node.personas {
+            let persona_node = &self.plan.nodes[fused];
+            let persona =
+                crate::families::build_persona(persona_node, &self.audit, &self.io, &self.outputs)
+                    .map_err(|e| StartError::failed(&persona_node.path, format!("{e:#}")))?;
+            state.fused.push(persona);
+        }
         for &child in &node.children {
             let live = self.instantiate_child(child, &budgets)?;
             state.children.push(Some(Box::new(ChildProc {

@@ -61,6 +61,26 @@ pub struct NanoState {
     /// directory it hands across a boundary is checked against (see `handles`).
     pub(crate) node: usize,
     pub(crate) plan_dirs: Arc<crate::families::fs::dirs::PlanDirs>,
+    /// The nanoprocesses fused into this one's component (see [`Persona`]), in
+    /// the order of the plan's `fused` list: a named import's `NamedId` is a
+    /// position here.
+    pub(crate) fused: Vec<Persona>,
+}
+
+/// What makes a nanoprocess itself, apart from its store: its WASI context, its
+/// families' state, its hand on the audit record and its place in the plan.
+///
+/// A fused nanoprocess lives in its parent's store (one resource table, one
+/// limiter, one fuel counter, one deadline) but keeps all of this. Its WASI calls
+/// come in through named imports that say whose they are, and its handles are
+/// told apart by owner (`families::fs` for descriptors); each such call runs with
+/// its persona swapped into the store's place ([`NanoState::as_fused`]), so every
+/// family's guard, unchanged, decides and records it as the fused nanoprocess's.
+pub(crate) struct Persona {
+    pub ctx: WasiCtx,
+    pub recorder: crate::audit::Recorder,
+    pub families: crate::families::State,
+    pub node: usize,
 }
 
 impl NanoState {
@@ -81,6 +101,52 @@ impl NanoState {
 impl WasiView for NanoState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         self.wasi.ctx()
+    }
+}
+
+/// The fused nanoprocesses' own contexts, for the WASI interfaces nanoproc links
+/// unguarded (stdio getters, terminals, network creation): a named import's id is
+/// the position of its owner in [`NanoState::fused`], and the resource table is
+/// the store's, shared, since handles are the store's.
+impl wasmtime_wasi::WasiNamedView for NanoState {
+    fn ctx(&mut self, id: wasmtime_wasi::NamedId) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.fused[id.0].ctx,
+            table: &mut self.wasi.table,
+        }
+    }
+}
+
+impl NanoState {
+    /// Runs `f` as the fused nanoprocess `id`: its persona takes the store's place
+    /// for the call, then is put back, even if `f` panics (a host function's panic
+    /// unwinds through wasmtime to whoever called the store, which may go on using
+    /// it: it must find the store as it was).
+    ///
+    /// Why a swap and not a view of each part: every family's guard is built from
+    /// `&mut NanoState` and reads its own part of it; swapping the parts makes each
+    /// guard serve a fused nanoprocess exactly as it serves its own, with no second
+    /// copy of any policy to keep in step. The swap moves a few hundred bytes.
+    pub(crate) fn as_fused<R>(
+        &mut self,
+        id: wasmtime_wasi::NamedId,
+        f: impl FnOnce(&mut NanoState) -> R,
+    ) -> R {
+        self.swap_persona(id.0);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.swap_persona(id.0);
+        match result {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    fn swap_persona(&mut self, at: usize) {
+        let persona = &mut self.fused[at];
+        std::mem::swap(&mut self.wasi.ctx, &mut persona.ctx);
+        std::mem::swap(&mut self.recorder, &mut persona.recorder);
+        std::mem::swap(&mut self.families, &mut persona.families);
+        std::mem::swap(&mut self.node, &mut persona.node);
     }
 }
 

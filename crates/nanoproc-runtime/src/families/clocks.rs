@@ -13,11 +13,12 @@ use crate::state::NanoState;
 use nanoproc_caps::{ClockMode, ClocksHolding};
 use std::time::Duration;
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
+use wasmtime_wasi::p2::bindings::named_imports::wasi::clocks as named;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// A wall clock that always reads the same instant (nanoseconds since the epoch).
 pub(crate) struct FrozenWall(pub u64);
@@ -101,6 +102,61 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
     wall_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
     monotonic_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
     Ok(())
+}
+
+/// A fused nanoprocess's clocks, through its own guard and context.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named::wall_clock::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::monotonic_clock::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    Ok(())
+}
+
+impl named::wall_clock::Host for super::FusedCall<'_> {
+    fn now(&mut self, id: NamedId) -> wasmtime::Result<wall_clock::Datetime> {
+        self.0.as_fused(id, |s| wall_clock::Host::now(&mut view(s)))
+    }
+
+    fn resolution(&mut self, id: NamedId) -> wasmtime::Result<wall_clock::Datetime> {
+        self.0
+            .as_fused(id, |s| wall_clock::Host::resolution(&mut view(s)))
+    }
+}
+
+impl named::monotonic_clock::Host for super::FusedCall<'_> {
+    fn now(&mut self, id: NamedId) -> wasmtime::Result<monotonic_clock::Instant> {
+        self.0
+            .as_fused(id, |s| monotonic_clock::Host::now(&mut view(s)))
+    }
+
+    fn resolution(&mut self, id: NamedId) -> wasmtime::Result<monotonic_clock::Duration> {
+        self.0
+            .as_fused(id, |s| monotonic_clock::Host::resolution(&mut view(s)))
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        id: NamedId,
+        when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.0.as_fused(id, |s| {
+            monotonic_clock::Host::subscribe_instant(&mut view(s), when)
+        })
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        id: NamedId,
+        duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.0.as_fused(id, |s| {
+            monotonic_clock::Host::subscribe_duration(&mut view(s), duration)
+        })
+    }
 }
 
 pub(crate) struct Guard<'a> {

@@ -23,6 +23,8 @@ mod bindings {
         path: "wit/config",
         world: "wasi:config/imports",
         imports: { default: trappable },
+        // A fused nanoprocess's own `store`, under a name of its own.
+        named_imports: { "wasi:config/store": wasmtime_wasi::NamedId },
     });
 }
 
@@ -98,5 +100,36 @@ impl store::Host for &mut State {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()))
+    }
+}
+
+/// A fused nanoprocess's `wasi:config/store`: its own values.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)
+}
+
+use bindings::named_imports::wasi::config::store as named;
+
+impl named::Host for super::FusedCall<'_> {
+    fn get(
+        &mut self,
+        id: wasmtime_wasi::NamedId,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, store::Error>> {
+        self.0
+            .as_fused(id, |s| store::Host::get(&mut &mut s.families.config, key))
+    }
+
+    fn get_all(
+        &mut self,
+        id: wasmtime_wasi::NamedId,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
+        self.0
+            .as_fused(id, |s| store::Host::get_all(&mut &mut s.families.config))
     }
 }

@@ -11,9 +11,10 @@ use nanoproc_caps::EnvHolding;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::HasData;
 use wasmtime::component::Linker;
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::p2::bindings::cli::environment;
+use wasmtime_wasi::p2::bindings::named_imports::wasi::cli::environment as named;
+use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// The variables and arguments are all in the context; the family keeps whether
 /// the variables were read.
@@ -66,10 +67,41 @@ pub(crate) const PREVIEW1: super::Surface = &[
 ];
 
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    environment::add_to_linker::<NanoState, Guarded>(linker, |s| Guard {
+    environment::add_to_linker::<NanoState, Guarded>(linker, view)
+}
+
+fn view(s: &mut NanoState) -> Guard<'_> {
+    Guard {
         inner: s.wasi.cli(),
         state: &s.families.env,
-    })
+    }
+}
+
+/// A fused nanoprocess's environment: its own variables and arguments.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)
+}
+
+impl named::Host for super::FusedCall<'_> {
+    fn get_environment(&mut self, id: NamedId) -> wasmtime::Result<Vec<(String, String)>> {
+        self.0
+            .as_fused(id, |s| environment::Host::get_environment(&mut view(s)))
+    }
+
+    fn get_arguments(&mut self, id: NamedId) -> wasmtime::Result<Vec<String>> {
+        self.0
+            .as_fused(id, |s| environment::Host::get_arguments(&mut view(s)))
+    }
+
+    fn initial_cwd(&mut self, id: NamedId) -> wasmtime::Result<Option<String>> {
+        self.0
+            .as_fused(id, |s| environment::Host::initial_cwd(&mut view(s)))
+    }
 }
 
 pub(crate) struct Guard<'a> {

@@ -8,9 +8,10 @@ use crate::audit::Recorder;
 use crate::state::NanoState;
 use nanoproc_caps::Plain;
 use wasmtime::component::{HasData, Linker};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::p2::bindings::cli::exit;
+use wasmtime_wasi::p2::bindings::named_imports::wasi::cli::exit as named;
+use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// The exit family's part of a nanoprocess's state.
 pub(crate) struct State {
@@ -46,6 +47,30 @@ pub(crate) const PREVIEW1: super::Surface = &[("proc_exit", &["exit"]), ("proc_r
 
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     exit::add_to_linker::<NanoState, Guarded>(linker, view)
+}
+
+/// A fused nanoprocess's `exit`, held or refused by its own grant. A fused
+/// nanoprocess that holds it ends the whole application, as an isolated one does.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)
+}
+
+impl named::Host for super::FusedCall<'_> {
+    fn exit(&mut self, id: NamedId, status: Result<(), ()>) -> wasmtime::Result<()> {
+        self.0
+            .as_fused(id, |s| exit::Host::exit(&mut view(s), status))
+    }
+
+    fn exit_with_code(&mut self, id: NamedId, status_code: u8) -> wasmtime::Result<()> {
+        self.0.as_fused(id, |s| {
+            exit::Host::exit_with_code(&mut view(s), status_code)
+        })
+    }
 }
 
 pub(crate) struct Guard<'a> {

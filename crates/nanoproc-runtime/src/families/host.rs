@@ -490,3 +490,12 @@ impl HostFamilies {
         self.families.iter().map(|f| f.name).collect()
     }
 }
+
+/// Nothing is named for a fused nanoprocess here: host-defined families are not offered to a fused nanoprocess (`plan::fuse` refuses them at check).
+pub(crate) fn add_named_to_linker(
+    _linker: &mut Linker<NanoState>,
+    _component: &wasmtime::component::Component,
+    _lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    Ok(())
+}

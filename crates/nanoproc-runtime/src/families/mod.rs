@@ -39,13 +39,31 @@ use crate::state::{CallClock, NanoState, WasiPart};
 use nanoproc_caps::{Capabilities, LimitKind, Limits};
 use std::sync::Arc;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// What importing a family's interfaces can ask for, for `inspect`: an interface
 /// (or preview 1 function) name without version, a prefix if it ends in `/`, `-`
 /// or `_`, and the grant keys that grant it. Each family module has one for its
 /// WIT interfaces (`SURFACE`) and one for its preview 1 functions (`PREVIEW1`).
 pub(crate) type Surface = &'static [(&'static str, &'static [&'static str])];
+
+/// Which fused nanoprocess a named import belongs to, by its import name.
+pub(crate) type Lookup<'a> = dyn FnMut(&str) -> wasmtime::Result<NamedId> + 'a;
+
+/// The store data as seen by a call through a named import: each of its host
+/// functions is given the [`NamedId`] of the fused nanoprocess it is for, and runs
+/// the family's ordinary guard as that nanoprocess ([`NanoState::as_fused`]).
+pub(crate) struct FusedCall<'a>(pub &'a mut NanoState);
+
+pub(crate) struct Fused;
+impl wasmtime::component::HasData for Fused {
+    type Data<'a> = FusedCall<'a>;
+}
+
+/// The getter of every named import's bindings.
+pub(crate) fn fused_call(s: &mut NanoState) -> FusedCall<'_> {
+    FusedCall(s)
+}
 
 /// What every family's `build` may read besides its own holding.
 pub(crate) struct BuildCx<'a> {
@@ -115,6 +133,19 @@ macro_rules! host_families {
         pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
             io::add_to_linker(linker)?;
             $($module::add_to_linker(linker)?;)*
+            Ok(())
+        }
+
+        /// Links every family's constructor interfaces that `component` imports
+        /// under a name of its own (the imports of nanoprocesses fused into it,
+        /// see `plan::fuse`), each bound to the nanoprocess `lookup` names. An
+        /// import `lookup` does not know is an error, never a default.
+        pub(crate) fn add_named_to_linker(
+            linker: &mut Linker<NanoState>,
+            component: &wasmtime::component::Component,
+            lookup: &mut Lookup<'_>,
+        ) -> wasmtime::Result<()> {
+            $($module::add_named_to_linker(linker, component, lookup)?;)*
             Ok(())
         }
 
@@ -189,5 +220,33 @@ pub(crate) fn build_state(
         routes: Vec::new(),
         node: node.index,
         plan_dirs: node.plan_dirs.clone(),
+        fused: Vec::new(),
+    })
+}
+
+/// Builds the persona of a nanoprocess fused into another's store: its WASI
+/// context and families from its own capabilities and handles, exactly as
+/// [`build_state`] would for a store of its own; the store's table, limiter,
+/// clock and children are its host's.
+pub(crate) fn build_persona(
+    node: &PlannedNode,
+    audit: &Audit,
+    io: &HostIo,
+    outputs: &stdio::RunOutputs,
+) -> wasmtime::Result<crate::state::Persona> {
+    let cx = BuildCx {
+        node,
+        recorder: Recorder::new(node.path.clone(), audit.clone()),
+        limits: &node.caps.limits,
+        io,
+        outputs,
+    };
+    let mut wasi = WasiCtxBuilder::new();
+    let families = build_families(&node.caps, &mut wasi, &cx)?;
+    Ok(crate::state::Persona {
+        ctx: wasi.build(),
+        recorder: cx.recorder,
+        families,
+        node: node.index,
     })
 }

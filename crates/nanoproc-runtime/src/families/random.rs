@@ -19,9 +19,10 @@ use crate::audit::Recorder;
 use crate::state::NanoState;
 use nanoproc_caps::{RandomHolding, RandomMode};
 use wasmtime::component::{HasData, Linker};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::bindings::named_imports::wasi::random as named;
 use wasmtime_wasi::p2::bindings::random::{insecure, insecure_seed, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomCtx, WasiRandomView};
+use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// The random family's part of a nanoprocess's state.
 pub(crate) struct State {
@@ -81,6 +82,54 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
     insecure::add_to_linker::<NanoState, Guarded>(linker, view)?;
     insecure_seed::add_to_linker::<NanoState, WasiRandom>(linker, |s| s.wasi.random())?;
     Ok(())
+}
+
+/// A fused nanoprocess's `random`, `insecure` and `insecure-seed`, through its
+/// own guard and context.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named::random::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::insecure::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::insecure_seed::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    Ok(())
+}
+
+impl named::random::Host for super::FusedCall<'_> {
+    fn get_random_bytes(&mut self, id: NamedId, len: u64) -> wasmtime::Result<Vec<u8>> {
+        self.0
+            .as_fused(id, |s| random::Host::get_random_bytes(&mut view(s), len))
+    }
+
+    fn get_random_u64(&mut self, id: NamedId) -> wasmtime::Result<u64> {
+        self.0
+            .as_fused(id, |s| random::Host::get_random_u64(&mut view(s)))
+    }
+}
+
+impl named::insecure::Host for super::FusedCall<'_> {
+    fn get_insecure_random_bytes(&mut self, id: NamedId, len: u64) -> wasmtime::Result<Vec<u8>> {
+        self.0.as_fused(id, |s| {
+            insecure::Host::get_insecure_random_bytes(&mut view(s), len)
+        })
+    }
+
+    fn get_insecure_random_u64(&mut self, id: NamedId) -> wasmtime::Result<u64> {
+        self.0.as_fused(id, |s| {
+            insecure::Host::get_insecure_random_u64(&mut view(s))
+        })
+    }
+}
+
+impl named::insecure_seed::Host for super::FusedCall<'_> {
+    fn insecure_seed(&mut self, id: NamedId) -> wasmtime::Result<(u64, u64)> {
+        self.0.as_fused(id, |s| {
+            insecure_seed::Host::insecure_seed(&mut s.wasi.random())
+        })
+    }
 }
 
 pub(crate) struct Guard<'a> {

@@ -145,6 +145,97 @@ pub(crate) fn add_to_linker(
     Ok(())
 }
 
+/// A fused nanoprocess's stdio getters: its own streams, as its own grants made
+/// them (refusing, bounded, captured...). The streams' own operations go through
+/// `wasi:io`, shared: each stream carries its owner's authority.
+pub(crate) fn add_named_to_linker(
+    l: &mut wasmtime::component::Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    use wasmtime_wasi::p2::bindings::named_imports::wasi::cli as named;
+    named::stdin::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::stdout::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::stderr::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::terminal_stdin::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::terminal_stdout::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::terminal_stderr::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    Ok(())
+}
+
+mod named_getters {
+    use super::super::FusedCall;
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::NamedId;
+    use wasmtime_wasi::cli::WasiCliView;
+    use wasmtime_wasi::p2::bindings::cli;
+    use wasmtime_wasi::p2::bindings::named_imports::wasi::cli as named;
+
+    impl named::stdin::Host for FusedCall<'_> {
+        fn get_stdin(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Resource<cli::stdin::InputStream>> {
+            self.0
+                .as_fused(id, |s| cli::stdin::Host::get_stdin(&mut s.wasi.cli()))
+        }
+    }
+
+    impl named::stdout::Host for FusedCall<'_> {
+        fn get_stdout(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Resource<cli::stdout::OutputStream>> {
+            self.0
+                .as_fused(id, |s| cli::stdout::Host::get_stdout(&mut s.wasi.cli()))
+        }
+    }
+
+    impl named::stderr::Host for FusedCall<'_> {
+        fn get_stderr(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Resource<cli::stderr::OutputStream>> {
+            self.0
+                .as_fused(id, |s| cli::stderr::Host::get_stderr(&mut s.wasi.cli()))
+        }
+    }
+
+    impl named::terminal_stdin::Host for FusedCall<'_> {
+        fn get_terminal_stdin(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Option<Resource<cli::terminal_stdin::TerminalInput>>> {
+            self.0.as_fused(id, |s| {
+                cli::terminal_stdin::Host::get_terminal_stdin(&mut s.wasi.cli())
+            })
+        }
+    }
+
+    impl named::terminal_stdout::Host for FusedCall<'_> {
+        fn get_terminal_stdout(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Option<Resource<cli::terminal_stdout::TerminalOutput>>> {
+            self.0.as_fused(id, |s| {
+                cli::terminal_stdout::Host::get_terminal_stdout(&mut s.wasi.cli())
+            })
+        }
+    }
+
+    impl named::terminal_stderr::Host for FusedCall<'_> {
+        fn get_terminal_stderr(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Option<Resource<cli::terminal_stderr::TerminalOutput>>> {
+            self.0.as_fused(id, |s| {
+                cli::terminal_stderr::Host::get_terminal_stderr(&mut s.wasi.cli())
+            })
+        }
+    }
+}
+
 /// The host files the root's output goes to (`stdout = "file:..."`), opened once
 /// per plan like its directories: a later start or tree appends to the file that
 /// was checked, never to whatever the name points at by then.

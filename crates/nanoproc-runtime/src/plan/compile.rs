@@ -86,6 +86,10 @@ pub(super) struct Components {
     pub compiled: Vec<Option<Arc<Compiled>>>,
     /// What the user should know (a compile cache left unused).
     pub notices: Vec<String>,
+    /// Per node: the bytes of its component, kept only where a fused edge needs
+    /// them composed (the node is fused, or has a fused child). They are the very
+    /// bytes compiled and digest-checked above, never a second read of the file.
+    pub sources: Vec<Option<Arc<[u8]>>>,
 }
 
 /// Chooses the engine and compiles every node's component; reports every error
@@ -151,14 +155,34 @@ pub(super) fn compile_all(
     // Files are told apart by what they are (device and inode), not by how they are
     // named: `d/c.wasm` with `d` a link to `.` is the same file as `c.wasm`, and is
     // read and compiled once.
-    let files =
-        read_and_compile_files(manifest, &engine, cache, progress, max_component_size, host);
+    // The files a fused edge composes: the fused nanoprocesses' and their hosts'.
+    let fused = |n: &nanoproc_manifest::Node| n.isolation == nanoproc_manifest::Isolation::Fused;
+    let keep: std::collections::HashSet<&Path> = manifest
+        .nodes
+        .iter()
+        .filter(|n| fused(n))
+        .flat_map(|n| {
+            let parent = n.parent.map(|p| manifest.nodes[p].component.as_path());
+            [Some(n.component.as_path()), parent]
+        })
+        .flatten()
+        .collect();
+    let files = read_and_compile_files(
+        manifest,
+        &engine,
+        cache,
+        progress,
+        max_component_size,
+        host,
+        &keep,
+    );
 
     // The errors, in the order of the nodes, whatever order the files were
     // compiled in: a file that does not compile is reported once, at the first
     // node naming it; one that cannot be read, at every node naming it.
     let mut reported = vec![false; files.outcomes.len()];
     let mut compiled: Vec<Option<Arc<Compiled>>> = Vec::new();
+    let mut sources: Vec<Option<Arc<[u8]>>> = Vec::new();
     for node in &manifest.nodes {
         let named = files.slot_of[&node.component];
         let slot = match files.outcomes[named] {
@@ -166,7 +190,14 @@ pub(super) fn compile_all(
             _ => named,
         };
         let (digest, comp) = match &files.outcomes[slot] {
-            FileOutcome::Read { digest, compiled } => (digest, compiled),
+            FileOutcome::Read {
+                digest,
+                compiled,
+                bytes,
+            } => {
+                sources.push(bytes.clone());
+                (digest, compiled)
+            }
             FileOutcome::Unreadable(unreadable) => {
                 let (node_path, file) = (&node.path, node.component.display());
                 let e = match unreadable {
@@ -191,6 +222,7 @@ pub(super) fn compile_all(
                 };
                 errors.push(e);
                 compiled.push(None);
+                sources.push(None);
                 continue;
             }
             // Every file named twice points at the first name's slot, which holds
@@ -205,6 +237,7 @@ pub(super) fn compile_all(
                     ),
                 ));
                 compiled.push(None);
+                sources.push(None);
                 continue;
             }
         };
@@ -249,6 +282,7 @@ pub(super) fn compile_all(
         epochs,
         compiled,
         notices,
+        sources,
     })
 }
 
@@ -266,6 +300,8 @@ enum FileOutcome {
     Read {
         digest: [u8; 32],
         compiled: Result<Arc<Compiled>, String>,
+        /// The bytes, kept where a fused edge composes them.
+        bytes: Option<Arc<[u8]>>,
     },
 }
 
@@ -295,6 +331,7 @@ fn read_and_compile_files(
     progress: Option<&ProgressHook>,
     max_component_size: u64,
     host: &crate::families::host::HostFamilies,
+    keep: &std::collections::HashSet<&Path>,
 ) -> Files {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -337,7 +374,12 @@ fn read_and_compile_files(
                                 )
                                 .map(Arc::new)
                                 .map_err(|e| format!("{e:#}"));
-                                FileOutcome::Read { digest, compiled }
+                                let bytes = keep.contains(*path).then(|| Arc::from(bytes));
+                                FileOutcome::Read {
+                                    digest,
+                                    compiled,
+                                    bytes,
+                                }
                             }
                         }
                     }
@@ -506,6 +548,56 @@ fn compile(
     } else {
         cache.load_or_compile(engine, bytes, compiling)?
     };
+    let compiled = describe(
+        engine,
+        host,
+        component,
+        digest,
+        is_core,
+        &NamedImports::none(),
+    );
+    Ok((compiled, origin))
+}
+
+/// The imports of a composite (see `fuse`) that belong to fused nanoprocesses,
+/// each bound to one of them: by import name, the position of its nanoprocess
+/// in the store's personas (`NanoState::fused`).
+#[derive(Clone, Default)]
+pub(crate) struct NamedImports {
+    pub by_name: HashMap<String, usize>,
+}
+
+impl NamedImports {
+    fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// Compiles a composite made by `fuse` (through the compile cache, by its own
+/// digest) and links it, its named imports bound to the personas `named` says.
+pub(crate) fn compile_composite(
+    engine: &Engine,
+    cache: &crate::cache::CompileCache,
+    host: &crate::families::host::HostFamilies,
+    bytes: &[u8],
+    named: &NamedImports,
+) -> wasmtime::Result<Compiled> {
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
+    let (component, _) = cache.load_or_compile(engine, bytes, || {
+        tracing::debug!(bytes = bytes.len(), "compiling a fused composite");
+    })?;
+    Ok(describe(engine, host, component, digest, false, named))
+}
+
+/// What a compiled component imports and exports, and its linking.
+fn describe(
+    engine: &Engine,
+    host: &crate::families::host::HostFamilies,
+    component: wasmtime::component::Component,
+    digest: [u8; 32],
+    is_core: bool,
+    named: &NamedImports,
+) -> Compiled {
     let ty = component.component_type();
     let names = interfaces::ResourceNames::of(engine, &ty);
     let mut dep_imports = Vec::new();
@@ -513,7 +605,9 @@ fn compile(
     for (name, ext) in ty.imports(engine) {
         match ext.ty {
             ComponentItem::ComponentInstance(_)
-                if crate::families::provides(name) || host.serves(name) => {}
+                if crate::families::provides(name)
+                    || host.serves(name)
+                    || named.by_name.contains_key(name) => {}
             ComponentItem::ComponentInstance(_) if name.starts_with("wasi:") => import_problems
                 .push(format!(
                     "imports {name}, a WASI interface nanoproc does not provide (it provides {})",
@@ -553,12 +647,12 @@ fn compile(
     let linkable =
         compiled.import_problems.is_empty() && compiled.dep_imports.iter().all(|d| d.funcs.is_ok());
     if linkable {
-        match super::link::link(engine, &compiled, host) {
+        match super::link::link(engine, &compiled, host, named) {
             Ok(pre) => compiled.linked = Some(pre),
             Err(e) => compiled
                 .import_problems
                 .push(format!("cannot be linked: {e:#}")),
         }
     }
-    Ok((compiled, origin))
+    compiled
 }

@@ -64,6 +64,8 @@ pub(crate) const CONSTRUCTORS: &[&str] = &[
     "wasi:filesystem/preopens",
     "wasi:sockets/instance-network",
     "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp-create-socket",
+    "wasi:config/store",
 ];
 
 /// WASI interfaces that only operate on handles already obtained (each handle
@@ -77,6 +79,9 @@ pub(crate) const SHARED: &[&str] = &[
     "wasi:sockets/network",
     "wasi:sockets/tcp",
     "wasi:sockets/udp",
+    // Each lookup names the network it is made on, and a network carries its
+    // creator's grants: `families::network` decides it as the network's owner.
+    "wasi:sockets/ip-name-lookup",
     "wasi:cli/terminal-input",
     "wasi:cli/terminal-output",
 ];

@@ -128,6 +128,19 @@ pub(super) fn grant(
                 }
             },
         };
+        // A fused nanoprocess runs under its store's limits (the manifest refuses
+        // limits of its own): it keeps only `output`, which bounds each of its own
+        // streams, so that what it is said to hold is what holds it.
+        let caps = caps.map(|mut caps| {
+            if node.isolation == nanoproc_manifest::Isolation::Fused {
+                for kind in nanoproc_caps::LimitKind::ALL {
+                    if kind != nanoproc_caps::LimitKind::Output {
+                        caps.limits.set(kind, None);
+                    }
+                }
+            }
+            caps
+        });
         // A nanoprocess whose directories cannot all be opened holds nothing: its
         // children are not checked against it.
         let mine = caps.and_then(|caps| {

@@ -19,9 +19,24 @@ pub(super) fn link(
     engine: &Engine,
     comp: &Compiled,
     host: &crate::families::host::HostFamilies,
+    named: &super::compile::NamedImports,
 ) -> wasmtime::Result<InstancePre<NanoState>> {
     let mut linker: Linker<NanoState> = Linker::new(engine);
     crate::families::add_to_linker(&mut linker)?;
+    // The imports of nanoprocesses fused into this component, each bound to its
+    // own persona. A named import nanoproc did not make itself is refused: a
+    // component cannot claim another nanoprocess's capabilities by naming them.
+    crate::families::add_named_to_linker(&mut linker, &comp.component, &mut |name: &str| {
+        named
+            .by_name
+            .get(name)
+            .map(|&at| wasmtime_wasi::NamedId(at))
+            .ok_or_else(|| {
+                wasmtime::format_err!(
+                    "it imports `{name}` as a WASI interface under a name of its own, which nanoproc does not bind"
+                )
+            })
+    })?;
     let ty = comp.component.component_type();
     let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
     host.add_to_linker(&mut linker, &imports)?;

@@ -26,6 +26,7 @@
 
 mod compile;
 pub(crate) mod fuse;
+mod fusing;
 mod grants;
 mod link;
 mod memory;
@@ -33,6 +34,7 @@ pub(crate) mod read;
 mod wire;
 
 pub(crate) use compile::Compiler;
+pub use fusing::Placement;
 pub(crate) use wire::Serve;
 
 use crate::families::fs::dirs::{OpenedDir, PlanDirs};
@@ -112,9 +114,28 @@ pub struct PlannedNode {
     /// How its failures reach its parent, and whether it is restarted.
     pub on_failure: OnFailure,
     pub restart: Option<Restart>,
+    /// In a store of its own, or fused into an ancestor's.
+    pub placement: Placement,
+    /// For a store's host: the nanoprocesses fused into its store, in the order of
+    /// their personas (`NanoState::fused`).
+    pub(crate) personas: Vec<usize>,
+    /// Its children fused into it.
+    pub fused_children: Vec<usize>,
 }
 
 impl PlannedNode {
+    /// Its children in the tree, isolated and fused, in the manifest's order.
+    pub fn tree_children(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .children
+            .iter()
+            .chain(&self.fused_children)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
     /// What it holds, one line per capability family (and one for its limits), as
     /// `check` prints them: `("fs", "/photos (read-write) = host /home/me/photos")`.
     pub fn capability_summary(&self) -> Vec<(&'static str, String)> {
@@ -223,14 +244,28 @@ pub(crate) fn plan(
     );
     let components = compile::compile_all(compiler, manifest, &grants, &mut errors)
         .map_err(CheckError::Engine)?;
-    let wiring = wire::wire(
+    let mut wiring = wire::wire(
         manifest,
         &components.engine,
         &components.compiled,
         root,
         &mut errors,
     );
-    let (Some(granted), Some(wiring)) = (grants.into_granted(manifest), wiring) else {
+    let fused = match &mut wiring {
+        Some(wiring) => fusing::fuse_all(
+            manifest,
+            &components.engine,
+            compiler.cache,
+            compiler.host,
+            &components.compiled,
+            &components.sources,
+            wiring,
+            &mut errors,
+        ),
+        None => None,
+    };
+    let (Some(granted), Some(wiring), Some(fused)) = (grants.into_granted(manifest), wiring, fused)
+    else {
         return Err(refused(manifest, errors));
     };
     if !errors.is_empty() {
@@ -250,8 +285,9 @@ pub(crate) fn plan(
         .iter()
         .zip(granted.held)
         .zip(wiring.nodes)
+        .zip(fused)
         .enumerate()
-        .map(|(ix, ((node, held), wired))| PlannedNode {
+        .map(|(ix, (((node, held), wired), fused))| PlannedNode {
             name: node.name.clone(),
             path: node.path.as_str().into(),
             parent: node.parent,
@@ -271,6 +307,9 @@ pub(crate) fn plan(
             parent_slots: node.parent.map_or(0, |p| slots[p]),
             on_failure: node.on_failure,
             restart: node.restart,
+            placement: fused.placement,
+            personas: fused.personas,
+            fused_children: fused.fused_children,
         })
         .collect();
     Ok(Plan {
@@ -386,7 +425,7 @@ impl Plan {
         let mut stack = vec![(0usize, String::new(), true)];
         while let Some((ix, prefix, last)) = stack.pop() {
             let child_prefix = self.describe_node(ix, &prefix, last, &mut out);
-            let children = &self.inner.nodes[ix].children;
+            let children = self.inner.nodes[ix].tree_children();
             for (i, &c) in children.iter().enumerate().rev() {
                 stack.push((c, child_prefix.clone(), i + 1 == children.len()));
             }
@@ -412,7 +451,7 @@ impl Plan {
             node.path,
             display_path(&node.component_path)
         ));
-        let detail_prefix = if node.children.is_empty() {
+        let detail_prefix = if node.tree_children().is_empty() {
             format!("{child_prefix}    ")
         } else {
             format!("{child_prefix}│   ")
@@ -428,7 +467,12 @@ impl Plan {
                 ));
             }
         }
-        if node.parent.is_some() {
+        if let Placement::FusedInto { host } = node.placement {
+            out.push_str(&format!(
+                "{detail_prefix}fused   into {}'s store: its own capabilities, its parent's fault domain and limits\n",
+                self.inner.nodes[host].path
+            ));
+        } else if node.parent.is_some() {
             let failure = match node.on_failure {
                 OnFailure::Trap => "traps its parent's call",
                 OnFailure::Error => {

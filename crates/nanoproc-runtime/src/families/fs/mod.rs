@@ -54,6 +54,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::filesystem::{OpenMode, WasiFilesystemCtxView, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types as async_fs;
+use wasmtime_wasi::p2::bindings::named_imports::wasi::filesystem::preopens as named_preopens;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 use wasmtime_wasi::p2::bindings::sync::io::streams;
 use wasmtime_wasi::p2::{FsError, FsResult};
@@ -221,6 +222,325 @@ fn view(s: &mut NanoState) -> FsGuard<'_> {
     }
 }
 
+/// `wasi:filesystem/types` in a store that fused nanoprocesses share with their
+/// host: `types` is one binding for all of them (wac-graph cannot give a fused
+/// nanoprocess its own `types` next to its own `preopens`: their resource types
+/// would stop matching), so each operation is decided by the descriptor it is
+/// on. A descriptor belongs to whoever's guard registered it (its preopen, or an
+/// `open-at` from one of its own descriptors); the operation runs as that
+/// nanoprocess, with its rights, recorded under its path. A fused nanoprocess
+/// cannot name another's descriptor (a handle is an index into its own
+/// instance's table), and no descriptor crosses a fused edge (`plan::fuse`
+/// refuses an interface that would pass one), so a handle has one owner.
+pub(crate) struct ByOwner<'a>(&'a mut NanoState);
+
+struct ByOwnerData;
+impl HasData for ByOwnerData {
+    type Data<'a> = ByOwner<'a>;
+}
+
+fn by_owner(s: &mut NanoState) -> ByOwner<'_> {
+    ByOwner(s)
+}
+
+impl ByOwner<'_> {
+    /// Runs `f` with the guard of the nanoprocess `rep` belongs to: the store's
+    /// own unless a fused nanoprocess's rights know it (as a descriptor, or as a
+    /// listing with `listing`).
+    fn run<R>(&mut self, rep: u32, listing: bool, f: impl FnOnce(&mut FsGuard<'_>) -> R) -> R {
+        let knows = |rights: &DescriptorRights| {
+            if listing {
+                rights.listings.contains_key(&rep)
+            } else {
+                rights.held.contains_key(&rep)
+            }
+        };
+        let owner = if self.0.fused.is_empty() || knows(&self.0.families.fs.rights) {
+            None
+        } else {
+            self.0
+                .fused
+                .iter()
+                .position(|p| knows(&p.families.fs.rights))
+        };
+        match owner {
+            None => f(&mut view(self.0)),
+            Some(at) => self
+                .0
+                .as_fused(wasmtime_wasi::NamedId(at), |s| f(&mut view(s))),
+        }
+    }
+}
+
+impl fs::HostDescriptor for ByOwner<'_> {
+    fn advise(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        offset: fs::Filesize,
+        len: fs::Filesize,
+        advice: fs::Advice,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::advise(g, fd, offset, len, advice)
+        })
+    }
+
+    fn sync_data(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::sync_data(g, fd))
+    }
+
+    fn get_flags(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorFlags> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::get_flags(g, fd))
+    }
+
+    fn get_type(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorType> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::get_type(g, fd))
+    }
+
+    fn set_size(&mut self, fd: Resource<fs::Descriptor>, size: fs::Filesize) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::set_size(g, fd, size)
+        })
+    }
+
+    fn set_times(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        atim: fs::NewTimestamp,
+        mtim: fs::NewTimestamp,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::set_times(g, fd, atim, mtim)
+        })
+    }
+
+    fn read(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        len: fs::Filesize,
+        offset: fs::Filesize,
+    ) -> FsResult<(Vec<u8>, bool)> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::read(g, fd, len, offset)
+        })
+    }
+
+    fn write(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        buf: Vec<u8>,
+        offset: fs::Filesize,
+    ) -> FsResult<fs::Filesize> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::write(g, fd, buf, offset)
+        })
+    }
+
+    fn read_directory(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+    ) -> FsResult<Resource<fs::DirectoryEntryStream>> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::read_directory(g, fd)
+        })
+    }
+
+    fn sync(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::sync(g, fd))
+    }
+
+    fn create_directory_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::create_directory_at(g, fd, path)
+        })
+    }
+
+    fn stat(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::DescriptorStat> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::stat(g, fd))
+    }
+
+    fn stat_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        path_flags: fs::PathFlags,
+        path: String,
+    ) -> FsResult<fs::DescriptorStat> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::stat_at(g, fd, path_flags, path)
+        })
+    }
+
+    fn set_times_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        path_flags: fs::PathFlags,
+        path: String,
+        atim: fs::NewTimestamp,
+        mtim: fs::NewTimestamp,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::set_times_at(g, fd, path_flags, path, atim, mtim)
+        })
+    }
+
+    fn link_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        old_path_flags: fs::PathFlags,
+        old_path: String,
+        new_descriptor: Resource<fs::Descriptor>,
+        new_path: String,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::link_at(g, fd, old_path_flags, old_path, new_descriptor, new_path)
+        })
+    }
+
+    fn open_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        path_flags: fs::PathFlags,
+        path: String,
+        oflags: fs::OpenFlags,
+        flags: fs::DescriptorFlags,
+    ) -> FsResult<Resource<fs::Descriptor>> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::open_at(g, fd, path_flags, path, oflags, flags)
+        })
+    }
+
+    fn drop(&mut self, fd: Resource<fs::Descriptor>) -> wasmtime::Result<()> {
+        self.run(fd.rep(), false, |g| fs::HostDescriptor::drop(g, fd))
+    }
+
+    fn readlink_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<String> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::readlink_at(g, fd, path)
+        })
+    }
+
+    fn remove_directory_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::remove_directory_at(g, fd, path)
+        })
+    }
+
+    fn rename_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        old_path: String,
+        new_fd: Resource<fs::Descriptor>,
+        new_path: String,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::rename_at(g, fd, old_path, new_fd, new_path)
+        })
+    }
+
+    fn symlink_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        src_path: String,
+        dest_path: String,
+    ) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::symlink_at(g, fd, src_path, dest_path)
+        })
+    }
+
+    fn unlink_file_at(&mut self, fd: Resource<fs::Descriptor>, path: String) -> FsResult<()> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::unlink_file_at(g, fd, path)
+        })
+    }
+
+    fn read_via_stream(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        offset: fs::Filesize,
+    ) -> FsResult<Resource<streams::InputStream>> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::read_via_stream(g, fd, offset)
+        })
+    }
+
+    fn write_via_stream(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        offset: fs::Filesize,
+    ) -> FsResult<Resource<streams::OutputStream>> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::write_via_stream(g, fd, offset)
+        })
+    }
+
+    fn append_via_stream(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+    ) -> FsResult<Resource<streams::OutputStream>> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::append_via_stream(g, fd)
+        })
+    }
+
+    fn is_same_object(
+        &mut self,
+        a: Resource<fs::Descriptor>,
+        b: Resource<fs::Descriptor>,
+    ) -> wasmtime::Result<bool> {
+        self.run(a.rep(), false, |g| {
+            fs::HostDescriptor::is_same_object(g, a, b)
+        })
+    }
+
+    fn metadata_hash(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::MetadataHashValue> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::metadata_hash(g, fd)
+        })
+    }
+
+    fn metadata_hash_at(
+        &mut self,
+        fd: Resource<fs::Descriptor>,
+        path_flags: fs::PathFlags,
+        path: String,
+    ) -> FsResult<fs::MetadataHashValue> {
+        self.run(fd.rep(), false, |g| {
+            fs::HostDescriptor::metadata_hash_at(g, fd, path_flags, path)
+        })
+    }
+}
+
+impl fs::HostDirectoryEntryStream for ByOwner<'_> {
+    fn read_directory_entry(
+        &mut self,
+        stream: Resource<fs::DirectoryEntryStream>,
+    ) -> FsResult<Option<fs::DirectoryEntry>> {
+        self.run(stream.rep(), true, |g| {
+            fs::HostDirectoryEntryStream::read_directory_entry(g, stream)
+        })
+    }
+
+    fn drop(&mut self, stream: Resource<fs::DirectoryEntryStream>) -> wasmtime::Result<()> {
+        self.run(stream.rep(), true, |g| {
+            fs::HostDirectoryEntryStream::drop(g, stream)
+        })
+    }
+}
+
+impl fs::Host for ByOwner<'_> {
+    fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<fs::ErrorCode> {
+        self.run(u32::MAX, false, |g| fs::Host::convert_error_code(g, err))
+    }
+
+    fn filesystem_error_code(
+        &mut self,
+        err: Resource<streams::Error>,
+    ) -> wasmtime::Result<Option<fs::ErrorCode>> {
+        self.run(u32::MAX, false, |g| fs::Host::filesystem_error_code(g, err))
+    }
+}
+
 /// The filesystem family's part of a nanoprocess's state.
 pub(crate) struct State {
     /// The rights of each filesystem descriptor it holds.
@@ -245,9 +565,30 @@ pub(crate) const PREVIEW1: crate::families::Surface = &[("fd_", &["fs"]), ("path
 
 /// `wasi:filesystem/types` and `preopens`, every operation through the guard.
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    fs::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    fs::add_to_linker::<NanoState, ByOwnerData>(linker, by_owner)?;
     preopens::add_to_linker::<NanoState, Guarded>(linker, view)?;
     Ok(())
+}
+
+/// A fused nanoprocess's `preopens`: its own directories, registered with its
+/// own rights, so that `types` ([`ByOwner`]) finds them its own.
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    named_preopens::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)
+}
+
+impl named_preopens::Host for super::FusedCall<'_> {
+    fn get_directories(
+        &mut self,
+        id: wasmtime_wasi::NamedId,
+    ) -> wasmtime::Result<Vec<(Resource<async_fs::Descriptor>, String)>> {
+        self.0
+            .as_fused(id, |s| preopens::Host::get_directories(&mut view(s)))
+    }
 }
 
 /// Preopens the directories the plan opened for this nanoprocess (each start

@@ -383,6 +383,10 @@ pub(crate) struct State {
     pub policy: Arc<NetPolicy>,
     /// The name each of its pending name lookups is for, by stream handle.
     lookups: HashMap<u32, String>,
+    /// The networks it obtained (`instance-network`), by handle: in a store
+    /// shared with fused nanoprocesses, a lookup is decided by the grants of the
+    /// one whose network it is made on.
+    networks: std::collections::HashSet<u32>,
 }
 
 /// Every socket use is decided by the nanoprocess's network grants, before any
@@ -411,6 +415,7 @@ pub(crate) fn build(
     Ok(State {
         policy,
         lookups: HashMap::new(),
+        networks: Default::default(),
     })
 }
 
@@ -435,17 +440,279 @@ pub(crate) const PREVIEW1: crate::families::Surface = &[("sock_", &["network", "
 pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
     let l = linker;
     sockets::tcp_create_socket::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
-    sockets::instance_network::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
-    sockets::network::add_to_linker::<NanoState, WasiSockets>(l, &Default::default(), plain_view)?;
+    sockets::instance_network::add_to_linker::<NanoState, Owned>(l, owned)?;
+    sockets::network::add_to_linker::<NanoState, Owned>(l, &Default::default(), owned)?;
     sync_sockets::tcp::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
     sync_sockets::udp_create_socket::add_to_linker::<NanoState, WasiSockets>(l, plain_view)?;
     udp::add_to_linker(l)?;
-    ip_name_lookup::add_to_linker::<NanoState, GuardedLookups>(l, lookup_view)?;
+    ip_name_lookup::add_to_linker::<NanoState, LookupsByOwnerData>(l, lookups_by_owner)?;
     Ok(())
 }
 
 fn plain_view(s: &mut NanoState) -> WasiSocketsCtxView<'_> {
     s.wasi.sockets()
+}
+
+/// A fused nanoprocess's `instance-network` and `tcp-create-socket`: the network
+/// and sockets they make carry its own address check (its own patterns, its own
+/// audit path), which the shared `network`, `tcp` and `udp` bindings then apply.
+/// `udp-create-socket` and `ip-name-lookup` are not offered to a fused
+/// nanoprocess: wasmtime-wasi's named bindings for them are async, which would
+/// make every store of the plan async (`plan::fuse` refuses them at check).
+pub(crate) fn add_named_to_linker(
+    l: &mut Linker<NanoState>,
+    c: &wasmtime::component::Component,
+    lookup: &mut super::Lookup<'_>,
+) -> wasmtime::Result<()> {
+    use super::{Fused, fused_call};
+    use wasmtime_wasi::p2::bindings::named_imports::wasi::sockets as named;
+    named::instance_network::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named::tcp_create_socket::add_to_linker::<NanoState, Fused>(l, c, &mut *lookup, fused_call)?;
+    named_udp::named_imports::wasi::sockets::udp_create_socket::add_to_linker::<NanoState, Fused>(
+        l,
+        c,
+        &mut *lookup,
+        fused_call,
+    )?;
+    Ok(())
+}
+
+/// `udp-create-socket` under a name of its own, with a synchronous host
+/// function. wasmtime-wasi generates named bindings only with its async ones, in
+/// which `create-udp-socket` is async (and would make the store async). The WIT
+/// (`wit/fused-udp`) declares only what the one function's signature needs; every type is
+/// wasmtime-wasi's own (`with`), so the socket made is the one its shared `udp`
+/// binding serves.
+mod named_udp {
+    wasmtime::component::bindgen!({
+        path: "wit/fused-udp",
+        world: "wasi:sockets/fused-udp",
+        imports: { default: trappable },
+        trappable_error_type: {
+            "wasi:sockets/network.error-code" => wasmtime_wasi::p2::SocketError,
+        },
+        with: {
+            "wasi:sockets/network": super::shim::network,
+            "wasi:sockets/udp": super::shim::udp,
+        },
+        named_imports: { "wasi:sockets/udp-create-socket": wasmtime_wasi::NamedId },
+    });
+}
+
+/// wasmtime-wasi's `network` and `udp` modules for `named_udp`'s bindings, each
+/// with an `add_to_linker` that does nothing: the generated world would link the
+/// interfaces it `use`s, which nanoproc links itself (with their own options).
+mod shim {
+    macro_rules! shim {
+        ($name:ident, $path:path) => {
+            pub mod $name {
+                pub use $path::*;
+                #[allow(dead_code)] // called only by the generated world's own linking
+                pub fn add_to_linker<T, D: wasmtime::component::HasData>(
+                    _linker: &mut wasmtime::component::Linker<T>,
+                    _getter: fn(&mut T) -> D::Data<'_>,
+                ) -> wasmtime::Result<()> {
+                    Ok(())
+                }
+            }
+        };
+    }
+    shim!(network, wasmtime_wasi::p2::bindings::sockets::network);
+    shim!(udp, wasmtime_wasi::p2::bindings::sockets::udp);
+}
+
+impl named_udp::named_imports::wasi::sockets::udp_create_socket::Host for super::FusedCall<'_> {
+    fn convert_error_code(&mut self, err: SocketError) -> wasmtime::Result<ErrorCode> {
+        err.downcast()
+    }
+
+    fn create_udp_socket(
+        &mut self,
+        id: wasmtime_wasi::NamedId,
+        address_family: sockets::network::IpAddressFamily,
+    ) -> Result<Resource<sockets::udp::UdpSocket>, SocketError> {
+        self.0.as_fused(id, |s| {
+            sync_sockets::udp_create_socket::Host::create_udp_socket(
+                &mut s.wasi.sockets(),
+                address_family,
+            )
+        })
+    }
+}
+
+/// `instance-network`, remembering which networks are whose.
+pub(crate) struct OwnedNetworks<'a>(&'a mut NanoState);
+
+struct Owned;
+impl HasData for Owned {
+    type Data<'a> = OwnedNetworks<'a>;
+}
+
+fn owned(s: &mut NanoState) -> OwnedNetworks<'_> {
+    OwnedNetworks(s)
+}
+
+impl sockets::instance_network::Host for OwnedNetworks<'_> {
+    fn instance_network(&mut self) -> wasmtime::Result<Resource<Network>> {
+        let network =
+            sockets::instance_network::Host::instance_network(&mut self.0.wasi.sockets())?;
+        self.0.families.network.networks.insert(network.rep());
+        Ok(network)
+    }
+}
+
+/// `ip-name-lookup` in a store that fused nanoprocesses share with their host:
+/// one binding for all, each lookup decided (and recorded, and its resolved
+/// addresses remembered) as the nanoprocess whose network it is made on, and each
+/// of its streams followed as that nanoprocess's. A fused nanoprocess has only
+/// its own network: no network handle crosses any edge.
+pub(crate) struct LookupsByOwner<'a>(&'a mut NanoState);
+
+struct LookupsByOwnerData;
+impl HasData for LookupsByOwnerData {
+    type Data<'a> = LookupsByOwner<'a>;
+}
+
+fn lookups_by_owner(s: &mut NanoState) -> LookupsByOwner<'_> {
+    LookupsByOwner(s)
+}
+
+impl LookupsByOwner<'_> {
+    fn run<R>(
+        &mut self,
+        knows: impl Fn(&State) -> bool,
+        f: impl FnOnce(&mut LookupGuard<'_>) -> R,
+    ) -> R {
+        let owner = if self.0.fused.is_empty() || knows(&self.0.families.network) {
+            None
+        } else {
+            self.0.fused.iter().position(|p| knows(&p.families.network))
+        };
+        match owner {
+            None => f(&mut lookup_view(self.0)),
+            Some(at) => self
+                .0
+                .as_fused(wasmtime_wasi::NamedId(at), |s| f(&mut lookup_view(s))),
+        }
+    }
+}
+
+impl ip_name_lookup::Host for LookupsByOwner<'_> {
+    fn resolve_addresses(
+        &mut self,
+        network: Resource<Network>,
+        name: String,
+    ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+        let rep = network.rep();
+        self.run(
+            |st| st.networks.contains(&rep),
+            |g| ip_name_lookup::Host::resolve_addresses(g, network, name),
+        )
+    }
+}
+
+macro_rules! network_via_store {
+    ($guard:ident) => {
+        impl sockets::network::Host for $guard<'_> {
+            fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+                sockets::network::Host::convert_error_code(&mut self.0.wasi.sockets(), error)
+            }
+
+            fn network_error_code(
+                &mut self,
+                err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
+            ) -> wasmtime::Result<Option<ErrorCode>> {
+                sockets::network::Host::network_error_code(&mut self.0.wasi.sockets(), err)
+            }
+        }
+
+        /// A network handle's number may be reused once it is dropped: it is
+        /// forgotten by whoever held it, so that it never decides for a later one.
+        impl sockets::network::HostNetwork for $guard<'_> {
+            fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+                let rep = this.rep();
+                self.0.families.network.networks.remove(&rep);
+                for persona in &mut self.0.fused {
+                    persona.families.network.networks.remove(&rep);
+                }
+                sockets::network::HostNetwork::drop(&mut self.0.wasi.sockets(), this)
+            }
+        }
+    };
+}
+network_via_store!(LookupsByOwner);
+network_via_store!(OwnedNetworks);
+
+impl ip_name_lookup::HostResolveAddressStream for LookupsByOwner<'_> {
+    fn resolve_next_address(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> Result<Option<IpAddress>, SocketError> {
+        let rep = stream.rep();
+        self.run(
+            |st| st.lookups.contains_key(&rep),
+            |g| ip_name_lookup::HostResolveAddressStream::resolve_next_address(g, stream),
+        )
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let rep = stream.rep();
+        self.run(
+            |st| st.lookups.contains_key(&rep),
+            |g| ip_name_lookup::HostResolveAddressStream::subscribe(g, stream),
+        )
+    }
+
+    fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        let rep = stream.rep();
+        self.run(
+            |st| st.lookups.contains_key(&rep),
+            |g| ip_name_lookup::HostResolveAddressStream::drop(g, stream),
+        )
+    }
+}
+
+mod named_constructors {
+    use super::super::FusedCall;
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::NamedId;
+    use wasmtime_wasi::p2::SocketError;
+    use wasmtime_wasi::p2::bindings::named_imports::wasi::sockets as named;
+    use wasmtime_wasi::p2::bindings::sockets::{instance_network, tcp_create_socket};
+    use wasmtime_wasi::sockets::WasiSocketsView;
+
+    impl named::instance_network::Host for FusedCall<'_> {
+        fn instance_network(
+            &mut self,
+            id: NamedId,
+        ) -> wasmtime::Result<Resource<instance_network::Network>> {
+            self.0.as_fused(id, |s| {
+                instance_network::Host::instance_network(&mut super::owned(s))
+            })
+        }
+    }
+
+    impl named::tcp_create_socket::Host for FusedCall<'_> {
+        fn create_tcp_socket(
+            &mut self,
+            id: NamedId,
+            address_family: tcp_create_socket::IpAddressFamily,
+        ) -> Result<Resource<tcp_create_socket::TcpSocket>, SocketError> {
+            self.0.as_fused(id, |s| {
+                tcp_create_socket::Host::create_tcp_socket(&mut s.wasi.sockets(), address_family)
+            })
+        }
+
+        fn convert_error_code(
+            &mut self,
+            err: SocketError,
+        ) -> wasmtime::Result<tcp_create_socket::ErrorCode> {
+            err.downcast()
+        }
+    }
 }
 
 /// Name lookup, decided by the network grants, remembering which addresses each
@@ -455,11 +722,6 @@ pub(crate) struct LookupGuard<'a> {
     inner: WasiSocketsCtxView<'a>,
     net: &'a NetPolicy,
     lookups: &'a mut HashMap<u32, String>,
-}
-
-struct GuardedLookups;
-impl HasData for GuardedLookups {
-    type Data<'a> = LookupGuard<'a>;
 }
 
 fn lookup_view(s: &mut NanoState) -> LookupGuard<'_> {
