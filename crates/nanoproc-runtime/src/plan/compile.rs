@@ -565,6 +565,9 @@ fn compile(
 #[derive(Clone, Default)]
 pub(crate) struct NamedImports {
     pub by_name: HashMap<String, usize>,
+    /// The composite's names of fused nanoprocesses' imports of their own
+    /// isolated dependencies, with the interface each stands for.
+    pub renamed: HashMap<String, String>,
 }
 
 impl NamedImports {

@@ -86,14 +86,6 @@ pub(crate) const SHARED: &[&str] = &[
     "wasi:cli/terminal-output",
 ];
 
-/// Constructor interfaces a fused child cannot import yet: wasmtime-wasi 50 binds
-/// a named import of them only with async host functions, and one async host
-/// import makes a store async (every call `*_async`).
-const ASYNC_ONLY: &[&str] = &[
-    "wasi:sockets/udp-create-socket",
-    "wasi:sockets/ip-name-lookup",
-];
-
 /// One dependency to fuse into its parent.
 pub(crate) struct FusedChild<'a> {
     /// The child's component (itself a [`Composite`]'s bytes if it has fused
@@ -114,6 +106,20 @@ pub(crate) struct FusedChild<'a> {
     /// nanoprocess of the fused subtree one instance of it, at any depth. Their
     /// `serves` name this child's imports.
     pub children: Vec<FusedChild<'a>>,
+    /// Its imports served by isolated dependencies of its own: each becomes an
+    /// import of the composite under a name of its own ([`dep_import`]), which
+    /// the runtime serves with a trampoline into that dependency's store.
+    pub isolated_deps: Vec<String>,
+}
+
+/// An import of a composite that a fused nanoprocess makes of one of its own
+/// isolated dependencies: `name` in the composite, `import` in `persona`'s
+/// component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RenamedDep {
+    pub name: String,
+    pub persona: usize,
+    pub import: String,
 }
 
 /// A named import of a composite: `name` (a plain-name label) implements
@@ -133,6 +139,8 @@ pub(crate) struct Composite {
     /// Every named import of the result, the passed-through ones included, in
     /// the order of the composite's imports.
     pub named: Vec<NamedImport>,
+    /// The fused nanoprocesses' imports of their own isolated dependencies.
+    pub deps: Vec<RenamedDep>,
 }
 
 /// Why a parent and its fused dependencies could not be composed: a full
@@ -148,6 +156,12 @@ impl fmt::Display for FuseError {
 }
 
 impl std::error::Error for FuseError {}
+
+/// The name of the `n`th import by the fused nanoprocess `persona` of one of its
+/// own isolated dependencies.
+pub(crate) fn dep_import(persona: usize, n: usize) -> String {
+    format!("nanoproc-p{persona}-d{n}")
+}
 
 /// The name of the `n`th named import of the nanoprocess `persona`.
 pub(crate) fn named_import(persona: usize, n: usize) -> String {
@@ -301,12 +315,14 @@ fn compose(
         graph,
         taken,
         personas: HashMap::new(),
+        deps: Vec::new(),
         packages: 0,
     };
     composer.wire(parent_node, parent_path, children)?;
     let Composer {
         mut graph,
         personas,
+        deps,
         ..
     } = composer;
 
@@ -360,8 +376,8 @@ fn compose(
                 paths(children)
             ))
         })?;
-    let named = named_imports(&bytes, &personas, parent_path)?;
-    Ok(Composite { bytes, named })
+    let named = named_imports(&bytes, &personas, &deps, parent_path)?;
+    Ok(Composite { bytes, named, deps })
 }
 
 /// The state of one composition: the graph, every name the composite imports
@@ -370,6 +386,7 @@ struct Composer {
     graph: CompositionGraph,
     taken: HashMap<String, String>,
     personas: HashMap<String, usize>,
+    deps: Vec<RenamedDep>,
     packages: usize,
 }
 
@@ -417,8 +434,38 @@ impl Composer {
             }
         }
         let mut n = 0;
+        let mut d = 0;
         for (name, kind) in imports {
             if served.contains(&name.as_str()) {
+                continue;
+            }
+            if child.isolated_deps.contains(&name) {
+                let label = dep_import(child.persona, d);
+                d += 1;
+                claim(
+                    &mut self.taken,
+                    &label,
+                    format!("the import of `{name}` by `{path}`"),
+                )?;
+                let import = self.graph.import(label.clone(), kind).map_err(|e| {
+                    FuseError(format!(
+                        "`{path}` cannot be fused into `{parent_path}`: its import of `{name}` from its own dependency could not be renamed `{label}` ({}); make the edge isolated",
+                        chain(&e)
+                    ))
+                })?;
+                self.graph
+                    .set_instantiation_argument(node, &name, import)
+                    .map_err(|e| {
+                        FuseError(format!(
+                            "`{path}` cannot be fused into `{parent_path}`: its import of `{name}` could not be bound to `{label}` ({}); make the edge isolated",
+                            chain(&e)
+                        ))
+                    })?;
+                self.deps.push(RenamedDep {
+                    name: label,
+                    persona: child.persona,
+                    import: name,
+                });
                 continue;
             }
             match role(self.graph.types(), child, parent_path, &name, kind)? {
@@ -556,10 +603,6 @@ fn role(
         Ok(Role::Constructor)
     } else if instance && SHARED.contains(&base) {
         Ok(Role::Shared)
-    } else if ASYNC_ONLY.contains(&base) {
-        refuse(
-            "which a fused dependency cannot import yet: wasmtime-wasi 50 binds a named import of it only with async host functions, which would make every store of the tree async".to_string(),
-        )
     } else if base.starts_with("wasi:") {
         refuse("a WASI interface a fused dependency cannot import yet".to_string())
     } else if is_label(name) {
@@ -574,6 +617,7 @@ fn role(
 fn named_imports(
     bytes: &[u8],
     personas: &HashMap<String, usize>,
+    deps: &[RenamedDep],
     parent_path: &str,
 ) -> Result<Vec<NamedImport>, FuseError> {
     use wasmparser::{Parser, Payload};
@@ -596,6 +640,9 @@ fn named_imports(
                         continue;
                     };
                     let name = import.name.name;
+                    if deps.iter().any(|d| d.name == name) {
+                        continue;
+                    }
                     let persona = *personas.get(name).ok_or_else(|| {
                         broken(format!("it imports `{name}`, which nanoproc did not name"))
                     })?;
@@ -692,6 +739,7 @@ mod tests {
                 .collect(),
             named,
             children: Vec::new(),
+            isolated_deps: Vec::new(),
         }
     }
 
@@ -922,6 +970,7 @@ mod tests {
         for (persona, path) in [(4, "t/a/b/c"), (3, "t/a/b"), (2, "t/a")] {
             subtree = FusedChild {
                 children: vec![subtree],
+                isolated_deps: Vec::new(),
                 ..child(&relay, persona, path, &[api], &[])
             };
         }
@@ -956,6 +1005,7 @@ mod tests {
         // A relay of the subtree serving what the parent does not import.
         let wrong = [FusedChild {
             children: vec![child(&leaf, 3, "t/a/b", &["bench:calls/nothing"], &[])],
+            isolated_deps: Vec::new(),
             ..child(&relay, 2, "t/a", &[api], &[])
         }];
         let err = fuse(&top, "t", &wrong).unwrap_err();
@@ -967,10 +1017,11 @@ mod tests {
     }
 
     #[test]
-    fn an_import_a_fused_child_cannot_have_is_refused() {
-        // probe_leaf imports udp-create-socket, ip-name-lookup and wasi:config.
+    fn every_wasi_import_of_a_real_guest_has_a_binding_and_others_are_refused() {
+        // probe_leaf imports every WASI 0.2 interface nanoproc serves, udp,
+        // name lookup and wasi:config among them: it fuses.
         let (mid, leaf) = (guest("probe_mid"), guest("probe_leaf"));
-        let err = fuse(
+        let composite = fuse(
             &mid,
             "driver/mid",
             &[child(
@@ -981,60 +1032,76 @@ mod tests {
                 &[],
             )],
         )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with(
-                "`driver/mid/leaf` cannot be fused into `driver/mid`: it imports `wasi:"
-            ),
-            "{err}"
-        );
-        assert!(err.contains("cannot import yet"), "{err}");
-        assert!(
-            err.ends_with("make the edge to `driver/mid/leaf` isolated"),
-            "{err}"
-        );
-        if err.contains("udp-create-socket") || err.contains("ip-name-lookup") {
-            assert!(err.contains("async"), "{err}");
+        .unwrap();
+        let interfaces: BTreeSet<&str> = composite
+            .named
+            .iter()
+            .map(|n| unversioned(&n.interface))
+            .collect();
+        for constructor in [
+            "wasi:sockets/udp-create-socket",
+            "wasi:sockets/tcp-create-socket",
+            "wasi:config/store",
+            "wasi:filesystem/preopens",
+        ] {
+            assert!(interfaces.contains(constructor), "{interfaces:?}");
         }
+        // Name lookups are shared: decided by the owner of the network they use.
+        assert!(!interfaces.contains("wasi:sockets/ip-name-lookup"));
+        let imports = imports(&engine(), &composite.bytes);
+        assert!(
+            imports
+                .keys()
+                .any(|n| unversioned(n) == "wasi:sockets/ip-name-lookup"),
+            "{imports:?}"
+        );
 
-        // A dependency of the child's own, not fused: not WASI.
-        let (parent, relay) = (guest("bench_parent"), guest("bench_relay"));
+        // A fused child's import of a non-WASI interface nobody serves in the
+        // composite (its own dependency, not declared as such) is refused.
+        let relay = guest("probe_mid");
         let err = fuse(
-            &parent,
-            "p",
-            &[child(&relay, 1, "p/relay", &["bench:calls/api"], &[])],
+            &guest("probe_driver"),
+            "driver",
+            &[child(&relay, 1, "driver/mid", &["test:probe/probe"], &[])],
         )
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("it imports `bench:calls/api`, which is not WASI"),
+            err.starts_with(
+                "`driver/mid` cannot be fused into `driver`: it imports `test:probe/downstream"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("which is not WASI"), "{err}");
+        assert!(
+            err.ends_with("make the edge to `driver/mid` isolated"),
             "{err}"
         );
     }
 
     #[test]
-    fn the_async_only_constructors_are_refused_saying_why() {
-        let leaf = guest("probe_leaf");
-        let mut types = wac_graph::CompositionGraph::new();
-        let pkg = Package::from_bytes("x:y", None, leaf.clone(), types.types_mut()).unwrap();
-        let fused = child(&leaf, 1, "a/b", &[], &[]);
-        for (name, kind) in &types.types()[pkg.ty()].imports {
-            let err = match role(types.types(), &fused, "a", name, *kind) {
-                Ok(_) => continue,
-                Err(e) => e.to_string(),
-            };
-            let base = unversioned(name);
-            assert!(
-                !CONSTRUCTORS.contains(&base) && !SHARED.contains(&base),
-                "{name}"
-            );
-            if ASYNC_ONLY.contains(&base) {
-                assert!(err.contains("only with async host functions"), "{err}");
-            } else {
-                assert_eq!(base, "wasi:config/store", "{err}");
-            }
-        }
+    fn a_fused_childs_own_isolated_dependency_is_imported_under_a_name_of_its_own() {
+        let (driver, mid) = (guest("probe_driver"), guest("probe_mid"));
+        let fused = FusedChild {
+            isolated_deps: vec!["test:probe/downstream".to_string()],
+            ..child(&mid, 1, "driver/mid", &["test:probe/probe"], &[])
+        };
+        let composite = fuse(&driver, "driver", &[fused]).unwrap();
+        assert_eq!(
+            composite.deps,
+            vec![RenamedDep {
+                name: dep_import(1, 0),
+                persona: 1,
+                import: "test:probe/downstream".to_string(),
+            }]
+        );
+        let imports = imports(&engine(), &composite.bytes);
+        assert!(imports.contains_key(&dep_import(1, 0)), "{imports:?}");
+        assert!(
+            !imports.contains_key("test:probe/downstream"),
+            "{imports:?}"
+        );
+        assert!(!composite.named.iter().any(|n| n.name == dep_import(1, 0)));
     }
 
     #[test]

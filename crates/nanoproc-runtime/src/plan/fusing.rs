@@ -39,6 +39,9 @@ pub(super) struct Fused {
     pub personas: Vec<usize>,
     /// Its children that are fused into it (directly).
     pub fused_children: Vec<usize>,
+    /// For an isolated nanoprocess: the node whose store calls into it (its
+    /// parent, or, if its parent is fused, its parent's store's host).
+    pub store_parent: Option<usize>,
 }
 
 /// Composes every fused edge and relinks each store's host; reports what cannot
@@ -79,6 +82,7 @@ pub(super) fn fuse_all(
             },
             personas: Vec::new(),
             fused_children: fused_children[ix].clone(),
+            store_parent: nodes[ix].parent.map(host_of),
         })
         .collect();
     if !(0..nodes.len()).any(is_fused) {
@@ -87,7 +91,10 @@ pub(super) fn fuse_all(
 
     let reported_before = errors.len();
     // Every edge that passes WASI handles is refused first, wherever it is.
-    for c in (0..nodes.len()).filter(|&c| is_fused(c)) {
+    // (Also an isolated child's edge from a fused parent: its trampolines are the
+    // store host's, which holds the store's own descriptors, not its persona's.)
+    let from_fused = |c: usize| nodes[c].parent.is_some_and(is_fused);
+    for c in (0..nodes.len()).filter(|&c| is_fused(c) || from_fused(c)) {
         let parent = nodes[c].parent.unwrap_or(0);
         if let Some(parent_comp) = &compiled[parent]
             && let Some(refusal) = passes_wasi_handles(manifest, parent_comp, parent, c, wiring)
@@ -160,6 +167,11 @@ pub(super) fn fuse_all(
                     Some((n.name.clone(), at))
                 })
                 .collect(),
+            renamed: composite
+                .deps
+                .iter()
+                .map(|d| (d.name.clone(), d.import.clone()))
+                .collect(),
         };
         let node = &nodes[ix];
         let refuse = |why: String| {
@@ -186,28 +198,31 @@ pub(super) fn fuse_all(
             errors.push(refuse("it could not be linked".into()));
             continue;
         };
-        let Some(original) = &compiled[ix] else {
-            continue;
-        };
         // The composite imports what the parent imported from its isolated
-        // dependencies, under the same names; its slots are renumbered.
-        let wired = &wiring.nodes[ix];
+        // dependencies, under the same names, and what each fused nanoprocess
+        // imports from its own isolated dependencies, renamed: each slot is
+        // renumbered, and served by the same child as before.
         let mut slot_child: Vec<usize> = Vec::new();
-        let mut renumber: Vec<Option<usize>> = vec![None; original.dep_imports.len()];
+        // (the slot's owner, its slot there) -> its slot in the composite
+        let mut renumber: std::collections::HashMap<(usize, usize), usize> = Default::default();
         for (k, import) in relinked.dep_imports.iter().enumerate() {
-            let Some(j) = original
-                .dep_imports
-                .iter()
-                .position(|d| d.name == import.name)
-            else {
+            let (owner, name) = match composite.deps.iter().find(|d| d.name == import.name) {
+                Some(renamed) => (renamed.persona, renamed.import.as_str()),
+                None => (ix, import.name.as_str()),
+            };
+            let found = compiled[owner]
+                .as_ref()
+                .and_then(|comp| comp.dep_imports.iter().position(|d| d.name == name));
+            let Some(j) = found else {
                 errors.push(refuse(format!(
                     "the composite imports {}, which {} does not",
-                    import.name, node.path
+                    import.name, nodes[owner].path
                 )));
                 continue;
             };
-            renumber[j] = Some(k);
-            slot_child.push(wired.children[wired.routes[j]]);
+            let owner_wired = &wiring.nodes[owner];
+            renumber.insert((owner, j), k);
+            slot_child.push(owner_wired.children[owner_wired.routes[j]]);
         }
         let mut children: Vec<usize> = Vec::new();
         let routes = slot_child
@@ -221,8 +236,9 @@ pub(super) fn fuse_all(
             })
             .collect();
         for &c in &children {
+            let owner = nodes[c].parent.unwrap_or(0);
             for serve in &mut wiring.nodes[c].serves {
-                if let Some(k) = renumber[serve.slot] {
+                if let Some(&k) = renumber.get(&(owner, serve.slot)) {
                     serve.slot = k;
                 }
             }
@@ -262,6 +278,16 @@ fn spec<'a>(
         .iter()
         .map(|&g| spec(manifest, g, compiled, sources, wiring, fused_children))
         .collect::<Option<Vec<_>>>()?;
+    // Its imports its isolated children serve: renamed in the composite, served
+    // by trampolines of the store's host into their stores.
+    let own = compiled[c].as_ref()?;
+    let isolated_deps = wiring.nodes[c]
+        .children
+        .iter()
+        .filter(|&&g| manifest.nodes[g].isolation != Isolation::Fused)
+        .flat_map(|&g| wiring.nodes[g].serves.iter())
+        .map(|s| own.dep_imports[s.slot].name.clone())
+        .collect();
     Some(FusedChild {
         bytes: sources[c].as_deref()?,
         persona: c,
@@ -269,6 +295,7 @@ fn spec<'a>(
         serves,
         named: &[],
         children,
+        isolated_deps,
     })
 }
 

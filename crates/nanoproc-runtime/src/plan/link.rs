@@ -46,6 +46,9 @@ pub(super) fn link(
             .as_ref()
             .map_err(|e| wasmtime::format_err!("{e}"))?;
         let mut instance = linker.instance(&import.name)?;
+        // What messages call it: a fused nanoprocess's import of its own
+        // dependency is renamed in the composite, and named as it wrote it.
+        let shown = named.renamed.get(&import.name).unwrap_or(&import.name);
         // Each resource the interface defines becomes a host type of its own in
         // this linker: the parent holds proxies, the resource stays in the child.
         let mut proxies: Vec<(String, u32)> = Vec::new();
@@ -55,7 +58,7 @@ pub(super) fn link(
             let route = Route {
                 slot,
                 func: usize::MAX,
-                name: format!("{}#[resource-drop]{resource}", import.name),
+                name: format!("{shown}#[resource-drop]{resource}"),
                 // A failing destructor under `on-failure = "error"` is not the
                 // parent's error: it is recorded, not raised.
                 string_error: true,
@@ -84,7 +87,7 @@ pub(super) fn link(
             let route = Route {
                 slot,
                 func: index,
-                name: format!("{}#{}", import.name, f.name),
+                name: format!("{shown}#{}", f.name),
                 string_error: interfaces::has_string_error(&f.ty),
                 handles: passes_handles.then(|| Arc::new(handles)),
             };

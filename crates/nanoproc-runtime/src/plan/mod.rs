@@ -124,18 +124,6 @@ pub struct PlannedNode {
 }
 
 impl PlannedNode {
-    /// Its children in the tree, isolated and fused, in the manifest's order.
-    pub fn tree_children(&self) -> Vec<usize> {
-        let mut all: Vec<usize> = self
-            .children
-            .iter()
-            .chain(&self.fused_children)
-            .copied()
-            .collect();
-        all.sort_unstable();
-        all
-    }
-
     /// What it holds, one line per capability family (and one for its limits), as
     /// `check` prints them: `("fs", "/photos (read-write) = host /home/me/photos")`.
     pub fn capability_summary(&self) -> Vec<(&'static str, String)> {
@@ -279,6 +267,7 @@ pub(crate) fn plan(
         memory::physical_memory(),
     ));
     let mut root_outputs = Some(granted.root_outputs);
+    // A child's functions are looked up for the slots of the store that calls it.
     let slots: Vec<usize> = wiring.nodes.iter().map(|w| w.routes.len()).collect();
     let nodes = manifest
         .nodes
@@ -304,7 +293,7 @@ pub(crate) fn plan(
             children: wired.children,
             routes: wired.routes,
             serves: wired.serves,
-            parent_slots: node.parent.map_or(0, |p| slots[p]),
+            parent_slots: fused.store_parent.map_or(0, |p| slots[p]),
             on_failure: node.on_failure,
             restart: node.restart,
             placement: fused.placement,
@@ -425,12 +414,21 @@ impl Plan {
         let mut stack = vec![(0usize, String::new(), true)];
         while let Some((ix, prefix, last)) = stack.pop() {
             let child_prefix = self.describe_node(ix, &prefix, last, &mut out);
-            let children = self.inner.nodes[ix].tree_children();
+            let children = self.tree_children(ix);
             for (i, &c) in children.iter().enumerate().rev() {
                 stack.push((c, child_prefix.clone(), i + 1 == children.len()));
             }
         }
         out
+    }
+
+    /// The children of node `ix` in the tree, isolated and fused, in the
+    /// manifest's order (a store's children are another matter: an isolated
+    /// child of a fused nanoprocess is called from its store's host).
+    pub fn tree_children(&self, ix: usize) -> Vec<usize> {
+        (0..self.inner.nodes.len())
+            .filter(|&c| self.inner.nodes[c].parent == Some(ix))
+            .collect()
     }
 
     /// Describes one nanoprocess; returns the prefix of its children's lines.
@@ -451,7 +449,7 @@ impl Plan {
             node.path,
             display_path(&node.component_path)
         ));
-        let detail_prefix = if node.tree_children().is_empty() {
+        let detail_prefix = if self.tree_children(ix).is_empty() {
             format!("{child_prefix}    ")
         } else {
             format!("{child_prefix}│   ")
