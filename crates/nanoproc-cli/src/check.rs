@@ -102,7 +102,7 @@ fn exit_status(error: &CheckError) -> ExitCode {
 }
 
 /// A checked tree for tools: each nanoprocess with its path in the tree, its
-/// parent's, its component and what it holds (one summary per family, as the
+/// parent's, its component, its isolation and the store it runs in, what it holds (one summary per family, as the
 /// text form prints them), and the notices.
 fn plan_json(plan: &Plan) -> Value {
     let nodes = plan.nodes();
@@ -114,10 +114,18 @@ fn plan_json(plan: &Plan) -> Value {
                 .into_iter()
                 .map(|(family, text)| (family.to_string(), Value::String(text)))
                 .collect();
+            // Where it runs: its own store, or the store of the nanoprocess it
+            // is fused into.
+            let store = match node.placement {
+                nanoproc_runtime::Placement::OwnStore => &*node.path,
+                nanoproc_runtime::Placement::FusedInto { host } => &*nodes[host].path,
+            };
             json!({
                 "path": &*node.path,
                 "parent": node.parent.map(|p| &*nodes[p].path),
                 "component": node.component_path.display().to_string(),
+                "isolation": if store == &*node.path { "isolated" } else { "fused" },
+                "store": store,
                 "capabilities": capabilities,
             })
         })

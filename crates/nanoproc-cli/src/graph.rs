@@ -116,9 +116,12 @@ fn graph_of(plan: &Plan, manifest: &Path) -> Graph {
                 })
                 .collect(),
             policy: node.parent.map(|_| Policy {
-                on_failure: match node.on_failure {
-                    OnFailure::Trap => "trap",
-                    OnFailure::Error => "error",
+                // A fused nanoprocess has no failure of its own: a trap in it is
+                // its parent's.
+                on_failure: match (node.placement, node.on_failure) {
+                    (nanoproc_runtime::Placement::FusedInto { .. }, _) => "fused",
+                    (_, OnFailure::Trap) => "trap",
+                    (_, OnFailure::Error) => "error",
                 }
                 .to_string(),
                 restart: node.restart.map(|r| {

@@ -72,7 +72,7 @@ pub use learn::{NodeProposal, Proposal};
 pub use limits::LimitExceeded;
 pub use nanoproc_caps as caps;
 pub use nanoproc_manifest as manifest;
-pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Plan, PlannedNode};
+pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Placement, Plan, PlannedNode};
 pub use plugin::{Instances, Plugin, PluginError, PluginOptions, TypedExport};
 pub use progress::{CompileProgress, ProgressHook};
 pub use run::{Exit, RunError, RunOptions, Tree};
