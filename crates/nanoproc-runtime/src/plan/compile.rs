@@ -86,6 +86,9 @@ pub(super) struct Components {
     pub compiled: Vec<Option<Arc<Compiled>>>,
     /// What the user should know (a compile cache left unused).
     pub notices: Vec<String>,
+    /// The compile cache this plan may use (none where a grant reaches it): what
+    /// the composites of fused edges are compiled through too.
+    pub cache: crate::cache::CompileCache,
     /// Per node: the bytes of its component, kept only where a fused edge needs
     /// them composed (the node is fused, or has a fused child). They are the very
     /// bytes compiled and digest-checked above, never a second read of the file.
@@ -283,6 +286,7 @@ pub(super) fn compile_all(
         compiled,
         notices,
         sources,
+        cache: cache.clone(),
     })
 }
 

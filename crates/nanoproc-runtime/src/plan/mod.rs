@@ -243,7 +243,8 @@ pub(crate) fn plan(
         Some(wiring) => fusing::fuse_all(
             manifest,
             &components.engine,
-            compiler.cache,
+            // The cache vetted for this plan, never the runtime's as configured.
+            &components.cache,
             compiler.host,
             &components.compiled,
             &components.sources,
