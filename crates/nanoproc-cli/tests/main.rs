@@ -15,6 +15,7 @@ mod escapes;
 mod families;
 mod fastpath;
 mod fs_model;
+mod fused;
 mod graph;
 mod handles;
 mod hints;
