@@ -357,7 +357,6 @@ fn an_ungranted_ambient_capability_traps_the_parent_in_both_modes() {
 /// an ungranted stdout) should be reported as the isolated case reports it: by
 /// the dependency's path, with the panic message from its captured stderr.
 #[test]
-#[ignore = "FINDING: a panic in a fused child is reported as `nanoprocess `driver` trapped: wasm trap: wasm `unreachable` instruction executed`: neither the child's path nor its panic message (its captured stderr tail) is named, as they are for an isolated child"]
 fn a_panic_in_a_fused_child_names_the_child_and_its_message() {
     for (op, cause) in [
         ("panic:the leaf gave up", "the leaf gave up"),

@@ -35,11 +35,57 @@ impl Ended {
             return Ended::Exit(exit.0);
         }
         let stderr = state.captured_stderr();
+        let mut message = describe(err, stderr.as_deref(), Some((state.path(), &state.limits)));
+        if let Some(fused) = fused_stderr(state, &message) {
+            message.push_str(&fused);
+        }
         Ended::Failed {
-            message: describe(err, stderr.as_deref(), Some((state.path(), &state.limits))),
+            message,
             limit_exceeded: is_limit(err),
         }
     }
+}
+
+/// What a nanoprocess fused into this store printed last on its ungranted stderr,
+/// if it did so after the store's own nanoprocess did and `message` does not
+/// already name it: a trap in a composite does not say which instance trapped
+/// (backtrace details are off), and a guest that panics prints why just before.
+/// Said as what it is, the last stderr written, not as a verdict on who trapped.
+fn fused_stderr(state: &crate::state::NanoState, message: &str) -> Option<String> {
+    let own = state
+        .families
+        .stdio
+        .stderr_capture
+        .as_ref()
+        .map_or(0, |t| t.last_written());
+    let (path, tail) = state
+        .fused
+        .iter()
+        .filter_map(|p| {
+            let tail = p.families.stdio.stderr_capture.as_ref()?;
+            (tail.last_written() > own).then_some((&p.recorder.path, tail))
+        })
+        .max_by_key(|(_, tail)| tail.last_written())?;
+    if message.contains(&format!("`{path}`")) {
+        return None;
+    }
+    let lines = stderr_lines(&tail.contents())?;
+    Some(format!(
+        " [the last stderr written in this store, by nanoprocess `{path}` (fused into it): {lines}]"
+    ))
+}
+
+/// A guest's captured stderr on one line, so that the cause survives being nested
+/// in a parent's error; Rust's hint about RUST_BACKTRACE is noise here (the guest
+/// cannot see it). `None` if nothing is left.
+fn stderr_lines(bytes: &[u8]) -> Option<String> {
+    let printed = String::from_utf8_lossy(bytes);
+    let printed: Vec<&str> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    (!printed.is_empty()).then(|| printed.join(" / "))
 }
 
 /// A nanoprocess used a capability it does not hold, through an interface with no
@@ -169,18 +215,8 @@ pub fn describe(
             causes.join(": ")
         }
     };
-    if let Some(bytes) = stderr {
-        // One line, so that the cause survives being nested in a parent's error;
-        // Rust's hint about RUST_BACKTRACE is noise here (the guest cannot see it).
-        let printed = String::from_utf8_lossy(bytes);
-        let printed: Vec<&str> = printed
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
-            .collect();
-        if !printed.is_empty() {
-            text.push_str(&format!(" [its stderr: {}]", printed.join(" / ")));
-        }
+    if let Some(lines) = stderr.and_then(stderr_lines) {
+        text.push_str(&format!(" [its stderr: {lines}]"));
     }
     text
 }

@@ -543,10 +543,23 @@ impl tokio::io::AsyncWrite for Refused {
 /// that a trap can be explained with the panic message the guest printed last. A
 /// guest that writes a lot loses the beginning, never its ability to write.
 #[derive(Clone, Default)]
-pub(crate) struct StderrTail(Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>);
+pub(crate) struct StderrTail(
+    Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>,
+    /// When it was last written, in the process's order of writes to any tail
+    /// (0: never): which of the nanoprocesses sharing a store wrote last.
+    Arc<std::sync::atomic::AtomicU64>,
+);
+
+/// The order of writes to every [`StderrTail`] of the process.
+static TAIL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl StderrTail {
     pub const CAPACITY: usize = 16 * 1024;
+
+    /// When it was last written (see the field); 0 if never.
+    pub fn last_written(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
 
     pub fn contents(&self) -> Vec<u8> {
         let buf = self
@@ -565,6 +578,8 @@ impl StderrTail {
         let overflow = (buf.len() + bytes.len()).saturating_sub(Self::CAPACITY);
         buf.drain(..overflow);
         buf.extend(bytes);
+        let order = TAIL_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.1.store(order, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
