@@ -825,7 +825,7 @@ fn check_refuses_what_a_fused_edge_cannot_hold() {
         refused(
             &run,
             &[&format!(
-                "driver/leaf: a fused nanoprocess cannot have a `{key}` limit of its own: it runs in its parent's store, whose one {counter} counts every instance in it alike; its use counts against its parent's limits. Set the limit on the parent, or make the edge isolated (remove `isolation = \"fused\"`)"
+                "driver/leaf: a fused nanoprocess cannot have its own `{key}` limit: it runs in its parent's store, whose one {counter} counts every instance in it alike; its use counts against its parent's limits. Set the limit on the parent, or make the edge isolated (remove `isolation = \"fused\"`)"
             )],
         );
     }

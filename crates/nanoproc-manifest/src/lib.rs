@@ -795,7 +795,7 @@ impl Cx {
             {
                 self.error(
                     Some(key.span()),
-                    format!("{path}: a fused nanoprocess cannot have a `{}` limit of its own: it runs in its parent's store, whose one {} counts every instance in it alike; its use counts against its parent's limits. Set the limit on the parent, or make the edge isolated (remove `isolation = \"fused\"`)", kind.key(), limit_counter(kind)),
+                    format!("{path}: a fused nanoprocess cannot have its own `{}` limit: it runs in its parent's store, whose one {} counts every instance in it alike; its use counts against its parent's limits. Set the limit on the parent, or make the edge isolated (remove `isolation = \"fused\"`)", kind.key(), limit_counter(kind)),
                 );
             }
         }
