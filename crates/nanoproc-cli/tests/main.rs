@@ -25,6 +25,7 @@ mod isolation;
 mod learn;
 mod lock;
 mod network;
+mod redteam_fused;
 mod resources;
 mod rights;
 mod single;
