@@ -6,8 +6,7 @@
 //! after a trap, a limit escaped, a decision recorded under the wrong path.
 //!
 //! Attacks that fail today guard the property as ordinary tests; each real
-//! problem is a test marked `#[ignore = "FINDING: ..."]` that fails until it is
-//! fixed.
+//! problem is a test marked `//! fixed.
 
 use crate::common;
 use common::*;
@@ -452,7 +451,6 @@ fn echo_peer(count: usize) -> u16 {
 /// (families/network/udp.rs `view` takes `s.families.network.policy`), so the
 /// leaf's receive is recorded under `driver`, and decided by `driver`'s grants.
 #[test]
-#[ignore = "FINDING: a fused child's UDP receive is decided by, and recorded under, its host (udp.rs view uses the store's policy, not the socket owner's)"]
 fn a_fused_childs_udp_receive_is_decided_and_recorded_as_its_own() {
     for mode in ["isolated", "fused"] {
         let scene = Scene::new();
@@ -485,7 +483,6 @@ fn a_fused_childs_udp_receive_is_decided_and_recorded_as_its_own() {
 /// (its `has_listening_udp_stream`) never sees a listening socket and drops every
 /// stranger's datagram, recorded as refused under the leaf.
 #[test]
-#[ignore = "FINDING: a fused child's own UDP listen grant is dead: datagrams from strangers on its listened address are dropped (stream noted in the host's policy)"]
 fn a_fused_child_receives_on_the_address_its_own_listen_grant_covers() {
     for mode in ["isolated", "fused"] {
         let scene = Scene::new();

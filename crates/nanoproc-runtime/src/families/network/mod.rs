@@ -268,6 +268,14 @@ impl NetPolicy {
             .flatten()
     }
 
+    /// Whether `stream` is an incoming UDP stream of this nanoprocess's sockets.
+    pub fn knows_udp_stream(&self, stream: u32) -> bool {
+        self.udp_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&stream)
+    }
+
     pub fn forget_udp_stream(&self, stream: u32) {
         self.udp_streams
             .lock()
@@ -375,7 +383,6 @@ macro_rules! delegate_network {
         }
     };
 }
-pub(crate) use delegate_network;
 
 /// The network family's part of a nanoprocess's state.
 pub(crate) struct State {
@@ -387,6 +394,26 @@ pub(crate) struct State {
     /// shared with fused nanoprocesses, a lookup is decided by the grants of the
     /// one whose network it is made on.
     networks: std::collections::HashSet<u32>,
+    /// The UDP sockets a fused nanoprocess made (`udp-create-socket`), by handle:
+    /// their receives are decided by its grants (see `udp`).
+    udp_sockets: std::collections::HashSet<u32>,
+}
+
+/// The fused nanoprocess whose network state `knows` a handle, if any: `None`
+/// means the store's own nanoprocess. Only personas are searched: a handle no
+/// persona knows was made by the store's own nanoprocess (every fused one's
+/// networks, sockets and streams are noted when made, and forgotten when dropped).
+pub(crate) fn owner(
+    s: &NanoState,
+    knows: impl Fn(&State) -> bool,
+) -> Option<wasmtime_wasi::NamedId> {
+    if s.fused.is_empty() || knows(&s.families.network) {
+        return None;
+    }
+    s.fused
+        .iter()
+        .position(|p| knows(&p.families.network))
+        .map(wasmtime_wasi::NamedId)
 }
 
 /// Every socket use is decided by the nanoprocess's network grants, before any
@@ -416,6 +443,7 @@ pub(crate) fn build(
         policy,
         lookups: HashMap::new(),
         networks: Default::default(),
+        udp_sockets: Default::default(),
     })
 }
 
@@ -532,10 +560,13 @@ impl named_udp::named_imports::wasi::sockets::udp_create_socket::Host for super:
         address_family: sockets::network::IpAddressFamily,
     ) -> Result<Resource<sockets::udp::UdpSocket>, SocketError> {
         self.0.as_fused(id, |s| {
-            sync_sockets::udp_create_socket::Host::create_udp_socket(
+            let socket = sync_sockets::udp_create_socket::Host::create_udp_socket(
                 &mut s.wasi.sockets(),
                 address_family,
-            )
+            )?;
+            // Its receives are decided by this nanoprocess's grants (see `udp`).
+            s.families.network.udp_sockets.insert(socket.rep());
+            Ok(socket)
         })
     }
 }

@@ -41,12 +41,29 @@ use wasmtime_wasi::p2::bindings::sync::sockets::udp::{
 };
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
-/// wasmtime-wasi's UDP sockets, with receiving decided per socket.
-pub(crate) struct UdpGuard<'a> {
-    inner: WasiSocketsCtxView<'a>,
-    net: &'a NetPolicy,
-    /// Bounds the one wait here: dropping an outgoing stream (see `families::io`).
-    clock: &'a crate::state::CallClock,
+/// wasmtime-wasi's UDP sockets, with receiving decided per socket, by the grants
+/// of the nanoprocess that made it. In a store shared with fused nanoprocesses a
+/// socket's owner is the one whose state knows its handle (a fused nanoprocess's
+/// sockets and incoming streams are noted in its own persona); the store's own
+/// nanoprocess otherwise.
+pub(crate) struct UdpGuard<'a>(&'a mut NanoState);
+
+impl UdpGuard<'_> {
+    fn inner(&mut self) -> WasiSocketsCtxView<'_> {
+        self.0.wasi.sockets()
+    }
+
+    /// Runs `f` with the policy of whoever `knows` the handle.
+    fn as_owner<R>(
+        &mut self,
+        knows: impl Fn(&super::State) -> bool,
+        f: impl FnOnce(&mut NanoState) -> R,
+    ) -> R {
+        match super::owner(self.0, knows) {
+            None => f(self.0),
+            Some(id) => self.0.as_fused(id, f),
+        }
+    }
 }
 
 struct GuardedUdp;
@@ -55,11 +72,11 @@ impl HasData for GuardedUdp {
 }
 
 fn view(s: &mut NanoState) -> UdpGuard<'_> {
-    UdpGuard {
-        inner: s.wasi.sockets(),
-        net: &s.families.network.policy,
-        clock: &s.clock,
-    }
+    UdpGuard(s)
+}
+
+fn policy(s: &NanoState) -> &NetPolicy {
+    &s.families.network.policy
 }
 
 /// `wasi:sockets/udp`, every socket through the guard.
@@ -77,11 +94,11 @@ impl HostUdpSocket for UdpGuard<'_> {
         network: Resource<Network>,
         local_address: IpSocketAddress,
     ) -> Result<(), SocketError> {
-        HostUdpSocket::start_bind(&mut self.inner, this, network, local_address)
+        HostUdpSocket::start_bind(&mut self.inner(), this, network, local_address)
     }
 
     fn finish_bind(&mut self, this: Resource<UdpSocket>) -> Result<(), SocketError> {
-        HostUdpSocket::finish_bind(&mut self.inner, this)
+        HostUdpSocket::finish_bind(&mut self.inner(), this)
     }
 
     fn stream(
@@ -96,35 +113,39 @@ impl HostUdpSocket for UdpGuard<'_> {
         SocketError,
     > {
         let socket = this.rep();
-        let (incoming, outgoing) = HostUdpSocket::stream(&mut self.inner, this, remote_address)?;
+        let (incoming, outgoing) = HostUdpSocket::stream(&mut self.inner(), this, remote_address)?;
         // Read after the call: connecting may have narrowed a wildcard local address
         // to the one the route to the peer uses. A socket that cannot tell its
         // address (it has streams, so it is bound) is noted as having none, which
         // no `listen` pattern covers.
         let local =
-            HostUdpSocket::local_address(&mut self.inner, Resource::new_borrow(socket)).ok();
-        self.net
-            .note_udp_stream(incoming.rep(), local.map(SocketAddr::from));
+            HostUdpSocket::local_address(&mut self.inner(), Resource::new_borrow(socket)).ok();
+        // Noted in the socket owner's policy: its receives are decided by it.
+        let stream = incoming.rep();
+        self.as_owner(
+            |st| st.udp_sockets.contains(&socket),
+            |s| policy(s).note_udp_stream(stream, local.map(SocketAddr::from)),
+        );
         Ok((incoming, outgoing))
     }
 
     fn local_address(&mut self, this: Resource<UdpSocket>) -> Result<IpSocketAddress, SocketError> {
-        HostUdpSocket::local_address(&mut self.inner, this)
+        HostUdpSocket::local_address(&mut self.inner(), this)
     }
 
     fn remote_address(
         &mut self,
         this: Resource<UdpSocket>,
     ) -> Result<IpSocketAddress, SocketError> {
-        HostUdpSocket::remote_address(&mut self.inner, this)
+        HostUdpSocket::remote_address(&mut self.inner(), this)
     }
 
     fn address_family(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<IpAddressFamily> {
-        HostUdpSocket::address_family(&mut self.inner, this)
+        HostUdpSocket::address_family(&mut self.inner(), this)
     }
 
     fn unicast_hop_limit(&mut self, this: Resource<UdpSocket>) -> Result<u8, SocketError> {
-        HostUdpSocket::unicast_hop_limit(&mut self.inner, this)
+        HostUdpSocket::unicast_hop_limit(&mut self.inner(), this)
     }
 
     fn set_unicast_hop_limit(
@@ -132,11 +153,11 @@ impl HostUdpSocket for UdpGuard<'_> {
         this: Resource<UdpSocket>,
         value: u8,
     ) -> Result<(), SocketError> {
-        HostUdpSocket::set_unicast_hop_limit(&mut self.inner, this, value)
+        HostUdpSocket::set_unicast_hop_limit(&mut self.inner(), this, value)
     }
 
     fn receive_buffer_size(&mut self, this: Resource<UdpSocket>) -> Result<u64, SocketError> {
-        HostUdpSocket::receive_buffer_size(&mut self.inner, this)
+        HostUdpSocket::receive_buffer_size(&mut self.inner(), this)
     }
 
     fn set_receive_buffer_size(
@@ -144,11 +165,11 @@ impl HostUdpSocket for UdpGuard<'_> {
         this: Resource<UdpSocket>,
         value: u64,
     ) -> Result<(), SocketError> {
-        HostUdpSocket::set_receive_buffer_size(&mut self.inner, this, value)
+        HostUdpSocket::set_receive_buffer_size(&mut self.inner(), this, value)
     }
 
     fn send_buffer_size(&mut self, this: Resource<UdpSocket>) -> Result<u64, SocketError> {
-        HostUdpSocket::send_buffer_size(&mut self.inner, this)
+        HostUdpSocket::send_buffer_size(&mut self.inner(), this)
     }
 
     fn set_send_buffer_size(
@@ -156,15 +177,20 @@ impl HostUdpSocket for UdpGuard<'_> {
         this: Resource<UdpSocket>,
         value: u64,
     ) -> Result<(), SocketError> {
-        HostUdpSocket::set_send_buffer_size(&mut self.inner, this, value)
+        HostUdpSocket::set_send_buffer_size(&mut self.inner(), this, value)
     }
 
     fn subscribe(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<Resource<Pollable>> {
-        HostUdpSocket::subscribe(&mut self.inner, this)
+        HostUdpSocket::subscribe(&mut self.inner(), this)
     }
 
     fn drop(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<()> {
-        HostUdpSocket::drop(&mut self.inner, this)
+        // Its number may be reused: it must never decide for a later socket.
+        let rep = this.rep();
+        for persona in &mut self.0.fused {
+            persona.families.network.udp_sockets.remove(&rep);
+        }
+        HostUdpSocket::drop(&mut self.inner(), this)
     }
 }
 
@@ -174,33 +200,43 @@ impl HostIncomingDatagramStream for UdpGuard<'_> {
         this: Resource<IncomingDatagramStream>,
         max_results: u64,
     ) -> Result<Vec<IncomingDatagram>, SocketError> {
-        let local = self.net.udp_stream_local(this.rep());
-        let received = HostIncomingDatagramStream::receive(&mut self.inner, this, max_results)?;
-        Ok(received
-            .into_iter()
-            .filter(|datagram| {
-                self.net
-                    .may_receive(local, SocketAddr::from(datagram.remote_address))
-            })
-            .collect())
+        let stream = this.rep();
+        let received = HostIncomingDatagramStream::receive(&mut self.inner(), this, max_results)?;
+        Ok(self.as_owner(
+            |st| st.policy.knows_udp_stream(stream),
+            |s| {
+                let net = policy(s);
+                let local = net.udp_stream_local(stream);
+                received
+                    .into_iter()
+                    .filter(|datagram| {
+                        net.may_receive(local, SocketAddr::from(datagram.remote_address))
+                    })
+                    .collect()
+            },
+        ))
     }
 
     fn subscribe(
         &mut self,
         this: Resource<IncomingDatagramStream>,
     ) -> wasmtime::Result<Resource<Pollable>> {
-        HostIncomingDatagramStream::subscribe(&mut self.inner, this)
+        HostIncomingDatagramStream::subscribe(&mut self.inner(), this)
     }
 
     fn drop(&mut self, this: Resource<IncomingDatagramStream>) -> wasmtime::Result<()> {
-        self.net.forget_udp_stream(this.rep());
-        HostIncomingDatagramStream::drop(&mut self.inner, this)
+        let stream = this.rep();
+        self.as_owner(
+            |st| st.policy.knows_udp_stream(stream),
+            |s| policy(s).forget_udp_stream(stream),
+        );
+        HostIncomingDatagramStream::drop(&mut self.inner(), this)
     }
 }
 
 impl HostOutgoingDatagramStream for UdpGuard<'_> {
     fn check_send(&mut self, this: Resource<OutgoingDatagramStream>) -> Result<u64, SocketError> {
-        HostOutgoingDatagramStream::check_send(&mut self.inner, this)
+        HostOutgoingDatagramStream::check_send(&mut self.inner(), this)
     }
 
     fn send(
@@ -208,23 +244,49 @@ impl HostOutgoingDatagramStream for UdpGuard<'_> {
         this: Resource<OutgoingDatagramStream>,
         datagrams: Vec<OutgoingDatagram>,
     ) -> Result<u64, SocketError> {
-        HostOutgoingDatagramStream::send(&mut self.inner, this, datagrams)
+        HostOutgoingDatagramStream::send(&mut self.inner(), this, datagrams)
     }
 
     fn subscribe(
         &mut self,
         this: Resource<OutgoingDatagramStream>,
     ) -> wasmtime::Result<Resource<Pollable>> {
-        HostOutgoingDatagramStream::subscribe(&mut self.inner, this)
+        HostOutgoingDatagramStream::subscribe(&mut self.inner(), this)
     }
 
     /// Dropping an outgoing stream waits for a send in progress: bounded by the
     /// nanoprocess's clock like every other wait.
     fn drop(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<()> {
         use wasmtime_wasi::p2::bindings::sockets::udp::HostOutgoingDatagramStream as Async;
-        let UdpGuard { inner, clock, .. } = self;
-        crate::families::io::bounded(clock, Async::drop(inner, this))
+        let NanoState { wasi, clock, .. } = &mut *self.0;
+        crate::families::io::bounded(clock, Async::drop(&mut wasi.sockets(), this))
     }
 }
 
-super::delegate_network!(UdpGuard);
+impl wasmtime_wasi::p2::bindings::sockets::network::Host for UdpGuard<'_> {
+    fn convert_error_code(
+        &mut self,
+        error: SocketError,
+    ) -> wasmtime::Result<wasmtime_wasi::p2::bindings::sockets::network::ErrorCode> {
+        wasmtime_wasi::p2::bindings::sockets::network::Host::convert_error_code(
+            &mut self.inner(),
+            error,
+        )
+    }
+
+    fn network_error_code(
+        &mut self,
+        err: Resource<wasmtime_wasi::p2::bindings::io::error::Error>,
+    ) -> wasmtime::Result<Option<wasmtime_wasi::p2::bindings::sockets::network::ErrorCode>> {
+        wasmtime_wasi::p2::bindings::sockets::network::Host::network_error_code(
+            &mut self.inner(),
+            err,
+        )
+    }
+}
+
+impl wasmtime_wasi::p2::bindings::sockets::network::HostNetwork for UdpGuard<'_> {
+    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+        wasmtime_wasi::p2::bindings::sockets::network::HostNetwork::drop(&mut self.inner(), this)
+    }
+}
