@@ -142,6 +142,24 @@ impl NanoState {
         }
     }
 
+    /// The fused nanoprocess whose state `knows` a handle, if any; `None` means
+    /// the store's own. Shared bindings (filesystem `types`, name lookups, UDP)
+    /// decide a call by the handle's owner: every fused nanoprocess notes what it
+    /// makes in its own state and forgets it on drop, so a handle no persona knows
+    /// is the store's own nanoprocess's.
+    pub(crate) fn fused_owner(
+        &self,
+        knows: impl Fn(&crate::families::State) -> bool,
+    ) -> Option<wasmtime_wasi::NamedId> {
+        if self.fused.is_empty() || knows(&self.families) {
+            return None;
+        }
+        self.fused
+            .iter()
+            .position(|p| knows(&p.families))
+            .map(wasmtime_wasi::NamedId)
+    }
+
     fn swap_persona(&mut self, at: usize) {
         let persona = &mut self.fused[at];
         std::mem::swap(&mut self.wasi.ctx, &mut persona.ctx);

@@ -224,17 +224,7 @@ pub(super) fn fuse_all(
             renumber.insert((owner, j), k);
             slot_child.push(owner_wired.children[owner_wired.routes[j]]);
         }
-        let mut children: Vec<usize> = Vec::new();
-        let routes = slot_child
-            .iter()
-            .map(|&c| match children.iter().position(|&x| x == c) {
-                Some(at) => at,
-                None => {
-                    children.push(c);
-                    children.len() - 1
-                }
-            })
-            .collect();
+        let (children, routes) = super::wire::children_and_routes(&slot_child);
         for &c in &children {
             let owner = nodes[c].parent.unwrap_or(0);
             for serve in &mut wiring.nodes[c].serves {

@@ -234,17 +234,7 @@ pub(super) fn wire(
         .zip(serves)
         .map(|((comp, slot_child), serves)| {
             let comp = comp.as_ref()?;
-            let mut children: Vec<usize> = Vec::new();
-            let routes = slot_child
-                .iter()
-                .map(|&c| match children.iter().position(|&x| x == c) {
-                    Some(at) => at,
-                    None => {
-                        children.push(c);
-                        children.len() - 1
-                    }
-                })
-                .collect();
+            let (children, routes) = children_and_routes(&slot_child);
             Some(Wired {
                 pre: comp.linked.clone()?,
                 was_core_module: comp.was_core_module,
@@ -260,6 +250,24 @@ pub(super) fn wire(
         return None;
     }
     Some(Wiring { nodes, root_run })
+}
+
+/// From the child serving each dependency slot: the distinct children, in the
+/// order they are first needed (the order they are instantiated), and for each
+/// slot the position of its child among them.
+pub(super) fn children_and_routes(slot_child: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut children: Vec<usize> = Vec::new();
+    let routes = slot_child
+        .iter()
+        .map(|&c| match children.iter().position(|&x| x == c) {
+            Some(at) => at,
+            None => {
+                children.push(c);
+                children.len() - 1
+            }
+        })
+        .collect();
+    (children, routes)
 }
 
 /// Finds the child's export for the parent's `import` and checks it resource by

@@ -255,19 +255,9 @@ impl ByOwner<'_> {
                 rights.held.contains_key(&rep)
             }
         };
-        let owner = if self.0.fused.is_empty() || knows(&self.0.families.fs.rights) {
-            None
-        } else {
-            self.0
-                .fused
-                .iter()
-                .position(|p| knows(&p.families.fs.rights))
-        };
-        match owner {
+        match self.0.fused_owner(|families| knows(&families.fs.rights)) {
             None => f(&mut view(self.0)),
-            Some(at) => self
-                .0
-                .as_fused(wasmtime_wasi::NamedId(at), |s| f(&mut view(s))),
+            Some(id) => self.0.as_fused(id, |s| f(&mut view(s))),
         }
     }
 }

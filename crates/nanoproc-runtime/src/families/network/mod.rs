@@ -399,21 +399,13 @@ pub(crate) struct State {
     udp_sockets: std::collections::HashSet<u32>,
 }
 
-/// The fused nanoprocess whose network state `knows` a handle, if any: `None`
-/// means the store's own nanoprocess. Only personas are searched: a handle no
-/// persona knows was made by the store's own nanoprocess (every fused one's
-/// networks, sockets and streams are noted when made, and forgotten when dropped).
+/// The fused nanoprocess whose network state `knows` a handle, if any (see
+/// [`NanoState::fused_owner`]).
 pub(crate) fn owner(
     s: &NanoState,
     knows: impl Fn(&State) -> bool,
 ) -> Option<wasmtime_wasi::NamedId> {
-    if s.fused.is_empty() || knows(&s.families.network) {
-        return None;
-    }
-    s.fused
-        .iter()
-        .position(|p| knows(&p.families.network))
-        .map(wasmtime_wasi::NamedId)
+    s.fused_owner(|families| knows(&families.network))
 }
 
 /// Every socket use is decided by the nanoprocess's network grants, before any
