@@ -1289,3 +1289,141 @@ fn a_fused_child_holding_exit_ends_the_run_as_the_isolated_one_does() {
         }
     }
 }
+
+/// Resources the child's interface defines cross a fused edge natively, by the
+/// component model's own rules: the same program over `test:res/counters` gives
+/// the same answers isolated and fused, a three-level chain fused at both edges
+/// included. (Isolated, the parent holds proxies the host keeps; fused, it holds
+/// the child's own handles.)
+#[test]
+fn resources_of_the_childs_interface_cross_a_fused_edge_natively() {
+    let ops = [
+        "new:5",
+        "inc:0",
+        "inc:0",
+        "get:0",
+        "fork:0",
+        "get:1",
+        "inc:1",
+        "total:0,1",
+        "live",
+    ];
+    let mut outputs = Vec::new();
+    for mode in MODES {
+        let scene = Scene::new();
+        let m = scene.manifest(&format!(
+            r#"[app]
+root = "parent"
+
+[nanoprocess.parent]
+component = "{{res_parent}}"
+grants.stdout = true
+deps = {{ "test:res/counters" = "child" }}
+
+[nanoprocess.child]
+component = "{{res_child}}"
+isolation = "{mode}"
+"#
+        ));
+        let run = run_manifest(&m, &ops);
+        assert_eq!(run.code, 0, "{mode}: {run:?}");
+        assert!(
+            run.stdout.contains("total:0,1 => ok: 15"),
+            "{mode}: {run:?}"
+        );
+        assert!(run.stdout.contains("live => ok: 2"), "{mode}: {run:?}");
+        outputs.push(run.stdout);
+    }
+    assert_eq!(outputs[0], outputs[1], "isolated and fused differ");
+
+    // top -> mid -> child, every edge fused: one composite of three instances.
+    let scene = Scene::new();
+    let m = scene.manifest(
+        r#"[app]
+root = "top"
+
+[nanoprocess.top]
+component = "{res_top}"
+grants.stdout = true
+deps = { "test:res/meters" = "mid" }
+
+[nanoprocess.mid]
+component = "{res_mid}"
+isolation = "fused"
+deps = { "test:res/counters" = "child" }
+
+[nanoprocess.child]
+component = "{res_child}"
+isolation = "fused"
+"#,
+    );
+    let checked = check(&m);
+    assert_eq!(checked.code, 0, "{checked:?}");
+    assert!(
+        checked.stdout.contains("fused   into top's store"),
+        "{checked:?}"
+    );
+    let run = run_manifest(
+        &m,
+        &[
+            "new:1",
+            "new:10",
+            "tick:0",
+            "tick:1",
+            "live",
+            "counters-live",
+            "drop:0",
+            "live",
+            "counters-live",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in [
+        "tick:0 => ok: 2",
+        "tick:1 => ok: 11",
+        "live => ok: 2",
+        "counters-live => ok: 2",
+        "live => ok: 1",
+        "counters-live => ok: 1",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {run:?}");
+    }
+}
+
+/// Type checking at check is the same for a fused edge as for an isolated one:
+/// wiring checks every edge before fusing, so a child whose export does not match
+/// is refused with the same message, both WIT types named.
+#[test]
+fn a_fused_edge_of_the_wrong_type_is_refused_as_an_isolated_one_is() {
+    let mut errors = Vec::new();
+    for mode in MODES {
+        let scene = Scene::new();
+        let m = scene.manifest(&format!(
+            r#"[app]
+root = "parent"
+
+[nanoprocess.parent]
+component = "{{res_parent}}"
+deps = {{ "test:res/counters" = "child" }}
+
+[nanoprocess.child]
+component = "{{res_child_wrong}}"
+isolation = "{mode}"
+"#
+        ));
+        let run = check(&m);
+        assert_eq!(run.code, 125, "{mode}: {run:?}");
+        assert!(
+            run.stderr.contains(
+                "parent: its import test:res/counters cannot be satisfied by `parent/child`"
+            ),
+            "{mode}: {run:?}"
+        );
+        assert!(run.stderr.contains("counter.get"), "{mode}: {run:?}");
+        errors.push(
+            run.stderr
+                .replace(&scene.dir.path().display().to_string(), ""),
+        );
+    }
+    assert_eq!(errors[0].lines().next(), errors[1].lines().next());
+}
