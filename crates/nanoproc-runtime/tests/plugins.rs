@@ -628,3 +628,85 @@ fn a_family_registered_without_a_version_serves_every_version() {
     assert_eq!(kv.len(), 1);
     assert_eq!(audit.refusals()[0].operation, "nanoproc:plugins/kv#set");
 }
+
+/// A plugin whose dependency is fused into it: one store, the dependency's own
+/// (empty) capabilities, the same answers as isolated, and the host's own
+/// capability still the root's alone. A fused dependency cannot import a host
+/// family (check refuses it): only WASI and what is fused into it.
+#[test]
+fn a_plugin_with_a_fused_dependency_answers_as_the_isolated_one() {
+    let kv = Kv::default();
+    let runtime = runtime_with(&kv, ScopeRule::Prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    for isolation in ["isolated", "fused"] {
+        let manifest = dir.path().join(format!("{isolation}.toml"));
+        std::fs::write(
+            &manifest,
+            format!(
+                r#"
+[app]
+root = "relay"
+
+[nanoprocess.relay]
+component = {relay:?}
+deps = {{ "nanoproc:plugins/transform@0.1.0" = "child" }}
+grants.host = {{ kv = ["plugins/"] }}
+
+[nanoprocess.child]
+component = {echo:?}
+isolation = "{isolation}"
+"#,
+                relay = xtask::guest("plugin_relay"),
+                echo = xtask::guest("plugin_echo"),
+            ),
+        )
+        .unwrap();
+        let plan = runtime.check_plugin_manifest(&manifest).unwrap();
+        assert_eq!(
+            plan.nodes()[1].placement,
+            if isolation == "fused" {
+                nanoproc_runtime::Placement::FusedInto { host: 0 }
+            } else {
+                nanoproc_runtime::Placement::OwnStore
+            }
+        );
+        let mut plugin = plan.plugin(&PluginOptions::default()).unwrap();
+        let mut got = Vec::new();
+        for input in [
+            "echo me",
+            "here set plugins/x 1",
+            "here get plugins/x",
+            "again",
+        ] {
+            got.push(call(&mut plugin, input).unwrap());
+        }
+        answers.push(got);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1][0], "echo me");
+    assert_eq!(answers[1][2], "ok:Some(\"1\")");
+
+    // A fused child that imports the host's family is refused at check, by name.
+    let manifest = relay_tree(
+        dir.path(),
+        r#"["plugins/"]"#,
+        "plugin_probe",
+        r#"["plugins/p/"]"#,
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "[nanoprocess.child]\n",
+        "[nanoprocess.child]\nisolation = \"fused\"\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let refused = runtime
+        .check_plugin_manifest(&manifest)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("cannot be fused into `relay`"),
+        "{refused}"
+    );
+    assert!(refused.contains("nanoproc:plugins/kv"), "{refused}");
+}
