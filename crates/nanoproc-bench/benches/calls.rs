@@ -1,7 +1,7 @@
 //! What a call costs across a nanoprocess boundary, side by side with its anchors.
 //!
 //! The same loop (`guests/bench-common`: `<kind> <n>`, `n` calls timed inside the
-//! guest with the monotonic clock) runs in four configurations, interleaved in one
+//! guest with the monotonic clock) runs in six configurations, interleaved in one
 //! process:
 //!
 //! * (a) direct: `bench_direct.wasm`, the callee's work done by functions inside the
@@ -9,7 +9,11 @@
 //! * (b) composed: `bench_parent.wasm` with `bench_child.wasm` plugged into its
 //!   import by `wac-graph` (what `wac plug` does), one component in one store,
 //!   under plain wasmtime-wasi: wasmtime's fused adapters;
-//! * (c) nanoproc: the same two components as a nanoprocess tree (root
+//! * (g) fused: the tree of (c) with its dependency marked `isolation = "fused"`:
+//!   composed into `bench_parent` at plan time, one store, the child still holding
+//!   its own capabilities (named imports), run by `Plan::run_with`: what (b) costs,
+//!   through nanoproc;
+//! * (c) isolated: the same two components as a nanoprocess tree (root
 //!   `bench_parent`, dependency `bench_child`), each in its own store, run by
 //!   `Plan::run_with`: nanoproc's trampolines;
 //! * (e) host → guest: the host calling `bench_child`'s export with `TypedFunc::call`
@@ -54,14 +58,16 @@ const KINDS: [(&str, &str); 6] = [
 enum Config {
     Direct,
     Composed,
+    Fused,
     Nanoproc,
     HostCall,
     GuestHost,
 }
 
-const CONFIGS: [Config; 5] = [
+const CONFIGS: [Config; 6] = [
     Config::Direct,
     Config::Composed,
+    Config::Fused,
     Config::Nanoproc,
     Config::HostCall,
     Config::GuestHost,
@@ -79,7 +85,10 @@ struct Setup {
     guest_host: CommandPre<nanoproc_bench::Plain>,
     host: HostCalls,
     runtime: Runtime,
+    /// The tree with an isolated edge: (c).
     manifest: PathBuf,
+    /// The same tree with the edge fused: (g).
+    fused: PathBuf,
     out: PathBuf,
 }
 
@@ -214,21 +223,27 @@ fn setup(dir: &Path) -> Setup {
         }
     };
 
-    let manifest = dir.join("calls.toml");
     let out = dir.join("parent-stdout.txt");
-    write(
-        &manifest,
-        &format!(
-            "[app]\nroot = \"parent\"\n\n\
-             [nanoprocess.parent]\ncomponent = {}\n\
-             grants.stdout = {{ file = {} }}\ngrants.monotonic-clock = true\n\
-             deps = {{ \"bench:calls/api\" = \"child\" }}\n\n\
-             [nanoprocess.child]\ncomponent = {}\n",
-            toml_str(&parent.display().to_string()),
-            toml_str(&out.display().to_string()),
-            toml_str(&child.display().to_string()),
-        ),
-    );
+    // The same tree twice: the edge isolated (the default), and fused.
+    let tree = |name: &str, isolation: &str| {
+        let path = dir.join(name);
+        write(
+            &path,
+            &format!(
+                "[app]\nroot = \"parent\"\n\n\
+                 [nanoprocess.parent]\ncomponent = {}\n\
+                 grants.stdout = {{ file = {} }}\ngrants.monotonic-clock = true\n\
+                 deps = {{ \"bench:calls/api\" = \"child\" }}\n\n\
+                 [nanoprocess.child]\ncomponent = {}\n{isolation}",
+                toml_str(&parent.display().to_string()),
+                toml_str(&out.display().to_string()),
+                toml_str(&child.display().to_string()),
+            ),
+        );
+        path
+    };
+    let manifest = tree("calls.toml", "");
+    let fused = tree("calls-fused.toml", "isolation = \"fused\"\n");
     Setup {
         direct: plain_command(&engine, &direct),
         composed: plain_command(&engine, &composed),
@@ -236,6 +251,7 @@ fn setup(dir: &Path) -> Setup {
         host,
         runtime: Runtime::new().expect("nanoproc runtime"),
         manifest,
+        fused,
         out,
     }
 }
@@ -248,7 +264,8 @@ impl Setup {
         let line = match config {
             Config::Direct => run_plain(&self.direct, &args, None),
             Config::Composed => run_plain(&self.composed, &args, None),
-            Config::Nanoproc => self.run_nanoproc(kind, n),
+            Config::Fused => self.run_nanoproc(Config::Fused, kind, n),
+            Config::Nanoproc => self.run_nanoproc(Config::Nanoproc, kind, n),
             Config::HostCall => return self.host.run(kind, n).map(Ok),
             // The host does not implement the record of `nested`.
             Config::GuestHost if kind == "nested" => return None,
@@ -259,12 +276,30 @@ impl Setup {
 
     /// A plan is made for every run and dropped after it (outside the guest's
     /// timing): each live plan runs its own epoch ticker on the shared engine, and
-    /// several would tick the guest more often than one run ever is.
-    fn run_nanoproc(&mut self, kind: &'static str, n: u64) -> Result<String, String> {
+    /// several would tick the guest more often than one run ever is. The fused
+    /// tree's composite is composed at every check and compiled once (the compile
+    /// cache), also outside the timing.
+    fn run_nanoproc(
+        &mut self,
+        config: Config,
+        kind: &'static str,
+        n: u64,
+    ) -> Result<String, String> {
+        let manifest = if config == Config::Fused {
+            &self.fused
+        } else {
+            &self.manifest
+        };
         let plan = self
             .runtime
-            .check_manifest(&self.manifest, &[kind.to_owned(), n.to_string()])
+            .check_manifest(manifest, &[kind.to_owned(), n.to_string()])
             .map_err(|e| e.to_string())?;
+        let fused = plan.nodes()[0].fused_children.len();
+        if fused != usize::from(config == Config::Fused) {
+            return Err(format!(
+                "{config:?}: the plan fused {fused} children into the root"
+            ));
+        }
         nanoproc_bench::empty_output(&self.out);
         let exit = plan
             .run_with(&RunOptions::default())
@@ -490,9 +525,13 @@ fn report(
          callee's side of a boundary would), plain wasmtime-wasi;\n\
          * (b) composed: `bench_parent.wasm` + `bench_child.wasm` plugged together by \
          `wac-graph` 0.12 (`wac plug`), one component in one store, plain wasmtime-wasi \
-         (wasmtime's fused adapters);\n\
-         * (c) nanoproc: the same two components as a tree (root `bench_parent`, dependency \
-         `bench_child`), one store each, `Plan::run_with`;\n\
+         (wasmtime's fused adapters), the two sharing one set of capabilities;\n\
+         * (g) fused: the same two components as a nanoproc tree whose dependency is \
+         `isolation = \"fused\"`: composed into `bench_parent` when the plan is checked, one \
+         store, the child's WASI imports named and bound to its own capabilities, \
+         `Plan::run_with`;\n\
+         * (c) isolated: the same two components as a tree (root `bench_parent`, dependency \
+         `bench_child`, the default isolation), one store each, `Plan::run_with`;\n\
          * (e) host → guest: the host calls `bench_child`'s export with `TypedFunc::call` in \
          a loop (plain wasmtime): the cost of entering another store at all, a floor for \
          any trampoline;\n\
@@ -501,19 +540,23 @@ fn report(
          the other crossing. A nanoproc call is one (f) and one (e) plus the trampoline.\n"
     );
     println!(
-        "| call | (a) direct | (b) composed | (c) nanoproc | (e) host → guest | (f) guest → host | (c)/(a) | (c)/(b) |"
+        "| call | (a) direct | (b) composed | (g) fused | (c) isolated | (e) host → guest | (f) guest → host | (g)/(a) | (g)/(b) | (c)/(a) | (c)/(b) | (c)/(g) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (kind, label) in KINDS {
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(Config::Direct, kind),
             cell(Config::Composed, kind),
+            cell(Config::Fused, kind),
             cell(Config::Nanoproc, kind),
             cell(Config::HostCall, kind),
             cell(Config::GuestHost, kind),
+            ratio(Config::Fused, Config::Direct, kind),
+            ratio(Config::Fused, Config::Composed, kind),
             ratio(Config::Nanoproc, Config::Direct, kind),
             ratio(Config::Nanoproc, Config::Composed, kind),
+            ratio(Config::Nanoproc, Config::Fused, kind),
         );
     }
     println!();
@@ -525,9 +568,10 @@ fn report(
             .join(", ")
     };
     println!(
-        "Calls per run: (a) {}; (b) {}; (c) {}; (e) {}; (f) {}.\n",
+        "Calls per run: (a) {}; (b) {}; (g) {}; (c) {}; (e) {}; (f) {}.\n",
         n_list(Config::Direct),
         n_list(Config::Composed),
+        n_list(Config::Fused),
         n_list(Config::Nanoproc),
         n_list(Config::HostCall),
         n_list(Config::GuestHost)
@@ -558,11 +602,14 @@ fn report(
     let sum_direct = stats(Config::Direct, "sum1m").expect("measured");
     let sum_nano = stats(Config::Nanoproc, "sum1m").expect("measured");
     let sum_composed = stats(Config::Composed, "sum1m").expect("measured");
+    let sum_fused = stats(Config::Fused, "sum1m").expect("measured");
     let mib = (1u64 << 20) as f64;
     println!(
-        "Bulk bytes: crossing with 1 MiB costs (c) nanoproc {:.2} ns/byte and (b) composed \
-         {:.2} ns/byte beyond the direct call ((a): {:.2} ns/byte for summing).\n",
+        "Bulk bytes: crossing with 1 MiB costs (c) isolated {:.2} ns/byte, (g) fused {:.2} \
+         ns/byte and (b) composed {:.2} ns/byte beyond the direct call ((a): {:.2} ns/byte \
+         for summing).\n",
         (sum_nano.median - sum_direct.median) / mib,
+        (sum_fused.median - sum_direct.median) / mib,
         (sum_composed.median - sum_direct.median) / mib,
         sum_direct.median / mib,
     );
@@ -747,5 +794,108 @@ fn report(
         "* For comparison, static composition moves the 1 MiB list at {} of direct: \
          wasmtime's fused adapter copies a `list<u8>` element by element.\n",
         fmt_ratio(composed_list)
+    );
+    fused_report(&stats);
+}
+
+/// The fused edge against its anchors: its two targets (issue 18), where the
+/// isolated edge stays better, and which to choose when.
+fn fused_report(stats: &dyn Fn(Config, &str) -> Option<Stats>) {
+    let get = |c: Config, k: &str| stats(c, k).expect("measured").median;
+    let noop = get(Config::Fused, "noop");
+    let echo = get(Config::Fused, "echo16");
+    let echo_composed = get(Config::Composed, "echo16");
+    let echo_ratio = echo / echo_composed;
+    target_row(
+        "fused no-op call ≤ 10 ns",
+        &format!(
+            "{} (static composition {}, isolated {})",
+            fmt_ns(noop),
+            fmt_ns(get(Config::Composed, "noop")),
+            fmt_ns(get(Config::Nanoproc, "noop"))
+        ),
+        noop <= 10.0,
+        &over(noop, 10.0),
+    );
+    target_row(
+        "fused 16 B string echo ≤ 2x static composition",
+        &format!(
+            "{} ({} / {})",
+            fmt_ratio(echo_ratio),
+            fmt_ns(echo),
+            fmt_ns(echo_composed)
+        ),
+        echo_ratio <= 2.0,
+        &over(echo_ratio, 2.0),
+    );
+
+    println!("### Fused or isolated\n");
+    let verdict = |met: bool| if met { "met" } else { "missed" };
+    println!(
+        "* **Fused no-op ≤ 10 ns: {}** ({}; static composition {}, isolated {}: the fused \
+         edge is {} faster than the isolated one). A call across a fused edge is a call \
+         between two instances of one component, through wasmtime's fused adapter, with no \
+         host code on the way (the child's own WASI calls are still checked against its \
+         own grants, through the named imports bound to its view).{}",
+        verdict(noop <= 10.0),
+        fmt_ns(noop),
+        fmt_ns(get(Config::Composed, "noop")),
+        fmt_ns(get(Config::Nanoproc, "noop")),
+        fmt_ratio(get(Config::Nanoproc, "noop") / noop),
+        if noop <= 10.0 {
+            String::new()
+        } else {
+            format!(" It is {} over.", over(noop, 10.0))
+        },
+    );
+    println!(
+        "* **Fused 16 B echo ≤ 2x static composition: {}** ({}: {} against {}). Both copy \
+         the string with the same adapter; what differs is only nanoproc's engine \
+         settings and the named imports, which calls across the edge do not touch.{}",
+        verdict(echo_ratio <= 2.0),
+        fmt_ratio(echo_ratio),
+        fmt_ns(echo),
+        fmt_ns(echo_composed),
+        if echo_ratio <= 2.0 {
+            String::new()
+        } else {
+            format!(" It is {} over.", over(echo_ratio, 2.0))
+        },
+    );
+    let sum_fused = get(Config::Fused, "sum1m");
+    let sum_isolated = get(Config::Nanoproc, "sum1m");
+    let sum_direct = get(Config::Direct, "sum1m");
+    let isolated_wins: Vec<&str> = KINDS
+        .iter()
+        .filter(|(k, _)| get(Config::Nanoproc, k) < get(Config::Fused, k))
+        .map(|(_, label)| *label)
+        .collect();
+    println!(
+        "* **Where the isolated edge stays better**: {}. The 1 MiB `list<u8>` crosses an \
+         isolated edge at {} of direct ({}) and a fused one at {} ({}): wasmtime's fused \
+         adapter copies a list element by element, one byte at a time, while the isolated \
+         edge's trampoline reads the bytes in place in the parent's memory and copies them \
+         into the child's in bulk (`crates/nanoproc-runtime/src/fastpath.rs`). Below some \
+         size the per-call saving of the fused edge outweighs that; for bulk byte lists \
+         the isolated edge is {} faster here.",
+        if isolated_wins.is_empty() {
+            "none of these calls in this run".to_owned()
+        } else {
+            isolated_wins.join(", ")
+        },
+        fmt_ratio(sum_isolated / sum_direct),
+        fmt_ns(sum_isolated),
+        fmt_ratio(sum_fused / sum_direct),
+        fmt_ns(sum_fused),
+        fmt_ratio(sum_fused / sum_isolated),
+    );
+    println!(
+        "* **Which to choose**: fuse an edge that is called often with small arguments \
+         (scalars, short strings, small records) and whose child you trust not to fail on \
+         its own: it keeps its own capabilities, but shares its parent's fault domain (a \
+         trap ends the parent's call; no `on-failure = \"error\"`, no `restart`) and its \
+         parent's limits (memory, fuel, time), and cannot be passed WASI handles. Keep an \
+         edge isolated (the default) when the child must fail, restart or be limited on \
+         its own, when it is passed handles, or when its calls carry large byte lists.\n"
     );
 }
