@@ -12,6 +12,13 @@
 //! `std::process::Command::new("/bin/true").status()` (glibc `posix_spawn`, then
 //! `waitpid`).
 //!
+//! **Fused trees.** The 10- and 100-nanoprocess chains again with every edge
+//! `isolation = "fused"`: the whole chain composed into one component when the plan
+//! is checked (a chain whose every edge is fused is one flat composite), started
+//! as one store; timed per tree beside the same chain isolated, in the same rounds,
+//! and the manifest's check with a warm compile cache (which composes the chain
+//! again every time) beside the isolated one's.
+//!
 //! **Memory.** In a fresh child process (this benchmark run again with
 //! `memory-probe`), so that the allocator has no free memory left over from earlier
 //! measurements: RSS (`/proc/self/statm`) before and after starting N live
@@ -39,6 +46,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 
 const SIZES: [usize; 3] = [1, 10, 100];
+/// The chains also measured with every edge fused (each one of `SIZES`). The
+/// first must fuse; one the runtime refuses is reported with its refusal.
+const FUSED_SIZES: [usize; 2] = [10, 100];
+/// The chain whose idle memory is compared fused and isolated, and how many
+/// trees of it the probe keeps alive.
+const FUSED_PROBE: (usize, usize) = (10, 100);
 /// Nanoprocesses alive at once per measured batch.
 const BATCH: usize = 1000;
 const SPAWNS: usize = 100;
@@ -85,11 +98,18 @@ impl Components {
 
     /// Writes the manifest of the tree of `n` nanoprocesses into `dir`; with
     /// `memory`, every dependency is granted that memory limit (a budget for its
-    /// whole subtree) instead of the default.
-    fn manifest(&self, dir: &Path, n: usize, memory: Option<&str>) -> PathBuf {
+    /// whole subtree) instead of the default; with `fused`, every dependency is
+    /// `isolation = "fused"` (a fused nanoprocess has no limits of its own, so not
+    /// both).
+    fn manifest(&self, dir: &Path, n: usize, memory: Option<&str>, fused: bool) -> PathBuf {
+        assert!(
+            !(fused && memory.is_some()),
+            "a fused chain has no memory grants"
+        );
         let path = dir.join(format!(
-            "tree-{n}{}.toml",
-            if memory.is_some() { "-granted" } else { "" }
+            "tree-{n}{}{}.toml",
+            if memory.is_some() { "-granted" } else { "" },
+            if fused { "-fused" } else { "" }
         ));
         let mut text = String::from("[app]\nroot = \"n0\"\n");
         for (i, component) in self.tree(n).iter().enumerate() {
@@ -102,6 +122,9 @@ impl Components {
             }
             if let (true, Some(memory)) = (i > 0, memory) {
                 text += &format!("grants.memory = {}\n", toml_str(memory));
+            }
+            if i > 0 && fused {
+                text += "isolation = \"fused\"\n";
             }
         }
         write(&path, &text);
@@ -130,13 +153,44 @@ fn main() {
     let first_plan = Instant::now();
     let manifests: Vec<PathBuf> = SIZES
         .iter()
-        .map(|&n| components.manifest(&dir, n, None))
+        .map(|&n| components.manifest(&dir, n, None, false))
         .collect();
     let plans: Vec<Plan> = manifests
         .iter()
         .map(|m| runtime.check_manifest(m, &[]).expect("the tree checks"))
         .collect();
     let cold_plans = first_plan.elapsed();
+    let fused_manifests: Vec<PathBuf> = FUSED_SIZES
+        .iter()
+        .map(|&n| components.manifest(&dir, n, None, true))
+        .collect();
+    // Each with the time its first check took (composing, then compiling the
+    // composite, or up to its refusal).
+    let (fused_plans, cold_fused): (Vec<Result<Plan, String>>, Vec<f64>) = fused_manifests
+        .iter()
+        .map(|m| {
+            let t = Instant::now();
+            let plan = runtime.check_manifest(m, &[]).map_err(|e| e.to_string());
+            (plan, ns(t.elapsed()))
+        })
+        .unzip();
+    if let Err(e) = &fused_plans[0] {
+        panic!("the fused chain of {}: {e}", FUSED_SIZES[0]);
+    }
+    for (plan, &n) in fused_plans.iter().zip(&FUSED_SIZES) {
+        let Ok(plan) = plan else { continue };
+        assert_eq!(plan.nodes().len(), n, "the fused chain's nanoprocesses");
+        for (i, node) in plan.nodes().iter().enumerate() {
+            let next: Vec<usize> = (i + 1 < n).then_some(i + 1).into_iter().collect();
+            assert_eq!(
+                node.fused_children, next,
+                "every edge of the {n}-nanoprocess chain fused ({})",
+                node.path
+            );
+        }
+    }
+    // The same chain, isolated, in `plans`.
+    let isolated_of = |n: usize| SIZES.iter().position(|&s| s == n).expect("one of SIZES");
 
     // Each distinct component compiled once per engine.
     let pres = |engine: &Engine| -> Vec<Vec<InstancePre<Plain>>> {
@@ -167,14 +221,26 @@ fn main() {
             assert_eq!(plain_instances(&plain[i], 1).len(), n);
             assert_eq!(plain_instances(&pooled[i], 1).len(), n);
         }
+        for (plan, n) in fused_plans.iter().zip(FUSED_SIZES) {
+            match plan {
+                Ok(plan) => assert_eq!(start_trees(plan, 1).len(), 1),
+                Err(e) => println!("instantiate bench: the fused chain of {n} is refused: {e}"),
+            }
+        }
         let status = Command::new("/bin/true").status().expect("/bin/true");
         assert!(status.success());
-        for (what, size, trees) in [("nanoproc", 1, 3), ("plain", 1, 3), ("nanoproc", 20, 2)] {
+        for (what, size, trees) in [
+            ("nanoproc", 1, 3),
+            ("plain", 1, 3),
+            ("nanoproc", 20, 2),
+            ("fused", FUSED_PROBE.0, 2),
+        ] {
             let out = run_probe(what, size, trees);
             assert_eq!(out.last_count(), size * trees, "{what} probe: {out:?}");
         }
         println!(
-            "instantiate bench: ok, each tree started once and the memory probes ran; \
+            "instantiate bench: ok, each tree started once (the chains also fused) and the \
+             memory probes ran; \
              `cargo bench -p nanoproc-bench --bench instantiate` measures"
         );
         return;
@@ -188,6 +254,12 @@ fn main() {
     let mut spawn_ns = Vec::new();
     let mut warm_check_ns = Vec::new();
     let mut alive = vec![0usize; SIZES.len()];
+    // Per fused size: wall and CPU per fused tree (the isolated chain's are
+    // `start`'s per-nanoprocess samples times n, from the same rounds); and the
+    // warm check of the fused manifest, then of the isolated one.
+    let mut fused_t: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); FUSED_SIZES.len()];
+    let mut fused_alive = vec![0usize; FUSED_SIZES.len()];
+    let mut check_fused: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); FUSED_SIZES.len()];
     for round in 0..WARMUP + MEASURED {
         progress(format!(
             "instantiate: round {} of {}",
@@ -229,6 +301,41 @@ fn main() {
                 }
             }
         }
+        // The fused chains, right after their isolated twins of this round.
+        for (f, &n) in FUSED_SIZES.iter().enumerate() {
+            let Ok(plan) = &fused_plans[f] else { continue };
+            let want = if fused_alive[f] == 0 {
+                (BATCH / n).max(1)
+            } else {
+                fused_alive[f]
+            };
+            let (trees, wall, cpu) = timed(|| start_trees(plan, want));
+            fused_alive[f] = trees.len();
+            let count = trees.len() as f64;
+            drop(trees);
+            if keep {
+                fused_t[f].0.push(wall / count);
+                fused_t[f].1.push(cpu / count);
+            }
+            // The manifest checked again with a warm compile cache, isolated and
+            // fused (the fused one composes the chain again).
+            let (plan, iso_ns, _) = timed(|| {
+                runtime
+                    .check_manifest(&manifests[isolated_of(n)], &[])
+                    .expect("the tree checks")
+            });
+            drop(plan);
+            let (plan, fus_ns, _) = timed(|| {
+                runtime
+                    .check_manifest(&fused_manifests[f], &[])
+                    .expect("the fused tree checks")
+            });
+            drop(plan);
+            if keep {
+                check_fused[f].0.push(fus_ns);
+                check_fused[f].1.push(iso_ns);
+            }
+        }
         let t = Instant::now();
         for _ in 0..SPAWNS {
             let status = Command::new("/bin/true").status().expect("/bin/true");
@@ -259,6 +366,9 @@ fn main() {
     let chain1000_mem = run_probe("nanoproc", 1000, 1);
     let chain_mem = run_probe("nanoproc", LONG_CHAIN, 1);
     let granted_mem = run_probe("granted", LONG_CHAIN, 1);
+    let (chain, trees) = FUSED_PROBE;
+    let chain_iso_mem = run_probe("nanoproc", chain, trees);
+    let chain_fused_mem = run_probe("fused", chain, trees);
     drop(cache);
 
     report(&Report {
@@ -276,6 +386,22 @@ fn main() {
         chain1000_mem: &chain1000_mem,
         chain_mem: &chain_mem,
         granted_mem: &granted_mem,
+    });
+    fused_report(&FusedReport {
+        start: &fused_t,
+        refused: &fused_plans
+            .iter()
+            .map(|p| p.as_ref().err().cloned())
+            .collect::<Vec<_>>(),
+        isolated: &start,
+        isolated_alive: &alive,
+        check: &check_fused,
+        alive: &fused_alive,
+        cold: &cold_fused,
+        plain: &plain_t,
+        cold_isolated: ns(cold_plans),
+        iso_mem: &chain_iso_mem,
+        fused_mem: &chain_fused_mem,
     });
 }
 
@@ -363,8 +489,9 @@ impl Probe {
 }
 
 /// Runs this benchmark again as `memory-probe <what> <size> <trees>` in a fresh
-/// process: `trees` trees of `size` nanoprocesses kept alive (`what` = `nanoproc`),
-/// or `trees` plain wasmtime instances (`what` = `plain`, `size` 1).
+/// process: `trees` trees of `size` nanoprocesses kept alive (`what` = `nanoproc`;
+/// `granted`, every dependency granted `GRANTED_MEMORY`; `fused`, every edge
+/// fused), or `trees` plain wasmtime instances (`what` = `plain`, `size` 1).
 fn run_probe(what: &str, size: usize, trees: usize) -> Probe {
     let out = Command::new(std::env::current_exe().expect("this benchmark's path"))
         .args(["memory-probe", what, &size.to_string(), &trees.to_string()])
@@ -448,13 +575,13 @@ fn memory_probe(what: &str, size: usize, trees: usize) {
         }
     };
     match what {
-        "nanoproc" | "granted" => {
+        "nanoproc" | "granted" | "fused" => {
             let runtime = Runtime::new()
                 .expect("nanoproc runtime")
                 // Its chains are deeper than the default cap, on purpose.
                 .with_max_depth(usize::MAX);
             let memory = (what == "granted").then_some(GRANTED_MEMORY);
-            let manifest = components.manifest(&dir, size, memory);
+            let manifest = components.manifest(&dir, size, memory, what == "fused");
             // A long chain recurses in the runtime: a large stack for this thread.
             let body = || {
                 let plan = match runtime.check_manifest(&manifest, &[]) {
@@ -877,5 +1004,165 @@ fn report(r: &Report) {
         chain(r.chain_mem),
         chain(r.chain1000_mem),
         chain(r.granted_mem),
+    );
+}
+
+struct FusedReport<'a> {
+    /// Per fused size: wall and CPU nanoseconds per tree, one per run.
+    start: &'a [(Vec<f64>, Vec<f64>)],
+    /// Per fused size: why the runtime refused to fuse it, if it did.
+    refused: &'a [Option<String>],
+    /// The isolated trees (per nanoprocess, by `SIZES`), from the same rounds.
+    isolated: &'a Samples,
+    isolated_alive: &'a [usize],
+    /// Per fused size: the warm check of the fused manifest, then of the isolated.
+    check: &'a [(Vec<f64>, Vec<f64>)],
+    alive: &'a [usize],
+    /// Per fused size: its first check.
+    cold: &'a [f64],
+    cold_isolated: f64,
+    /// Plain wasmtime's instantiations (per nanoprocess, by `SIZES`).
+    plain: &'a Samples,
+    iso_mem: &'a Probe,
+    fused_mem: &'a Probe,
+}
+
+fn fused_report(r: &FusedReport) {
+    println!("### Fused trees\n");
+    println!(
+        "The chains again with every edge `isolation = \"fused\"`: the whole chain composed \
+         into one component when the manifest is checked (flat: every nanoprocess one \
+         instance of one composite, each with its own linear memory and its own \
+         capabilities through named imports), started as one store. Timed per tree in the \
+         same rounds as the isolated chains above, right after them; a tree is not \
+         entered. Check: `Runtime::check_manifest` again with a warm compile cache (read, \
+         hash, load the cached artifact, link; a fused manifest composes its chain again \
+         first, then finds the composite in the cache). Per tree: median (min-max).\n"
+    );
+    println!(
+        "| chain | isolated `Plan::start` per tree | CPU | fused `Plan::start` per tree | CPU | isolated / fused (wall, CPU) | trees alive at once (isolated, fused) | check, warm cache: isolated | fused |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (f, &n) in FUSED_SIZES.iter().enumerate() {
+        let i = SIZES.iter().position(|&s| s == n).expect("one of SIZES");
+        let per_tree = |s: Stats| Stats {
+            median: s.median * n as f64,
+            min: s.min * n as f64,
+            max: s.max * n as f64,
+        };
+        let iso = per_tree(r.isolated.wall(i));
+        let iso_cpu = r.isolated.cpu(i).median * n as f64;
+        if let Some(why) = &r.refused[f] {
+            println!(
+                "| {n} nanoprocesses | {} | {} | refused at check: {} | | | {} | | |",
+                iso.ns_cell(),
+                fmt_ns(iso_cpu),
+                shorten(&why.replace('\n', " ").replace('|', "/")),
+                r.isolated_alive[i],
+            );
+            continue;
+        }
+        let fused = Stats::of(&r.start[f].0);
+        let fused_cpu = Stats::of(&r.start[f].1).median;
+        println!(
+            "| {n} nanoprocesses | {} | {} | {} | {} | {}, {} | {}, {} | {} | {} |",
+            iso.ns_cell(),
+            fmt_ns(iso_cpu),
+            fused.ns_cell(),
+            fmt_ns(fused_cpu),
+            fmt_ratio(iso.median / fused.median),
+            fmt_ratio(iso_cpu / fused_cpu),
+            r.isolated_alive[i],
+            r.alive[f],
+            Stats::of(&r.check[f].1).ns_cell(),
+            Stats::of(&r.check[f].0).ns_cell(),
+        );
+    }
+    println!();
+    for (why, n) in r.refused.iter().zip(FUSED_SIZES) {
+        let Some(why) = why else { continue };
+        if why.contains("pooling allocator") {
+            println!(
+                "The fused chain of {n} is refused when it is checked. A plan of \
+                 {POOL_FROM} to {POOL_UP_TO} nanoprocesses gets a pooling allocator \
+                 (`crates/nanoproc-runtime/src/engine.rs`) whose limits per component \
+                 (64 core instances, 8 memories) are sized for one nanoprocess's \
+                 component, while a fused chain of {n} is one component holding all {n}: \
+                 the pool would need to be sized by what each store holds, not by the \
+                 number of nanoprocesses. Until then a fused subtree has to stay under \
+                 those limits, or the plan under {POOL_FROM} nanoprocesses.\n"
+            );
+        } else {
+            println!("The fused chain of {n} is refused when it is checked.\n");
+        }
+    }
+    let cold: Vec<String> = FUSED_SIZES
+        .iter()
+        .zip(r.cold)
+        .zip(r.refused)
+        .map(|((n, &t), refused)| {
+            format!(
+                "{} for the chain of {n}{}",
+                fmt_ns(t),
+                if refused.is_some() {
+                    " (up to its refusal)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    println!(
+        "Checking each fused chain the first time, with a compile cache that already held \
+         the four components (composing the chain, then Cranelift compiling the \
+         composite), took {}; planning the three isolated trees with an empty cache took \
+         {}.\n",
+        cold.join(", "),
+        fmt_ns(r.cold_isolated)
+    );
+    let (chain, trees) = FUSED_PROBE;
+    let per_tree = |p: &Probe| {
+        p.points
+            .last()
+            .and_then(|&(n, rss, _)| (n == chain * trees).then(|| rss as f64 / trees as f64))
+    };
+    match (per_tree(r.iso_mem), per_tree(r.fused_mem)) {
+        (Some(iso), Some(fused)) => println!(
+            "Idle memory, {trees} chains of {chain} in a fresh process (as in the memory \
+             table above): isolated {} per chain ({} per nanoprocess), fused {} per chain \
+             ({} per nanoprocess): {} of the isolated chain's.\n",
+            fmt_bytes(iso),
+            fmt_bytes(iso / chain as f64),
+            fmt_bytes(fused),
+            fmt_bytes(fused / chain as f64),
+            fmt_ratio(fused / iso),
+        ),
+        _ => println!(
+            "Idle memory, {trees} chains of {chain}: not measured (isolated: {}; fused: {}).\n",
+            r.iso_mem.stopped, r.fused_mem.stopped
+        ),
+    }
+    let (f, n) = (0, FUSED_SIZES[0]);
+    let i = SIZES.iter().position(|&s| s == n).expect("one of SIZES");
+    let iso = r.isolated.wall(i).median * n as f64;
+    let fused = Stats::of(&r.start[f].0).median;
+    let plain = r.plain.wall(i).median * n as f64;
+    let check_iso = Stats::of(&r.check[f].1).median;
+    let check_fused = Stats::of(&r.check[f].0).median;
+    println!(
+        "A fused chain of {n} starts in {} of the isolated chain's time ({} against {}). \
+         Either way each of its {n} nanoprocesses has its own core instances and linear \
+         memory to instantiate, and that is most of the cost: plain wasmtime instantiating \
+         the same {n} components, one store each, takes {} here. What fusing saves is \
+         per call (the calls benchmark) and in idle memory (above); what it costs is at \
+         check time, where the chain is composed again at every check ({} against {} \
+         with a warm cache), and the isolation of failures and limits between its \
+         nanoprocesses (see the calls benchmark's \"Fused or isolated\").\n",
+        fmt_ratio(fused / iso),
+        fmt_ns(fused),
+        fmt_ns(iso),
+        fmt_ns(plain),
+        fmt_ns(check_fused),
+        fmt_ns(check_iso),
     );
 }
