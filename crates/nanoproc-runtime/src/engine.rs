@@ -18,6 +18,10 @@ pub struct Pool {
     pub max_memory: u64,
     /// The largest table any nanoprocess of the plan may grow to.
     pub table_elements: u64,
+    /// The most nanoprocesses one component instance holds: 1, or more where
+    /// dependencies are fused into their parent's component (each brings its own
+    /// core instances, memories and tables).
+    pub nanoprocesses_per_component: u32,
 }
 
 /// What an engine is configured for, chosen per plan: each costs guests speed, so
@@ -73,14 +77,17 @@ pub fn new_engine(choice: EngineChoice) -> wasmtime::Result<Engine> {
         // A component is a handful of core instances with one memory (two for a
         // WASI preview 1 module and its adapter) and a few tables. Memory slots
         // are address space only until used, and 4 GiB each: keep them few.
+        // A fused composite holds several nanoprocesses: the per-component slots
+        // grow with the largest.
+        let per = pool.nanoprocesses_per_component.max(1);
         let mut p = PoolingAllocationConfig::new();
         p.total_component_instances(pool.instances)
             .total_core_instances(pool.instances.saturating_mul(16))
-            .max_core_instances_per_component(64)
+            .max_core_instances_per_component(per.saturating_mul(64))
             .total_memories(pool.instances.saturating_mul(2))
-            .max_memories_per_component(8)
+            .max_memories_per_component(per.saturating_mul(8))
             .total_tables(pool.instances.saturating_mul(16))
-            .max_tables_per_component(32)
+            .max_tables_per_component(per.saturating_mul(32))
             .max_memory_size(usize::try_from(pool.max_memory).unwrap_or(usize::MAX))
             .table_elements(usize::try_from(pool.table_elements).unwrap_or(usize::MAX));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));

@@ -145,7 +145,11 @@ pub(super) fn compile_all(
     let choice = EngineChoice {
         fuel,
         epochs,
-        pool: pool_for(grants.held.len(), grants.caps()),
+        pool: pool_for(
+            grants.held.len(),
+            grants.caps(),
+            largest_fused_store(manifest),
+        ),
     };
     let engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
     tracing::debug!(fuel, epochs, pool = ?choice.pool, "engine chosen");
@@ -496,6 +500,25 @@ fn core_module_as_dependency(manifest: &Manifest, node: &nanoproc_manifest::Node
         ))
 }
 
+/// The most nanoprocesses one store's component holds: a node that is not fused,
+/// with every node fused into it, at any depth.
+fn largest_fused_store(manifest: &Manifest) -> u32 {
+    let fused = |ix: usize| manifest.nodes[ix].isolation == nanoproc_manifest::Isolation::Fused;
+    let mut per_store = vec![1u32; manifest.nodes.len()];
+    // Nodes are in pre-order: a parent before its children, so counting from the
+    // end adds each fused subtree to its host's count.
+    for ix in (0..manifest.nodes.len()).rev() {
+        if let (true, Some(parent)) = (fused(ix), manifest.nodes[ix].parent) {
+            per_store[parent] = per_store[parent].saturating_add(per_store[ix]);
+        }
+    }
+    (0..manifest.nodes.len())
+        .filter(|&ix| !fused(ix))
+        .map(|ix| per_store[ix])
+        .max()
+        .unwrap_or(1)
+}
+
 /// The pooling allocator's slots for a tree this large, or none for a small one.
 ///
 /// A pool has a fixed number of slots: four trees of this plan can be alive at
@@ -504,6 +527,7 @@ fn core_module_as_dependency(manifest: &Manifest, node: &nanoproc_manifest::Node
 fn pool_for<'a>(
     nodes: usize,
     caps: impl Iterator<Item = &'a Capabilities> + Clone,
+    nanoprocesses_per_component: u32,
 ) -> Option<Pool> {
     // Every memory slot reserves about 4 GiB of address space whatever its limit
     // (wasmtime's reservation for bounds checks by guard pages): beyond about a
@@ -523,6 +547,7 @@ fn pool_for<'a>(
         instances: u32::try_from(nodes.saturating_mul(4)).unwrap_or(u32::MAX),
         max_memory: largest(LimitKind::Memory, WASM32_MAX).min(WASM32_MAX),
         table_elements: largest(LimitKind::Tables, 1_000_000).min(10_000_000),
+        nanoprocesses_per_component,
     })
 }
 
