@@ -26,17 +26,16 @@ pub(super) fn link(
     // The imports of nanoprocesses fused into this component, each bound to its
     // own persona. A named import nanoproc did not make itself is refused: a
     // component cannot claim another nanoprocess's capabilities by naming them.
-    crate::families::add_named_to_linker(&mut linker, &comp.component, &mut |name: &str| {
-        named
-            .by_name
-            .get(name)
-            .map(|&at| wasmtime_wasi::NamedId(at))
-            .ok_or_else(|| {
-                wasmtime::format_err!(
-                    "it imports `{name}` as a WASI interface under a name of its own, which nanoproc does not bind"
-                )
-            })
-    })?;
+    // (Only a component with named imports is looked at twice: the rest, nearly
+    // every component, link as before.)
+    let has_named = comp
+        .component
+        .component_type()
+        .imports(engine)
+        .any(|(_, item)| item.implements.is_some());
+    if has_named {
+        add_named(&mut linker, comp, named)?;
+    }
     let ty = comp.component.component_type();
     let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
     host.add_to_linker(&mut linker, &imports)?;
@@ -102,4 +101,24 @@ pub(super) fn link(
         }
     }
     linker.instantiate_pre(&comp.component)
+}
+
+/// Links the named imports of `comp` (see `link`), each to the persona `named`
+/// says; any other named import is an error naming it.
+fn add_named(
+    linker: &mut Linker<NanoState>,
+    comp: &Compiled,
+    named: &super::compile::NamedImports,
+) -> wasmtime::Result<()> {
+    crate::families::add_named_to_linker(linker, &comp.component, &mut |name: &str| {
+        named
+            .by_name
+            .get(name)
+            .map(|&at| wasmtime_wasi::NamedId(at))
+            .ok_or_else(|| {
+                wasmtime::format_err!(
+                    "it imports `{name}` as a WASI interface under a name of its own, which nanoproc does not bind"
+                )
+            })
+    })
 }
