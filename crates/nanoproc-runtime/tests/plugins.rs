@@ -631,8 +631,8 @@ fn a_family_registered_without_a_version_serves_every_version() {
 
 /// A plugin whose dependency is fused into it: one store, the dependency's own
 /// (empty) capabilities, the same answers as isolated, and the host's own
-/// capability still the root's alone. A fused dependency cannot import a host
-/// family (check refuses it): only WASI and what is fused into it.
+/// capability still the root's alone; a fused dependency that imports the
+/// host's family holds it as its own.
 #[test]
 fn a_plugin_with_a_fused_dependency_answers_as_the_isolated_one() {
     let kv = Kv::default();
@@ -687,26 +687,39 @@ isolation = "{isolation}"
     assert_eq!(answers[1][0], "echo me");
     assert_eq!(answers[1][2], "ok:Some(\"1\")");
 
-    // A fused child that imports the host's family is refused at check, by name.
+    // A fused child that imports the host's family holds it as its own: narrowed
+    // to its prefix, every call decided and recorded under its own path.
     let manifest = relay_tree(
         dir.path(),
         r#"["plugins/"]"#,
         "plugin_probe",
-        r#"["plugins/p/"]"#,
+        r#"["plugins/probe/"]"#,
     );
     let text = std::fs::read_to_string(&manifest).unwrap().replace(
         "[nanoprocess.child]\n",
         "[nanoprocess.child]\nisolation = \"fused\"\n",
     );
     std::fs::write(&manifest, text).unwrap();
-    let refused = runtime
-        .check_plugin_manifest(&manifest)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        refused.contains("cannot be fused into `relay`"),
-        "{refused}"
+    let plan = runtime.check_plugin_manifest(&manifest).unwrap();
+    assert_eq!(
+        plan.nodes()[1].placement,
+        nanoproc_runtime::Placement::FusedInto { host: 0 }
     );
-    assert!(refused.contains("nanoproc:plugins/kv"), "{refused}");
+    let audit = Audit::new();
+    let mut plugin = plan
+        .plugin(&PluginOptions {
+            audit: audit.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        call(&mut plugin, "here set plugins/relay/a 1").unwrap(),
+        "ok:()"
+    );
+    assert_eq!(call(&mut plugin, "set plugins/probe/b 2").unwrap(), "ok:()");
+    let out = call(&mut plugin, "get plugins/relay/a").unwrap();
+    assert!(out.starts_with("err:"), "{out}");
+    let refusals = audit.refusals();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(&*refusals[0].nanoprocess, "relay/child");
 }

@@ -22,7 +22,7 @@ use crate::error::CapabilityRefused;
 use crate::state::NanoState;
 use nanoproc_caps::{HostHolding, ScopeRule};
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use wasmtime::StoreContextMut;
@@ -135,7 +135,13 @@ pub struct HostFamily {
 }
 
 /// Links one host function into a linker, checked and audited.
-type LinkFn = dyn Fn(&mut Linker<NanoState>, &str, &'static str, &'static str) -> wasmtime::Result<()>
+type LinkFn = dyn Fn(
+        &mut Linker<NanoState>,
+        &str,
+        &'static str,
+        &'static str,
+        Option<wasmtime_wasi::NamedId>,
+    ) -> wasmtime::Result<()>
     + Send
     + Sync;
 
@@ -216,7 +222,8 @@ impl HostFamily {
             move |linker: &mut Linker<NanoState>,
                   interface: &str,
                   family: &'static str,
-                  operation: &'static str| {
+                  operation: &'static str,
+                  persona: Option<wasmtime_wasi::NamedId>| {
                 let refusal = slot.clone();
                 let target = target.clone();
                 let imp = imp.clone();
@@ -225,7 +232,15 @@ impl HostFamily {
                     name,
                     move |cx: StoreContextMut<'_, NanoState>, params: Params| {
                         let data = cx.data();
-                        let state = &data.families.host;
+                        // The caller: the store's own nanoprocess, or, through a
+                        // named import, the fused nanoprocess it is bound to.
+                        let (state, path) = match persona {
+                            None => (&data.families.host, data.path()),
+                            Some(id) => {
+                                let p = &data.fused[id.0];
+                                (&p.families.host, &p.recorder.path)
+                            }
+                        };
                         let holding = state.holdings.get(family);
                         let aimed = target(&params);
                         match check(
@@ -240,7 +255,7 @@ impl HostFamily {
                                 return match refusal.get() {
                                     Some(refuse) => Ok(refuse(reason)),
                                     None => Err(wasmtime::Error::new(CapabilityRefused {
-                                        nanoprocess: data.path().clone(),
+                                        nanoprocess: path.clone(),
                                         capability: family,
                                         operation,
                                     })),
@@ -252,7 +267,7 @@ impl HostFamily {
                             unreachable!("an allowed call's family is held")
                         };
                         let call = HostCall {
-                            nanoprocess: data.path(),
+                            nanoprocess: path,
                             holding,
                             recorder: &state.recorder,
                             family,
@@ -477,7 +492,34 @@ impl HostFamilies {
                 // Linked under the name the component imports it by.
                 for import in imports {
                     if crate::interfaces::names_match(import, &f.interface) {
-                        (f.link)(linker, import, family.name, operation)?;
+                        (f.link)(linker, import, family.name, operation, None)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Links the registered families' functions again for the imports a fused
+    /// composite makes of them under generated names (`named`: import name to
+    /// persona), each bound to that fused nanoprocess's own holding and path.
+    pub(crate) fn add_named_to_linker(
+        &self,
+        linker: &mut Linker<NanoState>,
+        component: &wasmtime::component::Component,
+        named: &HashMap<String, usize>,
+    ) -> wasmtime::Result<()> {
+        let engine = linker.engine().clone();
+        let ty = component.component_type();
+        for (import, item) in ty.imports(&engine) {
+            let (Some(interface), Some(&at)) = (item.implements, named.get(import)) else {
+                continue;
+            };
+            for family in self.families.iter() {
+                for (f, operation) in &family.funcs {
+                    if crate::interfaces::names_match(interface, &f.interface) {
+                        let persona = Some(wasmtime_wasi::NamedId(at));
+                        (f.link)(linker, import, family.name, operation, persona)?;
                     }
                 }
             }
@@ -491,7 +533,8 @@ impl HostFamilies {
     }
 }
 
-/// Nothing is named for a fused nanoprocess here: host-defined families are not offered to a fused nanoprocess (`plan::fuse` refuses them at check).
+/// Nothing is named here: host-defined families are linked by the runtime's
+/// `HostFamilies` (`HostFamilies::add_named_to_linker` for fused nanoprocesses).
 pub(crate) fn add_named_to_linker(
     _linker: &mut Linker<NanoState>,
     _component: &wasmtime::component::Component,

@@ -106,6 +106,10 @@ pub(crate) struct FusedChild<'a> {
     /// nanoprocess of the fused subtree one instance of it, at any depth. Their
     /// `serves` name this child's imports.
     pub children: Vec<FusedChild<'a>>,
+    /// Its imports of interfaces a capability family the host defines serves
+    /// (`grants.host`): each becomes a named import, like a constructor, bound to
+    /// its own holding of the family.
+    pub host_imports: Vec<String>,
     /// Its imports served by isolated dependencies of its own: each becomes an
     /// import of the composite under a name of its own ([`dep_import`]), which
     /// the runtime serves with a trampoline into that dependency's store.
@@ -599,7 +603,9 @@ fn role(
     }
     let base = unversioned(name);
     let instance = matches!(kind, ItemKind::Instance(_));
-    if instance && CONSTRUCTORS.contains(&base) {
+    // The host's own families are bound per nanoprocess, as WASI's constructors.
+    let hosts = child.host_imports.iter().any(|h| h == name);
+    if instance && (hosts || CONSTRUCTORS.contains(&base)) {
         Ok(Role::Constructor)
     } else if instance && SHARED.contains(&base) {
         Ok(Role::Shared)
@@ -740,6 +746,7 @@ mod tests {
             named,
             children: Vec::new(),
             isolated_deps: Vec::new(),
+            host_imports: Vec::new(),
         }
     }
 
@@ -971,6 +978,7 @@ mod tests {
             subtree = FusedChild {
                 children: vec![subtree],
                 isolated_deps: Vec::new(),
+                host_imports: Vec::new(),
                 ..child(&relay, persona, path, &[api], &[])
             };
         }
@@ -1006,6 +1014,7 @@ mod tests {
         let wrong = [FusedChild {
             children: vec![child(&leaf, 3, "t/a/b", &["bench:calls/nothing"], &[])],
             isolated_deps: Vec::new(),
+            host_imports: Vec::new(),
             ..child(&relay, 2, "t/a", &[api], &[])
         }];
         let err = fuse(&top, "t", &wrong).unwrap_err();
@@ -1084,6 +1093,7 @@ mod tests {
         let (driver, mid) = (guest("probe_driver"), guest("probe_mid"));
         let fused = FusedChild {
             isolated_deps: vec!["test:probe/downstream".to_string()],
+            host_imports: Vec::new(),
             ..child(&mid, 1, "driver/mid", &["test:probe/probe"], &[])
         };
         let composite = fuse(&driver, "driver", &[fused]).unwrap();

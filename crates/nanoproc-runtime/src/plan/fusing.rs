@@ -114,7 +114,17 @@ pub(super) fn fuse_all(
         };
         let Some(children) = fused_children[ix]
             .iter()
-            .map(|&c| spec(manifest, c, compiled, sources, wiring, &fused_children))
+            .map(|&c| {
+                spec(
+                    manifest,
+                    c,
+                    compiled,
+                    sources,
+                    wiring,
+                    &fused_children,
+                    (engine, host),
+                )
+            })
             .collect::<Option<Vec<_>>>()
         else {
             // A file was not read or compiled: already reported.
@@ -251,6 +261,7 @@ fn spec<'a>(
     sources: &'a [Option<Arc<[u8]>>],
     wiring: &Wiring,
     fused_children: &[Vec<usize>],
+    (engine, host): (&Engine, &crate::families::host::HostFamilies),
 ) -> Option<FusedChild<'a>> {
     let parent = manifest.nodes[c].parent?;
     let parent_comp = compiled[parent].as_ref()?;
@@ -266,7 +277,17 @@ fn spec<'a>(
         .collect();
     let children = fused_children[c]
         .iter()
-        .map(|&g| spec(manifest, g, compiled, sources, wiring, fused_children))
+        .map(|&g| {
+            spec(
+                manifest,
+                g,
+                compiled,
+                sources,
+                wiring,
+                fused_children,
+                (engine, host),
+            )
+        })
         .collect::<Option<Vec<_>>>()?;
     // Its imports its isolated children serve: renamed in the composite, served
     // by trampolines of the store's host into their stores.
@@ -278,7 +299,17 @@ fn spec<'a>(
         .flat_map(|&g| wiring.nodes[g].serves.iter())
         .map(|s| own.dep_imports[s.slot].name.clone())
         .collect();
+    // Its imports of the host's own families: bound to its own holding.
+    let host_imports = own
+        .component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| host.serves(name))
+        .map(str::to_string)
+        .collect();
     Some(FusedChild {
+        host_imports,
         bytes: sources[c].as_deref()?,
         persona: c,
         path: &manifest.nodes[c].path,
