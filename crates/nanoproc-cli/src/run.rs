@@ -137,15 +137,33 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         report_stats();
     }
     match outcome {
-        Ok(exit) => ExitCode::from(exit.code.clamp(0, 255) as u8),
+        Ok(exit) => {
+            // The guest chose the status: said, so that it is never taken for one
+            // of nanoproc's own (124, 134, 137...).
+            match (exit.code, exit.by_exit) {
+                (0, _) => {}
+                (code, true) => eprintln!(
+                    "nanoproc: the run ended with status {}: the application called `exit` with it (its own status, not nanoproc's)",
+                    code.clamp(0, 255)
+                ),
+                (code, false) => eprintln!(
+                    "nanoproc: the run ended with status {code}: the root's `wasi:cli/run` returned an error"
+                ),
+            }
+            ExitCode::from(exit.code.clamp(0, 255) as u8)
+        }
         Err(e) => {
-            // A closed output ends the run quietly, as SIGPIPE would; an exit is the
-            // application's own ending.
-            if !matches!(
-                e,
-                RunError::Stopped(StopReason::OutputClosed) | RunError::Exited(_)
-            ) {
-                eprintln!("nanoproc: {}", printable(&e.to_string()));
+            // A closed output ends the run quietly, as SIGPIPE would.
+            match &e {
+                RunError::Stopped(StopReason::OutputClosed) => {}
+                RunError::Exited(exit) if exit.code == 0 => {}
+                // An exit is the application's own ending, with its own status,
+                // whatever that status is: said as such.
+                RunError::Exited(exit) => eprintln!(
+                    "nanoproc: the run ended with status {}: the application called `exit` with it (its own status, not nanoproc's)",
+                    exit.code.clamp(0, 255)
+                ),
+                e => eprintln!("nanoproc: {}", printable(&e.to_string())),
             }
             ExitCode::from(match e {
                 RunError::Instantiate {

@@ -24,9 +24,13 @@ use wasmtime::format_err;
 /// How a run ended, when the root ran to its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exit {
-    /// 0 when `run` returned `ok`, 1 when it returned `err`, else the code the root
-    /// passed to `exit`.
+    /// 0 when `run` returned `ok`, 1 when it returned `err`, else the code passed
+    /// to `exit` (or `exit-with-code`).
     pub code: i32,
+    /// The code was passed to `exit` by the root or a nanoprocess granted it, not
+    /// returned by the root's `run`: the application's own status, which may be
+    /// any number, 124 or 137 included.
+    pub by_exit: bool,
 }
 
 /// A run that did not reach the end of the root's `run`.
@@ -314,10 +318,19 @@ impl Tree {
         store.data_mut().clock.start_call();
         let outcome = self.run.call(&mut *store, ());
         match outcome {
-            Ok((Ok(()),)) => Ok(Exit { code: 0 }),
-            Ok((Err(()),)) => Ok(Exit { code: 1 }),
+            Ok((Ok(()),)) => Ok(Exit {
+                code: 0,
+                by_exit: false,
+            }),
+            Ok((Err(()),)) => Ok(Exit {
+                code: 1,
+                by_exit: false,
+            }),
             Err(e) => match Ended::of(&e, store.data()) {
-                Ended::Exit(code) => Ok(Exit { code }),
+                Ended::Exit(code) => Ok(Exit {
+                    code,
+                    by_exit: true,
+                }),
                 Ended::Stopped(reason) => Err(RunError::Stopped(reason)),
                 Ended::Failed {
                     message,
@@ -360,7 +373,10 @@ impl StartError {
     pub(crate) fn into_run_error(self) -> RunError {
         match self {
             StartError::Stopped(reason) => RunError::Stopped(reason),
-            StartError::Exit(code) => RunError::Exited(Exit { code }),
+            StartError::Exit(code) => RunError::Exited(Exit {
+                code,
+                by_exit: true,
+            }),
             StartError::Failed {
                 nanoprocess,
                 message,

@@ -208,6 +208,16 @@ pub fn run_op(op: &str) -> String {
             }
             Err(e) => Err(format!("bad exit code {arg:?}: {e}")),
         },
+        // `wasi:cli/exit.exit-with-code`: the status as chosen (Rust's
+        // `process::exit` says only ok or error through WASI 0.2's `exit`).
+        "exit-code" => match arg.parse::<u8>() {
+            Ok(code) => {
+                let _ = std::io::stdout().flush();
+                wasip2::cli::exit::exit_with_code(code);
+                Err("exit-with-code returned".into())
+            }
+            Err(e) => Err(format!("bad exit code {arg:?}: {e}")),
+        },
         "spin" => spin(),
         "alloc" => alloc(arg),
         "files" => files(arg),
