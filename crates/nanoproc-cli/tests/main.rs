@@ -26,6 +26,7 @@ mod learn;
 mod lock;
 mod network;
 mod redteam_fused;
+mod redteam_fused2;
 mod resources;
 mod rights;
 mod single;

@@ -7,5 +7,6 @@ mod common;
 mod host_io;
 mod interruption;
 mod plugins;
+mod redteam_fused_host;
 mod redteam_host_io;
 mod redteam_plugins;
