@@ -709,7 +709,7 @@ fn a_fused_childs_lookup_does_not_count_for_its_parent() {
 // 3. What `check` shows.
 
 #[test]
-fn check_shows_a_fused_child_with_its_grants_and_only_the_output_limit() {
+fn check_shows_a_fused_child_with_its_grants_its_stores_limits_and_its_own_output_limit() {
     let scene = Scene::new();
     scene.mkdir("data/in");
     let m = scene.driver_tree(
@@ -730,6 +730,7 @@ fn check_shows_a_fused_child_with_its_grants_and_only_the_output_limit() {
             })
             .unwrap_or_else(|| panic!("no {key} line in {lines:#?}"))
     };
+    // Its store's limits (the root's: unlimited), and its own output limit.
     assert_eq!(line(&leaf, "limits"), "output 1 MiB", "{leaf:#?}");
     assert_eq!(
         line(&leaf, "fused"),
@@ -1426,4 +1427,61 @@ isolation = "{mode}"
         );
     }
     assert_eq!(errors[0].lines().next(), errors[1].lines().next());
+}
+
+/// A fused nanoprocess holds its store's limits, and an isolated child of it is
+/// carved out of them: never out of defaults nobody enforces. (Its memory was
+/// bounded by the store's budget anyway; its fuel and time per call were not.)
+#[test]
+fn an_isolated_child_of_a_fused_nanoprocess_is_held_to_the_stores_limits() {
+    let scene = Scene::new();
+    let m = scene.manifest(
+        r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{probe_driver}"
+grants.stdout = true
+grants.memory = "16 MiB"
+grants.fuel = 100000000
+deps = { "test:probe/probe" = "mid", "test:probe/sibling" = "sib" }
+
+[nanoprocess.mid]
+component = "{probe_mid}"
+isolation = "fused"
+deps = { "test:probe/downstream" = "leaf" }
+
+[nanoprocess.leaf]
+component = "{probe_leaf}"
+
+[nanoprocess.sib]
+component = "{probe_leaf}"
+"#,
+    );
+    let checked = check(&m);
+    assert_eq!(checked.code, 0, "{checked:?}");
+    let mid = section(&checked.stdout, "driver/mid");
+    assert!(
+        mid.iter()
+            .any(|l| l.contains("limits  memory 16 MiB, fuel 100000000, output 64 MiB")),
+        "{mid:#?}"
+    );
+    let leaf = section(&checked.stdout, "driver/mid/leaf");
+    assert!(
+        leaf.iter()
+            .any(|l| l.contains("memory 16 MiB") && l.contains("fuel 100000000")),
+        "{leaf:#?}"
+    );
+    let started = std::time::Instant::now();
+    let run = run_manifest(&m, &["child:down:spin"]);
+    assert_eq!(run.code, 137, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`driver/mid/leaf` exceeded its fuel per call limit of 100000000"),
+        "{run:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "stopped by its default timeout, not the store's fuel"
+    );
 }

@@ -12,8 +12,7 @@
 //! `kv` to import), and hand-written WAT where a guest must be shaped so.
 //!
 //! Attacks that fail today guard the property as ordinary tests; a real problem
-//! is a test marked `#[ignore = "FINDING: ..."]` until it is fixed.
-
+//! is a test marked `
 use nanoproc_runtime::host::{HostFamily, ScopeRule};
 use nanoproc_runtime::{Audit, Decision, Placement, Plugin, PluginError, PluginOptions, Runtime};
 use std::path::{Path, PathBuf};
@@ -654,7 +653,6 @@ grants.host = {{ kv = ["r/c/"] }}
 /// however the composite merges the two versions (semver-compatible) of the
 /// interface.
 #[test]
-#[ignore = "FINDING: a fused child's import of kv@0.1.1 is served by the family of kv@0.1.0 (the composite's merged `implements`), not by the one its component imports"]
 fn fused_children_importing_two_versions_reach_each_versions_own_family() {
     const KV011: &str = "nanoproc:plugins/kv@0.1.1";
     let dir = tempfile::tempdir().unwrap();

@@ -506,18 +506,19 @@ impl HostFamilies {
     pub(crate) fn add_named_to_linker(
         &self,
         linker: &mut Linker<NanoState>,
-        component: &wasmtime::component::Component,
         named: &HashMap<String, usize>,
+        originals: &HashMap<String, String>,
     ) -> wasmtime::Result<()> {
-        let engine = linker.engine().clone();
-        let ty = component.component_type();
-        for (import, item) in ty.imports(&engine) {
-            let (Some(interface), Some(&at)) = (item.implements, named.get(import)) else {
+        for (import, &at) in named {
+            // The family is the one that serves the interface as the fused
+            // nanoprocess imported it, version included: the composite may encode
+            // a merged, semver-compatible version that another family serves.
+            let Some(original) = originals.get(import) else {
                 continue;
             };
             for family in self.families.iter() {
                 for (f, operation) in &family.funcs {
-                    if crate::interfaces::names_match(interface, &f.interface) {
+                    if crate::interfaces::names_match(original, &f.interface) {
                         let persona = Some(wasmtime_wasi::NamedId(at));
                         (f.link)(linker, import, family.name, operation, persona)?;
                     }

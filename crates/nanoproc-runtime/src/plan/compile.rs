@@ -597,6 +597,9 @@ pub(crate) struct NamedImports {
     /// The composite's names of fused nanoprocesses' imports of their own
     /// isolated dependencies, with the interface each stands for.
     pub renamed: HashMap<String, String>,
+    /// For each of `by_name`: the import as the fused nanoprocess's component
+    /// wrote it (the version the composite encodes may be a merged one).
+    pub originals: HashMap<String, String>,
 }
 
 impl NamedImports {

@@ -131,9 +131,13 @@ pub(crate) struct RenamedDep {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NamedImport {
     pub name: String,
-    /// The interface it implements, with its version.
+    /// The interface it implements, with its version, as encoded (semver-
+    /// compatible versions merged to the highest).
     pub interface: String,
     pub persona: usize,
+    /// The import as the nanoprocess's own component names it (its version
+    /// unmerged): what decides which host family serves it.
+    pub import: String,
 }
 
 /// A parent with its fused dependencies composed into it.
@@ -203,12 +207,19 @@ pub(crate) fn fuse(
     }
 }
 
+/// The children's paths for a message: the first few, and how many more.
 fn paths(children: &[FusedChild<'_>]) -> String {
-    children
+    const SHOWN: usize = 5;
+    let mut text = children
         .iter()
+        .take(SHOWN)
         .map(|c| format!("`{}`", c.path))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if children.len() > SHOWN {
+        text.push_str(&format!(" and {} more", children.len() - SHOWN));
+    }
+    text
 }
 
 /// What a child's import is, for fusing.
@@ -262,9 +273,19 @@ fn register(
     path: &str,
 ) -> Result<(wac_graph::PackageId, WorldId), FuseError> {
     let pkg = Package::from_bytes(package, None, bytes.to_vec(), graph.types_mut()).map_err(|e| {
-        FuseError(format!(
-            "`{path}` cannot be fused: its component could not be read ({e:#}); fix the component (an isolated edge would refuse it too)"
-        ))
+        let why = format!("{e:#}");
+        // The composer reads with an older wasmparser, whose limits (1000
+        // instances, modules and components) are not wasmtime's: a component
+        // wasmtime runs may be too large to compose, which is no fault of it.
+        if why.contains("exceeds limit") {
+            FuseError(format!(
+                "`{path}`'s component is too large for the composer of fused edges ({why}), though nanoproc runs it; make the edges into or out of it isolated"
+            ))
+        } else {
+            FuseError(format!(
+                "`{path}` cannot be composed: its component could not be read ({why}); fix the component (an isolated edge would refuse it too)"
+            ))
+        }
     })?;
     let world = pkg.ty();
     let id = graph.register_package(pkg).map_err(|e| {
@@ -319,13 +340,16 @@ fn compose(
         graph,
         taken,
         personas: HashMap::new(),
+        originals: HashMap::new(),
         deps: Vec::new(),
         packages: 0,
+        registered: HashMap::new(),
     };
     composer.wire(parent_node, parent_path, children)?;
     let Composer {
         mut graph,
         personas,
+        originals,
         deps,
         ..
     } = composer;
@@ -380,7 +404,7 @@ fn compose(
                 paths(children)
             ))
         })?;
-    let named = named_imports(&bytes, &personas, &deps, parent_path)?;
+    let named = named_imports(&bytes, &personas, &originals, &deps, parent_path)?;
     Ok(Composite { bytes, named, deps })
 }
 
@@ -390,8 +414,13 @@ struct Composer {
     graph: CompositionGraph,
     taken: HashMap<String, String>,
     personas: HashMap<String, usize>,
+    /// For each named import made here: the import it stands for, as written.
+    originals: HashMap<String, String>,
     deps: Vec<RenamedDep>,
     packages: usize,
+    /// Each component registered once, by its bytes (a file several fused
+    /// nanoprocesses name is one package, instantiated once per nanoprocess).
+    registered: HashMap<(usize, usize), (wac_graph::PackageId, WorldId)>,
 }
 
 impl Composer {
@@ -417,9 +446,17 @@ impl Composer {
     fn add(&mut self, child: &FusedChild<'_>, parent_path: &str) -> Result<NodeId, FuseError> {
         let children = &child.children;
         let path = child.path;
-        self.packages += 1;
-        let package = format!("nanoproc:fused{}", self.packages);
-        let (pkg, world) = register(&mut self.graph, &package, child.bytes, path)?;
+        let key = (child.bytes.as_ptr() as usize, child.bytes.len());
+        let (pkg, world) = match self.registered.get(&key) {
+            Some(known) => *known,
+            None => {
+                self.packages += 1;
+                let package = format!("nanoproc:fused{}", self.packages);
+                let known = register(&mut self.graph, &package, child.bytes, path)?;
+                self.registered.insert(key, known);
+                known
+            }
+        };
         let node = self.graph.instantiate(pkg);
         let imports: Vec<(String, ItemKind)> = self.graph.types()[world]
             .imports
@@ -504,6 +541,7 @@ impl Composer {
                                 chain(&e)
                             ))
                         })?;
+                    self.originals.insert(label.clone(), name.clone());
                     self.personas.insert(label, child.persona);
                 }
             }
@@ -614,7 +652,7 @@ fn role(
     } else if is_label(name) {
         refuse("a plain-name import that nanoproc did not give it, which a fused dependency cannot have".to_string())
     } else {
-        refuse("which is not WASI (an interface served by a dependency of its own or by the host): a fused dependency can import only WASI and the dependencies fused into it".to_string())
+        refuse("which is not WASI, and neither a dependency of its own nor a capability family the host defines serves it".to_string())
     }
 }
 
@@ -623,6 +661,7 @@ fn role(
 fn named_imports(
     bytes: &[u8],
     personas: &HashMap<String, usize>,
+    originals: &HashMap<String, String>,
     deps: &[RenamedDep],
     parent_path: &str,
 ) -> Result<Vec<NamedImport>, FuseError> {
@@ -656,6 +695,11 @@ fn named_imports(
                         name: name.to_string(),
                         interface: interface.to_string(),
                         persona,
+                        // A passed-through import keeps what it implements.
+                        import: originals
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| interface.to_string()),
                     });
                 }
             }

@@ -177,6 +177,11 @@ pub(super) fn fuse_all(
                     Some((n.name.clone(), at))
                 })
                 .collect(),
+            originals: composite
+                .named
+                .iter()
+                .map(|n| (n.name.clone(), n.import.clone()))
+                .collect(),
             renamed: composite
                 .deps
                 .iter()

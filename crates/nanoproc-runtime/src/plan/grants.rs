@@ -129,13 +129,18 @@ pub(super) fn grant(
             },
         };
         // A fused nanoprocess runs under its store's limits (the manifest refuses
-        // limits of its own): it keeps only `output`, which bounds each of its own
-        // streams, so that what it is said to hold is what holds it.
+        // limits of its own): it holds its parent's, which are its store's (a
+        // fused parent holds its own parent's, and so on up to the store's host),
+        // and its own `output`, which bounds each of its own streams. So what it
+        // is said to hold is what holds it, and an isolated child of it is carved
+        // out of the store's limits, never out of defaults no one enforces.
         let caps = caps.map(|mut caps| {
-            if node.isolation == nanoproc_manifest::Isolation::Fused {
+            if let (nanoproc_manifest::Isolation::Fused, Some(Some(parent))) =
+                (node.isolation, parent)
+            {
                 for kind in nanoproc_caps::LimitKind::ALL {
                     if kind != nanoproc_caps::LimitKind::Output {
-                        caps.limits.set(kind, None);
+                        caps.limits.set(kind, parent.caps.limits.get(kind));
                     }
                 }
             }

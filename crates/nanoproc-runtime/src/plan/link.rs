@@ -35,7 +35,7 @@ pub(super) fn link(
         .any(|(_, item)| item.implements.is_some());
     if has_named {
         add_named(&mut linker, comp, named)?;
-        host.add_named_to_linker(&mut linker, &comp.component, &named.by_name)?;
+        host.add_named_to_linker(&mut linker, &named.by_name, &named.originals)?;
     }
     let ty = comp.component.component_type();
     let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();

@@ -476,9 +476,10 @@ fn plain_view(s: &mut NanoState) -> WasiSocketsCtxView<'_> {
 /// A fused nanoprocess's `instance-network` and `tcp-create-socket`: the network
 /// and sockets they make carry its own address check (its own patterns, its own
 /// audit path), which the shared `network`, `tcp` and `udp` bindings then apply.
-/// `udp-create-socket` and `ip-name-lookup` are not offered to a fused
-/// nanoprocess: wasmtime-wasi's named bindings for them are async, which would
-/// make every store of the plan async (`plan::fuse` refuses them at check).
+/// `udp-create-socket` gets a binding of our own (`named_udp`): wasmtime-wasi's
+/// named bindings for it are async. `ip-name-lookup` is not named: it is shared,
+/// and each lookup is decided by the owner of the network it is made on
+/// ([`LookupsByOwner`]).
 pub(crate) fn add_named_to_linker(
     l: &mut Linker<NanoState>,
     c: &wasmtime::component::Component,
@@ -606,16 +607,9 @@ impl LookupsByOwner<'_> {
         knows: impl Fn(&State) -> bool,
         f: impl FnOnce(&mut LookupGuard<'_>) -> R,
     ) -> R {
-        let owner = if self.0.fused.is_empty() || knows(&self.0.families.network) {
-            None
-        } else {
-            self.0.fused.iter().position(|p| knows(&p.families.network))
-        };
-        match owner {
+        match owner(self.0, knows) {
             None => f(&mut lookup_view(self.0)),
-            Some(at) => self
-                .0
-                .as_fused(wasmtime_wasi::NamedId(at), |s| f(&mut lookup_view(s))),
+            Some(id) => self.0.as_fused(id, |s| f(&mut lookup_view(s))),
         }
     }
 }
