@@ -843,6 +843,8 @@ mod tests {
                         name: label,
                         interface: implements.to_string(),
                         persona: c.persona,
+                        // As the child wrote it, its version unmerged.
+                        import: name.clone(),
                     });
                     assert!(!got.contains_key(&name) || parent_imports.contains_key(&name));
                 } else {
