@@ -190,3 +190,39 @@ fn swapped_wiring_is_refused() {
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("serves its parent through"), "{run:?}");
 }
+
+/// Fusing an approved isolated edge (or isolating a fused one) keeps every
+/// capability but changes what a failure or a limit of that dependency does:
+/// `check` refuses it against the lock until it is approved again.
+#[test]
+fn fusing_an_approved_edge_is_refused_until_it_is_approved() {
+    let scene = Scene::new();
+    let m = scene.driver_tree(
+        "grants.stdout = true\ngrants.random = true",
+        "grants.random = true",
+        "",
+    );
+    assert_eq!(lock(&m, false).code, 0);
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace(
+            "[nanoprocess.leaf]\n",
+            "[nanoprocess.leaf]\nisolation = \"fused\"\n",
+        ),
+    )
+    .unwrap();
+    let run = check_locked(&m, false);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "`driver/leaf` runs fused into its parent's store, where the lock approved an isolated edge"
+        ),
+        "{run:?}"
+    );
+    // Approved, it is recorded, and checks.
+    assert_eq!(lock(&m, true).code, 0);
+    let locked = std::fs::read_to_string(lock_file(&m)).unwrap();
+    assert!(locked.contains("isolation = \"fused\""), "{locked}");
+    assert_eq!(check_locked(&m, true).code, 0);
+}

@@ -63,6 +63,10 @@ pub struct LockedNode {
     /// serves which import is part of what was approved (swapped, a call meant
     /// for one child would reach another, with other grants).
     pub serves: Vec<String>,
+    /// Whether it runs in a store of its own or fused into its parent's: the
+    /// same capabilities either way, but a fused one shares its parent's fault
+    /// domain and limits, which is part of what was approved too.
+    pub fused: bool,
 }
 
 /// How a tree differs from its lock, for one nanoprocess.
@@ -86,6 +90,8 @@ pub enum DifferenceKind {
     GrantsChanged,
     /// It serves its parent through other exports than those approved.
     WiringChanged,
+    /// It is fused where an isolated edge was approved, or the other way round.
+    IsolationChanged,
     /// A nanoprocess the lock does not know.
     Added,
     /// A nanoprocess of the lock that the tree no longer has.
@@ -136,6 +142,7 @@ impl LockedNode {
         surface: &Surface,
         grants: BTreeMap<String, String>,
         mut serves: Vec<String>,
+        fused: bool,
     ) -> Self {
         serves.sort();
         let mut families: Vec<String> = surface
@@ -160,6 +167,7 @@ impl LockedNode {
             interfaces,
             grants,
             serves,
+            fused,
         }
     }
 }
@@ -211,7 +219,13 @@ impl Lock {
             let grants = nanoproc_manifest::edit::written_grants(source, &node.name);
             nodes.insert(
                 node.path.to_string(),
-                LockedNode::new(component, &surface, grants, node.serves()),
+                LockedNode::new(
+                    component,
+                    &surface,
+                    grants,
+                    node.serves(),
+                    matches!(node.placement, crate::Placement::FusedInto { .. }),
+                ),
             );
         }
         Ok(Lock { nodes })
@@ -239,6 +253,10 @@ impl Lock {
             grants: toml::Table,
             #[serde(default)]
             serves: Vec<String>,
+            /// Written only for a fused nanoprocess: a lock without it (every
+            /// lock before fused edges) approved isolated edges.
+            #[serde(default)]
+            isolation: Option<String>,
         }
         let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
         if file.version != LOCK_VERSION {
@@ -251,12 +269,21 @@ impl Lock {
             .nanoprocess
             .into_iter()
             .map(|(path, e)| {
+                let fused = match e.isolation.as_deref() {
+                    None | Some("isolated") => false,
+                    Some("fused") => true,
+                    Some(other) => {
+                        return Err(format!(
+                            "nanoprocess {path:?}: isolation must be \"isolated\" or \"fused\", not {other:?}"
+                        ));
+                    }
+                };
                 let grants = e
                     .grants
                     .into_iter()
                     .map(|(k, v)| (k, nanoproc_manifest::edit::canonical(&v)))
                     .collect();
-                (
+                Ok((
                     path,
                     LockedNode {
                         component: e.component,
@@ -265,10 +292,11 @@ impl Lock {
                         interfaces: e.interfaces,
                         grants,
                         serves: e.serves,
+                        fused,
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         Ok(Lock { nodes })
     }
 
@@ -296,6 +324,9 @@ impl Lock {
             out.push_str(&format!("families = {}\n", list(&node.families)));
             out.push_str(&format!("interfaces = {}\n", list(&node.interfaces)));
             out.push_str(&format!("serves = {}\n", list(&node.serves)));
+            if node.fused {
+                out.push_str("isolation = \"fused\"\n");
+            }
             let grants: Vec<String> = node
                 .grants
                 .iter()
@@ -395,6 +426,20 @@ impl Lock {
                     ),
                 });
             }
+            if locked.fused != current.fused {
+                let (now, was) = if current.fused {
+                    ("fused into its parent's store", "an isolated edge")
+                } else {
+                    ("in a store of its own", "a fused edge")
+                };
+                out.push(Difference {
+                    nanoprocess: path.clone(),
+                    kind: DifferenceKind::IsolationChanged,
+                    detail: format!(
+                        "runs {now}, where the lock approved {was} (a fused nanoprocess shares its parent's fault domain and limits)"
+                    ),
+                });
+            }
             if new_interfaces.is_empty() && !gone.is_empty() {
                 out.push(Difference {
                     nanoprocess: path.clone(),
@@ -485,6 +530,7 @@ mod tests {
                 .collect(),
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
             serves: Vec::new(),
+            fused: false,
             grants: grants
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -609,5 +655,47 @@ mod tests {
                 .contains("version 2")
         );
         assert!(Lock::parse("version = 1\nextra = 1\n").is_err());
+    }
+
+    /// Fusing an edge keeps its capabilities but gives up its containment: the
+    /// lock records it (only where fused, so a lock of isolated edges reads as
+    /// before), reads it back, and refuses a tree that changed it either way.
+    #[test]
+    fn a_fused_edge_is_part_of_what_was_approved() {
+        let isolated = lock(&[("app/x", node("sha256:aa", &[], &[]))]);
+        let mut fused_node = node("sha256:aa", &[], &[]);
+        fused_node.fused = true;
+        let fused = lock(&[("app/x", fused_node)]);
+        assert!(!isolated.to_toml().contains("isolation"));
+        assert!(fused.to_toml().contains("isolation = \"fused\"\n"));
+        assert_eq!(Lock::parse(&fused.to_toml()).unwrap(), fused);
+        assert_eq!(Lock::parse(&isolated.to_toml()).unwrap(), isolated);
+        for (approved, now, words) in [
+            (
+                &isolated,
+                &fused,
+                "runs fused into its parent's store, where the lock approved an isolated edge",
+            ),
+            (
+                &fused,
+                &isolated,
+                "runs in a store of its own, where the lock approved a fused edge",
+            ),
+        ] {
+            let differences = approved.compare(now);
+            assert_eq!(differences.len(), 1, "{differences:?}");
+            assert_eq!(differences[0].kind, DifferenceKind::IsolationChanged);
+            assert!(differences[0].refuses(false));
+            assert!(
+                differences[0].to_string().contains(words),
+                "{}",
+                differences[0]
+            );
+        }
+        assert!(
+            Lock::parse("version = 1\n[nanoprocess.a]\ncomponent = \"a\"\ndigest = \"x\"\nisolation = \"merged\"\n")
+                .unwrap_err()
+                .contains("isolation must be")
+        );
     }
 }
