@@ -104,19 +104,6 @@ impl WasiView for NanoState {
     }
 }
 
-/// The fused nanoprocesses' own contexts, for the WASI interfaces nanoproc links
-/// unguarded (stdio getters, terminals, network creation): a named import's id is
-/// the position of its owner in [`NanoState::fused`], and the resource table is
-/// the store's, shared, since handles are the store's.
-impl wasmtime_wasi::WasiNamedView for NanoState {
-    fn ctx(&mut self, id: wasmtime_wasi::NamedId) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.fused[id.0].ctx,
-            table: &mut self.wasi.table,
-        }
-    }
-}
-
 impl NanoState {
     /// Runs `f` as the fused nanoprocess `id`: its persona takes the store's place
     /// for the call, then is put back, even if `f` panics (a host function's panic
@@ -142,22 +129,25 @@ impl NanoState {
         }
     }
 
-    /// The fused nanoprocess whose state `knows` a handle, if any; `None` means
-    /// the store's own. Shared bindings (filesystem `types`, name lookups, UDP)
-    /// decide a call by the handle's owner: every fused nanoprocess notes what it
-    /// makes in its own state and forgets it on drop, so a handle no persona knows
-    /// is the store's own nanoprocess's.
-    pub(crate) fn fused_owner(
-        &self,
+    /// Runs `f` as the nanoprocess whose state `knows` a handle: the fused one
+    /// that does, else the store's own. Shared bindings (filesystem `types`,
+    /// name lookups, UDP) decide a call by the handle's owner: every fused
+    /// nanoprocess notes what it makes in its own state and forgets it on drop,
+    /// so a handle no persona knows is the store's own nanoprocess's.
+    pub(crate) fn as_owner<R>(
+        &mut self,
         knows: impl Fn(&crate::families::State) -> bool,
-    ) -> Option<wasmtime_wasi::NamedId> {
-        if self.fused.is_empty() || knows(&self.families) {
-            return None;
+        f: impl FnOnce(&mut NanoState) -> R,
+    ) -> R {
+        let owner = if self.fused.is_empty() || knows(&self.families) {
+            None
+        } else {
+            self.fused.iter().position(|p| knows(&p.families))
+        };
+        match owner {
+            None => f(self),
+            Some(at) => self.as_fused(wasmtime_wasi::NamedId(at), f),
         }
-        self.fused
-            .iter()
-            .position(|p| knows(&p.families))
-            .map(wasmtime_wasi::NamedId)
     }
 
     fn swap_persona(&mut self, at: usize) {

@@ -187,17 +187,15 @@ pub(crate) fn build_state(
     budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
     let path = node.path.clone();
-    let caps = &node.caps;
-    let limits = &caps.limits;
-    let cx = BuildCx {
-        node,
-        recorder: Recorder::new(path.clone(), audit.clone()),
-        limits,
-        io,
-        outputs,
-    };
-    let mut wasi = WasiCtxBuilder::new();
-    let families = build_families(caps, &mut wasi, &cx)?;
+    let limits = &node.caps.limits;
+    // What makes it itself, built as a fused nanoprocess's is; the rest is the
+    // store's.
+    let crate::state::Persona {
+        ctx,
+        recorder,
+        families,
+        node: index,
+    } = build_persona(node, audit, io, outputs)?;
 
     let mut table = ResourceTable::new();
     if let Some(handles) = limits.get(LimitKind::Handles) {
@@ -205,11 +203,8 @@ pub(crate) fn build_state(
     }
 
     Ok(NanoState {
-        wasi: WasiPart {
-            ctx: wasi.build(),
-            table,
-        },
-        recorder: cx.recorder.clone(),
+        wasi: WasiPart { ctx, table },
+        recorder,
         families,
         limiter: NanoLimiter::new(path.clone(), limits, budgets),
         limits: *limits,
@@ -218,7 +213,7 @@ pub(crate) fn build_state(
         proxies: std::collections::HashMap::new(),
         next_proxy: 0,
         routes: Vec::new(),
-        node: node.index,
+        node: index,
         plan_dirs: node.plan_dirs.clone(),
         fused: Vec::new(),
     })

@@ -255,10 +255,8 @@ impl ByOwner<'_> {
                 rights.held.contains_key(&rep)
             }
         };
-        match self.0.fused_owner(|families| knows(&families.fs.rights)) {
-            None => f(&mut view(self.0)),
-            Some(id) => self.0.as_fused(id, |s| f(&mut view(s))),
-        }
+        self.0
+            .as_owner(|families| knows(&families.fs.rights), |s| f(&mut view(s)))
     }
 }
 

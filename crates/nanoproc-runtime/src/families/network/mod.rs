@@ -399,15 +399,6 @@ pub(crate) struct State {
     udp_sockets: std::collections::HashSet<u32>,
 }
 
-/// The fused nanoprocess whose network state `knows` a handle, if any (see
-/// [`NanoState::fused_owner`]).
-pub(crate) fn owner(
-    s: &NanoState,
-    knows: impl Fn(&State) -> bool,
-) -> Option<wasmtime_wasi::NamedId> {
-    s.fused_owner(|families| knows(&families.network))
-}
-
 /// Every socket use is decided by the nanoprocess's network grants, before any
 /// syscall. Sockets may be created so that every attempt to use one reaches that
 /// check, and its record, with its real target.
@@ -607,10 +598,10 @@ impl LookupsByOwner<'_> {
         knows: impl Fn(&State) -> bool,
         f: impl FnOnce(&mut LookupGuard<'_>) -> R,
     ) -> R {
-        match owner(self.0, knows) {
-            None => f(&mut lookup_view(self.0)),
-            Some(id) => self.0.as_fused(id, |s| f(&mut lookup_view(s))),
-        }
+        self.0.as_owner(
+            |families| knows(&families.network),
+            |s| f(&mut lookup_view(s)),
+        )
     }
 }
 

@@ -59,10 +59,7 @@ impl UdpGuard<'_> {
         knows: impl Fn(&super::State) -> bool,
         f: impl FnOnce(&mut NanoState) -> R,
     ) -> R {
-        match super::owner(self.0, knows) {
-            None => f(self.0),
-            Some(id) => self.0.as_fused(id, f),
-        }
+        self.0.as_owner(|families| knows(&families.network), f)
     }
 }
 
