@@ -34,6 +34,10 @@ pub struct EngineChoice {
     /// runtime was asked to be able to interrupt wasm (`--timeout`).
     pub epochs: bool,
     pub pool: Option<Pool>,
+    /// Concurrency support is on: some component of the plan uses the Component
+    /// Model's async features (WASI 0.3). `Some(depth)`, the depth of the tree,
+    /// which sizes the stacks async calls run on.
+    pub concurrency: Option<usize>,
 }
 
 /// An engine configured for nanoprocesses.
@@ -62,14 +66,33 @@ pub struct EngineChoice {
 /// small. Its slots are fixed, so a plan gets a pool sized for it (see
 /// [`Pool`]); small trees use the on-demand allocator, which reserves nothing.
 pub fn new_engine(choice: EngineChoice) -> wasmtime::Result<Engine> {
-    let EngineChoice { fuel, epochs, pool } = choice;
+    let EngineChoice {
+        fuel,
+        epochs,
+        pool,
+        concurrency,
+    } = choice;
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Named imports (`(implements "...")`): how a fused nanoprocess's WASI imports
     // are bound to its own capabilities (see `plan::fuse`). Validation only: it
     // costs nothing to a component without them.
     config.wasm_component_model_implements(true);
-    config.concurrency_support(false);
+    config.concurrency_support(concurrency.is_some());
+    if let Some(depth) = concurrency {
+        config.wasm_component_model_async(true);
+        // A WASI 0.3 nanoprocess runs on a fiber, and so do the synchronous
+        // nanoprocesses it calls (their calls are ordinary host calls on its
+        // stack): the fiber's stack must hold the chain of calls below it, as
+        // the run's thread does for a synchronous tree (`run::STACK_PER_LEVEL`).
+        // Reserved as address space; pages are touched only as used.
+        let levels = depth.saturating_add(1);
+        config.async_stack_size(
+            levels
+                .saturating_mul(crate::run::STACK_PER_LEVEL)
+                .saturating_add(1 << 20),
+        );
+    }
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(epochs);
     config.consume_fuel(fuel);

@@ -1303,6 +1303,7 @@ mod tests {
             fuel: false,
             epochs: true,
             pool: None,
+            concurrency: None,
         })
         .unwrap();
         let component = Component::from_file(&engine, xtask::guest("types_parent")).unwrap();
@@ -1502,6 +1503,7 @@ mod tests {
             fuel: false,
             epochs: true,
             pool: None,
+            concurrency: None,
         })
         .unwrap();
         let component = Component::new(&engine, synthetic_component(&funcs, true)).unwrap();
@@ -1547,6 +1549,7 @@ mod tests {
             fuel: false,
             epochs: true,
             pool: None,
+            concurrency: None,
         })
         .unwrap();
         let component = Component::new(&engine, synthetic_component(&funcs, false)).unwrap();

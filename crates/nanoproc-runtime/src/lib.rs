@@ -123,6 +123,7 @@ impl Runtime {
             fuel: false,
             epochs: false,
             pool: None,
+            concurrency: None,
         })?;
         Ok(runtime)
     }

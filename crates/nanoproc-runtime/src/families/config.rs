@@ -133,3 +133,8 @@ impl named::Host for super::FusedCall<'_> {
             .as_fused(id, |s| store::Host::get_all(&mut &mut s.families.config))
     }
 }
+
+/// This family's WASI 0.3 interfaces: none (`wasi:config` has no 0.3 version).
+pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    Ok(())
+}

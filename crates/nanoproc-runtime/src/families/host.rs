@@ -543,3 +543,8 @@ pub(crate) fn add_named_to_linker(
 ) -> wasmtime::Result<()> {
     Ok(())
 }
+
+/// This family's WASI 0.3 interfaces: none (a host family is linked by its own name, whatever WASI version its caller uses).
+pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    Ok(())
+}

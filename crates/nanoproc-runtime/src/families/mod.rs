@@ -12,6 +12,13 @@
 //! Resource limits are a family of `nanoproc-caps` but link no interface: the
 //! store's limiter, fuel and [`crate::state::CallClock`] enforce them.
 //!
+//! WASI 0.3: each family module also links the family's 0.3 interfaces
+//! (`add_p3_to_linker`), through the same policy and recorder as its 0.2 ones,
+//! for the components that import them (see `plan::link`). Both generations
+//! share the nanoprocess's one wasmtime-wasi context, so what `build` put there
+//! (preopens, environment, seeded random, frozen clocks, the socket check) holds
+//! for both.
+//!
 //! Adding a family: a module here with `State`, `build`, `add_to_linker`, and its
 //! `INTERFACES`, `FAMILY`, `SURFACE` and `PREVIEW1` (what it serves and what
 //! `inspect` says about it), and one line in the `host_families!` list below
@@ -133,6 +140,13 @@ macro_rules! host_families {
         pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
             io::add_to_linker(linker)?;
             $($module::add_to_linker(linker)?;)*
+            Ok(())
+        }
+
+        /// Links every family's WASI 0.3 interfaces, each through the same policy
+        /// as its 0.2 ones (one policy per family, two bindings).
+        pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+            $($module::add_p3_to_linker(linker)?;)*
             Ok(())
         }
 

@@ -44,6 +44,9 @@ pub(crate) struct Compiled {
     /// not is among `import_problems` or in a `dep_imports` entry.
     pub linked: Option<InstancePre<NanoState>>,
     pub was_core_module: bool,
+    /// It uses the Component Model's async features (a WASI 0.3 component): its
+    /// store is driven with wasmtime's `*_async` calls (see `crate::drive`).
+    pub is_async: bool,
     /// Its resource types, named by the interfaces that define them.
     pub names: interfaces::ResourceNames,
 }
@@ -81,6 +84,8 @@ pub(super) struct Components {
     pub fuel: bool,
     /// The engine compiles epoch checks: wasm can be interrupted.
     pub epochs: bool,
+    /// The engine has concurrency support: some component uses async features.
+    pub concurrency: bool,
     /// Per node: its component, compiled and checked against its digest pin, or
     /// `None` where an error was reported.
     pub compiled: Vec<Option<Arc<Compiled>>>,
@@ -142,7 +147,7 @@ pub(super) fn compile_all(
         || grants
             .caps()
             .any(|c| c.limits.get(LimitKind::Timeout).is_some());
-    let choice = EngineChoice {
+    let mut choice = EngineChoice {
         fuel,
         epochs,
         pool: pool_for(
@@ -150,9 +155,9 @@ pub(super) fn compile_all(
             grants.caps(),
             largest_fused_store(manifest),
         ),
+        concurrency: None,
     };
     let engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
-    tracing::debug!(fuel, epochs, pool = ?choice.pool, "engine chosen");
 
     // Each file is read once, through one open descriptor, and every digest pin
     // naming it is checked against exactly the bytes that are compiled: a file
@@ -174,7 +179,14 @@ pub(super) fn compile_all(
         })
         .flatten()
         .collect();
-    let files = read_and_compile_files(
+    // Concurrency support only for a plan that needs it (it makes every call
+    // between stores about five times dearer): files are compiled for an engine
+    // without it, and only if one of them turns out to use async features
+    // (WASI 0.3) are they all compiled again for one with it. That second pass
+    // reads every file again: each must be the very file the first pass read
+    // (same SHA-256), or it is refused as changed while being read.
+    let needs_concurrency = std::sync::atomic::AtomicBool::new(false);
+    let mut files = read_and_compile_files(
         manifest,
         &engine,
         cache,
@@ -182,7 +194,27 @@ pub(super) fn compile_all(
         max_component_size,
         host,
         &keep,
+        &needs_concurrency,
+        false,
     );
+    let mut engine = engine;
+    if needs_concurrency.load(std::sync::atomic::Ordering::Relaxed) {
+        choice.concurrency = Some(manifest_depth(manifest));
+        engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
+        let again = read_and_compile_files(
+            manifest,
+            &engine,
+            cache,
+            progress,
+            max_component_size,
+            host,
+            &keep,
+            &needs_concurrency,
+            true,
+        );
+        files = same_files(files, again);
+    }
+    tracing::debug!(fuel, epochs, pool = ?choice.pool, concurrency = ?choice.concurrency, "engine chosen");
 
     // The errors, in the order of the nodes, whatever order the files were
     // compiled in: a file that does not compile is reported once, at the first
@@ -287,6 +319,7 @@ pub(super) fn compile_all(
         engine,
         fuel,
         epochs,
+        concurrency: choice.concurrency.is_some(),
         compiled,
         notices,
         sources,
@@ -340,6 +373,8 @@ fn read_and_compile_files(
     max_component_size: u64,
     host: &crate::families::host::HostFamilies,
     keep: &std::collections::HashSet<&Path>,
+    needs_concurrency: &std::sync::atomic::AtomicBool,
+    concurrent: bool,
 ) -> Files {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -377,11 +412,21 @@ fn read_and_compile_files(
                             Ok(bytes) => {
                                 let digest: [u8; 32] =
                                     <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-                                let compiled = compile_file(
-                                    engine, cache, progress, host, path, &bytes, digest,
-                                )
-                                .map(Arc::new)
-                                .map_err(|e| format!("{e:#}"));
+                                if !is_core_module(&bytes) && super::read::uses_async(&bytes) {
+                                    needs_concurrency.store(true, Ordering::Relaxed);
+                                }
+                                // Once some file needs concurrency support, the
+                                // rest are compiled in the second pass only.
+                                let compiled =
+                                    if !concurrent && needs_concurrency.load(Ordering::Relaxed) {
+                                        Err(String::from("compiled again with concurrency support"))
+                                    } else {
+                                        compile_file(
+                                            engine, cache, progress, host, path, &bytes, digest,
+                                        )
+                                        .map(Arc::new)
+                                        .map_err(|e| format!("{e:#}"))
+                                    };
                                 let bytes = keep.contains(*path).then(|| Arc::from(bytes));
                                 FileOutcome::Read {
                                     digest,
@@ -433,6 +478,45 @@ fn read_and_compile_files(
         slot_of,
         outcomes: finished.into_iter().map(|(_, outcome)| outcome).collect(),
     }
+}
+
+/// The outcome of the second pass over the files (see `compile_all`), where each
+/// file read is the one the first pass read: a file whose bytes changed between
+/// the two is refused, so that what was checked is what runs.
+fn same_files(first: Files, again: Files) -> Files {
+    let outcomes = first
+        .outcomes
+        .into_iter()
+        .zip(again.outcomes)
+        .map(|(before, now)| match (&before, &now) {
+            (FileOutcome::Read { digest: a, .. }, FileOutcome::Read { digest: b, .. })
+                if a != b =>
+            {
+                FileOutcome::Unreadable(Unreadable::Read {
+                    why: "it changed while nanoproc read it (two reads gave different SHA-256 \
+                          digests)"
+                        .into(),
+                    help: None,
+                })
+            }
+            _ => now,
+        })
+        .collect();
+    Files {
+        slot_of: again.slot_of,
+        outcomes,
+    }
+}
+
+/// The depth of a manifest's tree (levels below the root).
+fn manifest_depth(manifest: &Manifest) -> usize {
+    let mut depths = vec![0usize; manifest.nodes.len()];
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        if let Some(parent) = node.parent {
+            depths[i] = depths[parent] + 1;
+        }
+    }
+    depths.into_iter().max().unwrap_or(0)
 }
 
 /// The stack of each compiling thread: the size of a main thread's.
@@ -562,6 +646,7 @@ fn compile(
     compiling: impl FnOnce(),
 ) -> wasmtime::Result<(Compiled, Origin)> {
     let is_core = is_core_module(bytes);
+    let is_async = !is_core && super::read::uses_async(bytes);
     let (component, origin) = if is_core {
         let adapted = wit_component::ComponentEncoder::default()
             .module(bytes)
@@ -583,6 +668,7 @@ fn compile(
         component,
         digest,
         is_core,
+        is_async,
         &NamedImports::none(),
     );
     Ok((compiled, origin))
@@ -621,7 +707,9 @@ pub(crate) fn compile_composite(
     let (component, _) = cache.load_or_compile(engine, bytes, || {
         tracing::debug!(bytes = bytes.len(), "compiling a fused composite");
     })?;
-    Ok(describe(engine, host, component, digest, false, named))
+    Ok(describe(
+        engine, host, component, digest, false, false, named,
+    ))
 }
 
 /// What a compiled component imports and exports, and its linking.
@@ -631,6 +719,7 @@ fn describe(
     component: wasmtime::component::Component,
     digest: [u8; 32],
     is_core: bool,
+    is_async: bool,
     named: &NamedImports,
 ) -> Compiled {
     let ty = component.component_type();
@@ -664,11 +753,23 @@ fn describe(
             )),
         }
     }
-    let run_export = ty
+    // A WASI 0.3 command exports `run` at 0.3 (and, built with Rust's std for
+    // wasm32-wasip2, often at 0.2 as well): it runs as the 0.3 program it is.
+    let runs: Vec<&str> = ty
         .exports(engine)
         .map(|(name, _)| name)
-        .find(|name| interfaces::names_match(name, "wasi:cli/run") && name.contains("@0.2."))
-        .map(str::to_string);
+        .filter(|name| interfaces::names_match(name, "wasi:cli/run"))
+        .collect();
+    let run_at = |version: &str| {
+        runs.iter()
+            .find(|n| n.contains(version))
+            .map(|n| n.to_string())
+    };
+    let run_export = if is_async {
+        run_at("@0.3.").or_else(|| run_at("@0.2."))
+    } else {
+        run_at("@0.2.")
+    };
     let mut compiled = Compiled {
         component,
         digest,
@@ -677,6 +778,7 @@ fn describe(
         run_export,
         linked: None,
         was_core_module: is_core,
+        is_async,
         names,
     };
     let linkable =

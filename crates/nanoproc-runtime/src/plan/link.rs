@@ -23,6 +23,11 @@ pub(super) fn link(
 ) -> wasmtime::Result<InstancePre<NanoState>> {
     let mut linker: Linker<NanoState> = Linker::new(engine);
     crate::families::add_to_linker(&mut linker)?;
+    if comp.is_async {
+        // WASI 0.3, through the same guards (each family's `p3` bindings). Real
+        // 0.3 programs import 0.2 interfaces too (Rust's std does), linked above.
+        crate::families::add_p3_to_linker(&mut linker)?;
+    }
     // The imports of nanoprocesses fused into this component, each bound to its
     // own persona. A named import nanoproc did not make itself is refused: a
     // component cannot claim another nanoprocess's capabilities by naming them.

@@ -99,6 +99,9 @@ pub struct PlannedNode {
     pub(crate) pre: InstancePre<NanoState>,
     /// Its component was a WASI preview 1 module, adapted.
     pub(crate) was_core_module: bool,
+    /// Its component uses async features (WASI 0.3): its store is driven with
+    /// wasmtime's `*_async` calls (see `crate::drive`).
+    pub is_async: bool,
     /// The SHA-256 of its component, as read and compiled: what ran is what
     /// digest pins and `nanoproc.lock` were checked against.
     pub digest: [u8; 32],
@@ -170,6 +173,8 @@ pub(crate) struct PlanInner {
     pub fuel: bool,
     /// The engine compiles epoch checks: wasm can be interrupted.
     pub epochs: bool,
+    /// The engine has concurrency support (some nanoprocess is async).
+    pub concurrency: bool,
     /// What the user should know about how the plan was prepared.
     pub notices: Vec<String>,
     /// One component whose grants were given by flags, not a manifest.
@@ -290,6 +295,7 @@ pub(crate) fn plan(
             component_path: node.component.clone(),
             pre: wired.pre,
             was_core_module: wired.was_core_module,
+            is_async: wired.is_async,
             digest: wired.digest,
             children: wired.children,
             routes: wired.routes,
@@ -309,6 +315,7 @@ pub(crate) fn plan(
             root_run: wiring.root_run,
             fuel: components.fuel,
             epochs: components.epochs,
+            concurrency: components.concurrency,
             notices,
             single_component: manifest.is_single(),
             source: manifest.source().map(Arc::from),

@@ -228,3 +228,105 @@ mod tests {
         assert!(why(&fifo, 100).contains("a FIFO"));
     }
 }
+
+/// Whether a component uses the Component Model's async features (WASI 0.3 and
+/// anything built like it): an async lift or lower, an async built-in
+/// (`task.return`, `waitable-set.*`, `stream.*`, `future.*`, ...), an `async`
+/// function type, or a `stream`, `future` or `error-context` type.
+///
+/// Such a component can only be compiled by an engine with concurrency support,
+/// which makes every call between stores about five times dearer
+/// (docs/BENCHMARKS.md): the plan turns it on only when some component needs it
+/// (see `compile`). A scan of the component's sections, nested components
+/// included; it validates nothing (wasmtime does, when it compiles).
+pub(crate) fn uses_async(bytes: &[u8]) -> bool {
+    use wasmparser_wasmtime::{
+        CanonicalFunction, CanonicalOption, ComponentDefinedType, ComponentType,
+        ComponentTypeDeclaration, ComponentValType, InstanceTypeDeclaration, Parser, Payload,
+        PrimitiveValType,
+    };
+    fn val_is_async(ty: &ComponentValType) -> bool {
+        matches!(
+            ty,
+            ComponentValType::Primitive(PrimitiveValType::ErrorContext)
+        )
+    }
+    fn type_is_async(ty: &ComponentType<'_>) -> bool {
+        match ty {
+            ComponentType::Defined(
+                ComponentDefinedType::Stream(_) | ComponentDefinedType::Future(_),
+            ) => true,
+            ComponentType::Defined(ComponentDefinedType::Primitive(p)) => {
+                *p == PrimitiveValType::ErrorContext
+            }
+            ComponentType::Func(f) => {
+                f.async_
+                    || f.params.iter().any(|(_, t)| val_is_async(t))
+                    || f.result.as_ref().is_some_and(val_is_async)
+            }
+            ComponentType::Component(decls) => decls.iter().any(|d| match d {
+                ComponentTypeDeclaration::Type(t) => type_is_async(t),
+                _ => false,
+            }),
+            ComponentType::Instance(decls) => decls.iter().any(|d| match d {
+                InstanceTypeDeclaration::Type(t) => type_is_async(t),
+                _ => false,
+            }),
+            _ => false,
+        }
+    }
+    let async_option = |options: &[CanonicalOption]| {
+        options
+            .iter()
+            .any(|o| matches!(o, CanonicalOption::Async | CanonicalOption::Callback(_)))
+    };
+    for payload in Parser::new(0).parse_all(bytes) {
+        // A malformed component is wasmtime's to report when it compiles.
+        let Ok(payload) = payload else { return false };
+        match payload {
+            Payload::ComponentCanonicalSection(section) => {
+                for function in section.into_iter() {
+                    let Ok(function) = function else { return false };
+                    let synchronous = match &function {
+                        CanonicalFunction::Lift { options, .. }
+                        | CanonicalFunction::Lower { options, .. } => !async_option(options),
+                        CanonicalFunction::ResourceNew { .. }
+                        | CanonicalFunction::ResourceDrop { .. }
+                        | CanonicalFunction::ResourceRep { .. } => true,
+                        _ => false,
+                    };
+                    if !synchronous {
+                        return true;
+                    }
+                }
+            }
+            // A WASI 0.3 import, even of a synchronous function: only an engine
+            // with concurrency support serves WASI 0.3.
+            Payload::ComponentImportSection(section) => {
+                for import in section.into_iter() {
+                    match import {
+                        Ok(i)
+                            if i.name.name.starts_with("wasi:")
+                                && i.name.name.contains("@0.3.") =>
+                        {
+                            return true;
+                        }
+                        Ok(_) => {}
+                        Err(_) => return false,
+                    }
+                }
+            }
+            Payload::ComponentTypeSection(section) => {
+                for ty in section.into_iter() {
+                    match ty {
+                        Ok(ty) if type_is_async(&ty) => return true,
+                        Ok(_) => {}
+                        Err(_) => return false,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}

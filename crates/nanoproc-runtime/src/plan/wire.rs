@@ -42,6 +42,7 @@ impl super::PlannedNode {
 pub(super) struct Wired {
     pub pre: InstancePre<NanoState>,
     pub was_core_module: bool,
+    pub is_async: bool,
     /// The SHA-256 of the component bytes compiled.
     pub digest: [u8; 32],
     /// Its distinct children, in the order they are instantiated.
@@ -238,6 +239,7 @@ pub(super) fn wire(
             Some(Wired {
                 pre: comp.linked.clone()?,
                 was_core_module: comp.was_core_module,
+                is_async: comp.is_async,
                 digest: comp.digest,
                 children,
                 routes,
