@@ -563,7 +563,7 @@ macro_rules! link_scalar_arity {
                     // type-checked against these same Rust types when it was linked
                     // (`instantiate_pre`): this many numbers, and this result.
                     let typed = unsafe { TypedFunc::<($(num!($p),)*), R>::new_unchecked(func) };
-                    out = Some(typed.call(&mut live.store, ($($p,)*))?);
+                    out = Some(crate::drive::call_typed(&typed, &mut live.store, live.is_async, ($($p,)*))?);
                     Ok(())
                 })?;
                 // A failed child is a trap here: a number result has no string
@@ -717,7 +717,7 @@ fn call_into(
     class: Class,
     args: ChildArgs<'_>,
 ) -> wasmtime::Result<Out> {
-    fn call<P: ComponentNamedList + Lower, R: ComponentNamedList + Lift + Into<Out>>(
+    fn call<P: ComponentNamedList + Lower, R: ComponentNamedList + Lift + Into<Out> + 'static>(
         live: &mut Live,
         func: Func,
         args: P,
@@ -735,7 +735,7 @@ fn call_into(
         // `Ret::class` derives from the type (the unit tests check it against
         // wasmtime's type check) and `lift_result` checks again.
         let typed = unsafe { TypedFunc::<P, R>::new_unchecked(func) };
-        typed.call(&mut live.store, args).map(Into::into)
+        crate::drive::call_typed(&typed, &mut live.store, live.is_async, args).map(Into::into)
     }
     // Without parameters or results, wasmtime's own `()` skips all work on them.
     match (args.0.is_empty(), class) {

@@ -602,7 +602,7 @@ fn dir_path(state: &NanoState, rep: u32) -> Option<Result<PathBuf, ()>> {
 pub(crate) fn end_loans(live: &mut Live, loans: Loans) {
     for any in loans.borrows {
         // Releases the host's own handle; wasmtime runs no destructor for it.
-        let _ = any.resource_drop(&mut live.store);
+        let _ = crate::drive::drop_resource(any, &mut live.store, live.is_async);
     }
     let state = live.store.data_mut();
     for loan in loans.loans {
@@ -640,7 +640,7 @@ pub(crate) fn results_to_parent(
                         && state.proxies.len() as u64 >= limit
                     {
                         // The child's resource would have no holder: drop it there.
-                        let _ = any.resource_drop(&mut live.store);
+                        let _ = crate::drive::drop_resource(*any, &mut live.store, live.is_async);
                         let state = cx.data();
                         return Err(format!(
                             "`{}` cannot take another {name}: it holds {limit} resources of its dependencies, its `handles` limit",
@@ -831,7 +831,7 @@ pub(crate) fn drop_proxy(
         return Ok(());
     }
     match crate::trampoline::call_child_raw(&mut cx, route, |_, live| {
-        proxy.any.resource_drop(&mut live.store)
+        crate::drive::drop_resource(proxy.any, &mut live.store, live.is_async)
     }) {
         Ok(()) => Ok(()),
         // The child failed in its destructor and its policy is `error`: the parent's

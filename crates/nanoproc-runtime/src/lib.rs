@@ -34,6 +34,7 @@
 
 mod audit;
 mod cache;
+mod drive;
 mod engine;
 mod error;
 mod families;

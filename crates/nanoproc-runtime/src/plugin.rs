@@ -196,6 +196,8 @@ struct Live {
     funcs: Vec<(ComponentExportIndex, Func)>,
     /// It has served a call (an instance per call is then replaced).
     used: bool,
+    /// The root is async (WASI 0.3): its calls are driven (`crate::drive`).
+    is_async: bool,
 }
 
 /// Whether host value `value` is of component type `ty`, so far as a host's value
@@ -312,6 +314,7 @@ impl Plugin {
             instance,
             funcs: Vec::new(),
             used: false,
+            is_async: self.cx.plan.nodes[0].is_async,
         })
     }
 
@@ -438,7 +441,7 @@ impl Plugin {
     ) -> Result<Results, PluginError>
     where
         Params: ComponentNamedList + Lower + Send,
-        Results: ComponentNamedList + Lift + Send,
+        Results: ComponentNamedList + Lift + Send + 'static,
     {
         if export.plan != self.cx.plan.id {
             return Err(PluginError::OtherPlan {
@@ -463,7 +466,7 @@ impl Plugin {
             // above) and its type was checked against `Params` and `Results` when
             // the export was looked up; every instance is of that component.
             let typed = unsafe { TypedFunc::<Params, Results>::new_unchecked(func) };
-            typed.call(&mut live.store, params)
+            crate::drive::call_typed(&typed, &mut live.store, live.is_async, params)
         })
     }
 
@@ -516,7 +519,7 @@ impl Plugin {
                 .get_func(&mut live.store, index)
                 .ok_or_else(|| wasmtime::format_err!("not a function"))?;
             let mut results = vec![Val::Bool(false); count];
-            func.call(&mut live.store, params, &mut results)?;
+            crate::drive::call(func, &mut live.store, live.is_async, params, &mut results)?;
             Ok(results)
         })
     }

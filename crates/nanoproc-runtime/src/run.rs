@@ -219,6 +219,11 @@ const STACK_FOR_A_CALL: usize = STACK_PER_LEVEL + (128 << 10);
 /// trap a guest. [`Tree::run`] sizes the stack for the tree's depth, so this is
 /// the backstop for what that sizing did not foresee.
 pub(crate) fn stack_left_for_a_call(caller: &str) -> wasmtime::Result<()> {
+    // On an async store's fiber the thread's stack bounds say nothing; fibers are
+    // sized for the tree's depth instead (`engine::new_engine`).
+    if crate::drive::on_fiber() {
+        return Ok(());
+    }
     match stacker::remaining_stack() {
         Some(left) if left < STACK_FOR_A_CALL => Err(format_err!(
             "nanoprocess `{caller}` made a call nested too deeply for nanoproc's stack ({} KiB left, {} KiB needed)",
@@ -316,7 +321,7 @@ impl Tree {
         let store = &mut self.store;
         // The root's `run` is one call into it: its per-call limits apply to it.
         store.data_mut().clock.start_call();
-        let outcome = self.run.call(&mut *store, ());
+        let outcome = crate::drive::call_typed(&self.run, store, root.is_async, ());
         match outcome {
             Ok((Ok(()),)) => Ok(Exit {
                 code: 0,
@@ -454,7 +459,12 @@ impl RunCtx {
         // call into the nanoprocess like any other, under its time limit, its fuel
         // and the run's interrupt, from its first instruction.
         store.data_mut().clock.start_call();
-        let instantiated = pre.instantiate(&mut store);
+        let instantiated = if node.is_async {
+            let clock = store.data().clock.clone();
+            crate::drive::drive(&clock, pre.instantiate_async(&mut store))
+        } else {
+            pre.instantiate(&mut store)
+        };
         store.data_mut().clock.end_call();
         let instance = instantiated.map_err(|e| match Ended::of(&e, store.data()) {
             Ended::Stopped(reason) => StartError::Stopped(reason),
@@ -507,6 +517,7 @@ impl RunCtx {
             id: crate::handles::new_instance_id(),
             store,
             funcs,
+            is_async: node.is_async,
         })
     }
 }

@@ -172,6 +172,7 @@ pub(crate) fn epoch_check(cx: StoreHookState<'_, NanoState>) -> wasmtime::Result
 /// currently running in it. Asked at every epoch tick while the nanoprocess runs
 /// wasm ([`epoch_check`]) and every tick while it waits in a host call
 /// (`families::io`), so that the same limits hold in both.
+#[derive(Clone)]
 pub(crate) struct CallClock {
     pub path: Arc<str>,
     pub interrupt: Interrupt,

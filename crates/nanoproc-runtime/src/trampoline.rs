@@ -37,6 +37,9 @@ pub(crate) struct Live {
     /// For each dependency import of the parent (by slot), the child's functions in
     /// the order of the parent's import; empty for slots this child does not serve.
     pub funcs: Vec<Vec<Func>>,
+    /// Its store is driven with `*_async` calls (a WASI 0.3 nanoprocess, see
+    /// [`crate::drive`]).
+    pub is_async: bool,
 }
 
 /// A child nanoprocess as its parent holds it.
@@ -175,7 +178,7 @@ pub(crate) fn forward(
         return forward_handles(cx, route, handles, params, results);
     }
     match call_child(&mut cx, route, |cx, live, func| {
-        func.call(&mut live.store, params, results)?;
+        crate::drive::call(func, &mut live.store, live.is_async, params, results)?;
         results_fit(cx.data(), live, func, results)
     }) {
         Ok(()) => Ok(()),
@@ -234,7 +237,7 @@ fn forward_handles(
             handles::end_loans(live, loans);
             return Ok(Err(why));
         }
-        let called = func.call(&mut live.store, &params, results);
+        let called = crate::drive::call(func, &mut live.store, live.is_async, &params, results);
         handles::end_loans(live, loans);
         called?;
         results_fit(cx.data(), live, func, results)?;

@@ -352,6 +352,13 @@ impl Plan {
         self.inner.epochs
     }
 
+    /// Whether the engine has concurrency support: some nanoprocess is async
+    /// (WASI 0.3). Every call between stores then costs more (docs/BENCHMARKS.md);
+    /// a plan without an async nanoprocess never pays it.
+    pub fn has_concurrency_support(&self) -> bool {
+        self.inner.concurrency
+    }
+
     /// Whether the root is a command (exports `wasi:cli/run`), which
     /// [`Plan::start`] runs; a plugin's root may instead be a library, whose
     /// exports a host calls through [`Plan::plugin`].
