@@ -7,16 +7,22 @@
 //! it was denied). A frozen clock, chosen by the parent, replaces wasmtime-wasi's
 //! real one in the context: it reveals nothing about the host, which is why a parent
 //! may hand it out without holding the real one.
+//!
+//! WASI 0.3's `system-clock` (the wall clock) and `monotonic-clock` go through
+//! the same guards and context; its waits (`wait-for`, `wait-until`) are asked
+//! of the holding before they start, as 0.2's `subscribe-*` are.
 
 use crate::audit::Recorder;
 use crate::state::NanoState;
 use nanoproc_caps::{ClockMode, ClocksHolding};
 use std::time::Duration;
+use wasmtime::component::Accessor;
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
 use wasmtime_wasi::p2::bindings::named_imports::wasi::clocks as named;
+use wasmtime_wasi::p3::bindings::clocks as p3;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
@@ -72,7 +78,13 @@ pub(crate) fn build(
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:clocks/", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] = &[
+    ("wasi:clocks/", "0.2."),
+    // Not `timezone` (see `add_p3_to_linker`).
+    ("wasi:clocks/types", "0.3."),
+    ("wasi:clocks/monotonic-clock", "0.3."),
+    ("wasi:clocks/system-clock", "0.3."),
+];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Clocks as nanoproc_caps::Family>::NAME;
@@ -88,6 +100,8 @@ pub(crate) const SURFACE: super::Surface = &[
     // The time zone of a wall-clock instant: served with the wall clock.
     ("wasi:clocks/timezone", &["wall-clock"]),
     ("wasi:clocks/", &["wall-clock", "monotonic-clock"]),
+    // WASI 0.3: only the type of a duration.
+    ("wasi:clocks/types", &[]),
 ];
 
 /// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
@@ -230,8 +244,66 @@ impl monotonic_clock::Host for Guard<'_> {
     }
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
+/// `wasi:clocks@0.3`: `system-clock` (the wall clock's new name) and
+/// `monotonic-clock`, through the same guards, and `types` (only a type).
+/// `timezone` is not linked: it is unstable in WASI 0.3 and wasmtime-wasi has
+/// no implementation of it, so a component importing it fails to link.
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::types::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    p3::system_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    p3::monotonic_clock::add_to_linker::<NanoState, Guarded>(linker, view)?;
     Ok(())
+}
+
+impl p3::types::Host for Guard<'_> {}
+
+impl p3::system_clock::Host for Guard<'_> {
+    fn now(&mut self) -> wasmtime::Result<p3::system_clock::Instant> {
+        self.wall("wasi:clocks/system-clock.now")?;
+        p3::system_clock::Host::now(&mut self.inner)
+    }
+
+    fn get_resolution(&mut self) -> wasmtime::Result<p3::types::Duration> {
+        self.wall("wasi:clocks/system-clock.get-resolution")?;
+        p3::system_clock::Host::get_resolution(&mut self.inner)
+    }
+}
+
+impl p3::monotonic_clock::Host for Guard<'_> {
+    fn now(&mut self) -> wasmtime::Result<p3::monotonic_clock::Mark> {
+        self.monotonic("wasi:clocks/monotonic-clock.now")?;
+        p3::monotonic_clock::Host::now(&mut self.inner)
+    }
+
+    fn get_resolution(&mut self) -> wasmtime::Result<p3::types::Duration> {
+        self.monotonic("wasi:clocks/monotonic-clock.get-resolution")?;
+        p3::monotonic_clock::Host::get_resolution(&mut self.inner)
+    }
+}
+
+/// The waits, asked of the holding before they start: a refusal traps (they
+/// have no error case), as `subscribe-*` do in 0.2. The wait itself is
+/// wasmtime-wasi's, timed by the context's monotonic clock (a frozen one's
+/// `wait-until` waits the distance to its frozen instant); the call's time limit
+/// and the run's interrupt bound it while the guest awaits it (`crate::drive`).
+impl p3::monotonic_clock::HostWithStore<NanoState> for Guarded {
+    async fn wait_until(
+        store: &Accessor<NanoState, Self>,
+        when: p3::monotonic_clock::Mark,
+    ) -> wasmtime::Result<()> {
+        store.with(|mut s| s.get().monotonic("wasi:clocks/monotonic-clock.wait-until"))?;
+        let inner = store.with_getter::<WasiClocks>(|s| s.wasi.clocks());
+        <WasiClocks as p3::monotonic_clock::HostWithStore<NanoState>>::wait_until(&inner, when)
+            .await
+    }
+
+    async fn wait_for(
+        store: &Accessor<NanoState, Self>,
+        how_long: p3::types::Duration,
+    ) -> wasmtime::Result<()> {
+        store.with(|mut s| s.get().monotonic("wasi:clocks/monotonic-clock.wait-for"))?;
+        let inner = store.with_getter::<WasiClocks>(|s| s.wasi.clocks());
+        <WasiClocks as p3::monotonic_clock::HostWithStore<NanoState>>::wait_for(&inner, how_long)
+            .await
+    }
 }

@@ -4,6 +4,7 @@
 //! variables it was granted (a `WasiCtxBuilder` starts with none), and its
 //! arguments are its name followed by what its parent passes. The first read of
 //! the variables is recorded as a use (for `--audit-summary` and `nanoproc learn`).
+//! WASI 0.3's `environment` goes through the same guard.
 
 use crate::audit::{Decision, Recorder};
 use crate::state::NanoState;
@@ -14,6 +15,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::p2::bindings::cli::environment;
 use wasmtime_wasi::p2::bindings::named_imports::wasi::cli::environment as named;
+use wasmtime_wasi::p3::bindings::cli::environment as p3;
 use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// The variables and arguments are all in the context; the family keeps whether
@@ -44,7 +46,10 @@ pub(crate) fn build(
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:cli/environment", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] = &[
+    ("wasi:cli/environment", "0.2."),
+    ("wasi:cli/environment", "0.3."),
+];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Environment as nanoproc_caps::Family>::NAME;
@@ -139,8 +144,22 @@ impl environment::Host for Guard<'_> {
     }
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
-    Ok(())
+/// `wasi:cli/environment@0.3`, through the same guard: the same context, and the
+/// same first read recorded once, whichever generation reads first.
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::add_to_linker::<NanoState, Guarded>(linker, view)
+}
+
+impl p3::Host for Guard<'_> {
+    fn get_environment(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        environment::Host::get_environment(self)
+    }
+
+    fn get_arguments(&mut self) -> wasmtime::Result<Vec<String>> {
+        p3::Host::get_arguments(&mut self.inner)
+    }
+
+    fn get_initial_cwd(&mut self) -> wasmtime::Result<Option<String>> {
+        p3::Host::get_initial_cwd(&mut self.inner)
+    }
 }

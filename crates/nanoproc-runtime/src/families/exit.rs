@@ -2,7 +2,7 @@
 //!
 //! A dependency that exits without the grant is refused (and traps, as `exit` does
 //! anyway); one that holds it ends the whole application (see the trampolines).
-//! The root always holds it.
+//! The root always holds it. WASI 0.3's `exit` goes through the same guard.
 
 use crate::audit::Recorder;
 use crate::state::NanoState;
@@ -11,6 +11,7 @@ use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::cli::{WasiCliCtxView, WasiCliView};
 use wasmtime_wasi::p2::bindings::cli::exit;
 use wasmtime_wasi::p2::bindings::named_imports::wasi::cli::exit as named;
+use wasmtime_wasi::p3::bindings::cli::exit as p3;
 use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
 /// The exit family's part of a nanoprocess's state.
@@ -31,7 +32,8 @@ pub(crate) fn build(
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:cli/exit", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] =
+    &[("wasi:cli/exit", "0.2."), ("wasi:cli/exit", "0.3.")];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Exit as nanoproc_caps::Family>::NAME;
@@ -104,8 +106,23 @@ impl exit::Host for Guard<'_> {
     }
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
-    Ok(())
+/// `wasi:cli/exit@0.3`, through the same guard: refused (a trap) without the
+/// grant, and with it the same `I32Exit` as in 0.2, which the trampolines and
+/// the run read the same way.
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::add_to_linker::<NanoState, Guarded>(linker, view)
+}
+
+impl p3::Host for Guard<'_> {
+    fn exit(&mut self, status: Result<(), ()>) -> wasmtime::Result<()> {
+        let op = "wasi:cli/exit.exit";
+        self.state.recorder.check(self.state.held, "exit", op)?;
+        p3::Host::exit(&mut self.inner, status)
+    }
+
+    fn exit_with_code(&mut self, status_code: u8) -> wasmtime::Result<()> {
+        let op = "wasi:cli/exit.exit-with-code";
+        self.state.recorder.check(self.state.held, "exit", op)?;
+        p3::Host::exit_with_code(&mut self.inner, status_code)
+    }
 }

@@ -14,6 +14,8 @@
 //! derived from the seed; one not holding it, a fixed value (its hash tables are
 //! then predictable to whoever feeds it input: grant `insecure-random` where that
 //! matters).
+//!
+//! WASI 0.3's three interfaces go through the same guards and context.
 
 use crate::audit::Recorder;
 use crate::state::NanoState;
@@ -21,6 +23,7 @@ use nanoproc_caps::{RandomHolding, RandomMode};
 use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::p2::bindings::named_imports::wasi::random as named;
 use wasmtime_wasi::p2::bindings::random::{insecure, insecure_seed, random};
+use wasmtime_wasi::p3::bindings::random as p3;
 use wasmtime_wasi::random::{WasiRandom, WasiRandomCtx, WasiRandomView};
 use wasmtime_wasi::{NamedId, WasiCtxBuilder};
 
@@ -57,7 +60,8 @@ pub(crate) fn build(
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:random/", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] =
+    &[("wasi:random/", "0.2."), ("wasi:random/", "0.3.")];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Random as nanoproc_caps::Family>::NAME;
@@ -213,8 +217,43 @@ pub(crate) fn seeded(seed: u64) -> wasmtime_wasi::Deterministic {
     wasmtime_wasi::Deterministic::new(bytes)
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
+/// `wasi:random@0.3`, through the same guards (a refusal traps, as in 0.2) and
+/// the same context (seeded random, the `insecure-seed` chosen by `build`).
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::random::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    p3::insecure::add_to_linker::<NanoState, Guarded>(linker, view)?;
+    p3::insecure_seed::add_to_linker::<NanoState, WasiRandom>(linker, |s| s.wasi.random())?;
     Ok(())
+}
+
+impl p3::random::Host for Guard<'_> {
+    fn get_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
+        let op = "wasi:random/random.get-random-bytes";
+        self.state.recorder.check(self.state.secure, "random", op)?;
+        p3::random::Host::get_random_bytes(self.inner, len)
+    }
+
+    fn get_random_u64(&mut self) -> wasmtime::Result<u64> {
+        let op = "wasi:random/random.get-random-u64";
+        self.state.recorder.check(self.state.secure, "random", op)?;
+        p3::random::Host::get_random_u64(self.inner)
+    }
+}
+
+impl p3::insecure::Host for Guard<'_> {
+    fn get_insecure_random_bytes(&mut self, len: u64) -> wasmtime::Result<Vec<u8>> {
+        let op = "wasi:random/insecure.get-insecure-random-bytes";
+        self.state
+            .recorder
+            .check(self.state.insecure, "insecure-random", op)?;
+        p3::insecure::Host::get_insecure_random_bytes(self.inner, len)
+    }
+
+    fn get_insecure_random_u64(&mut self) -> wasmtime::Result<u64> {
+        let op = "wasi:random/insecure.get-insecure-random-u64";
+        self.state
+            .recorder
+            .check(self.state.insecure, "insecure-random", op)?;
+        p3::insecure::Host::get_insecure_random_u64(self.inner)
+    }
 }

@@ -43,6 +43,36 @@ pub(crate) struct State {
     /// The end of what the guest wrote to stderr when stderr is not granted: kept
     /// so that a trap can be explained with the guest's own panic message.
     pub stderr_capture: Option<StderrTail>,
+    /// Its stdout and stderr as put in its context: WASI 0.3's `write-via-stream`
+    /// takes a fresh writer of them from here (the context does not show them).
+    stdout: SharedOutput,
+    stderr: SharedOutput,
+}
+
+/// An output stream put in a context and kept by the family too.
+#[derive(Clone)]
+struct SharedOutput(Arc<dyn StdoutStream + Sync>);
+
+impl SharedOutput {
+    fn new(stream: impl StdoutStream + Sync + 'static) -> Self {
+        Self(Arc::new(stream))
+    }
+}
+
+impl IsTerminal for SharedOutput {
+    fn is_terminal(&self) -> bool {
+        self.0.is_terminal()
+    }
+}
+
+impl StdoutStream for SharedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        self.0.async_stream()
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        self.0.p2_stream()
+    }
 }
 
 /// Granted streams go where their mode says, counted against the output limit
@@ -74,26 +104,27 @@ pub(crate) fn build(
         });
         output(recorder, files, mode, stream, budget, to, cx.outputs)
     };
-    match &holding.stdout {
-        Some(mode) => {
-            wasi.stdout(output(mode, "stdout", &cx.io.stdout)?);
-        }
-        None => {
-            wasi.stdout(Refused::stdout(cx.recorder.clone()));
-        }
-    }
-    let stderr_capture = match &holding.stderr {
-        Some(mode) => {
-            wasi.stderr(output(mode, "stderr", &cx.io.stderr)?);
-            None
-        }
+    let stdout = match &holding.stdout {
+        Some(mode) => SharedOutput::new(output(mode, "stdout", &cx.io.stdout)?),
+        None => SharedOutput::new(Refused::stdout(cx.recorder.clone())),
+    };
+    wasi.stdout(stdout.clone());
+    let (stderr, stderr_capture) = match &holding.stderr {
+        Some(mode) => (
+            SharedOutput::new(output(mode, "stderr", &cx.io.stderr)?),
+            None,
+        ),
         None => {
             let tail = StderrTail::default();
-            wasi.stderr(tail.clone());
-            Some(tail)
+            (SharedOutput::new(tail.clone()), Some(tail))
         }
     };
-    Ok(State { stderr_capture })
+    wasi.stderr(stderr.clone());
+    Ok(State {
+        stderr_capture,
+        stdout,
+        stderr,
+    })
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
@@ -102,6 +133,12 @@ pub(crate) const INTERFACES: &[(&str, &str)] = &[
     ("wasi:cli/stdout", "0.2."),
     ("wasi:cli/stderr", "0.2."),
     ("wasi:cli/terminal-", "0.2."),
+    ("wasi:cli/stdin", "0.3."),
+    ("wasi:cli/stdout", "0.3."),
+    ("wasi:cli/stderr", "0.3."),
+    ("wasi:cli/terminal-", "0.3."),
+    // The error codes of 0.3's streams.
+    ("wasi:cli/types", "0.3."),
 ];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
@@ -121,6 +158,8 @@ pub(crate) const SURFACE: super::Surface = &[
     ("wasi:cli/terminal-input", &["stdin"]),
     ("wasi:cli/terminal-output", &["stdout", "stderr"]),
     ("wasi:cli/terminal-", &["stdin", "stdout", "stderr"]),
+    // WASI 0.3: only the streams' error codes.
+    ("wasi:cli/types", &[]),
 ];
 
 /// The same for a WASI preview 1 module's `wasi_snapshot_preview1` functions (a
@@ -349,11 +388,16 @@ impl IsTerminal for UsedStdin {
 }
 
 impl StdinStream for UsedStdin {
+    /// WASI 0.3's stream (`read-via-stream`), whose first read is a use too.
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
-        match &self.source {
+        let inner = match &self.source {
             Some(bytes) => bytes.async_stream(),
             None => wasmtime_wasi::cli::stdin().async_stream(),
-        }
+        };
+        Box::new(UsedAsyncStdin {
+            inner: Box::into_pin(inner),
+            stdin: self.clone(),
+        })
     }
 
     fn p2_stream(&self) -> Box<dyn InputStream> {
@@ -393,6 +437,33 @@ impl InputStream for UsedStdinStream {
 }
 
 const STDIN_READ: &str = "wasi:io/streams.input-stream.read (stdin)";
+
+/// The operations of WASI 0.3's standard streams, as recorded.
+const P3_STDIN_READ: &str = "wasi:cli/stdin.read-via-stream";
+const P3_STDOUT_WRITE: &str = "wasi:cli/stdout.write-via-stream";
+const P3_STDERR_WRITE: &str = "wasi:cli/stderr.write-via-stream";
+
+struct UsedAsyncStdin {
+    inner: Pin<Box<dyn tokio::io::AsyncRead + Send + Sync>>,
+    stdin: UsedStdin,
+}
+
+impl tokio::io::AsyncRead for UsedAsyncStdin {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        first_use(
+            &this.stdin.recorder,
+            &this.stdin.used,
+            "stdin",
+            P3_STDIN_READ,
+        );
+        this.inner.as_mut().poll_read(cx, buf)
+    }
+}
 
 /// Records the first use of a granted stream, once per instance: enough for
 /// `--audit-summary` and `nanoproc learn` to know it was used, without a line per
@@ -435,10 +506,10 @@ impl Refused {
         }
     }
 
-    fn refuse(&self) -> CapabilityRefused {
+    fn refuse(&self, operation: &'static str) -> CapabilityRefused {
         self.recorder.decide(
             self.capability,
-            self.operation,
+            operation,
             || None,
             Decision::Refused,
             Some("not granted".into()),
@@ -446,16 +517,23 @@ impl Refused {
         CapabilityRefused {
             nanoprocess: self.recorder.path.clone(),
             capability: self.capability,
-            operation: self.operation,
+            operation,
         }
     }
 
     fn stream_error(&self) -> StreamError {
-        StreamError::LastOperationFailed(wasmtime::Error::new(self.refuse()))
+        StreamError::LastOperationFailed(wasmtime::Error::new(self.refuse(self.operation)))
     }
 
+    /// The refusal of a WASI 0.3 stream's use: its read or write fails, and the
+    /// operation's future reports an error (see [`OutputConsumer`]).
     fn io_error(&self) -> io::Error {
-        io::Error::new(io::ErrorKind::PermissionDenied, self.refuse())
+        let operation = if self.capability == "stdin" {
+            P3_STDIN_READ
+        } else {
+            P3_STDOUT_WRITE
+        };
+        io::Error::new(io::ErrorKind::PermissionDenied, self.refuse(operation))
     }
 }
 
@@ -673,12 +751,15 @@ impl OutputBudget {
         })
     }
 
-    fn charge(&self, len: usize) -> Result<(), LimitExceeded> {
+    /// Charges `len` bytes written through `via` (the operation its first use
+    /// is recorded as).
+    fn charge(&self, len: usize, via: Via) -> Result<(), LimitExceeded> {
         use std::sync::atomic::Ordering;
-        let operation = if self.stream == "stdout" {
-            "wasi:io/streams.output-stream.write (stdout)"
-        } else {
-            "wasi:io/streams.output-stream.write (stderr)"
+        let operation = match (via, self.stream) {
+            (Via::P2, "stdout") => "wasi:io/streams.output-stream.write (stdout)",
+            (Via::P2, _) => "wasi:io/streams.output-stream.write (stderr)",
+            (Via::P3, "stdout") => P3_STDOUT_WRITE,
+            (Via::P3, _) => P3_STDERR_WRITE,
         };
         first_use(&self.recorder, &self.written, self.stream, operation);
         let used = self.used.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
@@ -693,6 +774,14 @@ impl OutputBudget {
         }
         Ok(())
     }
+
+    /// Gives back bytes charged but not written (a stream that took fewer).
+    fn refund(&self, len: usize) {
+        if len > 0 {
+            self.used
+                .fetch_sub(len as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl<S: IsTerminal> IsTerminal for LimitedOutput<S> {
@@ -702,10 +791,13 @@ impl<S: IsTerminal> IsTerminal for LimitedOutput<S> {
 }
 
 impl<S: StdoutStream> StdoutStream for LimitedOutput<S> {
-    // Only the preview 2 stream is linked (no preview 3 interfaces), so that is the
-    // one that is counted.
+    /// WASI 0.3's stream (`write-via-stream`), counted against the same budget.
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        self.inner.async_stream()
+        Box::new(CountedAsync {
+            inner: Box::into_pin(self.inner.async_stream()),
+            budget: self.budget.clone(),
+            charged: 0,
+        })
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
@@ -721,6 +813,56 @@ struct CountedStream {
     budget: Arc<OutputBudget>,
 }
 
+/// Which generation of WASI wrote: what a first use is recorded as.
+#[derive(Clone, Copy)]
+enum Via {
+    P2,
+    P3,
+}
+
+/// A granted output's WASI 0.3 stream, counted against its budget: a write is
+/// charged before it reaches the stream, so that one over the limit writes
+/// nothing (it fails with the [`LimitExceeded`], which [`OutputConsumer`] makes a
+/// trap), and what the stream did not take is given back.
+struct CountedAsync {
+    inner: Pin<Box<dyn tokio::io::AsyncWrite + Send + Sync>>,
+    budget: Arc<OutputBudget>,
+    /// What the write under way was charged (a write left pending is polled
+    /// again, perhaps with more bytes: only the difference is charged).
+    charged: usize,
+}
+
+impl tokio::io::AsyncWrite for CountedAsync {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.len() > this.charged {
+            if let Err(e) = this.budget.charge(buf.len() - this.charged, Via::P3) {
+                return Poll::Ready(Err(io::Error::other(e)));
+            }
+            this.charged = buf.len();
+        }
+        let polled = this.inner.as_mut().poll_write(cx, buf);
+        if let Poll::Ready(done) = &polled {
+            let written = *done.as_ref().unwrap_or(&0);
+            this.budget.refund(this.charged.saturating_sub(written));
+            this.charged = 0;
+        }
+        polled
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().inner.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().inner.as_mut().poll_shutdown(cx)
+    }
+}
+
 #[wasmtime_wasi::async_trait]
 impl Pollable for CountedStream {
     async fn ready(&mut self) {
@@ -731,7 +873,7 @@ impl Pollable for CountedStream {
 impl OutputStream for CountedStream {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
         self.budget
-            .charge(bytes.len())
+            .charge(bytes.len(), Via::P2)
             .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
         self.inner.write(bytes).map_err(reader_gone)
     }
@@ -868,7 +1010,7 @@ impl WriterOutput {
         }))
     }
 
-    fn write_all(&self, bytes: &[u8]) -> Result<(), WriteFailure> {
+    fn write_all(&self, bytes: &[u8], via: Via) -> Result<(), WriteFailure> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -887,7 +1029,7 @@ impl WriterOutput {
         let ends_line = bytes.ends_with(b"\n");
         let Some(prefix) = &sink.prefix else {
             sink.budget
-                .charge(bytes.len() + line_break.len())
+                .charge(bytes.len() + line_break.len(), via)
                 .map_err(WriteFailure::Limit)?;
             dest.out.write_all(line_break).map_err(WriteFailure::Io)?;
             dest.out.write_all(bytes).map_err(WriteFailure::Io)?;
@@ -905,7 +1047,7 @@ impl WriterOutput {
             .count()
             .saturating_sub(usize::from(!at_line_start));
         sink.budget
-            .charge(bytes.len() + starts * prefix.len() + line_break.len())
+            .charge(bytes.len() + starts * prefix.len() + line_break.len(), via)
             .map_err(WriteFailure::Limit)?;
         // Prefixes and lines are gathered into pieces of about `PIECE` bytes: one
         // write to the terminal (or one call of a host's callback) for an ordinary
@@ -969,7 +1111,7 @@ impl Pollable for WriterOutput {
 
 impl OutputStream for WriterOutput {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
-        self.write_all(&bytes).map_err(|e| match e {
+        self.write_all(&bytes, Via::P2).map_err(|e| match e {
             WriteFailure::Limit(e) => StreamError::Trap(wasmtime::Error::new(e)),
             WriteFailure::Io(e) => {
                 reader_gone(StreamError::LastOperationFailed(wasmtime::Error::new(e)))
@@ -994,7 +1136,7 @@ impl tokio::io::AsyncWrite for WriterOutput {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Poll::Ready(
-            self.write_all(buf)
+            self.write_all(buf, Via::P3)
                 .map(|()| buf.len())
                 .map_err(|e| match e {
                     WriteFailure::Limit(e) => io::Error::other(e),
@@ -1012,10 +1154,189 @@ impl tokio::io::AsyncWrite for WriterOutput {
     }
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
+/// WASI 0.3's standard streams: the same streams as 0.2's, from the same
+/// context, each carrying its policy (refusing, counted, captured, its first use
+/// recorded). `stdin` and the `terminal-*` interfaces are wasmtime-wasi's own
+/// over them; `stdout` and `stderr` pipe the guest's stream into the granted
+/// output through [`OutputConsumer`], which traps where 0.2 traps (the output
+/// limit, a reader gone) instead of reporting an error code the guest could
+/// ignore and retry.
 pub(crate) fn add_p3_to_linker(
-    _linker: &mut wasmtime::component::Linker<NanoState>,
+    linker: &mut wasmtime::component::Linker<NanoState>,
 ) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
+    use wasmtime_wasi::p3::bindings::cli as p3;
+    let l = linker;
+    // `wasi:cli/types` has only types: nothing to link.
+    p3::stdin::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    p3::stdout::add_to_linker::<NanoState, P3Output>(l, |s| P3Streams(&s.families.stdio))?;
+    p3::stderr::add_to_linker::<NanoState, P3Output>(l, |s| P3Streams(&s.families.stdio))?;
+    p3::terminal_input::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    p3::terminal_output::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    p3::terminal_stdin::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    p3::terminal_stdout::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
+    p3::terminal_stderr::add_to_linker::<NanoState, WasiCli>(l, |s| s.wasi.cli())?;
     Ok(())
+}
+
+/// `write-via-stream` of WASI 0.3's `stdout` and `stderr`.
+struct P3Output;
+impl wasmtime::component::HasData for P3Output {
+    type Data<'a> = P3Streams<'a>;
+}
+
+/// The streams `write-via-stream` writes to: the nanoprocess's own.
+struct P3Streams<'a>(&'a State);
+
+mod p3_output {
+    use super::{OutputConsumer, P3Output, P3Streams};
+    use wasmtime::component::{Access, FutureReader, StreamReader};
+    use wasmtime_wasi::cli::StdoutStream;
+    use wasmtime_wasi::p3::bindings::cli::types::ErrorCode;
+    use wasmtime_wasi::p3::bindings::cli::{stderr, stdout};
+
+    impl<U> stdout::HostWithStore<U> for P3Output {
+        fn write_via_stream(
+            mut store: Access<'_, U, Self>,
+            data: StreamReader<u8>,
+        ) -> wasmtime::Result<FutureReader<Result<(), ErrorCode>>> {
+            let tx = store.get().0.stdout.async_stream();
+            OutputConsumer::pipe(store, data, tx)
+        }
+    }
+
+    impl stdout::Host for P3Streams<'_> {}
+    impl stderr::Host for P3Streams<'_> {}
+
+    impl<U> stderr::HostWithStore<U> for P3Output {
+        fn write_via_stream(
+            mut store: Access<'_, U, Self>,
+            data: StreamReader<u8>,
+        ) -> wasmtime::Result<FutureReader<Result<(), ErrorCode>>> {
+            let tx = store.get().0.stderr.async_stream();
+            OutputConsumer::pipe(store, data, tx)
+        }
+    }
+}
+
+/// Takes what a WASI 0.3 guest writes to a standard stream and writes it to
+/// the stream's host side (wasmtime-wasi's own consumer, but for what fails).
+/// An error the interface can carry ends the stream and is reported through the
+/// operation's future (a refusal: `io`, the refusal recorded); a write over the
+/// output limit, or to a reader that is gone, is an error of the run's, not the
+/// guest's, and traps the nanoprocess as in 0.2 (`LimitExceeded`,
+/// `StopReason::OutputClosed`).
+struct OutputConsumer {
+    tx: Pin<Box<dyn tokio::io::AsyncWrite + Send + Sync>>,
+    result_tx: Option<tokio::sync::oneshot::Sender<P3ErrorCode>>,
+    flush_pending: bool,
+}
+
+use wasmtime_wasi::p3::bindings::cli::types::ErrorCode as P3ErrorCode;
+
+impl OutputConsumer {
+    fn pipe(
+        mut store: impl wasmtime::AsContextMut,
+        data: wasmtime::component::StreamReader<u8>,
+        writer: Box<dyn tokio::io::AsyncWrite + Send + Sync>,
+    ) -> wasmtime::Result<wasmtime::component::FutureReader<Result<(), P3ErrorCode>>> {
+        let (result_tx, result_rx) = tokio::sync::oneshot::channel();
+        data.pipe(
+            &mut store,
+            OutputConsumer {
+                tx: Box::into_pin(writer),
+                result_tx: Some(result_tx),
+                flush_pending: false,
+            },
+        )?;
+        wasmtime::component::FutureReader::new(&mut store, async {
+            wasmtime::error::Ok(match result_rx.await {
+                Ok(err) => Err(err),
+                Err(_) => Ok(()),
+            })
+        })
+    }
+
+    /// What a failed write or flush does: trap, or end the stream with an
+    /// error code.
+    fn failed(
+        &mut self,
+        err: io::Error,
+    ) -> Poll<wasmtime::Result<wasmtime::component::StreamResult>> {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            return Poll::Ready(Err(wasmtime::Error::new(StopReason::OutputClosed)));
+        }
+        if err
+            .get_ref()
+            .is_some_and(|inner| inner.is::<LimitExceeded>())
+        {
+            let limit = err
+                .into_inner()
+                .and_then(|inner| inner.downcast::<LimitExceeded>().ok());
+            if let Some(limit) = limit {
+                return Poll::Ready(Err(wasmtime::Error::new(*limit)));
+            }
+            return Poll::Ready(Err(wasmtime::format_err!("output limit exceeded")));
+        }
+        if let Some(tx) = self.result_tx.take() {
+            let _ = tx.send(P3ErrorCode::Io);
+        }
+        Poll::Ready(Ok(wasmtime::component::StreamResult::Dropped))
+    }
+
+    fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<wasmtime::component::StreamResult>> {
+        use wasmtime::component::StreamResult;
+        match self.tx.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.flush_pending = false;
+                Poll::Ready(Ok(StreamResult::Completed))
+            }
+            Poll::Ready(Err(e)) => self.failed(e),
+            Poll::Pending if finish => {
+                self.flush_pending = false;
+                Poll::Ready(Ok(StreamResult::Cancelled))
+            }
+            Poll::Pending => {
+                self.flush_pending = true;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<D> wasmtime::component::StreamConsumer<D> for OutputConsumer {
+    type Item = u8;
+
+    fn poll_consume(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        store: wasmtime::StoreContextMut<D>,
+        src: wasmtime::component::Source<Self::Item>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<wasmtime::component::StreamResult>> {
+        use wasmtime::component::StreamResult;
+        if self.flush_pending {
+            return self.poll_flush(cx, finish);
+        }
+        let mut src = src.as_direct(store);
+        let buf = src.remaining();
+        // An empty write asks whether the stream is writable: it always is (as
+        // in wasmtime-wasi's consumer; `AsyncWrite` cannot wait for that).
+        if buf.is_empty() {
+            return Poll::Ready(Ok(StreamResult::Completed));
+        }
+        match self.tx.as_mut().poll_write(cx, buf) {
+            Poll::Ready(Ok(0)) => self.failed(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => {
+                src.mark_read(n);
+                self.poll_flush(cx, finish)
+            }
+            Poll::Ready(Err(e)) => self.failed(e),
+            Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }

@@ -10,7 +10,11 @@
 //!
 //! UDP receive depends on the socket a datagram arrives on, which that check is
 //! not told; [`NetPolicy::may_receive`] decides it per socket, asked by `udp`.
+//!
+//! WASI 0.3's sockets (`p3`) are decided by the same policy: the same address
+//! check, name lookups and per-socket UDP receive.
 
+mod p3;
 pub(crate) mod udp;
 
 use crate::audit::{Decision, Recorder};
@@ -431,7 +435,8 @@ pub(crate) fn build(
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:sockets/", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] =
+    &[("wasi:sockets/", "0.2."), ("wasi:sockets/", "0.3.")];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Network as nanoproc_caps::Family>::NAME;
@@ -462,6 +467,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<
 
 fn plain_view(s: &mut NanoState) -> WasiSocketsCtxView<'_> {
     s.wasi.sockets()
+}
+
+/// `wasi:sockets@0.3`, decided by the same policy (see [`p3`]).
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::add_to_linker(linker)
 }
 
 /// A fused nanoprocess's `instance-network` and `tcp-create-socket`: the network
@@ -908,10 +918,4 @@ mod tests {
             Some("9936 more datagrams")
         );
     }
-}
-
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
-    Ok(())
 }
