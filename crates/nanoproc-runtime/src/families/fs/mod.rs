@@ -39,9 +39,17 @@
 //! A refused operation returns `not-permitted`, as a read-only wasmtime-wasi
 //! directory would, changes nothing, and is recorded with its target path (a
 //! guest path: guests and the record never see host paths).
+//!
+//! One policy, two bindings: WASI 0.2 (here) and WASI 0.3 ([`p3`]). Both
+//! generations' descriptors are wasmtime-wasi's same `Descriptor` in the same
+//! resource table, so they share one [`DescriptorRights`], and each 0.3
+//! operation is decided by the same checks as its 0.2 twin ([`Need`],
+//! `check`, `check_alias`, `check_link`, `check_rename`, the symlink and procfs
+//! rules) and recorded under the same operation name.
 
 pub(crate) mod dirs;
 pub(crate) mod loans;
+mod p3;
 
 use crate::audit::{Decision, Recorder};
 use crate::state::NanoState;
@@ -537,7 +545,8 @@ pub(crate) struct State {
 }
 
 /// The interfaces it serves: a name prefix and a version prefix each.
-pub(crate) const INTERFACES: &[(&str, &str)] = &[("wasi:filesystem/", "0.2.")];
+pub(crate) const INTERFACES: &[(&str, &str)] =
+    &[("wasi:filesystem/", "0.2."), ("wasi:filesystem/", "0.3.")];
 
 /// The family `inspect` names for these interfaces: its `nanoproc_caps` name.
 pub(crate) const FAMILY: &str = <nanoproc_caps::Filesystem as nanoproc_caps::Family>::NAME;
@@ -708,7 +717,7 @@ impl FsGuard<'_> {
 
     /// Whether `fd` may be used at all: a descriptor this nanoprocess holds, and
     /// not one of a loan that has ended. Refusals are recorded.
-    fn usable(&mut self, fd: u32, operation: &'static str) -> FsResult<()> {
+    fn usable(&mut self, fd: u32, operation: &'static str) -> Result<(), Refusal> {
         match self.rights.held.get(&fd) {
             Some(h) if h.loan.as_ref().is_none_or(Loan::is_live) => Ok(()),
             Some(h) => {
@@ -719,10 +728,10 @@ impl FsGuard<'_> {
                     Decision::Refused,
                     Some("the descriptor was lent for one call, which has ended".into()),
                 );
-                Err(FsError::from(async_fs::ErrorCode::BadDescriptor))
+                Err(Refusal::BadDescriptor)
             }
             // Only a descriptor of wasmtime-wasi's that we never saw: none exist.
-            None => Err(FsError::from(async_fs::ErrorCode::BadDescriptor)),
+            None => Err(Refusal::BadDescriptor),
         }
     }
 
@@ -733,7 +742,7 @@ impl FsGuard<'_> {
         need: Need,
         operation: &'static str,
         path: Option<&str>,
-    ) -> FsResult<Verdict> {
+    ) -> Result<Verdict, Refusal> {
         self.usable(fd.rep(), operation)?;
         let held = self.rights.held.get(&fd.rep()).expect("usable");
         let target = match path {
@@ -777,11 +786,16 @@ impl FsGuard<'_> {
         };
         let needs = held.loan.is_none().then_some(needs);
         self.decide_rights(operation, target, needs, Decision::Refused, Some(reason));
-        Err(FsError::from(async_fs::ErrorCode::NotPermitted))
+        Err(Refusal::NotPermitted)
     }
 
-    /// Records what an allowed operation did.
-    fn record<T>(&self, verdict: &Verdict, operation: &'static str, outcome: &FsResult<T>) {
+    /// Records what an allowed operation did (in either binding's error type).
+    fn record<T, E: Failure>(
+        &self,
+        verdict: &Verdict,
+        operation: &'static str,
+        outcome: &Result<T, E>,
+    ) {
         let Verdict::Allowed { target, needs } = verdict else {
             return;
         };
@@ -792,8 +806,8 @@ impl FsGuard<'_> {
             Ok(_) => {}
             // Always: a failure is often the sandbox refusing an escape.
             Err(e) => {
-                let why = match e.downcast_ref() {
-                    Some(code) => format!("allowed, but it failed: {}", error_name(*code)),
+                let why = match e.code_name() {
+                    Some(code) => format!("allowed, but it failed: {code}"),
                     None => "allowed, but it failed".to_string(),
                 };
                 self.decide_rights(
@@ -831,12 +845,12 @@ impl FsGuard<'_> {
         operation: &'static str,
         old_path: &str,
         new_path: &str,
-    ) -> FsResult<()> {
+    ) -> Result<(), Refusal> {
         let (Some(src), Some(dst)) = (
             self.rights.held.get(&from.rep()),
             self.rights.held.get(&to.rep()),
         ) else {
-            return Err(FsError::from(async_fs::ErrorCode::BadDescriptor));
+            return Err(Refusal::BadDescriptor);
         };
         let gained = dst
             .rights
@@ -865,7 +879,7 @@ impl FsGuard<'_> {
                     join(&dst.path, new_path)
                 );
                 self.decide(operation, target, Decision::Refused, Some(reason));
-                Err(FsError::from(async_fs::ErrorCode::NotPermitted))
+                Err(Refusal::NotPermitted)
             }
         }
     }
@@ -891,9 +905,35 @@ impl FsGuard<'_> {
     }
 }
 
-/// `not-permitted`, as WASI spells it.
-fn error_name(code: async_fs::ErrorCode) -> &'static str {
-    code.name()
+/// Why the guard stopped an operation before it ran, for each binding to
+/// answer in its own error type (0.2's and 0.3's `error-code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The grant does not allow it.
+    NotPermitted,
+    /// Not a descriptor this nanoprocess may use (one of an ended loan).
+    BadDescriptor,
+}
+
+impl From<Refusal> for FsError {
+    fn from(refusal: Refusal) -> Self {
+        FsError::from(match refusal {
+            Refusal::NotPermitted => async_fs::ErrorCode::NotPermitted,
+            Refusal::BadDescriptor => async_fs::ErrorCode::BadDescriptor,
+        })
+    }
+}
+
+/// An operation's error, as the record names it.
+trait Failure {
+    /// The `error-code` (as WASI spells it), if it is one rather than a trap.
+    fn code_name(&self) -> Option<String>;
+}
+
+impl Failure for FsError {
+    fn code_name(&self) -> Option<String> {
+        self.downcast_ref().map(|code| code.name().to_string())
+    }
 }
 
 impl preopens::Host for FsGuard<'_> {
@@ -901,7 +941,15 @@ impl preopens::Host for FsGuard<'_> {
         &mut self,
     ) -> wasmtime::Result<Vec<(Resource<async_fs::Descriptor>, String)>> {
         let dirs = preopens::Host::get_directories(&mut self.inner)?;
-        for (fd, guest) in &dirs {
+        self.register_preopens(dirs.iter().map(|(fd, guest)| (fd.rep(), guest.as_str())));
+        Ok(dirs)
+    }
+}
+
+impl FsGuard<'_> {
+    /// Gives each preopen just handed to the guest the rights of its grant.
+    fn register_preopens<'p>(&mut self, dirs: impl Iterator<Item = (u32, &'p str)>) {
+        for (rep, guest) in dirs {
             // Every preopen is one of the granted directories, by construction.
             let rights = self
                 .rights
@@ -910,17 +958,173 @@ impl preopens::Host for FsGuard<'_> {
                 .find(|(g, _)| g == guest)
                 .map_or(FsRights::NONE, |(_, r)| *r);
             self.rights.held.insert(
-                fd.rep(),
+                rep,
                 Held {
                     rights,
                     shown: rights,
-                    path: guest.clone(),
+                    path: guest.to_string(),
                     loan: None,
                 },
             );
         }
-        Ok(dirs)
     }
+
+    /// What `link-at` from `fd`/`old_path` to `new_fd`/`new_path` needs; records a
+    /// refusal.
+    fn check_link(
+        &mut self,
+        fd: &Resource<fs::Descriptor>,
+        old_path: &str,
+        new_fd: &Resource<fs::Descriptor>,
+        new_path: &str,
+    ) -> Result<Verdict, Refusal> {
+        let op = "wasi:filesystem/types.link-at";
+        // A hard link outlives the run: whoever is granted its directory later
+        // holds the file with that directory's rights. So only a file this
+        // nanoprocess may write gets another name.
+        self.check(fd, all(R.union(W)), op, Some(old_path))?;
+        self.check(new_fd, all(FsRights::CREATE), op, Some(new_path))?;
+        self.check_alias(fd, new_fd, op, old_path, new_path)?;
+        Ok(Verdict::Allowed {
+            target: format!(
+                "{} -> {}",
+                self.target_of(fd, old_path),
+                self.target_of(new_fd, new_path)
+            ),
+            needs: self.owned(fd).then_some(R.union(W).union(FsRights::CREATE)),
+        })
+    }
+
+    /// What `rename-at` from `fd`/`old_path` to `new_fd`/`new_path` needs;
+    /// records a refusal.
+    fn check_rename(
+        &mut self,
+        fd: &Resource<fs::Descriptor>,
+        old_path: &str,
+        new_fd: &Resource<fs::Descriptor>,
+        new_path: &str,
+    ) -> Result<Verdict, Refusal> {
+        let op = "wasi:filesystem/types.rename-at";
+        self.check(fd, all(FsRights::RENAME), op, Some(old_path))?;
+        // A rename replaces whatever had the new name: a removal there.
+        let replace = FsRights::RENAME.union(FsRights::REMOVE);
+        self.check(new_fd, all(replace), op, Some(new_path))?;
+        self.check_alias(fd, new_fd, op, old_path, new_path)?;
+        Ok(Verdict::Allowed {
+            target: format!(
+                "{} -> {}",
+                self.target_of(fd, old_path),
+                self.target_of(new_fd, new_path)
+            ),
+            needs: self.owned(fd).then_some(replace),
+        })
+    }
+
+    /// The rule for symbolic links: one whose target `src_path` would leave the
+    /// directory it is made in is refused (and recorded) whatever the rights.
+    fn check_symlink_target(
+        &mut self,
+        fd: &Resource<fs::Descriptor>,
+        src_path: &str,
+        dest_path: &str,
+    ) -> Result<(), Refusal> {
+        let op = "wasi:filesystem/types.symlink-at";
+        let leaves = src_path.is_empty()
+            || src_path.starts_with('/')
+            || src_path.split('/').any(|c| c == "..");
+        if !leaves {
+            return Ok(());
+        }
+        self.usable(fd.rep(), op)?;
+        let target = self.target_of(fd, dest_path);
+        self.decide(
+            op,
+            target,
+            Decision::Refused,
+            Some(format!(
+                "a link must point below its own directory (relative, without `..`), not to {src_path:?}"
+            )),
+        );
+        Err(Refusal::NotPermitted)
+    }
+
+    /// Refuses (and closes) a descriptor `open-at` just opened from `from` if it
+    /// is on procfs: below a grant of `/`, say, nothing on procfs is ever handed
+    /// to a guest.
+    fn refuse_procfs(
+        &mut self,
+        from: u32,
+        path: &str,
+        opened: &Resource<fs::Descriptor>,
+    ) -> Result<(), Refusal> {
+        let procfs = match self.inner.table.get(opened) {
+            Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => dirs::on_procfs(&f.file),
+            Ok(wasmtime_wasi::filesystem::Descriptor::Dir(d)) => dirs::on_procfs(&d.dir),
+            Err(_) => true,
+        };
+        if !procfs {
+            return Ok(());
+        }
+        let _ = self
+            .inner
+            .table
+            .delete(Resource::<fs::Descriptor>::new_own(opened.rep()));
+        let target = self.target_of(&Resource::new_borrow(from), path);
+        self.decide(
+            "wasi:filesystem/types.open-at",
+            target,
+            Decision::Refused,
+            Some("it is on procfs, which holds nanoproc's own memory and environment".into()),
+        );
+        Err(Refusal::NotPermitted)
+    }
+
+    /// Gives a descriptor `open-at` just opened at `path` below `base` its
+    /// rights. A file carries only what can be done to a file (read, write,
+    /// metadata). It is shown, and handed on, as what it was opened for: a file
+    /// opened for reading is described as readable only.
+    fn register_opened(&mut self, base: Held, path: &str, opened: &Resource<fs::Descriptor>) {
+        let (rights, shown) = match self.inner.table.get(opened) {
+            Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => {
+                let rights = base.rights.intersection(FILE_RIGHTS);
+                let mut usable = META;
+                if f.open_mode.contains(OpenMode::READ) {
+                    usable = usable.union(R);
+                }
+                if f.open_mode.contains(OpenMode::WRITE) {
+                    usable = usable.union(W);
+                }
+                (rights, rights.intersection(usable))
+            }
+            _ => (base.rights, base.rights),
+        };
+        self.rights.held.insert(
+            opened.rep(),
+            Held {
+                rights,
+                shown,
+                path: join(&base.path, path),
+                loan: base.loan,
+            },
+        );
+    }
+}
+
+/// What `open-at` needs, from its open flags and descriptor flags. Creating a
+/// name needs `create` even if the file turns out to exist: deciding by a prior
+/// lookup would race with the filesystem.
+fn open_need(create: bool, truncate: bool, write: bool, read: bool, directory: bool) -> Need {
+    let mut need = FsRights::NONE;
+    if create {
+        need = need.union(FsRights::CREATE);
+    }
+    if truncate || write {
+        need = need.union(W);
+    }
+    if read && !directory {
+        need = need.union(R);
+    }
+    all(need)
 }
 
 impl fs::Host for FsGuard<'_> {
@@ -1091,22 +1295,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
         new_path: String,
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.link-at";
-        // A hard link outlives the run: whoever is granted its directory later
-        // holds the file with that directory's rights. So only a file this
-        // nanoprocess may write gets another name.
-        self.check(&fd, all(R.union(W)), op, Some(&old_path))?;
-        self.check(&new_descriptor, all(FsRights::CREATE), op, Some(&new_path))?;
-        self.check_alias(&fd, &new_descriptor, op, &old_path, &new_path)?;
-        let verdict = Verdict::Allowed {
-            target: format!(
-                "{} -> {}",
-                self.target_of(&fd, &old_path),
-                self.target_of(&new_descriptor, &new_path)
-            ),
-            needs: self
-                .owned(&fd)
-                .then_some(R.union(W).union(FsRights::CREATE)),
-        };
+        let verdict = self.check_link(&fd, &old_path, &new_descriptor, &new_path)?;
         let outcome = fs::HostDescriptor::link_at(
             &mut self.inner,
             fd,
@@ -1127,22 +1316,17 @@ impl fs::HostDescriptor for FsGuard<'_> {
         oflags: fs::OpenFlags,
         flags: fs::DescriptorFlags,
     ) -> FsResult<Resource<fs::Descriptor>> {
-        // Creating a name needs `create` even if the file turns out to exist:
-        // deciding by a prior lookup would race with the filesystem.
-        let mut need = FsRights::NONE;
-        if oflags.contains(fs::OpenFlags::CREATE) {
-            need = need.union(FsRights::CREATE);
-        }
-        if oflags.contains(fs::OpenFlags::TRUNCATE) || flags.contains(fs::DescriptorFlags::WRITE) {
-            need = need.union(W);
-        }
-        if flags.contains(fs::DescriptorFlags::READ) && !oflags.contains(fs::OpenFlags::DIRECTORY) {
-            need = need.union(R);
-        }
+        let need = open_need(
+            oflags.contains(fs::OpenFlags::CREATE),
+            oflags.contains(fs::OpenFlags::TRUNCATE),
+            flags.contains(fs::DescriptorFlags::WRITE),
+            flags.contains(fs::DescriptorFlags::READ),
+            oflags.contains(fs::OpenFlags::DIRECTORY),
+        );
         let op = "wasi:filesystem/types.open-at";
         let from = fd.rep();
         let base = self.rights.held.get(&from).cloned();
-        let verdict = self.check(&fd, all(need), op, Some(&path))?;
+        let verdict = self.check(&fd, need, op, Some(&path))?;
         let outcome = fs::HostDescriptor::open_at(
             &mut self.inner,
             fd,
@@ -1151,57 +1335,12 @@ impl fs::HostDescriptor for FsGuard<'_> {
             oflags,
             flags,
         );
-        // Below a grant of `/`, say: nothing on procfs is ever handed to a guest.
-        let procfs = outcome
-            .as_ref()
-            .is_ok_and(|opened| match self.inner.table.get(opened) {
-                Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => dirs::on_procfs(&f.file),
-                Ok(wasmtime_wasi::filesystem::Descriptor::Dir(d)) => dirs::on_procfs(&d.dir),
-                Err(_) => true,
-            });
-        if let (true, Ok(opened)) = (procfs, &outcome) {
-            let _ = self
-                .inner
-                .table
-                .delete(Resource::<fs::Descriptor>::new_own(opened.rep()));
-            let target = self.target_of(&Resource::new_borrow(from), &path);
-            self.decide(
-                op,
-                target,
-                Decision::Refused,
-                Some("it is on procfs, which holds nanoproc's own memory and environment".into()),
-            );
-            return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
+        if let Ok(opened) = &outcome {
+            self.refuse_procfs(from, &path, opened)?;
         }
         self.record(&verdict, op, &outcome);
         let opened = outcome?;
-        let base = base.expect("checked by the guard");
-        // A file carries only what can be done to a file (read, write, metadata).
-        // It is shown, and handed on, as what it was opened for: a file opened for
-        // reading is described as readable only.
-        let (rights, shown) = match self.inner.table.get(&opened) {
-            Ok(wasmtime_wasi::filesystem::Descriptor::File(f)) => {
-                let rights = base.rights.intersection(FILE_RIGHTS);
-                let mut usable = META;
-                if f.open_mode.contains(OpenMode::READ) {
-                    usable = usable.union(R);
-                }
-                if f.open_mode.contains(OpenMode::WRITE) {
-                    usable = usable.union(W);
-                }
-                (rights, rights.intersection(usable))
-            }
-            _ => (base.rights, base.rights),
-        };
-        self.rights.held.insert(
-            opened.rep(),
-            Held {
-                rights,
-                shown,
-                path: join(&base.path, &path),
-                loan: base.loan,
-            },
-        );
+        self.register_opened(base.expect("checked by the guard"), &path, &opened);
         Ok(opened)
     }
 
@@ -1240,19 +1379,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
         new_path: String,
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.rename-at";
-        self.check(&fd, all(FsRights::RENAME), op, Some(&old_path))?;
-        // A rename replaces whatever had the new name: a removal there.
-        let replace = FsRights::RENAME.union(FsRights::REMOVE);
-        self.check(&new_fd, all(replace), op, Some(&new_path))?;
-        self.check_alias(&fd, &new_fd, op, &old_path, &new_path)?;
-        let verdict = Verdict::Allowed {
-            target: format!(
-                "{} -> {}",
-                self.target_of(&fd, &old_path),
-                self.target_of(&new_fd, &new_path)
-            ),
-            needs: self.owned(&fd).then_some(replace),
-        };
+        let verdict = self.check_rename(&fd, &old_path, &new_fd, &new_path)?;
         let outcome =
             fs::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path);
         self.record(&verdict, op, &outcome);
@@ -1266,22 +1393,7 @@ impl fs::HostDescriptor for FsGuard<'_> {
         dest_path: String,
     ) -> FsResult<()> {
         let op = "wasi:filesystem/types.symlink-at";
-        let leaves = src_path.is_empty()
-            || src_path.starts_with('/')
-            || src_path.split('/').any(|c| c == "..");
-        if leaves {
-            self.usable(fd.rep(), op)?;
-            let target = self.target_of(&fd, &dest_path);
-            self.decide(
-                op,
-                target,
-                Decision::Refused,
-                Some(format!(
-                    "a link must point below its own directory (relative, without `..`), not to {src_path:?}"
-                )),
-            );
-            return Err(FsError::from(async_fs::ErrorCode::NotPermitted));
-        }
+        self.check_symlink_target(&fd, &src_path, &dest_path)?;
         self.guarded(
             fd,
             all(FsRights::CREATE),
@@ -1429,8 +1541,8 @@ fn first_right(rights: FsRights) -> FsRights {
         .unwrap_or(FsRights::NONE)
 }
 
-/// This family's WASI 0.3 interfaces, through the same guard as its 0.2 ones.
-pub(crate) fn add_p3_to_linker(_linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
-    // Not yet linked: a 0.3 import of this family fails to link (deny by default).
-    Ok(())
+/// `wasi:filesystem/types` and `preopens` at 0.3, through the same guard as
+/// their 0.2 twins (see [`p3`]).
+pub(crate) fn add_p3_to_linker(linker: &mut Linker<NanoState>) -> wasmtime::Result<()> {
+    p3::add_to_linker(linker)
 }
