@@ -25,6 +25,7 @@ mod isolation;
 mod learn;
 mod lock;
 mod network;
+mod p3_families;
 mod redteam_fused;
 mod redteam_fused2;
 mod resources;
