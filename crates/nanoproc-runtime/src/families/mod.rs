@@ -251,6 +251,15 @@ pub(crate) fn build_persona(
         outputs,
     };
     let mut wasi = WasiCtxBuilder::new();
+    if node.is_async {
+        // A WASI 0.3 nanoprocess serving its parent through an ordinary (not
+        // `async`) function may not suspend before it returns: wasmtime traps it
+        // ("cannot block a synchronous task"). Its file operations therefore run
+        // on this thread, as `wasmtime run` runs them, not on tokio's blocking
+        // pool, so that reading a file does not suspend it. The run is one thread
+        // of synchronous calls anyway (`crate::drive`): this only saves a hop.
+        wasi.allow_blocking_current_thread(true);
+    }
     let families = build_families(&node.caps, &mut wasi, &cx)?;
     Ok(crate::state::Persona {
         ctx: wasi.build(),
