@@ -98,22 +98,74 @@ impl ResourceNames {
     }
 }
 
+/// Why an interface, or some of its functions, cannot cross a nanoprocess
+/// boundary: one refusal per function (or item) refused, so that a check names
+/// every one of them, not only the first.
+#[derive(Clone, Debug)]
+pub struct Uncrossable(pub Vec<Refusal>);
+
+/// One function (or item) of an interface that cannot cross a nanoprocess
+/// boundary: why, and what to write instead where there is something to write.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub why: String,
+    pub help: Option<String>,
+}
+
+impl Refusal {
+    fn plain(why: String) -> Self {
+        Refusal { why, help: None }
+    }
+}
+
+impl std::fmt::Display for Uncrossable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let whys: Vec<&str> = self.0.iter().map(|r| r.why.as_str()).collect();
+        f.write_str(&whys.join("; "))
+    }
+}
+
 /// The functions of an imported or exported interface instance named `iface`, or
 /// why it cannot cross a nanoprocess boundary.
+///
+/// An import names only the functions its component calls (wit-component leaves
+/// the others out), so every one of them is judged; for an export, see
+/// [`instance_funcs_used`].
 pub fn instance_funcs(
     engine: &Engine,
     iface: &str,
     inst: &types::ComponentInstance,
     names: &ResourceNames,
-) -> Result<InterfaceSig, String> {
+) -> Result<InterfaceSig, Uncrossable> {
+    instance_funcs_used(engine, iface, inst, names, |_| true)
+}
+
+/// [`instance_funcs`], judging only the functions `used` names: a child's export
+/// may hold functions its parent does not import (an `async` one beside the
+/// ordinary ones the parent calls), and those never cross.
+pub fn instance_funcs_used(
+    engine: &Engine,
+    iface: &str,
+    inst: &types::ComponentInstance,
+    names: &ResourceNames,
+    used: impl Fn(&str) -> bool,
+) -> Result<InterfaceSig, Uncrossable> {
     let own_prefix = format!("{}#", split_version(iface).0);
     let mut sig = InterfaceSig::default();
+    let mut refused = Vec::new();
     for (name, ext) in inst.exports(engine) {
         match ext.ty {
             ComponentItem::ComponentFunc(f) => {
-                for t in f.params().map(|(_, t)| t).chain(f.results()) {
-                    check_handles(&t, names, &own_prefix)
-                        .map_err(|why| format!("function `{name}` {why}"))?;
+                if used(name) {
+                    refused.extend(async_refusals(split_version(iface).0, name, &f));
+                    if let Err(why) = f
+                        .params()
+                        .map(|(_, t)| t)
+                        .chain(f.results())
+                        .try_for_each(|t| check_handles(&t, names, &own_prefix))
+                    {
+                        refused.push(Refusal::plain(format!("function `{name}` {why}")));
+                    }
                 }
                 sig.funcs.push(FuncSig {
                     name: name.to_string(),
@@ -125,19 +177,152 @@ pub fn instance_funcs(
                     Some(n) if n.starts_with(&own_prefix) => sig.resources.push(name.to_string()),
                     // `use`d from WASI: checked where a function passes it.
                     Some(n) if n.starts_with("wasi:") => {}
-                    other => {
-                        return Err(format!(
-                            "it uses the resource `{name}` from another interface ({}); only resources the interface defines itself, and WASI descriptors and streams, can cross a nanoprocess boundary",
-                            other.unwrap_or("unknown")
-                        ));
-                    }
+                    other => refused.push(Refusal::plain(format!(
+                        "it uses the resource `{name}` from another interface ({}); only resources the interface defines itself, and WASI descriptors and streams, can cross a nanoprocess boundary",
+                        other.unwrap_or("unknown")
+                    ))),
                 }
             }
             ComponentItem::Type(_) => {}
-            _ => return Err(format!("`{name}` is not a function")),
+            _ => refused.push(Refusal::plain(format!("`{name}` is not a function"))),
         }
     }
-    Ok(sig)
+    if refused.is_empty() {
+        Ok(sig)
+    } else {
+        Err(Uncrossable(refused))
+    }
+}
+
+/// Why function `name` of `iface` cannot cross a nanoprocess boundary for being
+/// asynchronous: declared `async`, or carrying a `stream`, a `future` or an
+/// `error-context` anywhere in a parameter or its result.
+///
+/// A call across a boundary is a host trampoline: it copies the parameters out
+/// of the caller's store by the canonical ABI, makes one blocking call into the
+/// callee's store, and copies the results back. An async call is instead a task
+/// the caller may leave pending in its own store; a stream or a future is one
+/// end of a channel whose other end stays in the store that made it; an
+/// error-context is a handle into that store. None of them is a value the
+/// trampoline could copy.
+fn async_refusals(iface: &str, name: &str, f: &ComponentFunc) -> Vec<Refusal> {
+    let mut refused = Vec::new();
+    if f.async_() {
+        refused.push(Refusal {
+            why: format!(
+                "`{iface}#{name}` is declared `async`: its caller may leave an async call pending and wait for it later among its own store's tasks, but nanoproc carries a call across a nanoprocess boundary as one blocking call into the callee's store, which leaves no task in the caller's store to wait for"
+            ),
+            help: Some(format!(
+                "declare it without `async` (`{name}: func(...)`): async components can export and import it across a boundary, and its caller then waits for the answer, as for any call into another nanoprocess. Keep `async` functions within one nanoprocess; `isolation = \"fused\"` is no way around this, as async components cannot be fused"
+            )),
+        });
+    }
+    let mut found: Vec<(Type, String)> = Vec::new();
+    for (param, ty) in f.params() {
+        async_values(&ty, &format!("parameter `{param}`"), &mut found);
+    }
+    for ty in f.results() {
+        async_values(&ty, "the result", &mut found);
+    }
+    let Some((first, _)) = found.first() else {
+        return refused;
+    };
+    let carried: Vec<String> = found
+        .iter()
+        .map(|(ty, place)| {
+            let written = wit_type(ty);
+            let article = if written.starts_with("error") {
+                "an"
+            } else {
+                "a"
+            };
+            format!("{article} {written} ({place})")
+        })
+        .collect();
+    let mut kinds: Vec<&str> = Vec::new();
+    for (ty, _) in &found {
+        if let Shape::Async(kind) = shape(ty)
+            && !kinds.contains(&kind)
+        {
+            kinds.push(kind);
+        }
+    }
+    let reasons: Vec<String> = kinds
+        .iter()
+        .map(|kind| match *kind {
+            "error-context" => "an error-context belongs to one store: it is a handle to a message the store that made it keeps, which no other store can read".to_string(),
+            kind => format!(
+                "a {kind} belongs to one store: nanoproc copies values across a boundary by the canonical ABI, and a {kind} is not a value but one end of a channel whose other end stays in the store that made it"
+            ),
+        })
+        .collect();
+    refused.push(Refusal {
+        why: format!(
+            "`{iface}#{name}` carries {}, and {}",
+            and_list(&carried),
+            reasons.join("; ")
+        ),
+        help: Some(async_value_help(first)),
+    });
+    refused
+}
+
+/// What to write instead of the asynchronous value `ty` in a function that must
+/// cross a nanoprocess boundary.
+fn async_value_help(ty: &Type) -> String {
+    let payload = wit_types::payload(ty).map(|t| wit_type(&t));
+    let instead = match (shape(ty), payload) {
+        (Shape::Async("stream"), Some(t)) => format!(
+            "pass the data itself: a plain function taking or returning `list<{t}>` once it is all there; for data that comes in pieces, a resource of the interface with a method that returns the next piece (such a resource crosses as a proxy)"
+        ),
+        (Shape::Async("future"), Some(t)) => format!(
+            "pass the value itself: a plain function returning `{t}`, which its caller waits for"
+        ),
+        (Shape::Async("error-context"), _) => {
+            "pass the error as a value: a `string`, or a variant of the interface's own".into()
+        }
+        _ => "a plain function that returns when the work is done".into(),
+    };
+    format!(
+        "{instead}. Streams and futures work within one nanoprocess; `isolation = \"fused\"` is no way around this, as async components cannot be fused"
+    )
+}
+
+/// Every `stream`, `future` and `error-context` inside a value of type `ty`, at
+/// any depth, each with where it is (`place` is where `ty` is).
+fn async_values(ty: &Type, place: &str, found: &mut Vec<(Type, String)>) {
+    match shape(ty) {
+        Shape::Async(_) => found.push((ty.clone(), place.to_string())),
+        Shape::Primitive(_) | Shape::Handle { .. } => {}
+        Shape::Compound { kind, parts } => {
+            for (i, part) in parts.iter().enumerate() {
+                let Some(inner) = &part.ty else { continue };
+                let label = &part.label;
+                let within = match &kind {
+                    Kind::Record => format!("field `{label}` of {place}"),
+                    Kind::Variant => format!("case `{label}` of {place}"),
+                    Kind::List | Kind::FixedLengthList(_) => format!("an element of {place}"),
+                    Kind::Map if i == 0 => format!("a key of {place}"),
+                    Kind::Map => format!("a value of {place}"),
+                    Kind::Tuple => format!("element {i} of {place}"),
+                    Kind::Option => format!("`some` of {place}"),
+                    Kind::Result if i == 0 => format!("`ok` of {place}"),
+                    Kind::Result => format!("`err` of {place}"),
+                    Kind::Enum(_) | Kind::Flags(_) => place.to_string(),
+                };
+                async_values(inner, &within, found);
+            }
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Whether every handle a value of this type carries can be passed between
@@ -166,10 +351,8 @@ fn check_handles(ty: &Type, names: &ResourceNames, own_prefix: &str) -> Result<(
     };
     match shape(ty) {
         Shape::Handle { resource, own } => handle(&resource, !own),
-        Shape::Async(_) => Err(format!(
-            "passes a {}; asynchronous values cannot cross a nanoprocess boundary",
-            wit_type(ty)
-        )),
+        // Refused with its own reason (see `async_refusals`).
+        Shape::Async(_) => Ok(()),
         Shape::Primitive(_) | Shape::Compound { .. } => wit_types::inner(ty)
             .iter()
             .try_for_each(|t| check_handles(t, names, own_prefix)),
@@ -188,14 +371,16 @@ pub fn uses_resource(ty: &Type) -> bool {
 
 /// Two components' views of one function type: the same to the canonical ABI, with
 /// resources matched by the interface that defines them (each component has its
-/// own resource types). Parameter names are not part of the ABI and may differ.
+/// own resource types), and both `async` or neither. Parameter names are not part
+/// of the ABI and may differ.
 pub fn funcs_equal(
     a: &ComponentFunc,
     a_names: &ResourceNames,
     b: &ComponentFunc,
     b_names: &ResourceNames,
 ) -> bool {
-    a.params().len() == b.params().len()
+    a.async_() == b.async_()
+        && a.params().len() == b.params().len()
         && a.params()
             .zip(b.params())
             .all(|((_, x), (_, y))| same_type(&x, a_names, &y, b_names))
@@ -256,7 +441,7 @@ pub fn has_string_error(f: &ComponentFunc) -> bool {
     }
 }
 
-/// `func(a: u32, b: string) -> list<u8>`
+/// `func(a: u32, b: string) -> list<u8>` (`async func(...)` for an `async` one)
 pub fn wit_func(f: &ComponentFunc) -> String {
     wit_func_in(f, None)
 }
@@ -268,7 +453,11 @@ pub fn wit_func_in(f: &ComponentFunc, names: Option<&ResourceNames>) -> String {
         .map(|(n, t)| format!("{n}: {}", wit_type_in(&t, names)))
         .collect();
     let results: Vec<String> = f.results().map(|t| wit_type_in(&t, names)).collect();
-    let mut out = format!("func({})", params.join(", "));
+    let mut out = format!(
+        "{}func({})",
+        if f.async_() { "async " } else { "" },
+        params.join(", ")
+    );
     match results.len() {
         0 => {}
         1 => out.push_str(&format!(" -> {}", results[0])),
@@ -292,7 +481,13 @@ pub fn wit_type_in(ty: &Type, names: Option<&ResourceNames>) -> String {
             .map_or("resource".to_string(), |n| n.replace('#', "."))
     };
     let (kind, parts) = match shape(ty) {
-        Shape::Primitive(name) | Shape::Async(name) => return name.to_string(),
+        Shape::Primitive(name) => return name.to_string(),
+        Shape::Async(name) => {
+            return match wit_types::payload(ty) {
+                Some(t) => format!("{name}<{}>", wit_type(&t)),
+                None => name.to_string(),
+            };
+        }
         Shape::Handle {
             resource,
             own: true,
@@ -340,5 +535,119 @@ pub fn wit_type_in(ty: &Type, names: Option<&ResourceNames>) -> String {
             (Some(_), None) => format!("result<{}>", written[0]),
             (_, Some(_)) => format!("result<{}, {}>", written[0], written[1]),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::Config;
+    use wasmtime::component::Component;
+
+    /// An engine that reads every asynchronous type: async functions, streams
+    /// and futures (as nanoproc's engine with concurrency support does), and
+    /// error-contexts (which nanoproc's engines do not enable).
+    fn engine() -> Engine {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.concurrency_support(true);
+        config.wasm_component_model_async(true);
+        config.wasm_component_model_error_context(true);
+        Engine::new(&config).unwrap()
+    }
+
+    const ASYNC_SHAPES: &str = r#"
+        package test:walk;
+        interface api {
+            record job { name: string, parts: list<option<stream<u8>>> }
+            variant status { idle, busy(tuple<u32, future<string>>) }
+            slow: async func(n: u32) -> u32;
+            deep: func(j: job);
+            state: func() -> status;
+            failed: func() -> result<u32, error-context>;
+            both: func(s: stream<string>) -> future;
+            slow-stream: async func() -> stream<u8>;
+            plain: func(a: u32, b: list<string>) -> option<string>;
+        }
+        world w { import api; }
+    "#;
+
+    /// The imported `test:walk/api`, judged: every function, or only `used` ones.
+    fn judged(used: impl Fn(&str) -> bool) -> Result<InterfaceSig, Uncrossable> {
+        let engine = engine();
+        let component =
+            Component::new(&engine, crate::wit_types::component_of_world(ASYNC_SHAPES)).unwrap();
+        let ty = component.component_type();
+        let names = ResourceNames::of(&engine, &ty);
+        let (name, api) = ty.imports(&engine).next().unwrap();
+        let ComponentItem::ComponentInstance(api) = api.ty else {
+            panic!("{name} is an instance")
+        };
+        instance_funcs_used(&engine, name, &api, &names, used)
+    }
+
+    #[test]
+    fn every_async_function_and_value_at_any_depth_is_refused_by_name_and_place() {
+        let refused = judged(|_| true).unwrap_err().0;
+        let whys: Vec<&str> = refused.iter().map(|r| r.why.as_str()).collect();
+        let has = |needle: &str| {
+            assert!(
+                whys.iter().any(|w| w.contains(needle)),
+                "no refusal says {needle:?}: {whys:#?}"
+            )
+        };
+        has("`test:walk/api#slow` is declared `async`");
+        has(
+            "`test:walk/api#deep` carries a stream<u8> (`some` of an element of field `parts` of parameter `j`), and a stream belongs to one store",
+        );
+        has(
+            "`test:walk/api#state` carries a future<string> (element 1 of case `busy` of the result), and a future belongs to one store",
+        );
+        has(
+            "`test:walk/api#failed` carries an error-context (`err` of the result), and an error-context belongs to one store",
+        );
+        // Two values in one function: one refusal naming both, with both reasons.
+        has(
+            "`test:walk/api#both` carries a stream<string> (parameter `s`) and a future (the result), and a stream belongs to one store",
+        );
+        has("; a future belongs to one store");
+        // Declared `async` and carrying a stream: refused for both.
+        has("`test:walk/api#slow-stream` is declared `async`");
+        has("`test:walk/api#slow-stream` carries a stream<u8> (the result)");
+        assert!(!whys.iter().any(|w| w.contains("#plain")), "{whys:#?}");
+        assert_eq!(refused.len(), 7, "{whys:#?}");
+        // Each says what to write instead.
+        for r in &refused {
+            let help = r.help.as_deref().unwrap_or_default();
+            assert!(help.contains("cannot be fused"), "{}: {help}", r.why);
+        }
+        let help_of = |func: &str| {
+            refused
+                .iter()
+                .find(|r| r.why.contains(&format!("#{func}` carries")))
+                .and_then(|r| r.help.clone())
+                .unwrap()
+        };
+        assert!(help_of("deep").contains("`list<u8>`"));
+        assert!(help_of("state").contains("returning `string`"));
+        assert!(help_of("failed").contains("pass the error as a value"));
+    }
+
+    #[test]
+    fn only_the_functions_used_are_judged() {
+        let sig = judged(|f| f == "plain").unwrap();
+        assert_eq!(sig.funcs.len(), 7);
+        assert!(judged(|f| f == "plain" || f == "slow").is_err());
+    }
+
+    #[test]
+    fn an_async_function_is_written_and_compared_as_one() {
+        let sig = judged(|_| false).unwrap();
+        let func = |name: &str| &sig.funcs.iter().find(|f| f.name == name).unwrap().ty;
+        assert_eq!(wit_func(func("slow")), "async func(n: u32) -> u32");
+        assert_eq!(wit_func(func("both")), "func(s: stream<string>) -> future");
+        let names = ResourceNames::default();
+        assert!(funcs_equal(func("slow"), &names, func("slow"), &names));
+        assert!(!funcs_equal(func("slow"), &names, func("plain"), &names));
     }
 }

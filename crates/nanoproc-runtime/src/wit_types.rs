@@ -151,6 +151,18 @@ pub(crate) fn inner(ty: &Type) -> Vec<Type> {
     }
 }
 
+/// The payload of a `future<T>` or a `stream<T>` (what [`shape`] does not
+/// descend into): `T`, or `None` for a `future` or `stream` without one and for
+/// every other type. Only what is written and said about an asynchronous value
+/// needs it; none crosses a nanoprocess boundary.
+pub(crate) fn payload(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Future(f) => f.ty(),
+        Type::Stream(s) => s.ty(),
+        _ => None,
+    }
+}
+
 /// The bytes of a real component (a dummy core module wrapped by wit-component)
 /// with the world `w` of `wit`: for the tests of every module that reads
 /// component types.

@@ -54,7 +54,7 @@ pub(crate) struct Compiled {
 pub(crate) struct DepImport {
     pub name: String,
     /// The functions of the interface, or why it cannot cross a boundary.
-    pub funcs: Result<Vec<FuncSig>, String>,
+    pub funcs: Result<Vec<FuncSig>, interfaces::Uncrossable>,
     /// The resources the interface defines: the parent holds proxies of them.
     pub resources: Vec<String>,
 }

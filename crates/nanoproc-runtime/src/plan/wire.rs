@@ -144,14 +144,21 @@ pub(super) fn wire(
             slot_child[ix].push(dep.child);
             let import_funcs = match &import.funcs {
                 Ok(f) => f,
-                Err(why) => {
-                    errors.push(manifest.error_at(
-                        Some(&dep.span),
-                        format!(
-                            "{}: cannot import {} from `{}`: {why}",
-                            node.path, import.name, child.path
-                        ),
-                    ));
+                Err(refused) => {
+                    // One error per function refused, each with its own help.
+                    for refusal in &refused.0 {
+                        let e = manifest.error_at(
+                            Some(&dep.span),
+                            format!(
+                                "{}: cannot import {} from `{}`: {}",
+                                node.path, import.name, child.path, refusal.why
+                            ),
+                        );
+                        errors.push(match &refusal.help {
+                            Some(help) => e.help(help.clone()),
+                            None => e,
+                        });
+                    }
                     continue;
                 }
             };
@@ -302,7 +309,11 @@ fn check_export(
     let ComponentItem::ComponentInstance(inst) = export.ty else {
         return Err(format!("its export {export_name} is not an interface"));
     };
-    let have = interfaces::instance_funcs(engine, export_name, &inst, &child.names)?;
+    // Only the functions the parent imports are judged: the others never cross.
+    let have = interfaces::instance_funcs_used(engine, export_name, &inst, &child.names, |f| {
+        wanted.iter().any(|w| w.name == f)
+    })
+    .map_err(|refused| refused.to_string())?;
     let mut problems = Vec::new();
     for r in &import.resources {
         if !have.resources.contains(r) {
