@@ -90,6 +90,12 @@ pub(super) fn fuse_all(
     }
 
     let reported_before = errors.len();
+    // An edge between components that use async features is refused first.
+    for c in (0..nodes.len()).filter(|&c| is_fused(c)) {
+        if let Some(refusal) = fuses_async(manifest, compiled, c) {
+            errors.push(refusal);
+        }
+    }
     // Every edge that passes WASI handles is refused first, wherever it is.
     // (Also an isolated child's edge from a fused parent: its trampolines are the
     // store host's, which holds the store's own descriptors, not its persona's.)
@@ -323,6 +329,42 @@ fn spec<'a>(
         children,
         isolated_deps,
     })
+}
+
+/// The refusal of the fused edge above `child_ix` if either of its components
+/// uses the component model's async features (a WASI 0.3 component, or one with
+/// `async` functions, streams or futures). nanoproc composes synchronous
+/// components only: a composite of async ones would need concurrency-aware
+/// composition (every task, stream and future kept by the instance it belongs
+/// to, a composite compiled for an engine with concurrency support, and each
+/// fused nanoprocess's WASI 0.3 imports bound to its own persona), which is not
+/// built. Their edge can be isolated instead.
+fn fuses_async(
+    manifest: &Manifest,
+    compiled: &[Option<Arc<Compiled>>],
+    child_ix: usize,
+) -> Option<ManifestError> {
+    let child = &manifest.nodes[child_ix];
+    let parent_ix = child.parent?;
+    let parent = &manifest.nodes[parent_ix];
+    let is_async = |ix: usize| compiled[ix].as_ref().is_some_and(|c| c.is_async);
+    let who = match (is_async(parent_ix), is_async(child_ix)) {
+        (false, false) => return None,
+        (true, true) => "both components use".to_string(),
+        (true, false) => format!("`{}`'s component uses", parent.path),
+        (false, true) => "its component uses".to_string(),
+    };
+    Some(
+        manifest
+            .error_at(
+                child.isolation_span.as_ref().or(Some(&child.component_span)),
+                format!(
+                    "{}: cannot be fused into `{}`: {who} the component model's async features (WASI 0.3, `async` functions, streams or futures), and nanoproc fuses synchronous components only: a composite of async components would need concurrency-aware composition, which is not built (a known limit)",
+                    child.path, parent.path
+                ),
+            )
+            .help("remove `isolation = \"fused\"`: an isolated edge carries calls between async components through ordinary (not `async`) functions"),
+    )
 }
 
 /// The refusal of a fused edge whose interface passes a WASI handle (a
