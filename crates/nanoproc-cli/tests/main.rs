@@ -4,6 +4,7 @@
 
 mod common;
 
+mod async_edges;
 mod bounds;
 mod cache;
 mod calls;
