@@ -570,6 +570,63 @@ fn a_03_guest_awaiting_a_sleep_is_stopped_by_its_time_limit() {
     );
 }
 
+#[test]
+fn a_computing_03_nanoprocess_is_held_to_its_time_and_fuel() {
+    // The root.
+    let scene = Scene::new();
+    let m = scene.manifest(&format!(
+        "[app]\nroot = \"app\"\n\n[nanoprocess.app]\ncomponent = \"{}\"\n\
+         grants.stdout = true\ngrants.fuel = 100000000\n",
+        guest("probe3_cmd").display()
+    ));
+    let m = m.display().to_string();
+    let (run, took) = nanoproc_within(SLACK * 3, &["run", &m, "--", "count", "spin"]);
+    assert!(took < SLACK, "took {took:?}: {run:?}");
+    assert_eq!(run.code, 137, "{run:?}");
+    assert_eq!(run.answer("count"), "ok: 1");
+    assert!(
+        run.stderr
+            .contains("nanoprocess `app` exceeded its fuel per call limit of 100000000"),
+        "{run:?}"
+    );
+    // Dependencies, each stopped by its own limit; the parent goes on.
+    for driver in DRIVERS {
+        let scene = Scene::new();
+        let m = tree3(
+            &scene,
+            driver,
+            "",
+            "grants.timeout = \"1s\"",
+            "grants.fuel = 100000000",
+        );
+        let m = m.display().to_string();
+        let (run, took) = nanoproc_within(
+            SLACK * 3,
+            &[
+                "run",
+                "--timeout",
+                "600s",
+                &m,
+                "--",
+                "child:spin",
+                "sibling:spin",
+            ],
+        );
+        assert!(took < SLACK, "{driver}: took {took:?}: {run:?}");
+        assert_eq!(run.code, 0, "{driver}: {run:?}");
+        assert!(
+            run.assert_err("child:spin")
+                .contains("nanoprocess `driver/leaf` exceeded its time per call limit of 1s"),
+            "{driver}: {run:?}"
+        );
+        assert!(
+            run.assert_err("sibling:spin")
+                .contains("nanoprocess `driver/sib` exceeded its fuel per call limit of 100000000"),
+            "{driver}: {run:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Network: TCP and name lookups.
 
