@@ -294,7 +294,12 @@ pub(super) fn compile_all(
                                     node.component.display()
                                 ),
                             )
-                            .help("build it for wasm32-wasip2, or as a WASI preview 1 module"),
+                            .help(if e.contains("error-context feature") {
+                                "nanoproc does not enable the component model's error-context \
+                                 proposal: build it without `error-context` values"
+                            } else {
+                                "build it for wasm32-wasip2, or as a WASI preview 1 module"
+                            }),
                     );
                 }
                 None
@@ -365,6 +370,8 @@ struct Files {
 /// and the first to open a file (by device and inode) claims it; a path that
 /// turns out to be a file already claimed is only recorded as the same file. At
 /// most one file per thread is open, and in memory, at a time.
+// The stage's inputs, passed through from `compile_all` as they are.
+#[allow(clippy::too_many_arguments)]
 fn read_and_compile_files(
     manifest: &Manifest,
     engine: &Engine,

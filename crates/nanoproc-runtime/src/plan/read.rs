@@ -175,60 +175,6 @@ impl OpenedComponent {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn why(path: &Path, max: u64) -> String {
-        match read_component(path, max) {
-            Ok(bytes) => panic!("read {} bytes of {}", bytes.len(), path.display()),
-            Err(Unreadable::Read { why, .. }) => why,
-            Err(Unreadable::NotWasm(what)) => what.explain("it"),
-        }
-    }
-
-    #[test]
-    fn only_regular_files_with_a_wasm_header_within_the_cap_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = |name: &str, bytes: &[u8]| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, bytes).unwrap();
-            p
-        };
-        let component = file("c.wasm", b"\0asm\x0d\x00\x01\x00rest");
-        assert_eq!(read_component(&component, 12).ok().unwrap().len(), 12);
-        assert!(why(&component, 11).contains("it is 12 B, more than the 11 B"));
-        let module = file("m.wasm", b"\0asm\x01\x00\x00\x00");
-        assert!(read_component(&module, 8).is_ok());
-        let elf = file("elf.wasm", b"\x7fELF\x02\x01\x01\x00");
-        assert_eq!(
-            why(&elf, 100),
-            "it is not WebAssembly: it is a native executable (ELF)"
-        );
-        let old = file("old.wasm", b"\0asm\x0a\x00\x01\x00");
-        assert!(why(&old, 100).contains("(0a 00 01 00;"));
-        assert!(
-            why(&file("short.wasm", b"\0asm\x01"), 100)
-                .contains("ends within its WebAssembly header")
-        );
-        assert_eq!(why(&file("empty.wasm", b""), 100), "it is empty");
-        // What a text file is comes from more than its header, within the cap.
-        let manifest = file("nanoproc.toml.bak", b"[app]\nroot = \"a\"\n");
-        assert_eq!(
-            why(&manifest, 100),
-            "it is not WebAssembly: it is a TOML manifest"
-        );
-        assert!(why(dir.path(), 100).contains("a directory"));
-        assert!(why(Path::new("/dev/zero"), u64::MAX).contains("a character device"));
-        let fifo = dir.path().join("fifo.wasm");
-        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-        // With no writer, a blocking open would wait here forever.
-        assert!(why(&fifo, 100).contains("a FIFO"));
-    }
-}
-
 /// Whether a component uses the Component Model's async features (WASI 0.3 and
 /// anything built like it): an async lift or lower, an async built-in
 /// (`task.return`, `waitable-set.*`, `stream.*`, `future.*`, ...), an `async`
@@ -329,4 +275,58 @@ pub(crate) fn uses_async(bytes: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(path: &Path, max: u64) -> String {
+        match read_component(path, max) {
+            Ok(bytes) => panic!("read {} bytes of {}", bytes.len(), path.display()),
+            Err(Unreadable::Read { why, .. }) => why,
+            Err(Unreadable::NotWasm(what)) => what.explain("it"),
+        }
+    }
+
+    #[test]
+    fn only_regular_files_with_a_wasm_header_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let component = file("c.wasm", b"\0asm\x0d\x00\x01\x00rest");
+        assert_eq!(read_component(&component, 12).ok().unwrap().len(), 12);
+        assert!(why(&component, 11).contains("it is 12 B, more than the 11 B"));
+        let module = file("m.wasm", b"\0asm\x01\x00\x00\x00");
+        assert!(read_component(&module, 8).is_ok());
+        let elf = file("elf.wasm", b"\x7fELF\x02\x01\x01\x00");
+        assert_eq!(
+            why(&elf, 100),
+            "it is not WebAssembly: it is a native executable (ELF)"
+        );
+        let old = file("old.wasm", b"\0asm\x0a\x00\x01\x00");
+        assert!(why(&old, 100).contains("(0a 00 01 00;"));
+        assert!(
+            why(&file("short.wasm", b"\0asm\x01"), 100)
+                .contains("ends within its WebAssembly header")
+        );
+        assert_eq!(why(&file("empty.wasm", b""), 100), "it is empty");
+        // What a text file is comes from more than its header, within the cap.
+        let manifest = file("nanoproc.toml.bak", b"[app]\nroot = \"a\"\n");
+        assert_eq!(
+            why(&manifest, 100),
+            "it is not WebAssembly: it is a TOML manifest"
+        );
+        assert!(why(dir.path(), 100).contains("a directory"));
+        assert!(why(Path::new("/dev/zero"), u64::MAX).contains("a character device"));
+        let fifo = dir.path().join("fifo.wasm");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // With no writer, a blocking open would wait here forever.
+        assert!(why(&fifo, 100).contains("a FIFO"));
+    }
 }
