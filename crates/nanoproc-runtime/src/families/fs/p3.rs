@@ -108,8 +108,10 @@ fn code_name(code: &t::ErrorCode) -> String {
     if let t::ErrorCode::Other(Some(message)) = code {
         return format!("other ({message})");
     }
+    // `ErrorCode::NotPermitted`, or `NotPermitted`, depending on the binding.
     let debug = format!("{code:?}");
     let name = debug.split('(').next().unwrap_or_default();
+    let name = name.rsplit("::").next().unwrap_or_default();
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {
         if c.is_ascii_uppercase() {
@@ -755,5 +757,24 @@ impl preopens::Host for FsGuard<'_> {
         let dirs = preopens::Host::get_directories(&mut self.inner)?;
         self.register_preopens(dirs.iter().map(|(fd, guest)| (fd.rep(), guest.as_str())));
         Ok(dirs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_named_as_wasi_spells_them() {
+        assert_eq!(code_name(&t::ErrorCode::NotPermitted), "not-permitted");
+        assert_eq!(code_name(&t::ErrorCode::NoEntry), "no-entry");
+        assert_eq!(code_name(&t::ErrorCode::Io), "io");
+        assert_eq!(code_name(&t::ErrorCode::Other(None)), "other");
+        assert_eq!(
+            code_name(&t::ErrorCode::Other(Some("odd".into()))),
+            "other (odd)"
+        );
+        let refused = FilesystemError::from(Refusal::NotPermitted);
+        assert_eq!(refused.code_name().as_deref(), Some("not-permitted"));
     }
 }
