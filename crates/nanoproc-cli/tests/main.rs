@@ -27,6 +27,7 @@ mod learn;
 mod lock;
 mod network;
 mod p3_families;
+mod p3_fs;
 mod redteam_fused;
 mod redteam_fused2;
 mod resources;
