@@ -152,10 +152,14 @@ pub fn ungranted_imports(audit: &Audit, plan: &Plan, max_component_size: u64) {
             .into_iter()
             .filter(|(key, _)| !refused.contains(&key.as_str()))
             .map(|(key, interfaces)| {
-                let names: Vec<&str> = interfaces
-                    .iter()
-                    .map(|i| i.split('@').next().unwrap_or(i))
-                    .collect();
+                // One name per interface: a WASI 0.3 program imports many at 0.2
+                // and 0.3.
+                let mut names: Vec<&str> = Vec::new();
+                for name in interfaces.iter().map(|i| i.split('@').next().unwrap_or(i)) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
                 format!("{} ({})", how_to_grant(plan, &key), names.join(", "))
             })
             .collect();

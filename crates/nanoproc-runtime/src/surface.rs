@@ -828,9 +828,9 @@ fn component_import(
         import.provider = Provider::Wasi;
         import.served = true;
     } else {
-        import.problem = Some(match families::served_version(&interface) {
+        import.problem = Some(match families::served_versions(&interface) {
             Some(served) => format!(
-                "nanoproc serves {interface} at {served}x only, not at {}",
+                "nanoproc serves {interface} at {served} only, not at {}",
                 import.version.as_deref().unwrap_or("no version")
             ),
             None => format!("nanoproc does not serve {interface}"),

@@ -118,13 +118,15 @@ macro_rules! host_families {
             $(($module::FAMILY, $module::SURFACE, $module::PREVIEW1),)*
         ];
 
-        /// The versions served of the interface `name` (without its version), as a
-        /// version prefix (`0.2.`), or `None` where no family serves it.
-        pub(crate) fn served_version(name: &str) -> Option<&'static str> {
-            io::INTERFACES
+        /// The versions served of the interface `name` (without its version), as
+        /// version prefixes (`0.2.x or 0.3.x`), or `None` where no family serves it.
+        pub(crate) fn served_versions(name: &str) -> Option<String> {
+            let versions: Vec<String> = io::INTERFACES
                 .iter()$(.chain($module::INTERFACES))*
-                .find(|(prefix, _)| name.starts_with(prefix))
-                .map(|(_, version)| *version)
+                .filter(|(prefix, _)| name.starts_with(prefix))
+                .map(|(_, version)| format!("{version}x"))
+                .collect();
+            (!versions.is_empty()).then(|| versions.join(" or "))
         }
 
         /// The interfaces served, for a message about one that is not.
