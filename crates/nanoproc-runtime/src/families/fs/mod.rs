@@ -595,12 +595,10 @@ pub(crate) fn build(
     wasi: &mut WasiCtxBuilder,
     cx: &super::BuildCx<'_>,
 ) -> wasmtime::Result<State> {
-    // Each file operation runs on the thread that runs the nanoprocess, as every
-    // store is driven (a 0.2 call blocked it on wasmtime-wasi's own runtime
-    // anyway), not on a thread pool: so a WASI 0.3 operation on a file completes
-    // when it is made, and a 0.3 guest's synchronous export (a dependency's
-    // ordinary function) may touch files, which it could not wait for.
-    wasi.allow_blocking_current_thread(true);
+    // A WASI 0.3 nanoprocess's file operations run on its own thread
+    // (`families::build_persona`); a 0.2 one's stay on wasmtime-wasi's blocking
+    // pool, where a wait that outlives the call's time limit can be abandoned
+    // (`families::io`) rather than hold the run's thread.
     for (dir, opened) in dirs.iter().zip(&cx.node.dirs) {
         opened
             .preopen(wasi, dir.guest.as_str(), dir.rights)
