@@ -75,7 +75,7 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
         Ok(plan) => {
             print_notices(&plan);
             print_out(&format!(
-                "{}ok: {} nanoprocess{}, every grant within its parent's\n",
+                "{}ok: {} nanoprocess{}, every grant within its parent's{}\n",
                 // Names, paths and grants are the manifest author's text: each
                 // line made safe for the terminal (the tree's own lines are not
                 // control characters, and stay).
@@ -84,7 +84,14 @@ pub fn check(runtime: &Runtime, args: &CheckArgs) -> ExitCode {
                     .map(|l| crate::report::printable(l) + "\n")
                     .collect::<String>(),
                 plan.nodes().len(),
-                if plan.nodes().len() == 1 { "" } else { "es" }
+                if plan.nodes().len() == 1 { "" } else { "es" },
+                if plan.has_concurrency_support() {
+                    "; async nanoprocesses (WASI 0.3) run with concurrency support, which \
+                     makes every call between nanoprocesses of this tree dearer \
+                     (docs/BENCHMARKS.md)"
+                } else {
+                    ""
+                }
             ));
             ExitCode::SUCCESS
         }
@@ -126,12 +133,14 @@ fn plan_json(plan: &Plan) -> Value {
                 "component": node.component_path.display().to_string(),
                 "isolation": if store == &*node.path { "isolated" } else { "fused" },
                 "store": store,
+                "async": node.is_async,
                 "capabilities": capabilities,
             })
         })
         .collect();
     json!({
         "ok": true,
+        "concurrency_support": plan.has_concurrency_support(),
         "nanoprocesses": nanoprocesses,
         "notices": plan.notices(),
     })

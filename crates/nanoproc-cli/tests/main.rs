@@ -26,6 +26,7 @@ mod isolation;
 mod learn;
 mod lock;
 mod network;
+mod p3_crossings;
 mod p3_families;
 mod p3_fs;
 mod redteam_fused;

@@ -456,6 +456,8 @@ impl Plan {
         };
         let kind = if node.was_core_module {
             " (WASI preview 1 module, adapted)"
+        } else if node.is_async {
+            " (async: WASI 0.3)"
         } else {
             ""
         };
