@@ -723,3 +723,70 @@ isolation = "{isolation}"
     assert_eq!(refusals.len(), 1, "{refusals:?}");
     assert_eq!(&*refusals[0].nanoprocess, "relay/child");
 }
+
+/// A WASI 0.3 library as a plugin: its exports are called typed and dynamically,
+/// each call driven to completion on the caller's thread under the plugin's
+/// grants, from several threads at once (one instance each).
+#[test]
+fn a_wasi_03_plugin_is_called_typed_dynamically_and_from_threads() {
+    let runtime = Runtime::new().unwrap();
+    let request = grants(&[(
+        "env",
+        GrantValue::list(vec![GrantValue::text("WHO=plugin")]),
+    )]);
+    let plan = runtime
+        .check_plugin(xtask::guest("probe3_leaf"), request)
+        .unwrap_or_else(|e| panic!("probe3_leaf checks: {e}"));
+    assert!(!plan.is_command());
+    assert!(plan.has_concurrency_support());
+    let mut plugin = plan.plugin(&PluginOptions::default()).unwrap();
+    let run = plugin
+        .typed::<(Vec<String>,), (Result<Vec<String>, String>,)>("test:probe/probe", "run")
+        .unwrap();
+    let (answer,) = plugin.call_typed(&run, (vec!["env:WHO".into()],)).unwrap();
+    assert_eq!(answer, Ok(vec!["ok: plugin".to_string()]));
+    let results = plugin
+        .call(
+            "test:probe/probe",
+            "run",
+            &[Val::List(vec![Val::String("env:NOPE".into())])],
+        )
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![Val::Result(Ok(Some(Box::new(Val::List(vec![
+            Val::String("err: not present".into())
+        ])))))]
+    );
+    let refused = plugin.call_typed(&run, (vec!["random".into()],));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("random")),
+        "{refused:?}"
+    );
+
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let plan = plan.clone();
+            std::thread::spawn(move || {
+                let mut plugin = plan.plugin(&PluginOptions::default()).unwrap();
+                let run = plugin
+                    .typed::<(Vec<String>,), (Result<Vec<String>, String>,)>(
+                        "test:probe/probe",
+                        "run",
+                    )
+                    .unwrap();
+                for _ in 0..5 {
+                    let (answer,) = plugin
+                        .call_typed(&run, (vec!["env:WHO".to_string()],))
+                        .unwrap();
+                    assert_eq!(answer.unwrap()[0], "ok: plugin", "thread {i}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
