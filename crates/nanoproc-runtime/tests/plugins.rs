@@ -766,6 +766,32 @@ fn a_wasi_03_plugin_is_called_typed_dynamically_and_from_threads() {
         "{refused:?}"
     );
 
+    // A host's own async call, driven by nanoproc (in a fresh plugin: the
+    // refusal above ended that instance, which is not restartable).
+    let mut plugin = plan.plugin(&PluginOptions::default()).unwrap();
+    let answer = plugin
+        .call_with_async(|store, instance| {
+            Box::pin(async move {
+                let iface = instance
+                    .get_export_index(&mut *store, None, "test:probe/probe")
+                    .expect("the probe is exported");
+                let index = instance
+                    .get_export_index(&mut *store, Some(&iface), "run")
+                    .expect("with its run");
+                let func = instance
+                    .get_typed_func::<(Vec<String>,), (Result<Vec<String>, String>,)>(
+                        &mut *store,
+                        index,
+                    )?;
+                let (answer,) = func
+                    .call_async(&mut *store, (vec!["env:WHO".to_string()],))
+                    .await?;
+                Ok(answer)
+            })
+        })
+        .unwrap();
+    assert_eq!(answer, Ok(vec!["ok: plugin".to_string()]));
+
     let threads: Vec<_> = (0..3)
         .map(|i| {
             let plan = plan.clone();
