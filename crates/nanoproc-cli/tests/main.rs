@@ -31,6 +31,7 @@ mod p3_families;
 mod p3_fs;
 mod redteam_fused;
 mod redteam_fused2;
+mod redteam_p3;
 mod resources;
 mod rights;
 mod single;
