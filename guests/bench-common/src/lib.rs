@@ -111,8 +111,11 @@ pub fn main<A: Api>() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Makes `n` calls of `kind`; returns the elapsed nanoseconds and the checksum.
-fn run<A: Api>(kind: &str, n: u64) -> Option<(u128, u64)> {
+/// Makes `n` calls of `kind`; returns the elapsed nanoseconds and the checksum, or
+/// `None` for an unknown kind. [`main`] is this with std's arguments and stdout; a
+/// caller whose entry point is not std's `main` (a WASI 0.3 command, `bench3-parent`)
+/// calls it directly.
+pub fn run<A: Api>(kind: &str, n: u64) -> Option<(u128, u64)> {
     let mut check = 0u64;
     let start;
     match kind {
