@@ -102,13 +102,30 @@ pub fn wasmtime_run_engine() -> Engine {
 }
 
 fn plain_engine_with(epochs: bool) -> Engine {
+    Engine::new(&plain_config(epochs)).expect("a wasmtime engine")
+}
+
+fn plain_config(epochs: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.concurrency_support(false);
     config.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     config.epoch_interruption(epochs);
     config.consume_fuel(false);
-    Engine::new(&config).expect("a wasmtime engine")
+    config
+}
+
+/// [`plain_engine`] with concurrency support on, as nanoproc's engine is for a plan
+/// with a WASI 0.3 component (`crates/nanoproc-runtime/src/engine.rs`):
+/// `concurrency_support(true)`, `wasm_component_model_async(true)`, and async stacks
+/// sized as for a tree one level deep. The only differences from [`plain_engine`].
+pub fn plain_engine_concurrent() -> Engine {
+    let mut config = plain_config(true);
+    config.concurrency_support(true);
+    config.wasm_component_model_async(true);
+    // engine.rs: (depth + 1) levels of 768 KiB, plus 1 MiB.
+    config.async_stack_size(2 * (768 << 10) + (1 << 20));
+    Engine::new(&config).expect("a wasmtime engine with concurrency support")
 }
 
 /// The store data of a plain wasmtime-wasi instance.
