@@ -199,7 +199,8 @@ pub fn describe(
             wasmtime::Trap::MemoryOutOfBounds => {
                 "wasm trap: out of bounds memory access (in Rust and C guests this is often a stack overflow: their stack lives in linear memory)".into()
             }
-            other => other.to_string(),
+            // A preview 1 module's trap in wasmtime's component adapter, said as such.
+            other => crate::preview1::explain(err, other).unwrap_or_else(|| other.to_string()),
         }
     } else {
         // wasmtime attaches the guest's backtrace as context: offsets into an

@@ -55,6 +55,7 @@ pub mod lock;
 mod lowered;
 mod plan;
 mod plugin;
+mod preview1;
 mod progress;
 mod restarts;
 mod run;
