@@ -313,6 +313,17 @@ pub(super) fn compile_all(
             compiled.push(None);
             continue;
         }
+        // The adapter's descriptor table is full beyond this many preopened
+        // directories: the module would trap at its first use of a descriptor.
+        if let Some(dirs) = grants.root().map(|root| root.dirs.len())
+            && node.parent.is_none()
+            && dirs > ADAPTER_MAX_DIRS
+            && comp.as_ref().is_some_and(|c| c.was_core_module)
+        {
+            errors.push(too_many_dirs_for_the_adapter(manifest, node, dirs));
+            compiled.push(None);
+            continue;
+        }
         if let Err(e) = manifest.verify_sha256(node, *digest) {
             errors.push(e);
             compiled.push(None);
@@ -588,6 +599,33 @@ fn core_module_as_dependency(manifest: &Manifest, node: &nanoproc_manifest::Node
         )
         .help(format!(
             "build it as a component (Rust: `cargo build --target wasm32-wasip2`, a `cdylib` exporting its WIT world), or wrap it: `wasm-tools component new {file} --adapt wasi_snapshot_preview1.reactor.wasm -o component.wasm` (the adapter is released with wasmtime)"
+        ))
+}
+
+/// The most directories a WASI preview 1 module can be granted: wasmtime's
+/// component adapter holds 128 descriptors, three of them stdin, stdout and
+/// stderr, and traps when it finds more preopened directories than the rest
+/// (measured: 125 run, 126 trap; wasmtime's own preview 1 has no such limit).
+const ADAPTER_MAX_DIRS: usize = 125;
+
+/// The refusal of a preview 1 root granted more directories than the adapter
+/// holds.
+fn too_many_dirs_for_the_adapter(
+    manifest: &Manifest,
+    node: &nanoproc_manifest::Node,
+    dirs: usize,
+) -> ManifestError {
+    manifest
+        .error_at(
+            Some(&node.component_span),
+            format!(
+                "{}: {} is a WASI preview 1 module, run through wasmtime's component adapter, which holds at most {ADAPTER_MAX_DIRS} preopened directories (128 descriptors, three of them stdin, stdout and stderr); it is granted {dirs}, and would trap at its first use of a descriptor",
+                node.path,
+                node.component.display()
+            ),
+        )
+        .help(format!(
+            "grant at most {ADAPTER_MAX_DIRS} directories (a directory grants what is below it), or build the program as a component (for wasm32-wasip2)"
         ))
 }
 
