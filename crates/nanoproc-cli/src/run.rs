@@ -140,8 +140,16 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
         Ok(exit) => {
             // The guest chose the status: said, so that it is never taken for one
             // of nanoproc's own (124, 134, 137...).
+            // A preview 1 root's `proc_exit(N)` reaches nanoproc through wasmtime's
+            // component adapter, which passes any N but 0 on as 1: said, so that
+            // the 1 is not taken for the status the program chose.
+            let preview1 = plan.nodes().first().is_some_and(|n| n.was_core_module());
             match (exit.code, exit.by_exit) {
                 (0, _) => {}
+                (code, true) if preview1 => eprintln!(
+                    "nanoproc: the run ended with status {}: the WASI preview 1 program called `proc_exit` with a status other than 0, which wasmtime's component adapter (through which nanoproc runs preview 1 modules) passes on as 1, whatever the status was",
+                    code.clamp(0, 255)
+                ),
                 (code, true) => eprintln!(
                     "nanoproc: the run ended with status {}: the application called `exit` with it (its own status, not nanoproc's)",
                     code.clamp(0, 255)

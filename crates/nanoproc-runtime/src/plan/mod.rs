@@ -127,6 +127,13 @@ pub struct PlannedNode {
 }
 
 impl PlannedNode {
+    /// Its component was a WASI preview 1 module, adapted into a component with
+    /// wasmtime's adapter, whose differences from a preview 1 runtime (its exit
+    /// status only 0 or 1, among others) are the run's too (docs/preview1.md).
+    pub fn was_core_module(&self) -> bool {
+        self.was_core_module
+    }
+
     /// What it holds, one line per capability family (and one for its limits), as
     /// `check` prints them: `("fs", "/photos (read-write) = host /home/me/photos")`.
     pub fn capability_summary(&self) -> Vec<(&'static str, String)> {
