@@ -1,10 +1,11 @@
 //! Test components from other languages' toolchains, built from the sources in
-//! `guests/foreign/`: JavaScript (componentize-js), Python (componentize-py) and
-//! C (Debian's clang and wasi-libc, a WASI preview 1 core module).
+//! `guests/foreign/`: JavaScript (componentize-js), Python (componentize-py),
+//! C (Debian's clang and wasi-libc) and AssemblyScript (asc with its WASI shim),
+//! the last two as WASI preview 1 core modules.
 //!
 //! The toolchains are pinned and installed under `target/foreign-tools/` only when
 //! missing: `npm install --prefix` for componentize-js, a Python venv for
-//! componentize-py. clang and wasi-libc come from the system (`apt-get install
+//! componentize-py, `npm install --prefix` for AssemblyScript. clang and wasi-libc come from the system (`apt-get install
 //! clang lld wasi-libc libclang-rt-dev-wasm32` on Debian). Each component is
 //! built once per content of its sources, toolchain version and command, into
 //! `target/foreign/`: these builds take 5 to 10 s each and are not
@@ -20,6 +21,9 @@ use std::sync::Mutex;
 pub const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 /// The pinned componentize-py (PyPI).
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The pinned AssemblyScript compiler and the shim that makes its programs use
+/// WASI preview 1 (npm).
+pub const ASSEMBLYSCRIPT: &[&str] = &["assemblyscript@0.28.20", "@assemblyscript/wasi-shim@0.1.0"];
 /// The Debian packages the C build needs.
 pub const C_PACKAGES: &str = "clang lld wasi-libc libclang-rt-dev-wasm32";
 
@@ -40,6 +44,30 @@ pub const FOREIGN_GUESTS: &[(&str, &str)] = &[
     (
         "c-reader",
         "C, a WASI preview 1 core module: reads a file and the clock",
+    ),
+    (
+        "c-p1probe",
+        "C, a WASI preview 1 core module: raw preview 1 calls, one probe per argument (docs/preview1.md)",
+    ),
+    (
+        "c-p1probe-realloc",
+        "c-p1probe exporting a `cabi_realloc` for wasmtime's component adapter",
+    ),
+    (
+        "as-echo",
+        "AssemblyScript, a WASI preview 1 core module: prints its arguments and X",
+    ),
+    (
+        "as-echo-realloc",
+        "as-echo exporting a `cabi_realloc` for wasmtime's component adapter",
+    ),
+    (
+        "as-heap",
+        "AssemblyScript: counts the bytes of a heap block one WASI call changes",
+    ),
+    (
+        "as-heap-realloc",
+        "as-heap exporting a `cabi_realloc` for wasmtime's component adapter",
     ),
     (
         "js-plugin",
@@ -265,6 +293,63 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 ),
             })
         }
+        // The preview 1 probes: the same source, with and without an export of
+        // `cabi_realloc` (docs/preview1.md).
+        "c-p1probe" | "c-p1probe-realloc" => {
+            let version = clang_version()?;
+            let source = sources.join("c").join("p1probe.c");
+            let mut args = vec![
+                "--target=wasm32-wasi".to_string(),
+                "--sysroot=/usr".into(),
+                "-fuse-ld=lld".into(),
+                "-O2".into(),
+                path(&source),
+            ];
+            if name == "c-p1probe-realloc" {
+                args.push("-DEXPORT_CABI_REALLOC".into());
+            }
+            Ok(Recipe {
+                program: PathBuf::from("clang"),
+                args,
+                env: Vec::new(),
+                inputs: vec![source],
+                tool_version: version,
+                if_it_fails: format!(
+                    "(clang needs wasi-libc and the wasm32 builtins: apt-get install {C_PACKAGES})"
+                ),
+            })
+        }
+        "as-echo" | "as-echo-realloc" | "as-heap" | "as-heap-realloc" => {
+            let program = asc(root)?;
+            let dir = sources.join("as");
+            let file = match name {
+                "as-echo" => "echo.ts",
+                "as-echo-realloc" => "echo_realloc.ts",
+                "as-heap" => "heap.ts",
+                _ => "heap_realloc.ts",
+            };
+            Ok(Recipe {
+                program,
+                args: vec![
+                    path(&dir.join(file)),
+                    // The shim's configuration: WASI preview 1 imports instead of
+                    // a JavaScript host's, and `_start` exported. Named relative
+                    // to the build's directory (target/foreign): asc 0.28 finds
+                    // the shim's library from a relative path only.
+                    "--config".into(),
+                    "../foreign-tools/as/node_modules/@assemblyscript/wasi-shim/asconfig.json"
+                        .into(),
+                    "-O2".into(),
+                ],
+                env: Vec::new(),
+                inputs: vec![dir],
+                tool_version: ASSEMBLYSCRIPT.join(" "),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/as && npm install --prefix target/foreign-tools/as {})",
+                    ASSEMBLYSCRIPT.join(" ")
+                ),
+            })
+        }
         _ => Err(format!(
             "no foreign test component `{name}`; there are: {}",
             FOREIGN_GUESTS
@@ -313,6 +398,51 @@ fn componentize_js(root: &Path) -> Result<PathBuf, String> {
         return Err(format!(
             "{install} finished, but {} is not there",
             bin.display()
+        ));
+    }
+    File::create(&marker).map_err(|e| format!("creating {}: {e}", marker.display()))?;
+    Ok(bin)
+}
+
+/// The AssemblyScript compiler and its WASI shim, installed with npm if missing.
+fn asc(root: &Path) -> Result<PathBuf, String> {
+    let prefix = tools_dir(root).join("as");
+    let bin = prefix.join("node_modules").join(".bin").join("asc");
+    let shim = prefix
+        .join("node_modules")
+        .join("@assemblyscript")
+        .join("wasi-shim")
+        .join("asconfig.json");
+    let marker = prefix.join(format!(
+        ".installed-{}",
+        ASSEMBLYSCRIPT
+            .iter()
+            .map(|p| marker_name(p))
+            .collect::<Vec<_>>()
+            .join("+")
+    ));
+    if bin.is_file() && shim.is_file() && marker.is_file() {
+        return Ok(bin);
+    }
+    let install = format!(
+        "npm install --prefix target/foreign-tools/as {}",
+        ASSEMBLYSCRIPT.join(" ")
+    );
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("creating {}: {e}", prefix.display()))?;
+    run_installer(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .args(ASSEMBLYSCRIPT),
+        &format!(
+            "installing AssemblyScript needs Node.js 18 or later and npm (Debian: apt-get install nodejs npm); then: {install}"
+        ),
+    )?;
+    if !bin.is_file() || !shim.is_file() {
+        return Err(format!(
+            "{install} finished, but {} or {} is not there",
+            bin.display(),
+            shim.display()
         ));
     }
     File::create(&marker).map_err(|e| format!("creating {}: {e}", marker.display()))?;

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 mod foreign;
 pub use foreign::{
-    C_PACKAGES, COMPONENTIZE_JS, COMPONENTIZE_PY, FOREIGN_GUESTS, foreign_guest, try_foreign_guest,
+    ASSEMBLYSCRIPT, C_PACKAGES, COMPONENTIZE_JS, COMPONENTIZE_PY, FOREIGN_GUESTS, foreign_guest,
+    try_foreign_guest,
 };
 
 /// The repository root.

@@ -2,7 +2,7 @@
 //! `cargo xtask plugin-demo`: build the three plugins of examples/plugin-host and
 //! run it on its sample input.
 //! `cargo xtask guests`: only build the guest components.
-//! `cargo xtask foreign`: build the JavaScript, Python and C test components.
+//! `cargo xtask foreign`: build the JavaScript, Python, C and AssemblyScript test components.
 //! `cargo xtask test-tools`: install what the tests need beyond Rust, then `foreign`.
 //! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
 

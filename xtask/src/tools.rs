@@ -71,7 +71,7 @@ pub fn run() -> ExitCode {
     foreign()
 }
 
-/// `cargo xtask foreign`: the JavaScript, Python and C test components
+/// `cargo xtask foreign`: the JavaScript, Python, C and AssemblyScript test components
 /// (guests/foreign), with their toolchains installed under target/foreign-tools
 /// if missing.
 pub fn foreign() -> ExitCode {
