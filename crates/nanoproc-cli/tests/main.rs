@@ -29,6 +29,7 @@ mod network;
 mod p3_crossings;
 mod p3_families;
 mod p3_fs;
+mod preview1;
 mod redteam_fused;
 mod redteam_fused2;
 mod redteam_p3;
