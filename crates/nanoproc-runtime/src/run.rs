@@ -446,6 +446,26 @@ impl RunCtx {
         state.routes = node.routes.clone();
         let mut store = Store::new(&self.plan.engine, state);
         store.limiter(|s| &mut s.limiter);
+        if let Some(handles) = node.caps.limits.get(LimitKind::Handles)
+            && node.is_async
+        {
+            // In an async nanoprocess `handles` bounds the component model's
+            // handles too, not only the WASI resource table: a guest makes them
+            // without any host call that could refuse (`stream.new`,
+            // `future.new`, waitable sets, host calls started and left pending),
+            // each costing the host memory no `memory` limit sees (about 0.5 KiB
+            // for a stream, 1 KiB for a pending call; wasmtime's store-wide
+            // default of 100,000 let one dependency limited to 4 MiB hold about
+            // 100 MiB). The table behind that async state is capped the same.
+            // A synchronous nanoprocess can only make resources of its own that
+            // way, which wasmtime's default bounds to a few MiB; its `handles`
+            // keeps counting what it holds of the host's and its children's.
+            let cap = usize::try_from(handles).unwrap_or(usize::MAX);
+            store.set_max_component_handles(cap);
+            if let Some(table) = store.concurrent_resource_table() {
+                table.set_max_capacity(cap);
+            }
+        }
         if self.plan.epochs {
             store.epoch_deadline_callback(epoch_check);
             store.set_epoch_deadline(1);
