@@ -190,6 +190,10 @@ pub fn describe(
         _ => None,
     }) {
         t
+    } else if format!("{err:#}").contains("store handle limit exceeded") {
+        // The component model's handles of an async nanoprocess, capped at its
+        // `handles` limit (`run`).
+        limit(LimitKind::Handles).unwrap_or_else(|| format!("{err:#}"))
     } else if format!("{err:#}").contains("instance count too high") {
         limit(LimitKind::Instances).unwrap_or_else(|| format!("{err:#}"))
     } else if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
@@ -237,5 +241,5 @@ pub(crate) fn is_limit(err: &wasmtime::Error) -> bool {
     }) || matches!(
         err.downcast_ref::<wasmtime::Trap>(),
         Some(wasmtime::Trap::OutOfFuel)
-    )
+    ) || format!("{err:#}").contains("store handle limit exceeded")
 }
