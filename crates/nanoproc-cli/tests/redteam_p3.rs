@@ -6,10 +6,13 @@
 //! What a 0.3 guest can make the host keep for it: every stream, future, waitable
 //! set and pending host call (subtask) is an entry in wasmtime's per-store tables
 //! and host memory, made by a canonical built-in or an async-lowered import with no
-//! nanoproc code in the loop. Those are held to wasmtime's store-wide default of
+//! nanoproc code in the loop. Those were held to wasmtime's store-wide default of
 //! 100,000 live handles, not to the nanoprocess's `handles` limit, and their host
-//! memory is charged to no `memory` limit (the two ignored tests below, with their
-//! numbers). Everything else tried here holds: tasks that outlive their call, a
+//! memory was charged to no `memory` limit (the first two tests below, with their
+//! numbers; fixed since by capping an async store at `handles`). That cap counts
+//! wasmtime's entries, not what the nanoprocess holds, so a 0.3 program needs
+//! about 2.5 times the `handles` of its 0.2 twin (the ignored test). Everything
+//! else tried here holds: tasks that outlive their call, a
 //! deadlocked event loop, fuel, `--timeout` and Ctrl-C while tasks are pending,
 //! a trap in a spawned task, concurrent calls into children from spawned tasks, a
 //! deep chain of 0.2 calls on a 0.3 root's fiber, the output limit across
@@ -69,21 +72,16 @@ fn run_tree(manifest: &std::path::Path, extra: &[&str], args: &[&str]) -> Run {
 // ---------------------------------------------------------------------------------
 // Host memory through the component model's async state.
 
-/// FINDING: a 0.3 nanoprocess's streams, futures, waitable sets and pending host
-/// calls are not held to its `handles` limit. Each is a handle in wasmtime's
-/// per-instance tables (`stream.new` makes two), bounded only by wasmtime's
-/// store-wide default, `Store::set_max_component_handles` = 100,000, which nanoproc
-/// never sets. Measured with `--handles 100 --memory 4MiB`: `streams:49000`,
-/// `futures:49000`, `sets:60000` and `waits:99000` all succeed (the 100,000th
-/// handle traps "store handle limit exceeded", whatever the limit says).
-///
-/// Fix (run.rs, where each store is made, not a family module): set
-/// `store.set_max_component_handles(handles)` from the nanoprocess's `handles`
-/// limit (wasmtime's default where it has none), so that the limit bounds the
-/// component model's handles as it bounds the WASI resource table; and name the
-/// trap as the handles limit (a `LimitExceeded`, exit 137).
+/// FOUND, fixed in 078bee0 and 7d64604: a 0.3 nanoprocess's streams, futures,
+/// waitable sets and pending host calls were not held to its `handles` limit. Each
+/// is a handle in wasmtime's per-instance tables (`stream.new` makes two), and was
+/// bounded only by wasmtime's store-wide default, `Store::set_max_component_handles`
+/// = 100,000, which nanoproc never set. Measured with `--handles 100 --memory
+/// 4MiB`: `streams:49000`, `futures:49000`, `sets:60000` and `waits:99000` all
+/// succeeded (the 100,000th handle trapped "store handle limit exceeded", whatever
+/// the limit said). Now an async nanoprocess's store is capped at its `handles`,
+/// and going over is reported as that limit (status 137).
 #[test]
-#[ignore = "finding: nanoproc never calls Store::set_max_component_handles, so the component model's handles are bounded by wasmtime's 100,000 default, not by `handles` (fix in run.rs, not a family module or drive.rs)"]
 fn the_component_models_handles_are_held_to_the_handles_limit() {
     for op in [
         "streams:1000",
@@ -121,21 +119,19 @@ fn the_component_models_handles_are_held_to_the_handles_limit() {
     }
 }
 
-/// FINDING: the host memory behind those handles is charged to no one. Two 0.3
-/// dependencies, each limited to 4 MiB of memory and 100 handles, each leave
-/// 99,000 `monotonic-clock.wait-for` calls pending (async-lowered, never awaited,
-/// never dropped: about 1 KiB of host memory each, a subtask, a boxed host future
-/// and a timer). nanoproc's peak resident memory was 215 MiB against 30 MiB for
-/// the same tree idle; one root doing `waits:99000` under `--memory 4MiB --handles
-/// 100` reached 123 MiB (27 MiB for `waits:0`); streams cost about 470 B each
-/// (`streams:49000` in each: 77 MiB). Every isolated 0.3 nanoprocess of a tree can
-/// do the same, about 100 MiB each.
-///
-/// Fix: the one above bounds it by `handles` (4,096 by default for a dependency:
-/// about 4 MiB). Charging it to the `memory` limit would need wasmtime to report
-/// what its concurrent state allocates, which it does not.
+/// FOUND, fixed with the above: the host memory behind those handles is charged
+/// to no one. Two 0.3 dependencies, each limited to 4 MiB of memory and 100
+/// handles, each left 99,000 `monotonic-clock.wait-for` calls pending
+/// (async-lowered, never awaited, never dropped: about 1 KiB of host memory each,
+/// a subtask, a boxed host future and a timer): nanoproc's peak resident memory
+/// was 215 MiB against 30 MiB for the same tree idle; one root doing
+/// `waits:99000` under `--memory 4MiB --handles 100` reached 123 MiB (27 MiB for
+/// `waits:0`); streams cost about 470 B each (`streams:49000` in each: 77 MiB).
+/// Every isolated 0.3 nanoprocess of a tree could do the same, about 100 MiB
+/// each. The `handles` cap now bounds it (4,096 by default for a dependency);
+/// charging it to `memory` would need wasmtime to report what its concurrent state
+/// allocates, which it does not.
 #[test]
-#[ignore = "finding: pending host calls and streams of a 0.3 guest cost host memory bounded only by wasmtime's 100,000 handles per store, charged to neither `memory` nor `handles` (fix in run.rs: Store::set_max_component_handles)"]
 fn pending_host_calls_of_03_dependencies_are_bounded_by_their_limits() {
     let scene = Scene::new();
     let m = tree(
@@ -159,6 +155,63 @@ fn pending_host_calls_of_03_dependencies_are_bounded_by_their_limits() {
         peak < HOST_OVERHEAD_KIB + 2 * 4 * 1024,
         "two nanoprocesses limited to 4 MiB each made nanoproc use {peak} KiB: {run:?}"
     );
+}
+
+/// FINDING (low, from the fix above): the cap counts what wasmtime counts, not
+/// what the nanoprocess holds. Every borrow lent during a call is a live handle
+/// too, and the table behind the async state is capped at the same number though
+/// a stream is three entries there (its state and both ends). So a 0.3
+/// nanoprocess needs about 2.5 times the `handles` of its 0.2 twin for the same
+/// work: reading one file (`read:`, then `files:2`) needs 4 for probe_leaf and 10
+/// for probe3_leaf, which fails at 8 with "exceeded its open handles limit of 8"
+/// while it holds two descriptors. A limit sized for what a program opens (as
+/// manifest.md describes it) fails a 0.3 program that a 0.2 build of it passes.
+///
+/// Fix (run.rs): cap wasmtime's counts with room for what they add per handle,
+/// e.g. `handles * 4 + 64` for both, which still bounds a hostile guest (the
+/// tests above pass with it), or count the nanoprocess's own handles and lends
+/// apart; and say in manifest.md what a 0.3 nanoprocess's `handles` counts.
+#[test]
+#[ignore = "finding: an async nanoprocess's handles cap (run.rs) counts wasmtime's lends and three concurrent-table entries per stream, so a 0.3 program needs about 2.5 times the handles of its 0.2 twin (fix in run.rs, not a family module or drive.rs)"]
+fn a_03_nanoprocess_does_with_a_handles_limit_what_its_02_twin_does() {
+    for leaf in ["probe_leaf", "probe3_leaf"] {
+        let scene = Scene::new();
+        scene.file("data/a.txt", "hello");
+        let m = scene.manifest(&format!(
+            r#"[app]
+root = "driver"
+
+[nanoprocess.driver]
+component = "{driver}"
+deps = {{ "test:probe/probe" = "leaf", "test:probe/sibling" = "sib" }}
+grants.stdout = true
+grants.fs = [{{ host = "data", guest = "/data", rights = "read-write" }}]
+
+[nanoprocess.leaf]
+component = "{leaf}"
+on-failure = "error"
+grants.fs = [{{ from = "/data", guest = "/d", rights = "read-write" }}]
+grants.handles = 8
+
+[nanoprocess.sib]
+component = "{leaf}"
+"#,
+            driver = guest("probe_driver").display(),
+            leaf = guest(leaf).display(),
+        ));
+        let run = run_manifest(&m, &["child:read:/d/a.txt", "child:files:2"]);
+        assert_eq!(run.code, 0, "{leaf}: {run:?}");
+        assert_eq!(
+            run.answer("child:read:/d/a.txt"),
+            "ok: hello",
+            "{leaf}: {run:?}"
+        );
+        assert_eq!(
+            run.answer("child:files:2"),
+            "ok: 2 files",
+            "{leaf}: {run:?}"
+        );
+    }
 }
 
 /// Holds: what was left pending by a call that returned (host calls started and
