@@ -157,7 +157,7 @@ fn pending_host_calls_of_03_dependencies_are_bounded_by_their_limits() {
     );
 }
 
-/// FINDING (low, from the fix above): the cap counts what wasmtime counts, not
+/// Was a FINDING (low, from the fix above), fixed in run.rs by the cap below: the cap counted what wasmtime counts, not
 /// what the nanoprocess holds. Every borrow lent during a call is a live handle
 /// too, and the table behind the async state is capped at the same number though
 /// a stream is three entries there (its state and both ends). So a 0.3
@@ -172,7 +172,6 @@ fn pending_host_calls_of_03_dependencies_are_bounded_by_their_limits() {
 /// tests above pass with it), or count the nanoprocess's own handles and lends
 /// apart; and say in manifest.md what a 0.3 nanoprocess's `handles` counts.
 #[test]
-#[ignore = "finding: an async nanoprocess's handles cap (run.rs) counts wasmtime's lends and three concurrent-table entries per stream, so a 0.3 program needs about 2.5 times the handles of its 0.2 twin (fix in run.rs, not a family module or drive.rs)"]
 fn a_03_nanoprocess_does_with_a_handles_limit_what_its_02_twin_does() {
     for leaf in ["probe_leaf", "probe3_leaf"] {
         let scene = Scene::new();

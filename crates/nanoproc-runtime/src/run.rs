@@ -204,6 +204,12 @@ pub struct Tree {
     _deadline: Option<Deadline>,
 }
 
+/// How many of the component model's handles an async nanoprocess may hold per
+/// handle of its `handles` limit, plus a few for the calls under way (see
+/// `RunCtx::instantiate`).
+const ASYNC_HANDLES_PER_HANDLE: usize = 4;
+const ASYNC_HANDLES_SLACK: usize = 64;
+
 /// The native stack one level of nested calls may take: the callee's wasm stack
 /// (wasmtime's `max_wasm_stack`, 512 KiB by default, counted afresh for each store
 /// entered) and the host frames of the call between them.
@@ -460,7 +466,16 @@ impl RunCtx {
             // A synchronous nanoprocess can only make resources of its own that
             // way, which wasmtime's default bounds to a few MiB; its `handles`
             // keeps counting what it holds of the host's and its children's.
-            let cap = usize::try_from(handles).unwrap_or(usize::MAX);
+            // wasmtime counts more than nanoproc does: every borrow lent during a
+            // call is a live handle, and a stream takes three entries in the
+            // async state's table. So the cap is a multiple of the limit, which
+            // lets a 0.3 nanoprocess do what its 0.2 twin does with the same
+            // `handles` (red team, `redteam_p3.rs`) and still bounds its state
+            // to about 4 KiB a handle of its limit.
+            let cap = usize::try_from(handles)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(ASYNC_HANDLES_PER_HANDLE)
+                .saturating_add(ASYNC_HANDLES_SLACK);
             store.set_max_component_handles(cap);
             if let Some(table) = store.concurrent_resource_table() {
                 table.set_max_capacity(cap);

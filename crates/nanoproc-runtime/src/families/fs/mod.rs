@@ -597,8 +597,10 @@ pub(crate) fn build(
 ) -> wasmtime::Result<State> {
     // A WASI 0.3 nanoprocess's file operations run on its own thread
     // (`families::build_persona`); a 0.2 one's stay on wasmtime-wasi's blocking
-    // pool, where a wait that outlives the call's time limit can be abandoned
-    // (`families::io`) rather than hold the run's thread.
+    // pool as before, where a stream's wait that outlives the call's time limit
+    // is abandoned (`families::io`). Neither bounds an `open-at` that blocks (a
+    // FIFO with no writer): that holds the run until `--timeout` or Ctrl-C
+    // (docs/security.md).
     for (dir, opened) in dirs.iter().zip(&cx.node.dirs) {
         opened
             .preopen(wasi, dir.guest.as_str(), dir.rights)
