@@ -554,12 +554,14 @@ impl t::HostDescriptorWithStore<NanoState> for P3 {
         );
         let (verdict, base) = guard(store, rep, |g| {
             let verdict = g.check_p3(&fd, need, op, Some(&path))?;
+            // The check found it held; a descriptor that is not is refused
+            // here too, never a panic.
             let base = g
                 .rights
                 .held
                 .get(&rep)
                 .cloned()
-                .expect("checked by the guard");
+                .ok_or(Refusal::BadDescriptor)?;
             Ok::<_, Refusal>((verdict, base))
         })?;
         let outcome = Wasi::open_at(
