@@ -24,10 +24,10 @@
 //! Nothing here is a tokio `block_on`. wasmtime-wasi's synchronous 0.2 bindings
 //! call `Handle::block_on` for their I/O, and tokio panics on a `block_on` inside
 //! another; [`drive`] is a plain poll loop, so any nesting is fine. The 0.3 host
-//! implementations do use tokio (blocking pools for files, its reactor for
-//! sockets and timers): each poll runs with wasmtime-wasi's multi-threaded
-//! runtime entered, whose worker threads drive I/O and timers while this thread
-//! is parked, and wake it.
+//! implementations do use tokio (its reactor for sockets, its timers; a 0.3
+//! nanoprocess's file operations run on this thread, see `build_persona`): each
+//! poll runs with wasmtime-wasi's multi-threaded runtime entered, whose worker
+//! threads drive I/O and timers while this thread is parked, and wake it.
 //!
 //! # Limits while a guest waits
 //!
@@ -43,8 +43,8 @@
 //! Only a plan with an async component gets an engine with concurrency support
 //! (`plan::compile`): a plan of 0.2 components keeps wasmtime's synchronous call
 //! path and its costs. In a mixed plan every crossing pays for concurrency
-//! support (docs/BENCHMARKS.md), and calls into a 0.3 child take the generic
-//! path (no typed fast path is specialised for async calls).
+//! support (docs/BENCHMARKS.md). Calls into a 0.3 child keep their typed fast
+//! paths, which call [`call_typed`].
 
 use crate::state::{CallClock, NanoState};
 use std::cell::Cell;
