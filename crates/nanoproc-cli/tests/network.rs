@@ -2,30 +2,8 @@
 //! ::1). Every refused attempt is stopped before any packet is sent.
 
 use crate::common;
+use common::net::*;
 use common::*;
-use std::net::TcpListener;
-
-/// A listener on an ephemeral loopback port that accepts (and drops) a bounded
-/// number of connections in the background.
-fn server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(16) {
-            drop(conn);
-        }
-    });
-    port
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn connections_are_allowed_only_where_a_pattern_says() {

@@ -12,13 +12,12 @@
 //! command whose `run` is `async`.
 
 use crate::common;
+use common::net::*;
 use common::*;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The WASI 0.3 probe command, as an argument.
 fn cmd3() -> String {
@@ -55,27 +54,6 @@ on-failure = "error"
         guest(driver).display(),
         leaf3 = guest("probe3_leaf").display(),
     ))
-}
-
-/// Runs `manifest` with an audit log, returning the run and the log's lines.
-fn audited(
-    scene: &Scene,
-    manifest: &std::path::Path,
-    args: &[&str],
-) -> (Run, Vec<serde_json::Value>) {
-    let log = scene.path("audit.jsonl");
-    let _ = std::fs::remove_file(&log);
-    let log_arg = log.display().to_string();
-    let m = manifest.display().to_string();
-    let mut all = vec!["run", "--audit", &log_arg, &m, "--"];
-    all.extend_from_slice(args);
-    let run = nanoproc(&all);
-    let lines = if log.exists() {
-        audit_lines(&log)
-    } else {
-        Vec::new()
-    };
-    (run, lines)
 }
 
 /// Whether the audit holds a line for `nanoprocess`, `operation` and `decision`.
@@ -630,28 +608,6 @@ fn a_computing_03_nanoprocess_is_held_to_its_time_and_fuel() {
 // ---------------------------------------------------------------------------------
 // Network: TCP and name lookups.
 
-/// A listener on an ephemeral loopback port that accepts (and drops) a bounded
-/// number of connections in the background.
-fn server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(16) {
-            drop(conn);
-        }
-    });
-    port
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn connections_are_allowed_only_where_a_pattern_says() {
     let port = server();
@@ -854,136 +810,6 @@ fn a_03_child_gets_a_narrower_pattern_and_a_sibling_gets_none() {
 
 // ---------------------------------------------------------------------------------
 // Network: which datagrams a 0.3 UDP socket may receive (as udp_scope.rs).
-
-/// How long a live run may take before the test gives up on it (and kills it).
-const RUN_LIMIT: Duration = Duration::from_secs(60);
-
-/// A `nanoproc run` whose answers are read as they are printed, so that the test
-/// can act between two probes.
-struct Live {
-    child: Child,
-    lines: Receiver<String>,
-    stdout: Vec<String>,
-    stderr: std::thread::JoinHandle<String>,
-    started: Instant,
-}
-
-impl Live {
-    fn start(args: &[&str]) -> Live {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running nanoproc");
-        let (send, lines) = channel();
-        let stdout = child.stdout.take().expect("stdout was piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut err = child.stderr.take().expect("stderr was piped");
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        Live {
-            child,
-            lines,
-            stdout: Vec::new(),
-            stderr,
-            started: Instant::now(),
-        }
-    }
-
-    /// Waits for the answer printed for the probe `arg`.
-    fn answer(&mut self, arg: &str) -> String {
-        let prefix = format!("{arg} => ");
-        loop {
-            let left = RUN_LIMIT.saturating_sub(self.started.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let answer = line.strip_prefix(&prefix).map(str::to_owned);
-                    self.stdout.push(line);
-                    if let Some(answer) = answer {
-                        return answer;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
-                    panic!("no answer for {arg:?} in {RUN_LIMIT:?}: {:?}", self.stdout);
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait();
-                    panic!(
-                        "nanoproc ended ({status:?}) without answering {arg:?}: {:?}",
-                        self.stdout
-                    );
-                }
-            }
-        }
-    }
-
-    /// Waits for the run to end, within what is left of [`RUN_LIMIT`].
-    fn finish(mut self) -> Run {
-        let code = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for nanoproc") {
-                break status.code().unwrap_or(-1);
-            }
-            if self.started.elapsed() > RUN_LIMIT {
-                let _ = self.child.kill();
-                panic!("nanoproc did not end in {RUN_LIMIT:?}: {:?}", self.stdout);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.stdout.extend(self.lines.iter());
-        Run {
-            code,
-            stdout: self.stdout.iter().map(|l| format!("{l}\n")).collect(),
-            stderr: self.stderr.join().expect("reading stderr"),
-        }
-    }
-}
-
-/// The address in an answer `ok: bound ADDR`.
-fn bound(answer: &str) -> SocketAddr {
-    answer
-        .strip_prefix("ok: bound ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("expected `ok: bound ADDR`, got {answer:?}"))
-}
-
-/// Where a datagram sent on loopback to a socket bound to `addr` arrives.
-fn on_loopback(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], addr.port()))
-}
-
-/// A socket of this test on an ephemeral loopback port.
-fn peer() -> UdpSocket {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    socket
-}
-
-/// A loopback port free when asked.
-fn free_port() -> u16 {
-    peer().local_addr().unwrap().port()
-}
-
-/// The refusals of UDP receives recorded in an audit log.
-fn refused_receives(log: &std::path::Path) -> Vec<serde_json::Value> {
-    audit_lines(log)
-        .into_iter()
-        .filter(|e| e["operation"] == "wasi:sockets/udp.receive" && e["decision"] == "refused")
-        .collect()
-}
 
 #[test]
 fn without_grants_a_03_client_socket_binds_but_hears_no_one() {

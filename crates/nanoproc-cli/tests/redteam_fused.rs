@@ -14,23 +14,6 @@ use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Runs `m` with the audit written to the scene's `audit.jsonl`; the run and the
-/// log's lines.
-fn audited(scene: &Scene, m: &std::path::Path, args: &[&str]) -> (Run, Vec<serde_json::Value>) {
-    let log = scene.path("audit.jsonl");
-    let _ = std::fs::remove_file(&log);
-    let (l, m) = (log.display().to_string(), m.display().to_string());
-    let mut all = vec!["run", "--audit", l.as_str(), m.as_str(), "--"];
-    all.extend_from_slice(args);
-    let run = nanoproc(&all);
-    let lines = if log.exists() {
-        audit_lines(&log)
-    } else {
-        Vec::new()
-    };
-    (run, lines)
-}
-
 /// The audit lines of `family` (and `operation`, if given) as (nanoprocess,
 /// target, decision).
 fn lines_of(

@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 pub use xtask::guest;
 
+pub mod net;
+
 /// A scratch directory holding a manifest and whatever host files a test grants.
 pub struct Scene {
     pub dir: tempfile::TempDir,
@@ -285,6 +287,24 @@ pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
+}
+
+/// Runs `manifest` with `args` for its root and the audit written to the scene's
+/// `audit.jsonl` (a log of an earlier run removed first); the run and the log's
+/// lines, none if the run wrote no log.
+pub fn audited(scene: &Scene, manifest: &Path, args: &[&str]) -> (Run, Vec<serde_json::Value>) {
+    let log = scene.path("audit.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let (l, m) = (log.display().to_string(), manifest.display().to_string());
+    let mut all = vec!["run", "--audit", l.as_str(), m.as_str(), "--"];
+    all.extend_from_slice(args);
+    let run = nanoproc(&all);
+    let lines = if log.exists() {
+        audit_lines(&log)
+    } else {
+        Vec::new()
+    };
+    (run, lines)
 }
 
 pub fn check(manifest: &Path) -> Run {
