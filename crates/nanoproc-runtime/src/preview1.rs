@@ -62,6 +62,12 @@ pub(crate) fn explain(err: &wasmtime::Error, trap: &Trap) -> Option<String> {
         .map(|f| format!(", in `{f}`"))
         .unwrap_or_default();
 
+    // A shim alone is no sign of the adapter: every component wit-component made
+    // has one (a WASI 0.3 guest that waits traps in its own). Only a call from a
+    // module's preview 1 import through it is the adapter's.
+    if in_shim && called.is_none() {
+        return None;
+    }
     if in_shim {
         // The shim's table is empty until the adapter is instantiated, which is
         // after the module (the adapter uses the module's memory): a call from the
