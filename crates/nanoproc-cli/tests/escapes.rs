@@ -220,10 +220,16 @@ grants.stdout = true
 
 #[test]
 fn writing_to_a_file_opened_for_reading_is_wasmtimes_answer_not_a_refusal() {
+    write_to_a_file_opened_for_reading("probe_cmd");
+}
+
+/// A write through a descriptor opened for reading, by the probe command `cmd`
+/// (`probe_cmd`, or its WASI 0.3 twin in p3_fs.rs).
+pub(crate) fn write_to_a_file_opened_for_reading(cmd: &str) {
     let scene = Scene::new();
     scene.file("data/a.txt", "alpha");
     let log = scene.path("audit.jsonl");
-    let cmd = guest("probe_cmd").display().to_string();
+    let cmd = guest(cmd).display().to_string();
     let dir = format!("{}::/data", scene.path("data").display());
     let run = nanoproc(&[
         "run",
@@ -243,7 +249,7 @@ fn writing_to_a_file_opened_for_reading_is_wasmtimes_answer_not_a_refusal() {
     let lines = audit_lines(&log);
     assert!(
         !lines.iter().any(|l| l["decision"] == "refused"),
-        "not a capability refusal: {lines:?}"
+        "not a capability refusal: {lines:#?}"
     );
     assert_eq!(
         std::fs::read_to_string(scene.path("data/a.txt")).unwrap(),
