@@ -34,10 +34,17 @@ fn a_result_too_large_for_the_parent_is_the_childs_failure() {
 /// driver -> mid0 -> mid1 -> ... -> mid(N-1) -> leaf, each mid serving
 /// `downstream` to the one above it; the driver's `sibling` is a second leaf.
 fn chain(scene: &Scene, mids: usize) -> std::path::PathBuf {
-    let mut m = String::from(
-        "[app]\nroot = \"driver\"\n\n[nanoprocess.driver]\ncomponent = \"{probe_driver}\"\n\
-         deps = { \"test:probe/probe\" = \"mid0\", \"test:probe/sibling\" = \"sib\" }\n\
+    chain_under(scene, "probe_driver", mids)
+}
+
+/// [`chain`] under the driver `driver` (`probe_driver`, or `probe3_driver` in
+/// redteam_p3.rs); the mids and leaves are the 0.2 probes.
+pub(crate) fn chain_under(scene: &Scene, driver: &str, mids: usize) -> std::path::PathBuf {
+    let mut m = format!(
+        "[app]\nroot = \"driver\"\n\n[nanoprocess.driver]\ncomponent = \"{}\"\n\
+         deps = {{ \"test:probe/probe\" = \"mid0\", \"test:probe/sibling\" = \"sib\" }}\n\
          grants.stdout = true\n\n",
+        guest(driver).display()
     );
     for i in 0..mids {
         let below = if i + 1 == mids {

@@ -469,27 +469,8 @@ fn concurrent_calls_from_a_03_drivers_tasks_are_serialized_and_limited() {
 #[test]
 fn a_deep_chain_at_its_wasm_stack_limit_fits_a_03_roots_fiber() {
     let mids = 48;
-    let mut m = format!(
-        "[app]\nroot = \"driver\"\n\n[nanoprocess.driver]\ncomponent = \"{}\"\n\
-         deps = {{ \"test:probe/probe\" = \"mid0\", \"test:probe/sibling\" = \"sib\" }}\n\
-         grants.stdout = true\n\n",
-        guest("probe3_driver").display()
-    );
-    for i in 0..mids {
-        let below = if i + 1 == mids {
-            "leaf".to_string()
-        } else {
-            format!("mid{}", i + 1)
-        };
-        m.push_str(&format!(
-            "[nanoprocess.mid{i}]\ncomponent = \"{{probe_mid}}\"\n\
-             deps = {{ \"test:probe/downstream\" = \"{below}\" }}\n\n"
-        ));
-    }
-    m.push_str("[nanoprocess.leaf]\ncomponent = \"{probe_leaf}\"\n\n");
-    m.push_str("[nanoprocess.sib]\ncomponent = \"{probe_leaf}\"\n");
     let scene = Scene::new();
-    let manifest = scene.manifest(&m);
+    let manifest = crate::costs::chain_under(&scene, "probe3_driver", mids);
     let op = format!("child:{}count", "dive:5000:".repeat(mids));
     let run = run_manifest(&manifest, &[&op, "sibling:count"]);
     assert_eq!(run.code, 0, "{run:?}");
