@@ -95,6 +95,79 @@ pub fn rec_checksum<'a>(
     acc
 }
 
+/// The `make_rec` and `rec_sum` of an [`Api`] impl, for record types named `Rec` and
+/// `Leaf` where it is used, with the fields of `bench:calls/api`'s `rec` and `leaf`
+/// (a crate's bindings, or `bench-direct`'s own structs): the record built from
+/// [`rec_parts`], its checksum by [`rec_checksum`].
+#[macro_export]
+macro_rules! rec_fns {
+    () => {
+        fn make_rec() -> Rec {
+            let (id, name, tags, leaves, matrix) = $crate::rec_parts();
+            Rec {
+                id,
+                name,
+                tags,
+                leaves: leaves
+                    .into_iter()
+                    .map(|(id, label, values)| Leaf { id, label, values })
+                    .collect(),
+                matrix,
+            }
+        }
+
+        fn rec_sum(r: &Rec) -> u64 {
+            $crate::rec_checksum(
+                r.id,
+                &r.name,
+                r.tags.iter().map(String::as_str),
+                r.leaves
+                    .iter()
+                    .map(|l| (l.id, l.label.as_str(), l.values.as_slice())),
+                r.matrix.iter().map(Vec::as_slice),
+            )
+        }
+    };
+}
+
+/// `struct Imported`, the [`Api`] of a caller whose bindings import
+/// `bench:calls/api` (`api`, `Rec` and `Leaf` in scope where it is used, from
+/// wit-bindgen's 0.2 or 0.3 bindings alike): each function one call of the import.
+/// The callers (`bench-parent`, `bench-mixed-parent`, `bench3-parent`) then time the
+/// same calls with the same loop.
+#[macro_export]
+macro_rules! imported_api {
+    () => {
+        struct Imported;
+
+        impl $crate::Api for Imported {
+            type Rec = Rec;
+
+            fn noop() {
+                api::noop();
+            }
+
+            fn add(a: u32, b: u32) -> u32 {
+                api::add(a, b)
+            }
+
+            fn echo(s: &str) -> String {
+                api::echo(s)
+            }
+
+            fn sum(b: &[u8]) -> u64 {
+                api::sum(b)
+            }
+
+            fn nested(r: &Rec) -> Rec {
+                api::nested(r)
+            }
+
+            $crate::rec_fns!();
+        }
+    };
+}
+
 /// Runs `<kind> <n>` from the command line against `A` and prints the result line.
 pub fn main<A: Api>() -> ExitCode {
     let mut args = std::env::args().skip(1);

@@ -55,31 +55,7 @@ impl Api for Direct {
         r.clone()
     }
 
-    fn make_rec() -> Rec {
-        let (id, name, tags, leaves, matrix) = bench_common::rec_parts();
-        Rec {
-            id,
-            name,
-            tags,
-            leaves: leaves
-                .into_iter()
-                .map(|(id, label, values)| Leaf { id, label, values })
-                .collect(),
-            matrix,
-        }
-    }
-
-    fn rec_sum(r: &Rec) -> u64 {
-        bench_common::rec_checksum(
-            r.id,
-            &r.name,
-            r.tags.iter().map(String::as_str),
-            r.leaves
-                .iter()
-                .map(|l| (l.id, l.label.as_str(), l.values.as_slice())),
-            r.matrix.iter().map(Vec::as_slice),
-        )
-    }
+    bench_common::rec_fns!();
 }
 
 fn main() -> ExitCode {
