@@ -230,18 +230,23 @@ pub fn peak_kib(run: &Run) -> u64 {
         .unwrap_or_else(|| panic!("no peak memory in {run:?}"))
 }
 
-/// Runs `nanoproc` with `args`, killing it and failing the test if it has not
-/// ended within `limit`: for what used to hang or take forever.
-pub fn nanoproc_within(limit: std::time::Duration, args: &[&str]) -> (Run, std::time::Duration) {
+/// Starts `nanoproc` with `args`, no stdin, and its stdout and stderr piped.
+pub fn spawn_piped(args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    let started = std::time::Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
+    Command::new(env!("CARGO_BIN_EXE_nanoproc"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("running nanoproc");
+        .expect("running nanoproc")
+}
+
+/// Runs `nanoproc` with `args`, killing it and failing the test if it has not
+/// ended within `limit`: for what used to hang or take forever.
+pub fn nanoproc_within(limit: std::time::Duration, args: &[&str]) -> (Run, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let mut child = spawn_piped(args);
     // The pipes are drained on their own threads, so that a large output cannot
     // block the child while this one waits.
     let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
