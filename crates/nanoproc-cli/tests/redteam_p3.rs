@@ -11,8 +11,8 @@
 //! memory was charged to no `memory` limit (the first two tests below, with their
 //! numbers; fixed since by capping an async store at `handles`). That cap counted
 //! wasmtime's entries, not what the nanoprocess holds, so a 0.3 program needed
-//! about 2.5 times the `handles` of its 0.2 twin (fixed by a cap of 4 x `handles`
-//! + 64, and tested). Everything
+//! about 2.5 times the `handles` of its 0.2 twin (fixed by a cap of four times
+//! `handles` plus 64, and tested). Everything
 //! else tried here holds: tasks that outlive their call, a
 //! deadlocked event loop, fuel, `--timeout` and Ctrl-C while tasks are pending,
 //! a trap in a spawned task, concurrent calls into children from spawned tasks, a
