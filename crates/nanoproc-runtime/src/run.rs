@@ -291,9 +291,15 @@ pub(crate) fn with_stack<T: Send>(
 /// The number of levels below the root (nodes are in pre-order: a parent before
 /// its children).
 pub(crate) fn tree_depth(nodes: &[crate::plan::PlannedNode]) -> usize {
-    let mut depths = vec![0usize; nodes.len()];
-    for (i, node) in nodes.iter().enumerate() {
-        if let Some(parent) = node.parent {
+    depth_of(nodes.iter().map(|n| n.parent))
+}
+
+/// The number of levels below the root of a tree given by each node's parent, in
+/// pre-order (a parent before its children): a manifest's or a plan's.
+pub(crate) fn depth_of(parents: impl ExactSizeIterator<Item = Option<usize>>) -> usize {
+    let mut depths = vec![0usize; parents.len()];
+    for (i, parent) in parents.enumerate() {
+        if let Some(parent) = parent {
             depths[i] = depths[parent] + 1;
         }
     }

@@ -199,7 +199,9 @@ pub(super) fn compile_all(
     );
     let mut engine = engine;
     if needs_concurrency.load(std::sync::atomic::Ordering::Relaxed) {
-        choice.concurrency = Some(manifest_depth(manifest));
+        choice.concurrency = Some(crate::run::depth_of(
+            manifest.nodes.iter().map(|n| n.parent),
+        ));
         engine = engine_for(choice).map_err(|e| format!("{e:#}"))?;
         let again = read_and_compile_files(
             manifest,
@@ -430,7 +432,9 @@ fn read_and_compile_files(
                             Ok(bytes) => {
                                 let digest: [u8; 32] =
                                     <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-                                if !is_core_module(&bytes) && super::read::uses_async(&bytes) {
+                                let is_async =
+                                    !is_core_module(&bytes) && super::read::uses_async(&bytes);
+                                if is_async {
                                     needs_concurrency.store(true, Ordering::Relaxed);
                                 }
                                 // Once some file needs concurrency support, the
@@ -441,6 +445,7 @@ fn read_and_compile_files(
                                     } else {
                                         compile_file(
                                             engine, cache, progress, host, path, &bytes, digest,
+                                            is_async,
                                         )
                                         .map(Arc::new)
                                         .map_err(|e| format!("{e:#}"))
@@ -526,21 +531,12 @@ fn same_files(first: Files, again: Files) -> Files {
     }
 }
 
-/// The depth of a manifest's tree (levels below the root).
-fn manifest_depth(manifest: &Manifest) -> usize {
-    let mut depths = vec![0usize; manifest.nodes.len()];
-    for (i, node) in manifest.nodes.iter().enumerate() {
-        if let Some(parent) = node.parent {
-            depths[i] = depths[parent] + 1;
-        }
-    }
-    depths.into_iter().max().unwrap_or(0)
-}
-
 /// The stack of each compiling thread: the size of a main thread's.
 const COMPILE_STACK: usize = 8 << 20;
 
 /// [`compile`], with its progress reported and logged.
+// What the reading worker found of the file, passed on as it is.
+#[allow(clippy::too_many_arguments)]
 fn compile_file(
     engine: &Engine,
     cache: &crate::cache::CompileCache,
@@ -549,6 +545,7 @@ fn compile_file(
     path: &Path,
     bytes: &[u8],
     digest: [u8; 32],
+    is_async: bool,
 ) -> wasmtime::Result<Compiled> {
     let began = Instant::now();
     let compiling = || {
@@ -560,7 +557,7 @@ fn compile_file(
             });
         }
     };
-    let result = compile(engine, cache, host, bytes, digest, compiling);
+    let result = compile(engine, cache, host, bytes, digest, is_async, compiling);
     let took = began.elapsed();
     let cached = matches!(result, Ok((_, Origin::Cache)));
     let ms = took.as_millis() as u64;
@@ -688,10 +685,10 @@ fn compile(
     host: &crate::families::host::HostFamilies,
     bytes: &[u8],
     digest: [u8; 32],
+    is_async: bool,
     compiling: impl FnOnce(),
 ) -> wasmtime::Result<(Compiled, Origin)> {
     let is_core = is_core_module(bytes);
-    let is_async = !is_core && super::read::uses_async(bytes);
     let (component, origin) = if is_core {
         let adapted = wit_component::ComponentEncoder::default()
             .module(bytes)
