@@ -107,6 +107,8 @@ pub struct Runtime {
     progress: Option<ProgressHook>,
     /// The capability families the host defines (see [`Runtime::with_host_family`]).
     host: families::host::HostFamilies,
+    /// The trust roots of outgoing HTTPS requests (see [`Runtime::with_http_ca`]).
+    http: Arc<families::http::Client>,
 }
 
 impl Runtime {
@@ -120,6 +122,7 @@ impl Runtime {
             interruptible: true,
             progress: None,
             host: Default::default(),
+            http: Default::default(),
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -128,6 +131,15 @@ impl Runtime {
             concurrency: None,
         })?;
         Ok(runtime)
+    }
+
+    /// The same runtime, trusting the certificates in each PEM file of `files` as
+    /// roots for outgoing HTTPS requests, besides the system's (`--http-ca`). The
+    /// files are read now: one that cannot be read, or holds no usable
+    /// certificate, is an error naming it.
+    pub fn with_http_ca(mut self, files: &[std::path::PathBuf]) -> Result<Self, String> {
+        self.http = Arc::new(families::http::Client::with_roots_from(files)?);
+        Ok(self)
     }
 
     /// The same runtime, refusing component files larger than `bytes` (the default
@@ -282,6 +294,7 @@ impl Runtime {
             max_component_size: self.max_component_size,
             progress: self.progress.as_ref(),
             host: &self.host,
+            http: &self.http,
         };
         plan::plan(&compiler, manifest, root_args, host_env, mode, root)
     }

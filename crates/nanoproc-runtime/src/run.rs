@@ -428,6 +428,7 @@ impl RunCtx {
             &self.interrupt,
             &self.io,
             &self.outputs,
+            &self.plan.http,
             budgets.clone(),
         )
         .map_err(|e| fail(format!("{e:#}")))?;
@@ -438,9 +439,14 @@ impl RunCtx {
         // context and families, from its own grants, in this store.
         for &fused in &node.personas {
             let persona_node = &self.plan.nodes[fused];
-            let persona =
-                crate::families::build_persona(persona_node, &self.audit, &self.io, &self.outputs)
-                    .map_err(|e| StartError::failed(&persona_node.path, format!("{e:#}")))?;
+            let persona = crate::families::build_persona(
+                persona_node,
+                &self.audit,
+                &self.io,
+                &self.outputs,
+                &self.plan.http,
+            )
+            .map_err(|e| StartError::failed(&persona_node.path, format!("{e:#}")))?;
             state.fused.push(persona);
         }
         for &child in &node.children {

@@ -30,6 +30,7 @@ pub(crate) mod env;
 pub(crate) mod exit;
 pub(crate) mod fs;
 pub(crate) mod host;
+pub(crate) mod http;
 pub(crate) mod io;
 pub(crate) mod network;
 pub(crate) mod random;
@@ -83,6 +84,8 @@ pub(crate) struct BuildCx<'a> {
     pub io: &'a HostIo,
     /// What every writer of the run shares: destinations and output budgets.
     pub outputs: &'a stdio::RunOutputs,
+    /// The trust roots of outgoing HTTPS requests, the runtime's.
+    pub http: &'a Arc<http::Client>,
 }
 
 /// Declares the host side of the families: their states side by side, and the
@@ -185,6 +188,7 @@ host_families! {
     random: random,
     exit: exit,
     network: network,
+    http: http,
     config: config,
     host: host,
 }
@@ -200,6 +204,7 @@ pub(crate) fn build_state(
     interrupt: &Interrupt,
     io: &HostIo,
     outputs: &stdio::RunOutputs,
+    http: &Arc<http::Client>,
     budgets: Vec<Arc<Budget>>,
 ) -> wasmtime::Result<NanoState> {
     let path = node.path.clone();
@@ -211,7 +216,7 @@ pub(crate) fn build_state(
         recorder,
         families,
         node: index,
-    } = build_persona(node, audit, io, outputs)?;
+    } = build_persona(node, audit, io, outputs, http)?;
 
     let mut table = ResourceTable::new();
     if let Some(handles) = limits.get(LimitKind::Handles) {
@@ -244,6 +249,7 @@ pub(crate) fn build_persona(
     audit: &Audit,
     io: &HostIo,
     outputs: &stdio::RunOutputs,
+    http: &Arc<http::Client>,
 ) -> wasmtime::Result<crate::state::Persona> {
     let cx = BuildCx {
         node,
@@ -251,6 +257,7 @@ pub(crate) fn build_persona(
         limits: &node.caps.limits,
         io,
         outputs,
+        http,
     };
     let mut wasi = WasiCtxBuilder::new();
     if node.is_async {

@@ -75,6 +75,8 @@ pub(crate) struct Compiler<'a> {
     /// The capability families the host registered: their interfaces are linked
     /// like WASI's.
     pub host: &'a crate::families::host::HostFamilies,
+    /// The trust roots of outgoing HTTPS requests, handed to the plan.
+    pub http: &'a std::sync::Arc<crate::families::http::Client>,
 }
 
 /// What stage 3 found.
@@ -116,6 +118,7 @@ pub(super) fn compile_all(
         max_component_size,
         progress,
         host,
+        http: _,
     } = *compiler;
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).

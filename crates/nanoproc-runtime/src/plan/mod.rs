@@ -194,6 +194,8 @@ pub(crate) struct PlanInner {
     /// Unique in the process, never reused: what a plugin's typed export is
     /// checked against (an address could be reused by a later plan).
     pub id: u64,
+    /// The trust roots of outgoing HTTPS requests, the runtime's.
+    pub http: Arc<crate::families::http::Client>,
 }
 
 /// The largest component file a [`crate::Runtime`] reads unless configured
@@ -327,6 +329,7 @@ pub(crate) fn plan(
             single_component: manifest.is_single(),
             source: manifest.source().map(Arc::from),
             ticker: std::sync::OnceLock::new(),
+            http: compiler.http.clone(),
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
