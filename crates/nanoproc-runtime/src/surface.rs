@@ -467,7 +467,7 @@ pub struct Export {
 #[derive(Clone, Debug, Serialize)]
 pub struct FamilyUse {
     /// The family's name (`nanoproc_caps`'s, e.g. `filesystem`, `clocks`), `io`,
-    /// or for a WASI package nanoproc cannot grant, its name (`http`).
+    /// or for a WASI package nanoproc cannot grant, its name (`keyvalue`).
     pub family: String,
     /// Whether nanoproc can grant it (`io` needs no grant and counts as grantable).
     pub grantable: bool,
@@ -806,13 +806,11 @@ fn component_import(
     };
     let matches = matching(&interface, |(_, surface, _)| surface);
     if matches.is_empty() {
-        // A WASI package nanoproc has no family for (`wasi:http`, `wasi:keyvalue`).
+        // A WASI package nanoproc has no family for (`wasi:keyvalue`).
         let package = package.split('/').next().unwrap_or(package).to_string();
-        import.problem = Some(if package == "http" {
-            "nanoproc cannot grant HTTP yet".to_string()
-        } else {
-            format!("nanoproc cannot grant wasi:{package} (no family serves it)")
-        });
+        import.problem = Some(format!(
+            "nanoproc cannot grant wasi:{package} (no family serves it)"
+        ));
         import.families.push(package);
         return import;
     }
@@ -1247,10 +1245,8 @@ mod tests {
         assert_eq!(wall.functions, ["now"]);
         let http = import("wasi:http/outgoing-handler@0.2.10");
         assert_eq!(http.families, ["http"]);
-        assert_eq!(
-            http.problem.as_deref(),
-            Some("nanoproc cannot grant HTTP yet")
-        );
+        assert_eq!(http.grant_keys, ["http"]);
+        assert!(http.served && http.problem.is_none());
         let keyvalue = import("wasi:keyvalue/store@0.2.0");
         assert_eq!(keyvalue.provider, Provider::Unavailable);
         assert_eq!(
@@ -1267,7 +1263,7 @@ mod tests {
             .collect();
         assert_eq!(
             families,
-            [("clocks", true), ("http", false), ("keyvalue", false)]
+            [("clocks", true), ("http", true), ("keyvalue", false)]
         );
         assert_eq!(s.families[0].grant_keys, ["monotonic-clock", "wall-clock"]);
         assert_eq!(s.exports.len(), 1);
@@ -1347,7 +1343,11 @@ mod tests {
         assert_eq!(keys("wasi:cli/exit"), [("exit", vec!["exit"])]);
         assert_eq!(keys("wasi:config/store"), [("config", vec!["config"])]);
         assert_eq!(keys("wasi:io/streams"), [("io", vec![])]);
-        assert!(keys("wasi:http/types").is_empty());
+        assert_eq!(keys("wasi:http/types"), [("http", vec![])]);
+        assert_eq!(
+            keys("wasi:http/outgoing-handler"),
+            [("http", vec!["http"])]
+        );
         let p1 = |name: &str| -> Vec<&str> {
             matching(name, |(_, _, p)| p)
                 .into_iter()
