@@ -77,6 +77,10 @@ pub const FOREIGN_GUESTS: &[(&str, &str)] = &[
         "py-plugin",
         "Python plugin of examples/plugin-host: exports transform, imports kv",
     ),
+    (
+        "js-http-hello",
+        "JavaScript HTTP handler (fetch event): exports wasi:http/incoming-handler@0.2.10",
+    ),
 ];
 
 /// Serialises builds within one process; [`File::lock`] serialises processes.
@@ -188,7 +192,9 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 program,
                 args,
                 env: Vec::new(),
-                inputs: vec![js],
+                // The script and the WIT, not the whole directory: http-hello/ is
+                // another component's.
+                inputs: vec![js.join(script), js.join("wit")],
                 tool_version: COMPONENTIZE_JS.into(),
                 if_it_fails: format!(
                     "(reinstall with: rm -rf target/foreign-tools/js && npm install --prefix target/foreign-tools/js {COMPONENTIZE_JS})"
@@ -270,6 +276,28 @@ fn recipe(name: &str, root: &Path, sources: &Path) -> Result<Recipe, String> {
                 tool_version: COMPONENTIZE_PY.into(),
                 if_it_fails: format!(
                     "(reinstall with: rm -rf target/foreign-tools/py && python3 -m venv target/foreign-tools/py && target/foreign-tools/py/bin/pip install {COMPONENTIZE_PY})"
+                ),
+            })
+        }
+        // An HTTP handler for `nanoproc serve` (guests/foreign/js/http-hello): HTTP on,
+        // so the engine's fetch event serves the world's incoming-handler export.
+        "js-http-hello" => {
+            let program = componentize_js(root)?;
+            let dir = sources.join("js").join("http-hello");
+            Ok(Recipe {
+                program,
+                args: vec![
+                    path(&dir.join("handler.js")),
+                    "--wit".into(),
+                    path(&dir.join("wit")),
+                    "--world-name".into(),
+                    "handler".into(),
+                ],
+                env: Vec::new(),
+                inputs: vec![dir],
+                tool_version: COMPONENTIZE_JS.into(),
+                if_it_fails: format!(
+                    "(reinstall with: rm -rf target/foreign-tools/js && npm install --prefix target/foreign-tools/js {COMPONENTIZE_JS})"
                 ),
             })
         }
