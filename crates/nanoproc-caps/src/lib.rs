@@ -3,7 +3,8 @@
 //!
 //! Capabilities come in families, one module each: directories ([`fs`]), environment
 //! and arguments ([`env`]), stdio ([`stdio`]), clocks ([`clocks`]), random
-//! ([`random`]), exit ([`exit`]), network patterns ([`network`]), configuration
+//! ([`random`]), exit ([`exit`]), network patterns ([`network`]), HTTP requests by
+//! URL pattern ([`http`]), configuration
 //! values ([`config`]), capabilities an embedding application defines ([`host`]) and
 //! resource limits ([`limits`]). Each implements [`Family`]:
 //! its grant syntax, how the root's holding is made from the user's request, how a
@@ -40,6 +41,7 @@ pub mod exit;
 pub mod family;
 pub mod fs;
 pub mod host;
+pub mod http;
 pub mod limits;
 pub mod network;
 pub mod random;
@@ -62,6 +64,9 @@ pub use fs::{
     Laundering, Region, laundering,
 };
 pub use host::{CustomRule, Host, HostHolding, HostRequest, ScopeRule, Scopes};
+pub use http::{
+    Http, HttpHolding, HttpRequest, RequestHost, RequestUrl, Scheme, UrlPattern, is_public,
+};
 pub use limits::{LimitKind, Limits, LimitsFamily, LimitsRequest, format_millis, parse_millis};
 pub use network::{NetPattern, Network, NetworkHolding, NetworkRequest, PatternRequest};
 pub use random::{Random, RandomHolding, RandomMode, RandomRequest};
@@ -227,6 +232,8 @@ families! {
     exit: Exit,
     /// Where it may connect, send, bind, listen and receive.
     network: Network,
+    /// Which HTTP requests it may send (`wasi:http`), by URL pattern.
+    http: Http,
     /// `wasi:config/store` values.
     config: Config,
     /// Capabilities the embedding application defines (`grants.host`).

@@ -2,7 +2,9 @@
 //!
 //! Each limit is a number in its kind's unit. A root without a limit is unlimited;
 //! a child without one gets [`LimitKind::child_default`], capped by its parent's,
-//! so that a dependency nobody thought about is still bounded. The memory limit of
+//! so that a dependency nobody thought about is still bounded (a child's HTTP
+//! requests too: 16 in flight, 64 MiB of body each way and 30 s each, unless its
+//! manifest says otherwise). The memory limit of
 //! a nanoprocess also bounds its whole subtree (the runtime charges every
 //! descendant's linear memory to it as well, like a cgroup).
 
@@ -29,10 +31,19 @@ pub enum LimitKind {
     /// Bytes it may write to each output stream it holds, per instance (a
     /// restarted instance starts counting again).
     Output,
+    /// `wasi:http` requests it may have in flight at once (sent and not yet
+    /// answered in full).
+    HttpRequests,
+    /// Bytes of body each way per `wasi:http` request: what it sends, and what it
+    /// may read of the response.
+    HttpBody,
+    /// Wall-clock milliseconds per `wasi:http` request, from sending it to the
+    /// end of the response.
+    HttpTimeout,
 }
 
 impl LimitKind {
-    pub const ALL: [LimitKind; 7] = [
+    pub const ALL: [LimitKind; 10] = [
         LimitKind::Memory,
         LimitKind::Tables,
         LimitKind::Instances,
@@ -40,6 +51,9 @@ impl LimitKind {
         LimitKind::Fuel,
         LimitKind::Timeout,
         LimitKind::Output,
+        LimitKind::HttpRequests,
+        LimitKind::HttpBody,
+        LimitKind::HttpTimeout,
     ];
 
     /// The key that sets it in a manifest's grants.
@@ -52,6 +66,9 @@ impl LimitKind {
             LimitKind::Fuel => "fuel",
             LimitKind::Timeout => "timeout",
             LimitKind::Output => "output",
+            LimitKind::HttpRequests => "http-requests",
+            LimitKind::HttpBody => "http-body",
+            LimitKind::HttpTimeout => "http-timeout",
         }
     }
 
@@ -67,26 +84,34 @@ impl LimitKind {
             LimitKind::Fuel => None,
             LimitKind::Timeout => Some(30_000),
             LimitKind::Output => Some(64 << 20),
+            LimitKind::HttpRequests => Some(16),
+            LimitKind::HttpBody => Some(64 << 20),
+            LimitKind::HttpTimeout => Some(30_000),
         }
     }
 
     /// The value in the manifest's syntax.
     pub fn format(self, value: u64) -> String {
         match self {
-            LimitKind::Memory | LimitKind::Output => crate::format_bytes(value),
-            LimitKind::Timeout => format_millis(value),
-            LimitKind::Tables | LimitKind::Instances | LimitKind::Handles | LimitKind::Fuel => {
-                value.to_string()
+            LimitKind::Memory | LimitKind::Output | LimitKind::HttpBody => {
+                crate::format_bytes(value)
             }
+            LimitKind::Timeout | LimitKind::HttpTimeout => format_millis(value),
+            LimitKind::Tables
+            | LimitKind::Instances
+            | LimitKind::Handles
+            | LimitKind::Fuel
+            | LimitKind::HttpRequests => value.to_string(),
         }
     }
 
-    /// Parses a manifest or command-line value: sizes for memory and output,
-    /// durations for timeout, plain numbers for the rest.
+    /// Parses a manifest or command-line value: sizes for memory, output and
+    /// http-body, durations for timeout and http-timeout, plain numbers for the
+    /// rest.
     pub fn parse(self, text: &str) -> Result<u64, String> {
         match self {
-            LimitKind::Memory | LimitKind::Output => crate::parse_bytes(text),
-            LimitKind::Timeout => parse_millis(text),
+            LimitKind::Memory | LimitKind::Output | LimitKind::HttpBody => crate::parse_bytes(text),
+            LimitKind::Timeout | LimitKind::HttpTimeout => parse_millis(text),
             _ => text
                 .trim()
                 .replace('_', "")
@@ -104,10 +129,10 @@ impl fmt::Display for LimitKind {
 
 /// A value for each limit kind; `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Limits([Option<u64>; 7]);
+pub struct Limits([Option<u64>; LimitKind::ALL.len()]);
 
 impl Limits {
-    pub const UNLIMITED: Limits = Limits([None; 7]);
+    pub const UNLIMITED: Limits = Limits([None; LimitKind::ALL.len()]);
 
     pub fn get(&self, kind: LimitKind) -> Option<u64> {
         self.0[kind as usize]
@@ -147,7 +172,7 @@ pub struct LimitsFamily;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LimitsRequest {
     pub values: Limits,
-    pub spans: [Option<Span>; 7],
+    pub spans: [Option<Span>; LimitKind::ALL.len()],
 }
 
 impl LimitsRequest {
@@ -184,6 +209,9 @@ impl Family for LimitsFamily {
         "fuel",
         "timeout",
         "output",
+        "http-requests",
+        "http-body",
+        "http-timeout",
     ];
     type Request = LimitsRequest;
     type Holding = Limits;
@@ -344,9 +372,11 @@ fn parse_one(request: &mut LimitsRequest, key: &str, value: &GrantValue) -> Resu
     };
     let parsed = match &value.kind {
         // A bare number of milliseconds is too easy to misread.
-        ValueKind::Integer(n) if kind == LimitKind::Timeout => Err(format!(
-            "a duration needs a unit: write \"{n}ms\" or \"{n}s\""
-        )),
+        ValueKind::Integer(n) if matches!(kind, LimitKind::Timeout | LimitKind::HttpTimeout) => {
+            Err(format!(
+                "a duration needs a unit: write \"{n}ms\" or \"{n}s\""
+            ))
+        }
         ValueKind::Integer(n) => {
             u64::try_from(*n).map_err(|_| format!("expected a positive number, found {n}"))
         }

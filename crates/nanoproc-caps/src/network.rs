@@ -976,7 +976,7 @@ fn parse_v6(s: &str, prefix: Option<&str>) -> Result<HostPattern, String> {
     }
 }
 
-fn parse_prefix(p: &str, max: u8, s: &str) -> Result<u8, String> {
+pub(crate) fn parse_prefix(p: &str, max: u8, s: &str) -> Result<u8, String> {
     let family = if max == 32 { "IPv4" } else { "IPv6" };
     if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -1002,8 +1002,8 @@ fn parse_port(p: &str, s: &str) -> Result<u16, String> {
 }
 
 /// Lowercases, drops one trailing dot, and checks every label (see the module
-/// documentation).
-fn normalise_name(s: &str) -> Result<String, String> {
+/// documentation). Shared with the `http` family, whose names are the same.
+pub(crate) fn normalise_name(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
     let name = lower.strip_suffix('.').unwrap_or(&lower);
     if name.is_empty() {

@@ -387,6 +387,7 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
                     random,
                     exit,
                     network,
+                    http: Default::default(),
                     config,
                     host,
                     limits: limits.into(),
@@ -443,6 +444,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
                     random,
                     exit,
                     network,
+                    http: Default::default(),
                     config,
                     host,
                     limits: limits.into(),
@@ -1988,6 +1990,7 @@ fn every_family_owns_its_keys() {
         "exit",
         "network",
         "listen",
+        "http",
         "config",
         "host",
         "memory",
@@ -1997,6 +2000,9 @@ fn every_family_owns_its_keys() {
         "fuel",
         "timeout",
         "output",
+        "http-requests",
+        "http-body",
+        "http-timeout",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);

@@ -163,6 +163,10 @@ pub struct GrantFlags {
     /// Grant binding and listening by pattern, e.g. tcp:127.0.0.1:8080.
     #[arg(long, value_name = "PATTERN")]
     pub listen: Vec<String>,
+    /// Grant HTTP requests (wasi:http) by URL pattern, e.g.
+    /// https://api.example.com/v1/, http://127.0.0.1:8000-8100.
+    #[arg(long, value_name = "PATTERN")]
+    pub http: Vec<String>,
     /// Where stdout goes: inherit (the terminal, the default), prefix, discard,
     /// none (refused) or file=PATH.
     #[arg(long, value_name = "MODE")]
@@ -205,6 +209,15 @@ pub struct GrantFlags {
     /// Limit core instances.
     #[arg(long, value_name = "COUNT")]
     pub instances: Option<String>,
+    /// Limit HTTP requests in flight at once.
+    #[arg(long, value_name = "COUNT")]
+    pub http_requests: Option<String>,
+    /// Limit the body of each HTTP request and of its response, e.g. 1MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub http_body: Option<String>,
+    /// Limit each HTTP request's time, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub http_timeout: Option<String>,
 }
 
 impl GrantFlags {
@@ -225,6 +238,7 @@ impl GrantFlags {
             || self.random_seed.is_some()
             || !self.connect.is_empty()
             || !self.listen.is_empty()
+            || !self.http.is_empty()
             || !self.config.is_empty()
             || self.limit_flags().any(|(_, v)| v.is_some())
     }
@@ -238,6 +252,9 @@ impl GrantFlags {
             ("output", self.output.as_ref()),
             ("tables", self.tables.as_ref()),
             ("instances", self.instances.as_ref()),
+            ("http-requests", self.http_requests.as_ref()),
+            ("http-body", self.http_body.as_ref()),
+            ("http-timeout", self.http_timeout.as_ref()),
         ]
         .into_iter()
     }
@@ -297,6 +314,9 @@ impl GrantFlags {
         }
         if !self.listen.is_empty() {
             grants.push(("--listen", "listen", texts(&self.listen)));
+        }
+        if !self.http.is_empty() {
+            grants.push(("--http", "http", texts(&self.http)));
         }
         if !self.config.is_empty() {
             let mut entries = Vec::new();

@@ -274,6 +274,7 @@ fn run_flags(key: &str) -> &'static str {
         "insecure-random" => "--insecure-random (or --random-seed)",
         "network" => "--connect",
         "listen" => "--listen",
+        "http" => "--http",
         "config" => "--config",
         "exit" => "nothing (a root always holds exit)",
         _ => "no flag",

@@ -203,6 +203,7 @@ fn how_to_grant(plan: &Plan, key: &str) -> String {
             "fs" => Some("--dir HOST[::GUEST]"),
             "network" => Some("--connect PATTERN"),
             "listen" => Some("--listen PATTERN"),
+            "http" => Some("--http PATTERN"),
             "env" => Some("--env NAME"),
             "config" => Some("--config KEY=VALUE"),
             _ => None,

@@ -125,6 +125,7 @@ fn limit_counter(kind: nanoproc_caps::LimitKind) -> &'static str {
         LimitKind::Fuel => "fuel counter",
         LimitKind::Timeout => "deadline",
         LimitKind::Output => "output budget",
+        LimitKind::HttpRequests | LimitKind::HttpBody | LimitKind::HttpTimeout => "HTTP budget",
     }
 }
 

@@ -97,6 +97,9 @@ fn describe_kind(kind: LimitKind) -> &'static str {
         LimitKind::Fuel => "fuel per call",
         LimitKind::Timeout => "time per call",
         LimitKind::Output => "output",
+        LimitKind::HttpRequests => "HTTP requests in flight",
+        LimitKind::HttpBody => "HTTP body bytes per request",
+        LimitKind::HttpTimeout => "time per HTTP request",
     }
 }
 
