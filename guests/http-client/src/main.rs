@@ -6,8 +6,9 @@
 //! - `status=200 len=<bytes read> error=<code>` when reading the body failed;
 //! - `error=<code>` when the request failed: `code` is the `wasi:http` error-code's
 //!   `Debug` form (`ErrorCode::HttpRequestDenied`, `ErrorCode::ConnectionRefused`,
-//!   `ErrorCode::InternalError(Some("..."))`), from `handle`, from the response's
-//!   future, or from writing the body.
+//!   `ErrorCode::InternalError(Some("..."))`), from `handle` or from the response's
+//!   future (a body the host or server stopped reading is reported by what they
+//!   answer: an error-code, or the server's early response).
 //!
 //! Options:
 //! - `--body N`: sends N bytes of `x` (content-length N), written 64 KiB at a time
@@ -22,7 +23,8 @@
 //! - `--header NAME:VALUE` (repeatable): a request header.
 //!
 //! The exit code is 0 whatever the requests' outcome (the tests read stdout); only a
-//! bad command line exits with 2, with the usage on stderr.
+//! bad command line fails (exit code 1, all WASI 0.2 has for a failure), with the
+//! usage on stderr.
 
 use http_common::p2::{self, Request};
 use http_common::{Args, USAGE, Url, error_line};
@@ -33,7 +35,7 @@ fn main() {
         Ok(args) => args,
         Err(why) => {
             eprintln!("http_client: {why}\n{USAGE}");
-            std::process::exit(2);
+            std::process::exit(1);
         }
     };
     let url = match Url::parse(&args.url) {

@@ -28,8 +28,6 @@ pub struct Request {
 /// A request handed to the host, its answer not awaited yet.
 pub struct Sent {
     future: FutureIncomingResponse,
-    /// Why writing the body failed, as an `error=` line.
-    write_error: Option<String>,
 }
 
 /// What [`receive`] made of an answer.
@@ -72,24 +70,18 @@ pub fn send(req: &Request) -> Result<Sent, String> {
     let body = request.body().expect("a new request's body, taken once");
     let future = outgoing_handler::handle(request, None).map_err(error_line)?;
     // After `handle`: the host reads the body while it sends the request, so a body
-    // larger than its buffers can be written.
-    let write_error = write_body(body, &req.body).err();
-    Ok(Sent {
-        future,
-        write_error,
-    })
+    // larger than its buffers can be written. If writing fails (the host or the
+    // server stopped reading), the answer says why: an error-code, or the server's
+    // early response.
+    let _ = write_body(body, &req.body);
+    Ok(Sent { future })
 }
 
 /// Waits for the answer to `sent`. With `follow`, a redirect with a `Location` is
 /// returned as [`Received::Redirect`], unread; anything else is read to its end and
-/// described in one line. If writing the request's body failed, the line is that
-/// error unless the host answered with an error of its own, or answered at all (then
-/// the write error follows the status line).
+/// described in one line.
 pub fn receive(sent: Sent, follow: bool) -> Received {
-    let Sent {
-        future,
-        write_error,
-    } = sent;
+    let Sent { future } = sent;
     let answer = loop {
         match future.get() {
             Some(answer) => break answer,
@@ -108,15 +100,10 @@ pub fn receive(sent: Sent, follow: bool) -> Received {
             return Received::Redirect { status, location };
         }
     }
-    let mut line = match response.consume() {
+    Received::Line(match response.consume() {
         Ok(body) => read_to_line(status, body),
         Err(()) => format!("status={status} len=0 error=body taken already"),
-    };
-    if let Some(write_error) = write_error {
-        line.push(' ');
-        line.push_str(&write_error);
-    }
-    Received::Line(line)
+    })
 }
 
 /// Sends `req`, and with `follow` each redirect's target as a new request (up to
@@ -257,7 +244,11 @@ fn stream_error(e: StreamError) -> String {
         StreamError::Closed => error_line(format_args!("stream closed")),
         StreamError::LastOperationFailed(e) => match http_error_code(&e) {
             Some(code) => error_line(code),
-            None => error_line(format_args!("stream: {}", e.to_debug_string())),
+            // The first line only: a host's debug string may carry a backtrace.
+            None => error_line(format_args!(
+                "stream: {}",
+                e.to_debug_string().lines().next().unwrap_or_default()
+            )),
         },
     }
 }
