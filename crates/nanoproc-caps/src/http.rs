@@ -39,6 +39,12 @@
 //! segment boundary. A pattern covered only by the union of several is refused;
 //! the fix is to split it as the parent's are split.
 //!
+//! One difference from `network`: `*` covers an address pattern only when it is
+//! one public address. An address or network pattern *names* its addresses, which
+//! lets a request reach them even when they are not public (see *The resolution
+//! rule*), and `*` names none: a child granted `http://127.0.0.1:8080` under a
+//! parent's `http://*:*` would reach what its parent cannot.
+//!
 //! # Names and addresses never reach each other
 //!
 //! A name pattern allows a request whose URL names that host; an address pattern
@@ -192,25 +198,23 @@ impl UrlPattern {
             None => PortRange::single(scheme.default_port()),
             Some(p) => PortRange::parse(p).map_err(|e| format!("in {}: {e}", toml_string(s)))?,
         };
-        let path = parse_path_prefix(path).map_err(|e| format!("{e} (in {})", toml_string(s)))?;
         // `http://10.0.0.0/8` reads as the path `/8` of one address: surely a network
         // was meant. Said with a port, the path is unambiguous.
-        if let (HostPattern::Ip(ip), Some(p), false) = (&host, &path, explicit_port) {
-            let first = p[1..].split(['/', ':']).next().unwrap_or("");
+        if let (HostPattern::Ip(ip), Some(after), false) =
+            (&host, path.strip_prefix('/'), explicit_port)
+        {
+            let first = after.split(['/', ':', '?', '#']).next().unwrap_or("");
             if !first.is_empty() && first.len() <= 3 && first.bytes().all(|b| b.is_ascii_digit()) {
-                let ip = match ip {
-                    IpAddr::V4(a) => a.to_string(),
-                    IpAddr::V6(a) => a.to_string(),
-                };
                 return Err(format!(
                     "{} is ambiguous: write a network in brackets, as in {scheme}://[{ip}/{first}]:*, \
-                     or give the port before a path, as in {scheme}://{}:{}{p}",
+                     or give the port before a path, as in {scheme}://{}:{}{path}",
                     toml_string(s),
                     host_text,
                     scheme.default_port()
                 ));
             }
         }
+        let path = parse_path_prefix(path).map_err(|e| format!("{e} (in {})", toml_string(s)))?;
         Ok(UrlPattern {
             scheme,
             host,
@@ -225,7 +229,7 @@ impl UrlPattern {
     pub fn covers(&self, other: &UrlPattern) -> bool {
         self.scheme == other.scheme
             && self.ports.covers(other.ports)
-            && self.host.covers(&other.host)
+            && host_covers(&self.host, &other.host)
             && match (&self.path, &other.path) {
                 (None, _) => true,
                 (Some(_), None) => false,
@@ -735,12 +739,13 @@ impl Family for Http {
         key == "http" && !holding.is_empty()
     }
 
-    /// A use's target is the request's URL as [`RequestUrl`] prints it.
+    /// A use's target is the request's URL (as [`RequestUrl`] or an `http::Uri`
+    /// prints it), after its method and a space where the runtime records one.
     fn allows(holding: &HttpHolding, used: &Use<'_>) -> bool {
         used.key == "http"
             && used
                 .target
-                .and_then(|t| RequestUrl::parse_url(t).ok())
+                .and_then(target_url)
                 .is_some_and(|url| holding.check(&url).is_ok())
     }
 
@@ -757,7 +762,7 @@ impl Family for Http {
     ) -> Vec<Suggestion> {
         let mut patterns: Vec<String> = Vec::new();
         for used in uses.iter().filter(|u| u.key == "http") {
-            let Some(url) = used.target.and_then(|t| RequestUrl::parse_url(t).ok()) else {
+            let Some(url) = used.target.and_then(target_url) else {
                 continue;
             };
             let exact_host = match &url.host {
@@ -800,10 +805,40 @@ impl Family for Http {
     }
 }
 
+/// The URL of an audited request's target: `GET https://host/path` or the URL
+/// alone.
+fn target_url(target: &str) -> Option<RequestUrl> {
+    let url = match target.split_once(' ') {
+        Some((method, url)) if method.bytes().all(|b| b.is_ascii_alphabetic()) => url,
+        _ => target,
+    };
+    RequestUrl::parse_url(url).ok()
+}
+
 /// The attenuation check for one pattern a child asks for: allowed when **one** of
 /// its parent's patterns covers it (see the module documentation).
 pub fn covered_by_any(p: &UrlPattern, parents: &[UrlPattern]) -> bool {
     parents.iter().any(|parent| parent.covers(p))
+}
+
+/// Host covering for `http`: the `network` family's ([`HostPattern::covers`]),
+/// except that `*` covers an address pattern only when it is one public address.
+/// An address or network pattern names its addresses, which lets a request reach
+/// them even when they are not public; `*` names none (see *The resolution
+/// rule*), so a child granted `http://127.0.0.1:8080` under a parent's `http://*:*`
+/// would reach what its parent cannot. A network under `*` is refused even when
+/// all of it is public: the check stays lexical, and the fix is to ask for the
+/// addresses as the parent may reach them (by name, or one public address each).
+fn host_covers(parent: &HostPattern, child: &HostPattern) -> bool {
+    match (parent, child) {
+        (HostPattern::Any, HostPattern::Ip(ip)) => is_public(*ip),
+        // The network of one address, written as a network.
+        (HostPattern::Any, HostPattern::Net(net, len)) => {
+            let single = if net.is_ipv4() { 32 } else { 128 };
+            *len == single && is_public(*net)
+        }
+        (parent, child) => parent.covers(child),
+    }
 }
 
 /// Parses patterns; for a child, each must be covered by one of the parent's.
@@ -853,8 +888,14 @@ fn check_patterns(
 /// What keeps the closest parent pattern (one whose host covers the child's) from
 /// covering `p`, as `: ...`; empty when no parent pattern covers its host.
 fn why_not_covered(p: &UrlPattern, parents: &[UrlPattern]) -> String {
-    let Some(near) = parents.iter().find(|q| q.host.covers(&p.host)) else {
+    let Some(near) = parents.iter().find(|q| host_covers(&q.host, &p.host)) else {
         return match p.host {
+            HostPattern::Ip(_) | HostPattern::Net(..)
+                if parents.iter().any(|q| q.host == HostPattern::Any) =>
+            {
+                ": `*` reaches public addresses only, and an address grant under it must be one public address"
+                    .into()
+            }
             HostPattern::Ip(_) | HostPattern::Net(..)
                 if parents
                     .iter()
@@ -981,6 +1022,12 @@ fn parse_host(host: &str) -> Result<HostPattern, String> {
 fn parse_path_prefix(path: &str) -> Result<Option<String>, String> {
     if path.is_empty() || path == "/" {
         return Ok(None);
+    }
+    if path.starts_with(['?', '#']) {
+        return Err(format!(
+            "{} follows the host: a grant has no query or fragment (queries are always allowed)",
+            toml_string(path)
+        ));
     }
     if !path.starts_with('/') {
         return Err(format!(

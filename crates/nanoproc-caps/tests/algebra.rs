@@ -1,7 +1,7 @@
 //! Property tests for the attenuation rule: whatever a child asks for, what it ends
 //! up holding is within its parent's, at every depth, for every family (directories,
-//! environment, stdio, clocks, random, exit, network, config and limits), modes and
-//! network patterns included. And the grant syntax: every request reads back from
+//! environment, stdio, clocks, random, exit, network, http, config and limits),
+//! modes, network patterns and URL patterns included. And the grant syntax: every request reads back from
 //! the manifest syntax it is written in.
 
 use nanoproc_caps::network::{HostPattern, PortRange, Protocols, covered_by_any};
@@ -81,6 +81,52 @@ const MALFORMED: &[&str] = &[
 
 fn all_patterns() -> Vec<&'static str> {
     PATTERNS.iter().chain(MALFORMED).copied().collect()
+}
+
+/// Well-formed `http` patterns: names, suffixes, addresses, networks, `*`, ports,
+/// path prefixes.
+const HTTP_PATTERNS: &[&str] = &[
+    "https://*:*",
+    "http://*:*",
+    "http://*",
+    "https://api.example.com",
+    "HTTPS://Api.Example.COM.:443/",
+    "https://api.example.com/v1/",
+    "https://api.example.com/v1",
+    "https://*.example.com",
+    "https://*.example.com:*/v1/",
+    "http://localhost:8080",
+    "http://127.0.0.1:8000-8100",
+    "http://127.0.0.1:8080/api/",
+    "http://[::1]:8080",
+    "http://[10.0.0.0/8]:*",
+    "http://[10.1.2.3/16]:5432",
+    "http://[fd00::/8]:*",
+    "http://[0.0.0.0/0]:*",
+    "https://93.184.216.34",
+];
+
+/// `http` patterns `UrlPattern::parse` refuses.
+const HTTP_MALFORMED: &[&str] = &[
+    "",
+    "api.example.com:443",
+    "ftp://x",
+    "http://u@x",
+    "http://10.0.0.0/8",
+    "https://x/../y",
+    "https://x/%2e",
+    "http://[127.0.0.1]",
+    "http://127.1",
+    "https://x/a?b",
+    "http://x:99999",
+];
+
+fn all_http_patterns() -> Vec<&'static str> {
+    HTTP_PATTERNS
+        .iter()
+        .chain(HTTP_MALFORMED)
+        .copied()
+        .collect()
 }
 
 /// The user's environment: every variable but `LANG` is set (a granted variable
@@ -226,6 +272,10 @@ fn patterns(pool: Vec<&'static str>) -> impl Strategy<Value = Vec<PatternRequest
         .prop_map(|texts| texts.into_iter().map(PatternRequest::new).collect())
 }
 
+fn http_request(pool: Vec<&'static str>) -> impl Strategy<Value = HttpRequest> {
+    patterns(pool).prop_map(|patterns| HttpRequest { patterns })
+}
+
 fn network_request(pool: Vec<&'static str>) -> impl Strategy<Value = NetworkRequest> {
     (patterns(pool.clone()), patterns(pool))
         .prop_map(|(connect, listen)| NetworkRequest { connect, listen })
@@ -342,7 +392,7 @@ fn host_child_request() -> impl Strategy<Value = Vec<HostRequest>> {
 /// Limits, each set one time in `1 + unset`.
 fn limits(unset: u32) -> impl Strategy<Value = Limits> {
     let limit = prop_oneof![unset => Just(None), 1 => (1u64..1 << 32).prop_map(Some)];
-    prop::collection::vec(limit, 7).prop_map(|values| {
+    prop::collection::vec(limit, LimitKind::ALL.len()).prop_map(|values| {
         let mut l = Limits::UNLIMITED;
         for (kind, v) in LimitKind::ALL.into_iter().zip(values) {
             l.set(kind, v);
@@ -362,12 +412,16 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
             random_request(),
             switch(Just(Plain)),
         ),
-        (network_request(PATTERNS.to_vec()), host_root_request()),
+        (
+            network_request(PATTERNS.to_vec()),
+            http_request(HTTP_PATTERNS.to_vec()),
+            host_root_request(),
+        ),
         config_literals(),
         limits(1),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| {
+            |(dirs, env, (stdio, clocks, random, exit), (network, http, host), config, limits)| {
                 GrantRequest {
                     fs: dirs
                         .into_iter()
@@ -387,7 +441,7 @@ fn root_request() -> impl Strategy<Value = GrantRequest> {
                     random,
                     exit,
                     network,
-                    http: Default::default(),
+                    http,
                     config,
                     host,
                     limits: limits.into(),
@@ -427,12 +481,16 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
             random_request(),
             switch(Just(Plain)),
         ),
-        (network_request(all_patterns()), host_child_request()),
+        (
+            network_request(all_patterns()),
+            http_request(all_http_patterns()),
+            host_child_request(),
+        ),
         config_request(),
         limits(3),
     )
         .prop_map(
-            |(dirs, env, (stdio, clocks, random, exit), (network, host), config, limits)| {
+            |(dirs, env, (stdio, clocks, random, exit), (network, http, host), config, limits)| {
                 GrantRequest {
                     fs: dirs
                         .into_iter()
@@ -444,7 +502,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
                     random,
                     exit,
                     network,
-                    http: Default::default(),
+                    http,
                     config,
                     host,
                     limits: limits.into(),
@@ -455,7 +513,7 @@ fn child_request() -> impl Strategy<Value = GrantRequest> {
 
 /// Which families `mix` takes from the arbitrary request: one, or any.
 fn wild_families() -> impl Strategy<Value = u16> {
-    prop_oneof![(0u16..10).prop_map(|i| 1 << i), any::<u16>()]
+    prop_oneof![(0u16..11).prop_map(|i| 1 << i), any::<u16>()]
 }
 
 /// `within`, with the families whose bit is set in `mask` taken from `wild`: a
@@ -493,6 +551,9 @@ fn mix(within: GrantRequest, wild: &GrantRequest, mask: u16) -> GrantRequest {
     }
     if bit(9) {
         r.host = wild.host.clone();
+    }
+    if bit(10) {
+        r.http = wild.http.clone();
     }
     r
 }
@@ -575,6 +636,14 @@ fn request_within(parent: &Capabilities, seed: u64) -> GrantRequest {
         if bits.coin() {
             let text = narrow(p, &mut bits).to_string();
             req.network.listen.push(PatternRequest::new(text));
+        }
+    }
+
+    // URL patterns, each covered by one of the parent's.
+    for p in &parent.http.patterns {
+        if bits.coin() {
+            let text = narrow_url(p, &mut bits).to_string();
+            req.http.patterns.push(PatternRequest::new(text));
         }
     }
 
@@ -732,6 +801,43 @@ fn narrow_host(host: &HostPattern, bits: &mut Bits) -> HostPattern {
     }
 }
 
+/// A URL pattern `p` covers: a narrower port range, a host below (`*` stays `*`,
+/// or becomes a name, a suffix or one public address, never a non-public address
+/// or a network, which `*` does not name), a longer path prefix.
+fn narrow_url(p: &UrlPattern, bits: &mut Bits) -> UrlPattern {
+    let ports = if bits.coin() {
+        p.ports
+    } else {
+        let (lo, hi) = (u64::from(p.ports.lo()), u64::from(p.ports.hi()));
+        let a = lo + bits.below(hi - lo + 1);
+        let b = a + bits.below(hi - a + 1);
+        PortRange::new(a as u16, b as u16).unwrap()
+    };
+    let host = match &p.host {
+        HostPattern::Any => bits
+            .pick(&[
+                HostPattern::Any,
+                HostPattern::Name("api.example.com".into()),
+                HostPattern::Suffix("example.com".into()),
+                HostPattern::Ip(IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34))),
+            ])
+            .clone(),
+        host => narrow_host(host, bits),
+    };
+    let path = match (&p.path, bits.below(3)) {
+        (path, 0) => path.clone(),
+        (None, _) => Some(bits.pick(&["/v1", "/v1/", "/a/b;c"]).to_string()),
+        (Some(path), _) if path.ends_with('/') => Some(format!("{path}{}", bits.pick(&NAMES))),
+        (Some(path), _) => Some(format!("{path}/{}", bits.pick(&NAMES))),
+    };
+    UrlPattern {
+        scheme: p.scheme,
+        host,
+        ports,
+        path,
+    }
+}
+
 /// A pattern near one of `held`: narrowed from it, then perhaps widened by a port
 /// or to both protocols, so that it may or may not be covered.
 fn near(held: &[NetPattern], seed: u64) -> Option<String> {
@@ -745,6 +851,31 @@ fn near(held: &[NetPattern], seed: u64) -> Option<String> {
         0 => p.protocols = Protocols::BOTH,
         1 => p.ports = PortRange::new(lo.saturating_sub(1), hi).unwrap(),
         2 => p.ports = PortRange::new(lo, hi.saturating_add(1)).unwrap(),
+        _ => {}
+    }
+    Some(p.to_string())
+}
+
+/// A URL pattern near one of `held`: narrowed from it, then perhaps widened (a
+/// port more, the path prefix dropped, the other scheme, any host), so that it may
+/// or may not be covered.
+fn near_url(held: &[UrlPattern], seed: u64) -> Option<String> {
+    if held.is_empty() {
+        return None;
+    }
+    let mut bits = Bits(seed);
+    let mut p = narrow_url(bits.pick(held), &mut bits);
+    let (lo, hi) = (p.ports.lo(), p.ports.hi());
+    match bits.below(6) {
+        0 => p.ports = PortRange::new(lo, hi.saturating_add(1)).unwrap(),
+        1 => p.path = None,
+        2 => {
+            p.scheme = match p.scheme {
+                Scheme::Http => Scheme::Https,
+                Scheme::Https => Scheme::Http,
+            }
+        }
+        3 => p.host = HostPattern::Any,
         _ => {}
     }
     Some(p.to_string())
@@ -961,6 +1092,9 @@ fn render(req: &GrantRequest) -> Vec<(&'static str, GrantValue)> {
     out.push(("network", texts(&req.network.connect)));
     out.push(("listen", texts(&req.network.listen)));
 
+    // http = ["https://api.example.com/v1/"]
+    out.push(("http", texts(&req.http.patterns)));
+
     // config = ["LOG_LEVEL"] or config = { LOG_LEVEL = "debug" }
     if req.config.is_empty() {
         out.push(("config", GrantValue::list(vec![])));
@@ -1000,7 +1134,11 @@ fn render(req: &GrantRequest) -> Vec<(&'static str, GrantValue)> {
     for (kind, value) in req.limits.values.iter() {
         let Some(n) = value else { continue };
         let value = match kind {
-            LimitKind::Memory | LimitKind::Output | LimitKind::Timeout => text(kind.format(n)),
+            LimitKind::Memory
+            | LimitKind::Output
+            | LimitKind::Timeout
+            | LimitKind::HttpBody
+            | LimitKind::HttpTimeout => text(kind.format(n)),
             _ => i64::try_from(n).map_or_else(|_| text(kind.format(n)), integer),
         };
         out.push((kind.key(), value));
@@ -1089,6 +1227,7 @@ fn spans(req: &mut GrantRequest) -> Vec<&mut Option<Span>> {
             .chain(network.listen.iter_mut())
             .map(|p| &mut p.span),
     );
+    out.extend(req.http.patterns.iter_mut().map(|p| &mut p.span));
     out.extend(req.config.iter_mut().map(|c| &mut c.span));
     out.extend(req.host.iter_mut().map(|h| &mut h.span));
     let values = req.limits.values;
@@ -1373,6 +1512,74 @@ proptest! {
         }
     }
 
+    /// The same for `http`: a URL pattern is granted exactly when one pattern of
+    /// the parent's covers it, and refused saying so otherwise.
+    #[test]
+    fn an_http_pattern_no_parent_pattern_covers_is_refused(
+        parent in holder(),
+        text in prop::sample::select(all_http_patterns()),
+        near_seed in prop::option::of(any::<u64>()),
+    ) {
+        let theirs = &parent.http.patterns;
+        let text = near_seed
+            .and_then(|seed| near_url(theirs, seed))
+            .unwrap_or_else(|| text.to_string());
+        let mut req = GrantRequest::default();
+        req.http.patterns = vec![PatternRequest::new(text.as_str())];
+        let result = parent.attenuate(&req);
+        match UrlPattern::parse(&text) {
+            Ok(p) if theirs.iter().any(|q| q.covers(&p)) => {
+                prop_assert_eq!(&result.unwrap().http.patterns, &vec![p]);
+            }
+            Ok(_) => {
+                let err = refused_once(result, GrantItem::at("http", 0))?;
+                prop_assert!(err[0].reason.contains("no http pattern of the parent covers"), "{}", err[0]);
+            }
+            Err(e) => {
+                let err = refused_once(result, GrantItem::at("http", 0))?;
+                prop_assert_eq!(&err[0].reason, &e);
+            }
+        }
+    }
+
+    /// Whatever request a child may send, and wherever it may connect for it, its
+    /// parent may: at every depth, on URLs and addresses of every kind.
+    #[test]
+    fn a_child_sends_no_request_its_parent_may_not(
+        parent in holder(),
+        seed in any::<u64>(),
+        wild in prop::collection::vec(prop::sample::select(all_http_patterns()), 0..6),
+    ) {
+        // Inside the parent by construction, and each pool pattern the parent grants.
+        let mut req = request_within(&parent, seed);
+        for text in wild {
+            let mut one = GrantRequest::default();
+            one.http.patterns.push(PatternRequest::new(text));
+            if parent.attenuate(&one).is_ok() {
+                req.http.patterns.push(PatternRequest::new(text));
+            }
+        }
+        let child = parent.attenuate(&req).expect("each pattern is granted alone");
+        for host in ["api.example.com", "a.example.com", "example.com", "localhost", "127.0.0.1", "[::1]", "10.1.2.3", "93.184.216.34", "[fd00::1]"] {
+            for scheme in ["http", "https"] {
+                for port in ["", ":8080", ":5432", ":443"] {
+                    for path in ["/", "/v1", "/v1/x", "/v10", "/api/x", "/v1/../x", "/a/b;c/d"] {
+                        let url = RequestUrl::parse(scheme, &format!("{host}{port}"), path).unwrap();
+                        if child.http.check(&url).is_ok() {
+                            prop_assert!(parent.http.check(&url).is_ok(), "{}", url);
+                        }
+                        for addr in ["127.0.0.1", "10.1.2.3", "93.184.216.34", "::1", "fd00::1"] {
+                            let addr: IpAddr = addr.parse().unwrap();
+                            if child.http.may_connect(&url, addr).is_ok() {
+                                prop_assert!(parent.http.may_connect(&url, addr).is_ok(), "{} {}", url, addr);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A directory is granted when the parent's deepest directory containing it
     /// holds every right asked for.
     #[test]
@@ -1473,7 +1680,7 @@ proptest! {
     fn every_family_describes_itself(caps in holder()) {
         let lines = caps.summary_lines();
         let labels: Vec<&str> = lines.iter().map(|(label, _)| *label).collect();
-        for label in ["fs", "env", "stdio", "clocks", "random", "network", "limits"] {
+        for label in ["fs", "env", "stdio", "clocks", "random", "network", "http", "limits"] {
             prop_assert!(labels.contains(&label), "{:?}", labels);
         }
         prop_assert_eq!(labels.contains(&"exit"), caps.exit.is_some());
