@@ -1,6 +1,6 @@
 //! What every capability family has, and the one input its grant syntax is read from.
 //!
-//! A family (directories, environment, stdio, clocks, random, exit, network,
+//! A family (directories, environment, stdio, clocks, random, exit, network, http,
 //! configuration, limits) is one module of this crate implementing [`Family`]: how a
 //! grant is written ([`Family::parse`]), what the root holds from the user's request
 //! ([`Family::for_root`]), how a child's request is carved out of its parent's holding

@@ -21,6 +21,7 @@ mod graph;
 mod handles;
 mod hints;
 mod hostile;
+mod http_out;
 mod inspect;
 mod isolation;
 mod learn;

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 pub use xtask::guest;
 
+pub mod http_server;
 pub mod net;
 
 /// A scratch directory holding a manifest and whatever host files a test grants.
