@@ -231,7 +231,7 @@ async fn attempt(
                 .map_err(|_| {
                     Failure::failed("the TLS handshake timed out", HttpError::ConnectionTimeout)
                 })?
-                .map_err(|e| Failure::failed(format!("TLS: {e}"), HttpError::Tls(e)))?;
+                .map_err(|e| Failure::failed(format!("TLS: {e}"), tls_error(e)))?;
             Box::new(tls)
         }
     };
@@ -267,14 +267,7 @@ async fn attempt(
                     HttpError::ConnectionReadTimeout,
                 )
             })?
-            .map_err(|e| {
-                let error = if e.is_timeout() {
-                    HttpError::HttpResponseTimeout
-                } else {
-                    HttpError::Hyper(e)
-                };
-                Failure::failed(format!("HTTP: {error:?}"), error)
-            })
+            .map_err(hyper_failure)
     };
     // The response is awaited while the connection's I/O is driven.
     let mut send = pin!(send);
@@ -289,10 +282,7 @@ async fn attempt(
             conn = None;
             match done {
                 Ok(()) => send.as_mut().poll(cx),
-                Err(e) => Poll::Ready(Err(Failure::failed(
-                    format!("HTTP: {e}"),
-                    HttpError::Hyper(e),
-                ))),
+                Err(e) => Poll::Ready(Err(hyper_failure(e))),
             }
         }
     })
@@ -323,6 +313,54 @@ async fn attempt(
         }
     });
     Ok((response, io))
+}
+
+/// Why hyper failed to send a request and get its response's head. A request body
+/// cut at `http-body` ([`Capped`]) reaches here wrapped in hyper's error: the
+/// guest is told `HTTP-request-body-size`, as when the body said its size up front,
+/// not a protocol error.
+fn hyper_failure(e: hyper::Error) -> Failure {
+    let cut = std::error::Error::source(&e)
+        .and_then(|cause| cause.downcast_ref::<HttpError>())
+        .and_then(|cause| match cause {
+            HttpError::HttpRequestBodySize(max) => Some(*max),
+            _ => None,
+        });
+    if let Some(max) = cut {
+        return Failure::failed(
+            format!(
+                "its body went over its `http-body` limit of {} bytes",
+                max.unwrap_or_default()
+            ),
+            HttpError::HttpRequestBodySize(max),
+        );
+    }
+    let error = if e.is_timeout() {
+        HttpError::HttpResponseTimeout
+    } else {
+        HttpError::Hyper(e)
+    };
+    Failure::failed(format!("HTTP: {error:?}"), error)
+}
+
+/// A failed TLS handshake as the guest is told it: a certificate the trust roots
+/// do not vouch for, or that does not name the host, is `TLS-certificate-error`,
+/// and an alert from the server `TLS-alert-received` (wasmtime-wasi-http tells these
+/// apart only in its own sender, which nanoproc does not use); anything else stays
+/// a TLS error, which wasmtime-wasi-http reports as a protocol error or a
+/// terminated connection.
+fn tls_error(e: std::io::Error) -> HttpError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(_)) => HttpError::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => HttpError::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => HttpError::Tls(e),
+    }
 }
 
 /// The addresses a request may be sent to: its literal address, or what its name
