@@ -1344,10 +1344,7 @@ mod tests {
         assert_eq!(keys("wasi:config/store"), [("config", vec!["config"])]);
         assert_eq!(keys("wasi:io/streams"), [("io", vec![])]);
         assert_eq!(keys("wasi:http/types"), [("http", vec![])]);
-        assert_eq!(
-            keys("wasi:http/outgoing-handler"),
-            [("http", vec!["http"])]
-        );
+        assert_eq!(keys("wasi:http/outgoing-handler"), [("http", vec!["http"])]);
         let p1 = |name: &str| -> Vec<&str> {
             matching(name, |(_, _, p)| p)
                 .into_iter()
