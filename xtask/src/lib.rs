@@ -94,6 +94,30 @@ pub fn prepare_demo() -> PathBuf {
     demo.join("nanoproc.toml")
 }
 
+/// The HTTP demo's components (examples/http-gallery), as its manifest names them.
+pub const HTTP_DEMO_COMPONENTS: [(&str, &str); 3] = [
+    ("http_gallery", "web.wasm"),
+    ("gallery_thumbnailer", "thumbnailer.wasm"),
+    ("http_analytics", "analytics.wasm"),
+];
+
+/// Builds the guests, copies the HTTP demo's components next to its manifest and
+/// returns the manifest's path.
+pub fn prepare_http_demo() -> PathBuf {
+    let demo = repo_root().join("examples").join("http-gallery");
+    let build = demo.join("build");
+    std::fs::create_dir_all(&build).expect("creating examples/http-gallery/build");
+    std::fs::create_dir_all(demo.join("thumbs")).expect("creating examples/http-gallery/thumbs");
+    for (name, file) in HTTP_DEMO_COMPONENTS {
+        let from = guest(name);
+        let to = build.join(file);
+        let tmp = build.join(format!(".{file}.{}", std::process::id()));
+        std::fs::copy(&from, &tmp).expect("copying a demo component");
+        std::fs::rename(&tmp, &to).expect("installing a demo component");
+    }
+    demo.join("nanoproc.toml")
+}
+
 /// The plugins of examples/plugin-host, as its manifests (`plugins/*.toml`) name
 /// them: the Rust guest, and the JavaScript and Python ones (foreign guests).
 pub const PLUGIN_DEMO_COMPONENTS: [(&str, &str); 3] = [

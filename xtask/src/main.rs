@@ -1,4 +1,6 @@
 //! `cargo xtask demo`: build the guest components and run the demo application.
+//! `cargo xtask http-demo`: serve the gallery over HTTP (`nanoproc serve`), send it
+//! a photo, and stop it.
 //! `cargo xtask plugin-demo`: build the three plugins of examples/plugin-host and
 //! run it on its sample input.
 //! `cargo xtask guests`: only build the guest components.
@@ -7,6 +9,7 @@
 //! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
 
 mod bench;
+mod http_demo;
 mod tools;
 
 use std::process::{Command, ExitCode};
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
             );
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
+        "http-demo" => http_demo::run(),
         "plugin-demo" => {
             let example = xtask::prepare_plugin_demo();
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -58,7 +62,9 @@ fn main() -> ExitCode {
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo|plugin-demo|guests|foreign|test-tools|bench>");
+            eprintln!(
+                "usage: cargo xtask <demo|http-demo|plugin-demo|guests|foreign|test-tools|bench>"
+            );
             ExitCode::from(2)
         }
     }
