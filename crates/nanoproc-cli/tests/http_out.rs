@@ -918,3 +918,69 @@ fn wasi_http_without_a_grant_is_refused_at_use_with_a_hint() {
     assert_eq!(server.targets(), ["/hello"]);
     other.assert_untouched("requests with no grant, or another port's");
 }
+
+/// `http://*:*` grants the public internet, not the machine: every spelling of a
+/// loopback or unspecified address, by name, literal, IPv4-mapped IPv6 or a
+/// numeric form a resolver would read as an address, is refused before a
+/// connection; and a guest cannot name another host in a `host` header.
+#[test]
+fn granting_everything_does_not_grant_the_machine() {
+    let server = Server::http();
+    let port = server.port();
+    let (scene, m) = granted(&["http://*:*"]);
+    let cases = [
+        // Judged by the resolution rule: not public, and no pattern names it.
+        ("127.0.0.1", PROHIBITED, "127.0.0.1 is a loopback address"),
+        ("localhost", PROHIBITED, "localhost resolved to"),
+        ("localhost.", PROHIBITED, "localhost resolved to"),
+        ("[::1]", PROHIBITED, "::1 is a loopback address"),
+        ("0.0.0.0", PROHIBITED, "0.0.0.0 is an unspecified address"),
+        (
+            "[::ffff:127.0.0.1]",
+            PROHIBITED,
+            "::ffff:127.0.0.1 is an IPv6 address carrying a non-public IPv4 address",
+        ),
+        // Not a name, not an address: refused before anything is resolved.
+        ("127.1", DENIED, "looks like a numeric IPv4 address"),
+        ("2130706433", DENIED, "looks like a numeric IPv4 address"),
+        ("0x7f000001", DENIED, "looks like a numeric IPv4 address"),
+        ("127.0.0.1.", DENIED, "looks like a numeric IPv4 address"),
+        ("user@127.0.0.1", DENIED, "user information"),
+    ];
+    for (host, line, why) in cases {
+        let url = format!("http://{host}:{port}/hello");
+        let (r, audit) = run(&scene, &[], &m, &["GET", &url]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(out(&r), [line], "{url}: {r:?}");
+        let e = event(&audit, "client", &format!("GET {url}"), "refused");
+        assert!(reason(e).contains(why), "{url}: {e}");
+    }
+    server.assert_untouched("loopback under http://*:*");
+
+    // A network pattern names the addresses in it, a name reaching one of them
+    // included.
+    let (scene, m) = granted(&[
+        &format!("http://[127.0.0.0/8]:{port}"),
+        &format!("http://localhost:{port}"),
+    ]);
+    let url = format!("http://localhost:{port}/hello");
+    let (r, _) = run(&scene, &[], &m, &["GET", &url]);
+    assert_eq!(out(&r), [HELLO], "{r:?}");
+    // The host header is the URL's: a guest that sets its own is stopped when it
+    // builds the request (wasi:http forbids the header), before anything is sent.
+    let (r, audit) = run(
+        &scene,
+        &[],
+        &m,
+        &["GET", &url, "--header", "host:admin.example"],
+    );
+    assert_eq!(
+        out(&r),
+        ["error=header host: HeaderError::Forbidden"],
+        "{r:?}"
+    );
+    assert!(http_events(&audit).is_empty(), "{}", show(&audit));
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].host, format!("localhost:{port}"));
+}
