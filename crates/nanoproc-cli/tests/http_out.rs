@@ -984,3 +984,58 @@ fn granting_everything_does_not_grant_the_machine() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].host, format!("localhost:{port}"));
 }
+
+/// A server that sends a response's body one byte at a time, each just within
+/// any wait between bytes: `http-timeout` bounds the whole request, so the body is
+/// cut at the limit instead of holding the connection (and the guest's place among
+/// the requests in flight) for as long as the server likes.
+#[test]
+fn a_dripping_answer_is_cut_at_the_time_limit_of_the_whole_request() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dripper = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let mut stream = stream;
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n");
+        let started = Instant::now();
+        // 100 bytes, one every 50 ms: 5 s in all, unless the client goes away.
+        for _ in 0..100 {
+            if stream.write_all(b"x").and_then(|_| stream.flush()).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        started.elapsed()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (scene, m) = single(
+        &client(),
+        &format!("{}\ngrants.http-timeout = \"600ms\"", http_grant(&[&base])),
+    );
+    let url = format!("{base}/drip");
+    let started = Instant::now();
+    let (r, _audit) = run(&scene, &[], &m, &["GET", &url]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = out(&r).concat();
+    assert!(line.starts_with("status=200"), "{r:?}");
+    assert!(line.contains("error="), "the body was cut: {r:?}");
+    assert!(
+        took < Duration::from_millis(4000),
+        "the run took {took:?}, as long as the server dripped"
+    );
+    let dripped = dripper.join().unwrap();
+    assert!(
+        dripped < Duration::from_millis(4500),
+        "the connection stayed open {dripped:?}"
+    );
+}

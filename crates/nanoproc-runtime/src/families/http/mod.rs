@@ -81,7 +81,9 @@ pub(crate) struct Policy {
     in_flight: AtomicUsize,
     /// `http-body`: the most bytes of a request's body, and of a response's.
     max_body: Option<u64>,
-    /// `http-timeout`: the longest wait for a connection, for a response's
+    /// `http-timeout`: the longest a request may take, from sending it to the
+    /// end of its response's body, and so also the longest wait for a
+    /// connection, for a response's
     /// headers, and between two pieces of its body.
     timeout: Option<Duration>,
 }

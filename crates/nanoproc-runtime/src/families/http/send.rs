@@ -147,7 +147,25 @@ pub(super) async fn send(
     options: RequestOptions,
     in_flight: InFlight,
 ) -> SendResult {
-    match attempt(&policy, &url, request, options, in_flight).await {
+    // `http-timeout` bounds the whole request, from here to the end of its
+    // response's body, besides each wait (`Policy::options`): a server dripping
+    // bytes just faster than the wait between them would otherwise hold the
+    // connection, and the guest's place among the requests in flight, for as long
+    // as it liked.
+    let deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
+    let attempt = attempt(&policy, &url, request, options, in_flight, deadline);
+    let outcome = match deadline {
+        None => attempt.await,
+        Some(deadline) => tokio::time::timeout_at(deadline, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::failed(
+                    "no response within its `http-timeout`",
+                    HttpError::ConnectionReadTimeout,
+                ))
+            }),
+    };
+    match outcome {
         Ok((response, io)) => {
             let status = response.status().as_u16();
             policy.record(|| format!("{target} -> {status}"), Decision::Allowed, None);
@@ -168,6 +186,7 @@ async fn attempt(
     mut request: http::Request<WasiBody>,
     options: RequestOptions,
     in_flight: InFlight,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<(http::Response<WasiBody>, Io), Failure> {
     let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_WAIT);
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_WAIT);
@@ -180,7 +199,14 @@ async fn attempt(
     // The request's body within `http-body`: refused whole when it says it is
     // larger, cut (and failed) when it turns out to be.
     if let Some(max) = policy.max_body {
-        let declared = request.body().size_hint().exact();
+        // What it says: its `content-length` (wasmtime-wasi-http checks that the
+        // body then matches it), or the body's own exact size.
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| request.body().size_hint().exact());
         if declared.is_some_and(|n| n > max) {
             return Err(Failure::failed(
                 format!(
@@ -296,6 +322,7 @@ async fn attempt(
             seen: 0,
             max: policy.max_body,
             between_bytes: interval,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             _in_flight: in_flight,
         }
         .boxed_unsync()
@@ -489,6 +516,8 @@ struct ResponseBody {
     seen: u64,
     max: Option<u64>,
     between_bytes: tokio::time::Interval,
+    /// The end of the request's `http-timeout`, if it has one.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     _in_flight: InFlight,
 }
 
@@ -520,6 +549,11 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
+                if let Some(deadline) = self.deadline.as_mut()
+                    && deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Some(Err(HttpError::HttpResponseTimeout)));
+                }
                 ready!(self.between_bytes.poll_tick(cx));
                 Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
             }
