@@ -102,8 +102,28 @@ pub(super) fn wire(
             ));
         }
         if node.parent.is_none() && root == super::RootKind::Command && comp.run_export.is_none() {
-            errors.push(
-                manifest
+            // An HTTP handler is not run but served: say so, rather than ask for
+            // a `fn main` it should not have.
+            let ty = comp.component.component_type();
+            let handler = ty
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .find(|name| {
+                    let (base, _) = interfaces::split_version(name);
+                    base == "wasi:http/incoming-handler" || base == "wasi:http/handler"
+                });
+            let error = match handler {
+                Some(export) => manifest
+                    .error_at(
+                        Some(&node.component_span),
+                        format!(
+                            "{}: {} is an HTTP handler (it exports {export}), not a command: it is served, not run",
+                            node.path,
+                            node.component.display()
+                        ),
+                    )
+                    .help("serve it with `nanoproc serve MANIFEST --addr 127.0.0.1:8080`"),
+                None => manifest
                     .error_at(
                         Some(&node.component_span),
                         format!(
@@ -113,7 +133,8 @@ pub(super) fn wire(
                         ),
                     )
                     .help("build the root as a binary (`fn main`) for wasm32-wasip2"),
-            );
+            };
+            errors.push(error);
         }
         let mut used = vec![false; node.deps.len()];
         for (slot, import) in comp.dep_imports.iter().enumerate() {
