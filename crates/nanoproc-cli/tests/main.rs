@@ -33,6 +33,7 @@ mod p3_fs;
 mod preview1;
 mod redteam_fused;
 mod redteam_fused2;
+mod redteam_http;
 mod redteam_p3;
 mod resources;
 mod rights;
