@@ -88,13 +88,31 @@ pub(crate) struct Policy {
     timeout: Option<Duration>,
 }
 
+/// The most a `fields` (a message's headers or trailers, built by the guest) may
+/// hold, in wasmtime-wasi-http's accounting (names and values plus their structs).
+/// Its default, 128 KiB, is host memory a guest can fill per handle, with no grant
+/// (`wasi:http/types` is linked for any component that imports it): 4,096 handles
+/// of a dependency's default limit made 550 MiB. 32 KiB is more than the 8 to
+/// 16 KiB of headers common servers accept at all. Past it the guest traps, as
+/// wasmtime-wasi-http does past its own limit.
+const FIELD_SIZE_LIMIT: usize = 32 * 1024;
+
+/// The most a 0.2 guest may write to a message's body at once. The host buffers
+/// two such writes per body until they are sent, and a body finished but never
+/// sent keeps them as long as its request (one handle) lives: at
+/// wasmtime-wasi-http's default of 1 MiB, 2 MiB a handle, 8 GiB for a dependency
+/// at its default 4,096 handles. 16 KiB is a TLS record's worth: 32 KiB a body.
+const BODY_CHUNK: usize = 16 * 1024;
+
 pub(crate) fn build(
     holding: &HttpHolding,
     _wasi: &mut WasiCtxBuilder,
     cx: &super::BuildCx<'_>,
 ) -> wasmtime::Result<State> {
+    let mut ctx = WasiHttpCtx::new();
+    ctx.set_field_size_limit(FIELD_SIZE_LIMIT);
     Ok(State {
-        ctx: WasiHttpCtx::new(),
+        ctx,
         hooks: Hooks {
             policy: Arc::new(Policy::new(
                 cx.recorder.clone(),
@@ -187,6 +205,10 @@ type SendResult = wasmtime_wasi_http::Result<(
 )>;
 
 impl WasiHttpHooks for Hooks {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
