@@ -87,9 +87,11 @@
 //! (one without a prefix allows every path, so it has nothing to judge):
 //! a `.` or `..` segment (also before a `;`, which some servers strip:
 //! `/v1/..;/admin`), a percent-escaped `.`, `/` or `\` (`%2e%2e`, `%2f`, `%5c`,
-//! which servers decode differently), a `\` (which some read as `/`), or a
-//! malformed `%` escape. A pattern's own prefix may contain none of these either,
-//! nor a query, fragment or `*`.
+//! which servers decode differently), one escaped twice (`%252e`, for a server or
+//! proxy that decodes twice), an escaped NUL (`..%00`, where a C string ends), an
+//! overlong UTF-8 escape (`%c0%ae`, a `.` to a lax decoder), a `\` (which some
+//! read as `/`), or a malformed `%` escape. A pattern's own prefix may contain
+//! none of these either, nor a query, fragment or `*`.
 
 use crate::family::{
     Family, GrantError, GrantItem, GrantValue, Line, RootContext, Suggestion, Use, ValueKind,
@@ -1065,20 +1067,50 @@ fn ambiguity(path: &str) -> Option<&'static str> {
         return Some("a `\\`");
     }
     let bytes = path.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = path.get(i + 1..i + 3);
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                None => return Some("a malformed `%` escape"),
-                Some(b'.' | b'/' | b'\\') => {
-                    return Some("an escaped `.`, `/` or `\\` (%2e, %2f, %5c)");
-                }
-                Some(_) => i += 3,
-            }
-        } else {
-            i += 1;
+    // The byte two hex digits at `at` stand for (`2e` for `.`), if they are two.
+    let hex = |at: usize| match bytes.get(at..at + 2) {
+        Some(&[hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+            let digit = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
+            Some(digit(hi) << 4 | digit(lo))
         }
+        _ => None,
+    };
+    let mut i = 0;
+    // The byte the escape just before `i` stood for, if `i` follows one.
+    let mut previous: Option<u8> = None;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            previous = None;
+            i += 1;
+            continue;
+        }
+        let Some(byte) = hex(i + 1) else {
+            return Some("a malformed `%` escape");
+        };
+        match byte {
+            b'.' | b'/' | b'\\' => {
+                return Some("an escaped `.`, `/` or `\\` (%2e, %2f, %5c)");
+            }
+            // `%252e` is `%2e` to a server (or proxy) that decodes twice.
+            b'%' if hex(i + 3).is_some_and(|b| matches!(b, b'.' | b'/' | b'\\')) => {
+                return Some("a doubly escaped `.`, `/` or `\\` (%252e, %252f, %255c)");
+            }
+            // Where a path read as a C string ends: `..%00` is `..` to it.
+            0 => return Some("an escaped NUL (%00)"),
+            // Never in UTF-8, but `.` or `/` to a lax decoder: `%c0%ae` (C0 and C1
+            // lead only overlong two-byte forms, E0 80-9F and F0 80-8F only
+            // overlong three- and four-byte ones).
+            0xc0 | 0xc1 => return Some("an overlong UTF-8 escape (%c0%ae)"),
+            0x80..=0x9f if previous == Some(0xe0) => {
+                return Some("an overlong UTF-8 escape (%e0%80%ae)");
+            }
+            0x80..=0x8f if previous == Some(0xf0) => {
+                return Some("an overlong UTF-8 escape (%f0%80%80%ae)");
+            }
+            _ => {}
+        }
+        previous = Some(byte);
+        i += 3;
     }
     let dot = path.split('/').any(|segment| {
         let segment = segment.split(';').next().unwrap_or(segment);

@@ -422,6 +422,21 @@ fn allows_table() {
         ("https://x/v1/", "https://x:443/v1/..%5cadmin", false),
         ("https://x/v1/", "https://x:443/v1/..\\admin", false),
         ("https://x/v1/", "https://x:443/v1/%zz", false),
+        ("https://x/v1/", "https://x:443/v1/%+f", false),
+        // ... once a server decodes twice, reads a C string or lax UTF-8.
+        ("https://x/v1/", "https://x:443/v1/%252e%252e/admin", false),
+        ("https://x/v1/", "https://x:443/v1/x%252Fadmin", false),
+        ("https://x/v1/", "https://x:443/v1/..%00/admin", false),
+        ("https://x/v1/", "https://x:443/v1/%c0%ae%c0%ae/admin", false),
+        ("https://x/v1/", "https://x:443/v1/%C1%9C", false),
+        ("https://x/v1/", "https://x:443/v1/%e0%80%ae", false),
+        ("https://x/v1/", "https://x:443/v1/%f0%80%80%ae", false),
+        // An escaped `%`, and UTF-8 that is not overlong, are only bytes.
+        ("https://x/v1/", "https://x:443/v1/100%25", true),
+        ("https://x/v1/", "https://x:443/v1/%25zz", true),
+        ("https://x/v1/", "https://x:443/v1/caf%c3%a9", true),
+        ("https://x/v1/", "https://x:443/v1/%e0%a4%85", true),
+        ("https://x/v1/", "https://x:443/v1/%f0%9f%98%80", true),
         // ... in the path only: the query is not the path.
         ("https://x/v1/", "https://x:443/v1/x?next=/../admin", true),
         ("https://x/v1/", "https://x:443/v1/x?q=%2e%2e", true),
