@@ -88,6 +88,10 @@ pub struct Event {
     /// descriptor lent for a call, which the loan allowed. `nanoproc learn`
     /// proposes grants from it.
     pub needs: Option<String>,
+    /// The request the decision was made for, when the tree serves HTTP requests
+    /// (`nanoproc serve`, [`crate::Server`]): each request runs in a tree of its
+    /// own, recorded through [`Audit::for_request`]. `None` otherwise.
+    pub request: Option<Arc<str>>,
 }
 
 /// An event in words, for a host's log: what a guest chose (its target, a
@@ -96,6 +100,9 @@ pub struct Event {
 /// part of itself.
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(request) = &self.request {
+            write!(f, "[request {}] ", Escaped(request))?;
+        }
         write!(
             f,
             "{}: {} {} ({}",
@@ -186,6 +193,7 @@ impl Recorder {
             decision,
             reason,
             needs,
+            request: None,
         });
     }
 
@@ -294,6 +302,9 @@ pub struct Audit {
     inner: Arc<Inner>,
     /// Told of every decision recorded through this handle and its clones.
     callback: Option<Callback>,
+    /// The request every decision recorded through this handle is for (see
+    /// [`Audit::for_request`]).
+    request: Option<Arc<str>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,6 +340,7 @@ impl Audit {
                 ..Default::default()
             }),
             callback: None,
+            request: None,
         })
     }
 
@@ -344,6 +356,25 @@ impl Audit {
     pub fn with_callback(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.callback = Some(Arc::new(callback));
         self
+    }
+
+    /// A handle on the same record whose decisions are all for request `id`: each
+    /// event recorded through it (and its clones) carries the id, in
+    /// [`Event::request`], in its JSON line (`"request"`) and in its words. The
+    /// file, the counts, what is kept and the callback are the record's, shared
+    /// with every other handle. [`crate::Server`] gives each request's tree one,
+    /// so that every line of a served request can be told apart from another's.
+    /// A handle for no request records as before.
+    pub fn for_request(&self, id: impl Into<Arc<str>>) -> Self {
+        Self {
+            request: Some(id.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The request this handle records for, if any (see [`Audit::for_request`]).
+    pub fn request(&self) -> Option<&Arc<str>> {
+        self.request.as_ref()
     }
 
     /// A record that keeps every distinct use (allowed, failed or refused) as
@@ -374,6 +405,7 @@ impl Audit {
                         decision: *decision,
                         reason: None,
                         needs: needs.clone(),
+                        request: None,
                     },
                 )
                 .collect(),
@@ -397,6 +429,9 @@ impl Audit {
         // holds more of a guest's text than this.
         event.target = event.target.map(clip);
         event.reason = event.reason.map(clip);
+        if event.request.is_none() {
+            event.request.clone_from(&self.request);
+        }
         if let Some(log) = &self.inner.log {
             let line = json_line(&event);
             // One write per line: a reader never sees half a line, whatever
@@ -503,6 +538,7 @@ fn trace(e: &Event) {
                     decision = e.decision.as_str(),
                     reason = e.reason.as_deref().map(tracing::field::debug),
                     needs = e.needs.as_deref(),
+                    request = e.request.as_deref().map(tracing::field::debug),
                     $message
                 )
             }
@@ -551,6 +587,10 @@ fn json_line(e: &Event) -> String {
     let mut out = String::with_capacity(160);
     out.push_str("{\"time\":");
     push_json_str(&mut out, &rfc3339_now());
+    if let Some(request) = &e.request {
+        out.push_str(",\"request\":");
+        push_json_str(&mut out, request);
+    }
     out.push_str(",\"nanoprocess\":");
     push_json_str(&mut out, &e.nanoprocess);
     out.push_str(",\"family\":");
@@ -635,6 +675,7 @@ mod tests {
             decision: Decision::Refused,
             reason: Some("not granted".into()),
             needs: None,
+            request: None,
         };
         let line = json_line(&e);
         assert!(line.ends_with("}\n"));
@@ -655,6 +696,7 @@ mod tests {
                 decision: Decision::Refused,
                 reason: None,
                 needs: None,
+                request: None,
             });
         }
         let kept = audit.kept();
@@ -674,6 +716,7 @@ mod tests {
             decision: Decision::Refused,
             reason: Some("network is not granted".into()),
             needs: None,
+            request: None,
         }
     }
 
@@ -765,6 +808,7 @@ mod tests {
             decision: Decision::Allowed,
             reason: Some("f".repeat(100_000)),
             needs: None,
+            request: None,
         });
         let kept = audit.kept();
         let bytes: usize = kept.events.iter().map(footprint).sum();
@@ -780,5 +824,41 @@ mod tests {
             audit.counts()[&("app/x".into(), "network")],
             (0, many as u64)
         );
+    }
+
+    #[test]
+    fn a_request_handle_marks_its_events_and_shares_the_record() {
+        let audit = Audit::new();
+        let request = audit.for_request("17");
+        assert_eq!(request.request().map(|r| &**r), Some("17"));
+        request.record(refusal("a".into()));
+        audit.record(refusal("b".into()));
+        let kept = audit.kept();
+        assert_eq!(kept.events.len(), 2);
+        assert_eq!(kept.events[0].request.as_deref(), Some("17"));
+        assert_eq!(kept.events[1].request, None);
+        let line = json_line(&kept.events[0]);
+        assert!(
+            line.contains(r#""request":"17","nanoprocess":"app/x""#),
+            "{line}"
+        );
+        assert!(!json_line(&kept.events[1]).contains("request"));
+        assert!(
+            kept.events[0]
+                .to_string()
+                .starts_with("[request 17] app/x: refused network"),
+            "{}",
+            kept.events[0]
+        );
+        // An id is text: a host's own is escaped, in the line and in words.
+        let odd = audit.for_request("a\"b\u{1b}");
+        odd.record(refusal("c".into()));
+        let e = audit.kept().events.pop().unwrap();
+        assert!(
+            json_line(&e).contains(r#""request":"a\"b\u001b""#),
+            "{}",
+            json_line(&e)
+        );
+        assert!(e.to_string().starts_with("[request a\"b\\u{1b}]"), "{e}");
     }
 }

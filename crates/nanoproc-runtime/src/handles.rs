@@ -810,6 +810,7 @@ fn record_transfer(state: &NanoState, own: bool, from: &str, target: &str) {
         decision: Decision::Allowed,
         reason: None,
         needs: None,
+        request: None,
     });
 }
 

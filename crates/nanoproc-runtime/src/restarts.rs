@@ -50,5 +50,6 @@ pub(crate) fn record(audit: &Audit, nanoprocess: &Arc<str>, decision: Decision, 
         decision,
         reason: Some(reason),
         needs: None,
+        request: None,
     });
 }

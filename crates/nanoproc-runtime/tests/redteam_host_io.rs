@@ -610,6 +610,7 @@ fn callbacks_may_call_into_the_audit_and_the_captures_without_deadlock() {
             decision: Decision::Allowed,
             reason: None,
             needs: None,
+            request: None,
         });
     });
     run(
