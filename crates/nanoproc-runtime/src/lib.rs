@@ -59,6 +59,7 @@ mod preview1;
 mod progress;
 mod restarts;
 mod run;
+pub mod serve;
 mod state;
 pub mod surface;
 mod trampoline;
@@ -78,6 +79,7 @@ pub use plan::{CheckError, DEFAULT_MAX_COMPONENT_SIZE, Placement, Plan, PlannedN
 pub use plugin::{Instances, Plugin, PluginError, PluginOptions, TypedExport};
 pub use progress::{CompileProgress, ProgressHook};
 pub use run::{Exit, RunError, RunOptions, Tree};
+pub use serve::{RequestFailure, ServeError, ServeOptions, ServeSummary, Server};
 pub use state::NanoState;
 pub use surface::{FileKind, InspectError, NotWasm, Surface};
 
@@ -109,6 +111,9 @@ pub struct Runtime {
     host: families::host::HostFamilies,
     /// The trust roots of outgoing HTTPS requests (see [`Runtime::with_http_ca`]).
     http: Arc<families::http::Client>,
+    /// Trees are made per request, this many alive at once (see
+    /// [`Runtime::with_pool_for_trees`]).
+    pool_trees: Option<usize>,
 }
 
 impl Runtime {
@@ -123,6 +128,7 @@ impl Runtime {
             progress: None,
             host: Default::default(),
             http: Default::default(),
+            pool_trees: None,
         };
         runtime.engine_for(engine::EngineChoice {
             fuel: false,
@@ -140,6 +146,20 @@ impl Runtime {
     pub fn with_http_ca(mut self, files: &[std::path::PathBuf]) -> Result<Self, String> {
         self.http = Arc::new(families::http::Client::with_roots_from(files)?);
         Ok(self)
+    }
+
+    /// The same runtime, giving every plan it checks a pooling allocator with
+    /// slots for `trees` instances of the whole tree alive at once, whatever the
+    /// tree's size: for a host that makes a tree per request, as [`Plan::serve`]
+    /// does (with `trees` its [`ServeOptions::max_concurrent`]). Instances then come
+    /// from memory and state reserved once and recycled, which makes each
+    /// request's instantiation and teardown cheaper (docs/cli.md). A tree too large
+    /// for that many slots (over 4096 nanoprocesses in all) keeps the on-demand
+    /// allocator. Without it, only trees of 16 nanoprocesses or more get a pool,
+    /// with slots for four trees.
+    pub fn with_pool_for_trees(mut self, trees: usize) -> Self {
+        self.pool_trees = Some(trees.max(1));
+        self
     }
 
     /// The same runtime, refusing component files larger than `bytes` (the default
@@ -295,6 +315,7 @@ impl Runtime {
             progress: self.progress.as_ref(),
             host: &self.host,
             http: &self.http,
+            pool_trees: self.pool_trees,
         };
         plan::plan(&compiler, manifest, root_args, host_env, mode, root)
     }

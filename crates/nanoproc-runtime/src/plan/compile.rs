@@ -77,6 +77,9 @@ pub(crate) struct Compiler<'a> {
     pub host: &'a crate::families::host::HostFamilies,
     /// The trust roots of outgoing HTTPS requests, handed to the plan.
     pub http: &'a std::sync::Arc<crate::families::http::Client>,
+    /// Trees are made per request, this many alive at once (`Plan::serve`): the
+    /// engine pools slots for them, whatever the tree's size (see `pool_for`).
+    pub pool_trees: Option<usize>,
 }
 
 /// What stage 3 found.
@@ -88,6 +91,8 @@ pub(super) struct Components {
     pub epochs: bool,
     /// The engine has concurrency support: some component uses async features.
     pub concurrency: bool,
+    /// The engine's pooling allocator, if it has one.
+    pub pool: Option<Pool>,
     /// Per node: its component, compiled and checked against its digest pin, or
     /// `None` where an error was reported.
     pub compiled: Vec<Option<Arc<Compiled>>>,
@@ -119,6 +124,7 @@ pub(super) fn compile_all(
         progress,
         host,
         http: _,
+        pool_trees,
     } = *compiler;
     // The compile cache runs native code: it is used only if no nanoprocess can
     // reach it (see `cache`).
@@ -157,6 +163,7 @@ pub(super) fn compile_all(
             grants.held.len(),
             grants.caps(),
             largest_fused_store(manifest),
+            pool_trees,
         ),
         concurrency: None,
     };
@@ -341,6 +348,7 @@ pub(super) fn compile_all(
         fuel,
         epochs,
         concurrency: choice.concurrency.is_some(),
+        pool: choice.pool,
         compiled,
         notices,
         sources,
@@ -653,18 +661,36 @@ fn largest_fused_store(manifest: &Manifest) -> u32 {
 /// A pool has a fixed number of slots: four trees of this plan can be alive at
 /// once (a restart frees its old instance first), and every memory slot is as
 /// large as the largest memory any nanoprocess of the tree may have.
+///
+/// A plan whose trees are made per request (`trees`, the most alive at once: a
+/// server's concurrency) gets slots for that many trees whatever its size: its
+/// instances are made and dropped at the rate of requests, where the pool's
+/// recycled memories and instance state are cheaper than the on-demand
+/// allocator's mappings (docs/cli.md, `nanoproc serve`). Unless they would not fit
+/// (see below): then the on-demand allocator, which has no slots to run out of.
 fn pool_for<'a>(
     nodes: usize,
     caps: impl Iterator<Item = &'a Capabilities> + Clone,
     nanoprocesses_per_component: u32,
+    trees: Option<usize>,
 ) -> Option<Pool> {
     // Every memory slot reserves about 4 GiB of address space whatever its limit
     // (wasmtime's reservation for bounds checks by guard pages): beyond about a
     // thousand nanoprocesses the pool would not fit in the address space, and the
     // on-demand allocator, which reserves per instance, serves the tree instead.
-    if !(crate::engine::POOL_FROM..=crate::engine::POOL_UP_TO).contains(&nodes) {
-        return None;
-    }
+    let instances = match trees {
+        Some(trees) => {
+            let instances = nodes.saturating_mul(trees.max(1));
+            if instances > crate::engine::POOL_UP_TO.saturating_mul(4) {
+                return None;
+            }
+            instances
+        }
+        None if (crate::engine::POOL_FROM..=crate::engine::POOL_UP_TO).contains(&nodes) => {
+            nodes.saturating_mul(4)
+        }
+        None => return None,
+    };
     const WASM32_MAX: u64 = 1 << 32;
     let largest = |kind: LimitKind, unlimited: u64| {
         caps.clone()
@@ -673,12 +699,21 @@ fn pool_for<'a>(
             .unwrap_or(unlimited)
     };
     Some(Pool {
-        instances: u32::try_from(nodes.saturating_mul(4)).unwrap_or(u32::MAX),
+        instances: u32::try_from(instances).unwrap_or(u32::MAX),
         max_memory: largest(LimitKind::Memory, WASM32_MAX).min(WASM32_MAX),
         table_elements: largest(LimitKind::Tables, 1_000_000).min(10_000_000),
         nanoprocesses_per_component,
+        keep_resident: if trees.is_some() { KEEP_RESIDENT } else { 0 },
     })
 }
+
+/// What a memory or table slot of a per-request pool keeps resident, zeroed in
+/// place, when its instance is dropped: enough for a small handler's stack and
+/// heap, so that its next request neither faults its pages in again nor makes the
+/// kernel flush every thread's TLB to take them away. The pool has two memory
+/// slots per instance slot, so a server of 32 trees of one nanoprocess keeps at
+/// most 128 MiB resident this way (in practice what its handlers touched).
+const KEEP_RESIDENT: u64 = 2 << 20;
 
 /// Compiles a component, or adapts and compiles a WASI preview 1 core module;
 /// `compiling` is called if it is really compiled (not found in the cache).

@@ -196,6 +196,9 @@ pub(crate) struct PlanInner {
     pub id: u64,
     /// The trust roots of outgoing HTTPS requests, the runtime's.
     pub http: Arc<crate::families::http::Client>,
+    /// The engine's pooling allocator, if it has one: how many instances can be
+    /// alive at once (`serve` checks its concurrency against it).
+    pub pool: Option<crate::engine::Pool>,
 }
 
 /// The largest component file a [`crate::Runtime`] reads unless configured
@@ -325,6 +328,7 @@ pub(crate) fn plan(
             fuel: components.fuel,
             epochs: components.epochs,
             concurrency: components.concurrency,
+            pool: components.pool,
             notices,
             single_component: manifest.is_single(),
             source: manifest.source().map(Arc::from),
