@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// refuses what asks for more than was approved, and warns of a rebuild.
     #[arg(long)]
     pub locked: bool,
+    /// Trust the certificates in this PEM file as roots for outgoing HTTPS
+    /// requests, besides the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Vec<PathBuf>,
     #[command(flatten)]
     pub grants: GrantFlags,
     #[command(flatten)]

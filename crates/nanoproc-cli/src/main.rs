@@ -18,6 +18,7 @@ mod logging;
 mod progress;
 mod report;
 mod run;
+mod serve;
 mod status;
 
 #[derive(Parser)]
@@ -47,6 +48,11 @@ enum Command {
     /// Run a manifest's tree, or a single component (or WASI preview 1 module) with
     /// the capabilities given by flags.
     Run(Box<RunArgs>),
+    /// Serve HTTP with a manifest's tree (or a single component) whose root
+    /// exports wasi:http/incoming-handler (WASI 0.2) or wasi:http/handler (WASI
+    /// 0.3): every request is handled by a fresh instance of the whole tree, under
+    /// the manifest's limits, until Ctrl-C.
+    Serve(Box<serve::ServeArgs>),
     /// Show what a component (or WASI preview 1 module) can ask for, before
     /// anything runs: its kind, WASI generation, digest and producers, each
     /// capability family its imports belong to with the grant keys and `run` flags
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
         Command::Man { command } => return generate::man(command.as_deref()),
         Command::Check(args) => &args.reading,
         Command::Run(args) => &args.reading,
+        Command::Serve(args) => &args.reading,
         Command::Inspect(args) => &args.reading,
         Command::Graph(args) => &args.reading,
         Command::Learn(args) => &args.reading,
@@ -134,6 +141,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::check(&runtime, &args),
         Command::Run(args) => run::run(&runtime, &args, started),
+        Command::Serve(args) => serve::serve(&runtime, &args),
         Command::Inspect(args) => inspect::inspect(&args, max_component_size),
         Command::Graph(args) => graph::graph(&runtime, &args),
         Command::Learn(args) => learn::learn(&runtime, &args),

@@ -46,7 +46,17 @@ pub fn run(runtime: &Runtime, args: &RunArgs, started: std::time::Instant) -> Ex
     };
     // `--timeout` must stop a guest that computes; a plan with no time limit of
     // its own would otherwise be built without the epoch checks that do.
-    let runtime = &runtime.clone().with_interruption(timeout.is_some());
+    let mut runtime = runtime.clone().with_interruption(timeout.is_some());
+    if !args.http_ca.is_empty() {
+        runtime = match runtime.with_http_ca(&args.http_ca) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("nanoproc: --http-ca: {}", printable(&e));
+                return ExitCode::from(2);
+            }
+        };
+    }
+    let runtime = &runtime;
     if let Some(flag) = args.misplaced_flag() {
         eprintln!(
             "nanoproc: `{flag}` comes after the target, where it would be the guest's argument; nanoproc's own flags go before the target (nanoproc run {flag} ... {}); to pass it to the guest, put `--` after the target",

@@ -37,6 +37,7 @@ mod redteam_http;
 mod redteam_p3;
 mod resources;
 mod rights;
+mod serve;
 mod single;
 mod stops;
 mod udp_scope;
