@@ -427,7 +427,7 @@ fn allows_table() {
         ("https://x/v1/", "https://x:443/v1/%252e%252e/admin", false),
         ("https://x/v1/", "https://x:443/v1/x%252Fadmin", false),
         ("https://x/v1/", "https://x:443/v1/..%00/admin", false),
-        ("https://x/v1/", "https://x:443/v1/%c0%ae%c0%ae/admin", false),
+        ("https://x/v1/", "https://x:443/v1/%c0%ae%c0%ae/x", false),
         ("https://x/v1/", "https://x:443/v1/%C1%9C", false),
         ("https://x/v1/", "https://x:443/v1/%e0%80%ae", false),
         ("https://x/v1/", "https://x:443/v1/%f0%80%80%ae", false),
