@@ -296,6 +296,69 @@ fn a_future_dropped_before_its_answer_frees_its_place_and_its_connection() {
     );
 }
 
+/// FOUND, fixed in families/http: a request was recorded only when its outcome
+/// was known, so one whose future was dropped first, by the guest or by the end
+/// of its nanoprocess, left no trace in the audit log, though it had reached the
+/// server: `handle`, write the body, wait 100 ms, drop the future (or just end)
+/// sent anything the grant allowed with no record of it. Now such a request is
+/// recorded when it is abandoned: allowed, with the reason that it may have
+/// reached the server (or failed, if it was abandoned before a connection).
+#[test]
+fn a_request_abandoned_before_its_answer_is_still_recorded() {
+    let hang = RawServer::start(None);
+    let ok = Server::http();
+    let scene = Scene::new();
+    let (g1, g2) = (hang.base(), ok.base());
+    let flags = ["--monotonic-clock", "--http", &g1, "--http", &g2];
+    let abandoned = |events: &[Value], target: &str| {
+        let found: Vec<&Value> = events.iter().filter(|e| e["target"] == target).collect();
+        assert!(!found.is_empty(), "no record of {target} in {events:?}");
+        for e in &found {
+            assert_eq!(e["decision"], "allowed", "{e}");
+            let reason = e["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("abandoned before its answer")
+                    && reason.contains("may have reached the server"),
+                "{e}"
+            );
+        }
+        found.len()
+    };
+
+    // Dropped by the guest.
+    let dropped = hang.url("/dropped");
+    let (run, events) = attack(
+        &scene,
+        &flags,
+        &["drop-pending", "3", &dropped, &ok.url("/hello")],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        abandoned(&events, &format!("GET {dropped}")),
+        3,
+        "{events:?}"
+    );
+
+    // Left in flight when the nanoprocess ended.
+    let fired = hang.url("/exfil");
+    let (run, events) = attack(&scene, &flags, &["fire", &fired, "200"]);
+    assert_eq!(run.stdout, "fired\n", "{run:?}");
+    assert_eq!(
+        abandoned(&events, &format!("POST {fired}")),
+        1,
+        "{events:?}"
+    );
+
+    // Each did reach the server.
+    let conns = hang.closed(4);
+    assert_eq!(conns.len(), 4, "{conns:?}");
+    let last = String::from_utf8_lossy(&conns[3].bytes).into_owned();
+    assert!(
+        last.starts_with("POST /exfil HTTP/1.1\r\n") && last.contains("\r\nsecret\r\n"),
+        "{last:?}"
+    );
+}
+
 /// A request body written one byte at a time is cut at `http-timeout`, which bounds
 /// the whole request: the server never answers, the guest keeps writing, and the
 /// connection is closed at the limit, not when the guest stops.

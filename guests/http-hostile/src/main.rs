@@ -20,6 +20,8 @@
 //! - `drop-pending K HANG_URL OK_URL`: K requests to HANG_URL, each future dropped
 //!   100 ms after `handle`, before its answer; then a GET of OK_URL, whose result
 //!   line it prints.
+//! - `fire URL MS`: a POST of `secret` to URL, left in flight: the command waits
+//!   MS ms, prints `fired`, and ends without awaiting the answer.
 //! - `slow-upload URL N MS`: a POST of N bytes without content-length, one byte
 //!   every MS ms; prints `wrote=K` (bytes the host took) then the result line.
 //! - `unread URL MS`: a GET whose answer is awaited, then left unread for MS ms
@@ -62,6 +64,7 @@ fn main() {
         ["bodies", n, url] => bodies(num(n), &url_of(url)),
         ["heads", url, n] => heads(&url_of(url), num(n)),
         ["drop-pending", k, hang, ok] => drop_pending(num(k), &url_of(hang), ok),
+        ["fire", url, ms] => fire(&url_of(url), num(ms)),
         ["slow-upload", url, n, ms] => slow_upload(&url_of(url), num(n), num(ms)),
         ["unread", url, ms] => unread(&url_of(url), num(ms)),
         _ => {
@@ -286,6 +289,32 @@ fn drop_pending(k: u64, hang: &Url, ok: &str) {
         "{}",
         http_common::p2::fetch_line(ok).unwrap_or_else(|line| line)
     );
+}
+
+fn fire(url: &Url, ms: u64) {
+    let request = match to(url, "POST", Fields::new()) {
+        Ok(r) => r,
+        Err(line) => {
+            println!("{line}");
+            return;
+        }
+    };
+    let body = request.body().expect("a new request's body");
+    let future = match outgoing_handler::handle(request, None) {
+        Ok(f) => f,
+        Err(code) => {
+            println!("{}", error_line(code));
+            return;
+        }
+    };
+    let stream = body.write().expect("a new body's stream");
+    let _ = stream.blocking_write_and_flush(b"secret");
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+    subscribe_duration(ms * MILLI).block();
+    println!("fired");
+    // Left in flight as the command ends.
+    std::mem::forget(future);
 }
 
 fn slow_upload(url: &Url, n: u64, ms: u64) {

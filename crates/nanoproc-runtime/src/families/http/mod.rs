@@ -32,7 +32,10 @@
 //!
 //! Every request is recorded once, when its outcome is known: refused (with the
 //! reason), failed (allowed, but it did not get a response: the reason says why)
-//! or allowed (with the response's status).
+//! or allowed (with the response's status). A request abandoned before its
+//! outcome (its future dropped by the guest, or by the end of its nanoprocess) is
+//! recorded when it is abandoned: allowed with the reason that it may have reached
+//! the server, or failed if no connection was made yet.
 
 mod send;
 
@@ -42,8 +45,9 @@ use crate::audit::{Decision, Recorder};
 use crate::state::NanoState;
 use nanoproc_caps::http::{HttpHolding, RequestUrl};
 use nanoproc_caps::{LimitKind, Limits};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -63,6 +67,15 @@ pub(crate) const OPERATION: &str = "wasi:http/outgoing-handler.handle";
 pub(crate) struct State {
     ctx: WasiHttpCtx,
     hooks: Hooks,
+}
+
+/// When the nanoprocess ends (its store is dropped), a request still in flight
+/// is recorded as abandoned there and then: the task sending it is only told to
+/// stop, and the process may exit before that task's own record would be made.
+impl Drop for State {
+    fn drop(&mut self) {
+        self.hooks.policy.abandon_all();
+    }
 }
 
 /// The hooks wasmtime-wasi-http calls: the guard.
@@ -86,6 +99,63 @@ pub(crate) struct Policy {
     /// connection, for a response's
     /// headers, and between two pieces of its body.
     timeout: Option<Duration>,
+    /// The requests sent whose outcome is not recorded yet, by number.
+    pending: Mutex<HashMap<u64, Arc<Pending>>>,
+    next: AtomicU64,
+}
+
+/// A request sent whose outcome is not recorded yet (see [`Policy::begin`]).
+pub(crate) struct Pending {
+    id: u64,
+    policy: std::sync::Weak<Policy>,
+    /// Taken by whoever records the request, once.
+    target: Mutex<Option<String>>,
+    /// A connection was made: from then on, bytes of the request may have left.
+    pub(crate) connected: AtomicBool,
+}
+
+impl Pending {
+    /// Its target, for the caller to record the outcome; `None` if it was recorded
+    /// as abandoned already.
+    pub(crate) fn settle(&self) -> Option<String> {
+        if let Some(policy) = self.policy.upgrade() {
+            lock(&policy.pending).remove(&self.id);
+        }
+        lock(&self.target).take()
+    }
+
+    /// Records it as abandoned, unless its outcome was recorded.
+    pub(crate) fn abandon(&self) {
+        let Some(target) = self.settle() else {
+            return;
+        };
+        let Some(policy) = self.policy.upgrade() else {
+            return;
+        };
+        let (decision, reason) = abandoned(self.connected.load(Ordering::Relaxed));
+        policy.record(|| target, decision, Some(reason.to_string()));
+    }
+}
+
+/// How an abandoned request is recorded: allowed (it may have reached the server)
+/// once a connection was made, failed before.
+fn abandoned(connected: bool) -> (Decision, &'static str) {
+    if connected {
+        (
+            Decision::Allowed,
+            "abandoned before its answer (its future was dropped, or its nanoprocess \
+             ended): the request may have reached the server",
+        )
+    } else {
+        (
+            Decision::Failed,
+            "abandoned before it was sent (its future was dropped, or its nanoprocess ended)",
+        )
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The most a `fields` (a message's headers or trailers, built by the guest) may
@@ -138,6 +208,36 @@ impl Policy {
             timeout: limits
                 .get(LimitKind::HttpTimeout)
                 .map(Duration::from_millis),
+            pending: Mutex::default(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// A request about to be sent to `target`, recorded once its outcome is known
+    /// ([`Pending::settle`]), or as abandoned ([`Pending::abandon`]) if it is
+    /// dropped first: by the guest, or by the end of its nanoprocess. By then it
+    /// may have reached the server, and a guest must not be able to send what the
+    /// record never shows by not waiting for the answer.
+    pub(crate) fn begin(self: &Arc<Self>, target: String) -> Arc<Pending> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let pending = Arc::new(Pending {
+            id,
+            policy: Arc::downgrade(self),
+            target: Mutex::new(Some(target)),
+            connected: AtomicBool::new(false),
+        });
+        lock(&self.pending).insert(id, pending.clone());
+        pending
+    }
+
+    /// Records every request still in flight as abandoned.
+    fn abandon_all(&self) {
+        let pending: Vec<Arc<Pending>> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in pending {
+            if let Some(target) = lock(&p.target).take() {
+                let (decision, reason) = abandoned(p.connected.load(Ordering::Relaxed));
+                self.record(|| target, decision, Some(reason.to_string()));
+            }
         }
     }
 

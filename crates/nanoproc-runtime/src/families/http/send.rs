@@ -13,6 +13,7 @@ use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::{Pin, pin};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -153,7 +154,16 @@ pub(super) async fn send(
     // connection, and the guest's place among the requests in flight, for as long
     // as it liked.
     let deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
-    let attempt = attempt(&policy, &url, request, options, in_flight, deadline);
+    let unsettled = Unsettled(policy.begin(target));
+    let attempt = attempt(
+        &policy,
+        &url,
+        request,
+        options,
+        in_flight,
+        deadline,
+        &unsettled.0.connected,
+    );
     let outcome = match deadline {
         None => attempt.await,
         Some(deadline) => tokio::time::timeout_at(deadline, attempt)
@@ -164,6 +174,10 @@ pub(super) async fn send(
                     HttpError::ConnectionReadTimeout,
                 ))
             }),
+    };
+    // Abandoned already (its nanoprocess ended as the answer came): recorded then.
+    let Some(target) = unsettled.0.settle() else {
+        return outcome.map_err(|failure| failure.error);
     };
     match outcome {
         Ok((response, io)) => {
@@ -178,6 +192,16 @@ pub(super) async fn send(
     }
 }
 
+/// A request in flight whose outcome is not recorded yet: recorded as abandoned
+/// if dropped so (see [`Policy::begin`]).
+struct Unsettled(Arc<super::Pending>);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
 type Io = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 
 async fn attempt(
@@ -187,6 +211,7 @@ async fn attempt(
     options: RequestOptions,
     in_flight: InFlight,
     deadline: Option<tokio::time::Instant>,
+    connected: &AtomicBool,
 ) -> Result<(http::Response<WasiBody>, Io), Failure> {
     let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_WAIT);
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_WAIT);
@@ -235,6 +260,7 @@ async fn attempt(
     let stream = tokio::time::timeout(connect_timeout, connect(&addresses, port))
         .await
         .map_err(|_| Failure::failed("connecting timed out", HttpError::ConnectionTimeout))??;
+    connected.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let stream: Box<dyn Stream> = match url.scheme {
         Scheme::Http => Box::new(stream),
