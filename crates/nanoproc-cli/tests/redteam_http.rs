@@ -12,7 +12,8 @@ use common::http_server::Server;
 use common::*;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -605,4 +606,216 @@ fn a_huge_method_or_path_is_cut_in_the_record_and_the_report() {
         assert!(run.stderr.contains(" bytes cut]"), "{run:?}");
     }
     server.assert_untouched("huge refused requests");
+}
+
+// ---- nanoproc serve ----------------------------------------------------------
+
+/// A running `nanoproc serve --addr 127.0.0.1:0 ARGS...` of http_hello, its stderr
+/// collected; SIGKILLed when dropped if still running.
+struct Serving {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serving {
+    fn start(args: &[&str]) -> Serving {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nanoproc"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .arg(guest("http_hello"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting nanoproc serve");
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr: Arc<Mutex<String>> = Arc::default();
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let until = Instant::now() + Duration::from_secs(120);
+        let addr = loop {
+            let text = stderr.lock().unwrap().clone();
+            if let Some(rest) = text.split("listening on http://").nth(1)
+                && let Some((addr, _)) = rest.split_once('\n')
+            {
+                break addr.trim().parse().expect("an address");
+            }
+            assert!(Instant::now() < until, "serve did not listen:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Serving {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Ctrl-C, then what it wrote on stderr once it ended (within 30 s).
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < until, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Writes `raw` on a new connection and reads until the server closes it (or
+    /// 20 s pass): all it answered, and how long the connection lived.
+    fn exchange(&self, raw: &[u8]) -> (String, Duration) {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let _ = s.write_all(raw);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            started.elapsed(),
+        )
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// How many requests reached a tree, from the line serve ends with.
+fn handled(stderr: &str) -> u64 {
+    stderr
+        .split("shut down after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'shut down after N requests' in:\n{stderr}"))
+}
+
+/// Slow clients are hyper's to bound: a connection that sends nothing, one that
+/// sends half a head and waits, one that sends a head a byte a second, and one
+/// idle after its answer are each closed by the header read timeout (10 s), and
+/// none of them reached a tree but the one complete request.
+#[test]
+fn slow_clients_are_cut_by_the_header_read_timeout() {
+    let served = Serving::start(&[]);
+    let addr = served.addr;
+    let client = |first: &'static [u8], trickle: bool| {
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(25))).unwrap();
+            s.write_all(first).unwrap();
+            let mut out = Vec::new();
+            if trickle {
+                // Until the server closes: a write then fails, or a read ends.
+                s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+                while started.elapsed() < Duration::from_secs(25) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if s.write_all(b"x").is_err() {
+                        break;
+                    }
+                    let mut b = [0u8; 1024];
+                    if let Ok(0) = s.read(&mut b) {
+                        break;
+                    }
+                }
+            } else {
+                let _ = s.read_to_end(&mut out);
+            }
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&out).into_owned(),
+            )
+        })
+    };
+    let clients = [
+        client(b"", false),
+        client(b"GET /count HTTP/1.1\r\nHost: t\r\n", false),
+        client(b"GET /count HTTP/1.1\r\nX-Slow: ", true),
+        client(b"GET /count HTTP/1.1\r\nHost: t\r\n\r\n", false),
+    ];
+    for (i, c) in clients.into_iter().enumerate() {
+        let (lived, answer) = c.join().unwrap();
+        assert!(
+            lived >= Duration::from_secs(9) && lived < Duration::from_secs(20),
+            "client {i} lived {lived:?}"
+        );
+        if i == 3 {
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+    }
+    assert_eq!(handled(&served.stop()), 1);
+}
+
+/// Request smuggling is hyper's to refuse: with both content-length and chunked,
+/// the body is read as chunked and the connection closed after the answer, so
+/// the request hidden after it is never handled; two content-lengths, a folded or
+/// unknown transfer-encoding, a signed length and a NUL in the target are 400s
+/// that reach no tree.
+#[test]
+fn smuggled_and_malformed_requests_reach_no_tree() {
+    let served = Serving::start(&[]);
+    let smuggle = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\
+        Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+    let (answer, _) = served.exchange(smuggle);
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("smuggled"), "{answer}");
+    for raw in [
+        &b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"[..],
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \r\n chunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: +4\r\n\r\nabcd",
+        b"GET /x\x00y HTTP/1.1\r\nHost: t\r\n\r\n",
+    ] {
+        let (answer, _) = served.exchange(raw);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?}: {answer}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert_eq!(handled(&served.stop()), 1);
+}
+
+/// FOUND, in serve.rs (reported, not fixed here: serve.rs is not the red team's):
+/// RFC 9112 (3.2) has a server answer 400 to an HTTP/1.1 request with no `Host`,
+/// or with more than one, because a proxy in front and the server behind it must
+/// agree on which host a request is for. `nanoproc serve` handles both: with two,
+/// the handler is told the first (`with_authority`), while a proxy may have
+/// routed by the last; with none, the server's own address.
+#[test]
+#[ignore = "serve.rs: two Host headers, or none in HTTP/1.1, are handled, not answered 400"]
+fn a_request_with_two_hosts_or_none_is_a_bad_request() {
+    let served = Serving::start(&[]);
+    for raw in [
+        &b"GET /x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n"[..],
+        b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ] {
+        let (answer, _) = served.exchange(raw);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?}: {answer}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert_eq!(handled(&served.stop()), 0);
 }
