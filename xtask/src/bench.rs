@@ -5,6 +5,12 @@
 //! prints on stdout (progress goes to the terminal), and puts together the
 //! document: the machine, the date, the commands, a summary of the issue's
 //! targets (the `@target | ...` rows the benchmarks print), then every section.
+//!
+//! `cargo xtask bench NAME...` (e.g. `cargo xtask bench serve`) runs only the
+//! named benchmarks and replaces, in the existing document, only what they wrote:
+//! their sections, their rows of the targets' tables, their command and their
+//! load (marked as run alone, with the date); the rest stays from the last full
+//! run.
 
 use std::fmt::Write as _;
 use std::process::{Command, ExitCode, Stdio};
@@ -32,8 +38,27 @@ fn benches(root: &std::path::Path) -> Vec<(&'static str, String)> {
     out
 }
 
-pub fn run() -> ExitCode {
+pub fn run(only: &[String]) -> ExitCode {
     let root = xtask::repo_root();
+    let all = benches(&root);
+    if let Some(unknown) = only.iter().find(|n| !all.iter().any(|(_, b)| b == *n)) {
+        let names: Vec<&str> = all.iter().map(|(_, b)| b.as_str()).collect();
+        eprintln!(
+            "bench: no benchmark `{unknown}`; the benchmarks are: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let chosen: Vec<(&str, String)> = all
+        .into_iter()
+        .filter(|(_, b)| only.is_empty() || only.contains(b))
+        .collect();
+    if chosen.iter().any(|(_, b)| b == "serve")
+        && let Err(why) = wrk()
+    {
+        eprintln!("bench: the serve benchmark needs Debian's wrk: {why}");
+        return ExitCode::FAILURE;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building the guests and the demo");
     xtask::prepare_demo();
@@ -53,7 +78,7 @@ pub fn run() -> ExitCode {
     let mut sections = Vec::new();
     let mut targets = Vec::new();
     let mut loads = Vec::new();
-    for (package, bench) in benches(&root) {
+    for (package, bench) in chosen {
         let command = format!("cargo bench -p {package} --bench {bench}");
         eprintln!("bench: {command}");
         let mut cmd = Command::new(&cargo);
@@ -96,8 +121,46 @@ pub fn run() -> ExitCode {
         sections.push((bench, section.trim().to_owned()));
     }
 
-    let doc = document(&commands, &loads, &targets, &sections);
     let path = root.join("docs").join("BENCHMARKS.md");
+    let doc = if only.is_empty() {
+        document(&commands, &loads, &targets, &sections)
+    } else {
+        let old = match std::fs::read_to_string(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!(
+                    "bench: {}: {e}; run every benchmark first (`cargo xtask bench`)",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut doc = old;
+        for (bench, section) in &sections {
+            let command = commands
+                .iter()
+                .find(|c| c.ends_with(&format!("--bench {bench}")))
+                .cloned()
+                .unwrap_or_default();
+            let load = loads
+                .iter()
+                .find(|l| l.starts_with(&format!("{bench} ")))
+                .map(|l| {
+                    format!(
+                        "{l} (run alone on {}, `cargo xtask bench {bench}`)",
+                        today()
+                    )
+                })
+                .unwrap_or_default();
+            let rows: Vec<String> = targets
+                .iter()
+                .filter(|t| t.trim_end().ends_with(&format!("| {bench} |")))
+                .cloned()
+                .collect();
+            doc = splice(&doc, bench, &command, &load, &rows, section);
+        }
+        doc
+    };
     if let Err(e) = std::fs::write(&path, doc) {
         eprintln!("bench: {}: {e}", path.display());
         return ExitCode::FAILURE;
@@ -203,6 +266,156 @@ fn document(
         }
     }
     d.trim_end().to_owned() + "\n"
+}
+
+/// Installs Debian's `wrk` (the serve benchmark's load generator) if it is
+/// missing, as `cargo xtask test-tools` installs what the tests need.
+fn wrk() -> Result<(), String> {
+    let found = Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("wrk"));
+    if found {
+        return Ok(());
+    }
+    eprintln!("bench: installing wrk");
+    crate::tools::apt(&["update", "-qq"])
+        .and_then(|()| crate::tools::apt(&["install", "-y", "-qq", "wrk"]))
+}
+
+/// `doc` (a whole `docs/BENCHMARKS.md`) with what one benchmark wrote replaced:
+/// its section (from its `## ` heading to the next, or, if the document has none
+/// yet, put before the audit section), its rows of the targets' table (the rows
+/// ending `| bench |`) and of the wasmtime 48 comparison, its command and its
+/// entry of the load line.
+fn splice(
+    doc: &str,
+    bench: &str,
+    command: &str,
+    load: &str,
+    targets: &[String],
+    section: &str,
+) -> String {
+    let mut lines: Vec<String> = doc.lines().map(str::to_owned).collect();
+
+    // The section.
+    let heading = section.lines().next().unwrap_or_default().to_owned();
+    let new: Vec<String> = section
+        .lines()
+        .map(str::to_owned)
+        .chain([String::new()])
+        .collect();
+    let next_heading = |from: usize, lines: &[String]| {
+        lines
+            .iter()
+            .skip(from + 1)
+            .position(|l| l.starts_with("## "))
+            .map_or(lines.len(), |i| from + 1 + i)
+    };
+    if let Some(at) = lines.iter().position(|l| *l == heading) {
+        let end = next_heading(at, &lines);
+        lines.splice(at..end, new);
+    } else {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("## Audit log overhead"))
+            .unwrap_or(lines.len());
+        lines.splice(at..at, new);
+    }
+
+    // The targets: this benchmark's rows replaced, at the end of the table.
+    let cells = |row: &str| -> Vec<String> {
+        row.trim()
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let names: Vec<String> = targets
+        .iter()
+        .filter_map(|t| cells(t).first().cloned())
+        .collect();
+    let table_end = |lines: &[String], header: &str| {
+        let start = lines.iter().position(|l| l.starts_with(header))?;
+        Some(
+            lines
+                .iter()
+                .skip(start)
+                .position(|l| !l.starts_with('|'))
+                .map_or(lines.len(), |i| start + i),
+        )
+    };
+    let suffix = format!("| {bench} |");
+    if let Some(end) = table_end(&lines, "| target | measured | verdict | benchmark |") {
+        let start = lines[..end]
+            .iter()
+            .rposition(|l| l.starts_with("| target | measured"))
+            .unwrap_or(end);
+        let kept: Vec<String> = lines[start..end]
+            .iter()
+            .filter(|l| !l.trim_end().ends_with(&suffix))
+            .cloned()
+            .chain(targets.iter().cloned())
+            .collect();
+        lines.splice(start..end, kept);
+    }
+    if let Some(end) = table_end(&lines, "| target | wasmtime 48 | this run |") {
+        let start = lines[..end]
+            .iter()
+            .rposition(|l| l.starts_with("| target | wasmtime 48"))
+            .unwrap_or(end);
+        let kept: Vec<String> = lines[start..end]
+            .iter()
+            .filter(|l| !cells(l).first().is_some_and(|c| names.contains(c)))
+            .cloned()
+            .chain(targets.iter().map(|t| {
+                let c = cells(t);
+                format!(
+                    "| {} | - (new target) | {} |",
+                    c.first().map_or("", String::as_str),
+                    c.get(1).map_or("", String::as_str)
+                )
+            }))
+            .collect();
+        lines.splice(start..end, kept);
+    }
+
+    // The command, before the audit benchmark's if it is not listed yet.
+    let listed = format!("  * `{command}`");
+    if !command.is_empty() && !lines.contains(&listed) {
+        let at = lines
+            .iter()
+            .position(|l| l.contains("--bench audit`"))
+            .or_else(|| {
+                lines
+                    .iter()
+                    .rposition(|l| l.starts_with("  * `"))
+                    .map(|i| i + 1)
+            });
+        if let Some(at) = at {
+            lines.insert(at, listed);
+        }
+    }
+
+    // The load: this benchmark's entry replaced.
+    if !load.is_empty()
+        && let Some(line) = lines.iter_mut().find(|l| l.starts_with("* **Load**"))
+        && let Some((head, rest)) = line.split_once("): ")
+        && let Some((entries, tail)) = rest.split_once(". ")
+    {
+        let mut entries: Vec<String> = entries
+            .split("; ")
+            .filter(|e| !e.starts_with(&format!("{bench} ")))
+            .map(str::to_owned)
+            .collect();
+        let at = entries
+            .iter()
+            .position(|e| e.starts_with("audit "))
+            .unwrap_or(entries.len());
+        entries.insert(at, load.to_owned());
+        *line = format!("{head}): {}. {tail}", entries.join("; "));
+    }
+    lines.join("\n").trim_end().to_owned() + "\n"
 }
 
 /// The audit benchmark prints only its table; the workload and the caveats are
@@ -444,6 +657,62 @@ mod tests {
         assert!(text.contains("extism | echo16 | "), "{text}");
         assert!(text.contains("extism | echo1k | "), "{text}");
         assert_eq!(commands.len(), 4, "{commands:?}");
+    }
+
+    /// `cargo xtask bench serve` on a document of an earlier full run: its section,
+    /// target rows, command and load are put in, then replaced on the next run;
+    /// nothing else changes.
+    #[test]
+    fn one_benchmark_is_spliced_into_the_document() {
+        let doc = "# Benchmarks\n\n## The run\n\n\
+                   * **Command**: `cargo xtask bench`, which builds the guests and the demo, then runs:\n\
+                   \x20 * `cargo bench -p nanoproc-bench --bench calls`\n\
+                   \x20 * `cargo bench -p nanoproc-runtime --bench audit`\n\
+                   * **Load** (1-minute load average before → after each benchmark): calls 1.3 → 1.2; audit 1.2 → 1.6. The machine is shared.\n\n\
+                   ## The issue's targets\n\n\
+                   | target | measured | verdict | benchmark |\n|---|---|---|---|\n\
+                   | calls fast | 1 ns | **met** | calls |\n\n\
+                   ## Compared with wasmtime 48\n\n\
+                   | target | wasmtime 48 | this run |\n|---|---|---|\n\
+                   | calls fast | 2 ns | 1 ns |\n\n\
+                   ## Cross-nanoprocess calls\n\ncalls text\n\n\
+                   ## Audit log overhead (file-heavy workload)\n\naudit text\n";
+        let command = "cargo bench -p nanoproc-bench --bench serve";
+        let row = |m: &str| vec![format!("| serve fast | {m} | **met** | serve |")];
+        let once = super::splice(
+            doc,
+            "serve",
+            command,
+            "serve 0.5 → 0.7 (alone)",
+            &row("10 µs"),
+            "## Serving HTTP\n\nfirst",
+        );
+        let twice = super::splice(
+            &once,
+            "serve",
+            command,
+            "serve 0.4 → 0.6 (alone)",
+            &row("9 µs"),
+            "## Serving HTTP\n\nsecond",
+        );
+        let expected = "# Benchmarks\n\n## The run\n\n\
+                   * **Command**: `cargo xtask bench`, which builds the guests and the demo, then runs:\n\
+                   \x20 * `cargo bench -p nanoproc-bench --bench calls`\n\
+                   \x20 * `cargo bench -p nanoproc-bench --bench serve`\n\
+                   \x20 * `cargo bench -p nanoproc-runtime --bench audit`\n\
+                   * **Load** (1-minute load average before → after each benchmark): calls 1.3 → 1.2; serve 0.4 → 0.6 (alone); audit 1.2 → 1.6. The machine is shared.\n\n\
+                   ## The issue's targets\n\n\
+                   | target | measured | verdict | benchmark |\n|---|---|---|---|\n\
+                   | calls fast | 1 ns | **met** | calls |\n\
+                   | serve fast | 9 µs | **met** | serve |\n\n\
+                   ## Compared with wasmtime 48\n\n\
+                   | target | wasmtime 48 | this run |\n|---|---|---|\n\
+                   | calls fast | 2 ns | 1 ns |\n\
+                   | serve fast | - (new target) | 9 µs |\n\n\
+                   ## Cross-nanoprocess calls\n\ncalls text\n\n\
+                   ## Serving HTTP\n\nsecond\n\n\
+                   ## Audit log overhead (file-heavy workload)\n\naudit text\n";
+        assert_eq!(twice, expected, "{twice}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `cargo xtask guests`: only build the guest components.
 //! `cargo xtask foreign`: build the JavaScript, Python, C and AssemblyScript test components.
 //! `cargo xtask test-tools`: install what the tests need beyond Rust, then `foreign`.
-//! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`.
+//! `cargo xtask bench`: run every benchmark and write `docs/BENCHMARKS.md`;
+//! `cargo xtask bench NAME...` runs only those and replaces only their parts.
 
 mod bench;
 mod http_demo;
@@ -17,7 +18,7 @@ use std::process::{Command, ExitCode};
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
-        "bench" => bench::run(),
+        "bench" => bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "test-tools" => tools::run(),
         "guests" => {
             println!("{}", xtask::build_guests().display());

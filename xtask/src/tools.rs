@@ -29,7 +29,7 @@ fn installed(package: &str, file: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn apt(args: &[&str]) -> Result<(), String> {
+pub(crate) fn apt(args: &[&str]) -> Result<(), String> {
     let root = Command::new("id")
         .arg("-u")
         .output()

@@ -105,7 +105,9 @@ fn plain_engine_with(epochs: bool) -> Engine {
     Engine::new(&plain_config(epochs)).expect("a wasmtime engine")
 }
 
-fn plain_config(epochs: bool) -> Config {
+/// [`plain_engine`]'s configuration (`epochs`: with epoch interruption), for an
+/// anchor that adds to it (the serve benchmark's pooling allocator).
+pub fn plain_config(epochs: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.concurrency_support(false);
@@ -253,6 +255,123 @@ pub fn run_plain(
     }
     drop(store);
     Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
+}
+
+/// The engine `nanoproc serve` gives a served plan (`crates/nanoproc-runtime/src/engine.rs`,
+/// `plan::pool_for`), made again for the serve benchmark's plain anchors: component
+/// model on, concurrency support off, backtrace details off, epoch interruption on
+/// (serve always has it, to stop a request at its time limit), no fuel, and a
+/// pooling allocator with slots for `trees` component instances at once (serve's
+/// `--max-concurrent`, default 32), each of up to `per_component` nanoprocesses'
+/// worth of core instances, memories and tables, memories up to 4 GiB and tables of
+/// up to a million elements (a root's limits when the manifest sets none), 2 MiB of
+/// each slot kept resident when its instance is dropped.
+pub fn plain_serve_engine(trees: u32, per_component: u32) -> Engine {
+    const KEEP_RESIDENT: usize = 2 << 20;
+    let per = per_component.max(1);
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(trees)
+        .total_core_instances(trees.saturating_mul(16))
+        .max_core_instances_per_component(per.saturating_mul(64))
+        .total_memories(trees.saturating_mul(2))
+        .max_memories_per_component(per.saturating_mul(8))
+        .total_tables(trees.saturating_mul(16))
+        .max_tables_per_component(per.saturating_mul(32))
+        .max_memory_size(1 << 32)
+        .table_elements(1_000_000)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
+    let mut config = plain_config(true);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).expect("a wasmtime engine with a pooling allocator")
+}
+
+/// nanoproc's epoch tick (`crates/nanoproc-runtime/src/interrupt.rs`).
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The store data of a plain wasmtime-wasi-http handler: an empty WASI context,
+/// wasmtime-wasi-http's context, and hooks that refuse outgoing requests.
+pub struct PlainHttp {
+    pub wasi: WasiCtx,
+    pub http: wasmtime_wasi_http::WasiHttpCtx,
+    pub table: ResourceTable,
+    hooks: NoOutgoing,
+}
+
+/// wasmtime-wasi-http's hooks with outgoing requests refused: the workspace builds
+/// it without its default sender (nanoproc has its own), and the handlers the
+/// benchmark serves send none.
+struct NoOutgoing;
+
+type Sent = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for NoOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Sent {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+impl WasiView for PlainHttp {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for PlainHttp {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// A request's store for a plain wasmtime-wasi-http handler: fresh data, and a
+/// deadline of `timeout` in [`EPOCH_TICK`]s (something must advance the epoch).
+pub fn plain_http_store(engine: &Engine, timeout: Duration) -> Store<PlainHttp> {
+    let mut store = Store::new(
+        engine,
+        PlainHttp {
+            wasi: WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: NoOutgoing,
+        },
+    );
+    store.set_epoch_deadline((timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+    store
+}
+
+/// A linker with wasmtime-wasi (all of WASI 0.2, as a host running a CLI-style
+/// handler links) and wasmtime-wasi-http, synchronous or async.
+pub fn plain_http_linker(engine: &Engine, sync: bool) -> Linker<PlainHttp> {
+    let mut linker = Linker::new(engine);
+    if sync {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("linking wasmtime-wasi");
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .expect("linking wasmtime-wasi-http");
+    } else {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("linking wasmtime-wasi");
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .expect("linking wasmtime-wasi-http");
+    }
+    linker
 }
 
 /// Composes `socket` with `plug` exporting what it imports, as `wac plug` does, and
