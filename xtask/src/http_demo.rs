@@ -14,6 +14,10 @@ use std::time::Duration;
 /// nanoproc is not counted: `cargo build` runs first), an answer, the shutdown.
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A request (method, path, body) and what its answer must be (status, a text
+/// its body contains).
+type Exchange<'a> = (&'a str, &'a str, Option<&'a [u8]>, u16, &'a str);
+
 pub fn run() -> ExitCode {
     let manifest = xtask::prepare_http_demo();
     let root = xtask::repo_root();
@@ -55,6 +59,7 @@ pub fn run() -> ExitCode {
             .expect("nanoproc prints the address it listens on"),
         Err(_) => {
             let _ = server.kill();
+            let _ = server.wait();
             eprintln!("http-demo: nanoproc serve did not start listening");
             return ExitCode::FAILURE;
         }
@@ -62,7 +67,7 @@ pub fn run() -> ExitCode {
     println!("nanoproc serve is listening on http://{addr}\n");
 
     let photo = std::fs::read(root.join("examples/gallery/photos/city.pgm")).expect("the photo");
-    let exchanges: [(&str, &str, Option<&[u8]>, u16, &str); 3] = [
+    let exchanges: [Exchange; 3] = [
         ("GET", "/", None, 200, "thumbnails over HTTP"),
         (
             "POST",

@@ -1304,7 +1304,7 @@ mod tests {
             .collect();
         assert_eq!(
             providers,
-            ["wasi", "wasi", "unavailable", "unavailable", "dependency"]
+            ["wasi", "wasi", "wasi", "unavailable", "dependency"]
         );
     }
 
